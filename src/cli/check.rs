@@ -1,0 +1,71 @@
+//! `dealflow check`: compile and validate config and rules.
+
+use anyhow::Result;
+use dealflow::error::{Error, Located};
+use dealflow::rules::{RuleKind, RuleSet};
+use serde_json::json;
+
+use super::Outcome;
+use super::context::Context;
+use super::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print a JSON object: ok, version, rules, problems.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
+    let loaded = ctx
+        .config()
+        .and_then(|c| Ok(RuleSet::load(&c).map(|r| (c, r))?));
+    let problems: Vec<Located> = match &loaded {
+        Ok(_) => Vec::new(),
+        Err(e) => match e.downcast_ref::<Error>() {
+            Some(Error::Invalid(p)) => p.0.clone(),
+            _ => return Err(anyhow::anyhow!("{e:#}")),
+        },
+    };
+    if args.json {
+        let rules = loaded.as_ref().map(|(_, r)| {
+            r.all_rules()
+                .iter()
+                .map(|x| json!({"kind": x.kind.name(), "name": x.name, "file": x.file, "line": x.line, "doc": x.doc}))
+                .collect::<Vec<_>>()
+        });
+        output::json(&json!({
+            "ok": problems.is_empty(),
+            "version": loaded.as_ref().ok().map(|(_, r)| r.version.clone()),
+            "rules": rules.unwrap_or_default(),
+            "problems": problems,
+        }))?;
+    } else if let Ok((_, rules)) = &loaded {
+        let count = |k| rules.rules(k).count();
+        println!(
+            "ok: {} rules ({} stage, {} key-account, {} task) in {} files, version {}",
+            rules.all_rules().len(),
+            count(RuleKind::Stage),
+            count(RuleKind::Key),
+            count(RuleKind::Task),
+            rules.files.len() - 1,
+            rules.version
+        );
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        if !args.json {
+            eprintln!(
+                "{} problem{} found",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
+        Ok(Outcome::Failed)
+    }
+}

@@ -1,0 +1,51 @@
+//! Loading what commands share: the config folder, the rules, the store.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use dealflow::config::{CONFIG_FILE, Config};
+use dealflow::rules::RuleSet;
+use dealflow::store::Store;
+
+pub struct Context {
+    pub dir: PathBuf,
+    pub db: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn config(&self) -> Result<Config> {
+        let path = self.dir.join(CONFIG_FILE);
+        if !path.exists() {
+            anyhow::bail!(
+                "no {CONFIG_FILE} in {} (run `dealflow init {}` to create one, or pass --dir)",
+                self.dir.display(),
+                self.dir.display()
+            );
+        }
+        Ok(Config::load(&self.dir)?)
+    }
+
+    pub fn rules(&self, config: &Config) -> Result<RuleSet> {
+        RuleSet::load(config)
+            .map_err(|e| anyhow::anyhow!("the rules do not load; nothing was changed:\n{e}"))
+    }
+
+    fn timeout(config: &Config) -> Duration {
+        Duration::from_millis(config.store.busy_timeout_ms)
+    }
+
+    /// The store for writing, created if needed.
+    pub fn store(&self, config: &Config) -> Result<Store> {
+        let path = config.store_path(self.db.as_deref());
+        Store::open(&path, Self::timeout(config)).with_context(|| "cannot open the store")
+    }
+
+    /// The store for reading: it must exist already.
+    pub fn existing_store(&self, config: &Config) -> Result<Store> {
+        Ok(Store::open_existing(
+            &config.store_path(self.db.as_deref()),
+            Self::timeout(config),
+        )?)
+    }
+}

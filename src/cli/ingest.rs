@@ -1,0 +1,124 @@
+//! `dealflow ingest FILE...`: apply events in order and summarise.
+
+use std::fs::File;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use dealflow::engine::Engine;
+use dealflow::ingest::{Ingest, Summary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Outcome;
+use super::context::Context;
+use super::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Event files (JSON Lines); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
+    let config = ctx.config()?;
+    let rules = ctx.rules(&config)?;
+    // Open every file first: a missing file stops the run before anything is applied.
+    let mut inputs = Vec::new();
+    for path in &args.files {
+        if path.as_os_str() == "-" {
+            inputs.push(("-".to_string(), None));
+        } else {
+            let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            inputs.push((path.display().to_string(), Some(f)));
+        }
+    }
+    let store = ctx.store(&config)?;
+    let engine = Engine::new(&config, &rules, &store);
+    let mut ingest = Ingest::start(&engine)?;
+    for (name, file) in inputs {
+        let result = match file {
+            None => ingest.input("-", std::io::stdin().lock(), |_| {}),
+            Some(f) => {
+                let bar = progress_bar(&f, &name);
+                let r = ingest.input(&name, bar.wrap_read(f), |_| {});
+                bar.finish_and_clear();
+                r
+            }
+        };
+        if let Err(e) = result {
+            let summary = ingest.abort();
+            print_summary(&summary, args.json)?;
+            return Err(anyhow::anyhow!("{e}")).context(format!(
+                "stopped while ingesting {name}; every event before the failure is kept"
+            ));
+        }
+    }
+    let summary = ingest.finish()?;
+    print_summary(&summary, args.json)?;
+    Ok(if summary.counts.rejected > 0 {
+        Outcome::Partial
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn progress_bar(f: &File, name: &str) -> ProgressBar {
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    // Only on a terminal, and only for files big enough to take a while.
+    if !std::io::stderr().is_terminal() || len < 4 << 20 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(name.to_string());
+    bar
+}
+
+fn print_summary(s: &Summary, json: bool) -> Result<()> {
+    if json {
+        return output::json(s);
+    }
+    let c = &s.counts;
+    println!(
+        "applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {} ({} refused), key-account changes {}",
+        c.applied,
+        c.duplicates,
+        c.rejected,
+        c.tasks_created,
+        c.stage_moves,
+        c.refused_moves,
+        c.key_account_changes
+    );
+    if c.owner_changes > 0 {
+        println!("accounts handed over: {}", c.owner_changes);
+    }
+    if c.rule_errors > 0 {
+        println!(
+            "rule errors: {} (the events were still applied; see them with `dealflow status`)",
+            c.rule_errors
+        );
+    }
+    if c.loops_stopped > 0 {
+        println!("reaction loops stopped: {}", c.loops_stopped);
+    }
+    for r in &s.rejections {
+        eprintln!("{}:{}: rejected: {}", r.source, r.line, r.reason);
+    }
+    if c.rejected as usize > s.rejections.len() {
+        eprintln!(
+            "... and {} more rejected lines (all are kept in the store)",
+            c.rejected as usize - s.rejections.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Command-line interface: argument parsing and dispatch.
+//!
+//! Exit codes: 0 all well; 1 a failure (bad config or rules, a missing file,
+//! a locked database); 2 `ingest` applied the events but rejected some lines.
+
+mod check;
+mod context;
+mod ingest;
+mod init;
+mod listing;
+mod output;
+mod status;
+mod tasks;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "dealflow",
+    version,
+    about = "A rules-driven workflow engine for B2B sales teams",
+    long_about = "dealflow reads sales events (JSON Lines), lets the team's Rhai rules decide when deals move \
+stages, which accounts are key and which follow-up tasks each role gets, and keeps it all in SQLite.\n\n\
+A config folder holds config.toml and rules/*.rhai; the current directory is used unless --dir says otherwise.",
+    after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks"
+)]
+pub struct Cli {
+    /// The config folder (config.toml, rules/, inbox/).
+    #[arg(
+        long,
+        global = true,
+        default_value = ".",
+        env = "DEALFLOW_DIR",
+        value_name = "DIR"
+    )]
+    dir: PathBuf,
+    /// The database file, instead of the one config.toml names.
+    #[arg(long, global = true, env = "DEALFLOW_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a config folder with the default config, rules and an inbox.
+    Init(init::Args),
+    /// Compile and validate config and rules; print each problem as FILE:LINE:COL: message.
+    Check(check::Args),
+    /// Apply events from JSON Lines files (`-` for standard input), in order.
+    Ingest(ingest::Args),
+    /// List tasks, or claim, complete or cancel one.
+    Tasks(tasks::Args),
+    /// List accounts, key accounts first.
+    Accounts(listing::AccountsArgs),
+    /// List deals.
+    Deals(listing::DealsArgs),
+    /// The rules version in force and what the store holds.
+    Status(status::Args),
+}
+
+/// What a command ends with.
+pub enum Outcome {
+    Ok,
+    /// Some input was rejected but the rest was applied.
+    Partial,
+    /// The command found problems and has printed them.
+    Failed,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let ctx = context::Context {
+        dir: cli.dir,
+        db: cli.db,
+    };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
+        Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Tasks(a) => tasks::run(&ctx, a),
+        Command::Accounts(a) => listing::accounts(&ctx, a),
+        Command::Deals(a) => listing::deals(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(2),
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `dealflow status`: the rules version in force and what the store holds.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use dealflow::rules::{read_rule_files, version_of};
+use serde_json::json;
+
+use super::Outcome;
+use super::context::Context;
+use super::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print a JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
+    let config = ctx.config()?;
+    let store = ctx.existing_store(&config)?;
+    let loaded = store.current_rules_version()?;
+    let (accounts, deals, key_accounts) = store.counts()?;
+    let mut open: BTreeMap<String, i64> = config.roles.keys().map(|r| (r.clone(), 0)).collect();
+    for (role, n) in store.open_tasks_by_role()? {
+        open.insert(role, n);
+    }
+    let rule_errors = store.decisions(Some("rule_error"), None)?;
+    // The files on disk may have changed since the rules in force were loaded.
+    let on_disk = read_rule_files(&config.rules_dir()).ok().map(|files| {
+        let mut all = vec![(
+            dealflow::config::CONFIG_FILE.to_string(),
+            config.text.clone(),
+        )];
+        all.extend(files);
+        version_of(&all)
+    });
+    let version = loaded.as_ref().map(|v| v.version.clone());
+    if args.json {
+        output::json(&json!({
+            "rules_version": version,
+            "rules_loaded_at": loaded.as_ref().map(|v| v.loaded_at.clone()),
+            "rules_on_disk": on_disk,
+            "accounts": accounts,
+            "deals": deals,
+            "key_accounts": key_accounts,
+            "open_tasks": open,
+            "rule_errors": rule_errors.len(),
+            "database": store.path().display().to_string(),
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    match &loaded {
+        Some(v) => println!("rules version {} (loaded {})", v.version, v.loaded_at),
+        None => println!("no rules loaded yet"),
+    }
+    if on_disk.is_some() && on_disk != version {
+        println!(
+            "  the files on disk are version {} (not loaded yet)",
+            on_disk.as_deref().unwrap_or("?")
+        );
+    }
+    println!("{accounts} accounts ({key_accounts} key), {deals} deals");
+    let mut t = output::table(&["ROLE", "OPEN TASKS"]);
+    for (role, n) in &open {
+        t.add_row(vec![role.clone(), n.to_string()]);
+    }
+    println!("{t}");
+    if !rule_errors.is_empty() {
+        println!("{} rule errors; the latest:", rule_errors.len());
+        for e in rule_errors.iter().rev().take(5) {
+            println!("  event {}: {}", e.event_id, e.reason);
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,442 @@
+//! `config.toml`: the pipeline, the roles, the team, the settings rules read,
+//! and where the store lives. Unknown keys and bad values are errors that name
+//! the key and point at its line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Located, Result, hint, line_col};
+
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// The config as written in `config.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: StoreConfig,
+    pipeline: RawPipeline,
+    roles: BTreeMap<String, RoleConfig>,
+    #[serde(default)]
+    team: Vec<RawPerson>,
+    #[serde(default)]
+    settings: toml::Table,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    stages: Vec<Spanned<String>>,
+    won: Vec<Spanned<String>>,
+    lost: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPerson {
+    name: Spanned<String>,
+    role: Spanned<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file, relative to the config directory.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// How long to wait for another process holding the database, in milliseconds.
+    #[serde(default = "default_busy_timeout")]
+    pub busy_timeout_ms: u64,
+    /// Events applied per transaction when ingesting.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("dealflow.db")
+}
+fn default_busy_timeout() -> u64 {
+    5000
+}
+fn default_batch() -> usize {
+    1000
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: default_store_path(),
+            busy_timeout_ms: default_busy_timeout(),
+            batch_size: default_batch(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// What the role does, shown in listings.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The sandbox a rule runs in. The defaults suit any sensible rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Operations one rule call may take before it is stopped (an endless loop ends here).
+    #[serde(default = "default_ops")]
+    pub max_operations: u64,
+    /// How deep rule functions may call each other.
+    #[serde(default = "default_call_levels")]
+    pub max_call_levels: usize,
+    /// The longest string a rule may build, in bytes.
+    #[serde(default = "default_string")]
+    pub max_string_size: usize,
+    /// The most items in one array or map.
+    #[serde(default = "default_collection")]
+    pub max_collection_size: usize,
+    /// How many chained reactions (a stage move causing a key-account change causing ...)
+    /// one event may cause before the engine reports a loop.
+    #[serde(default = "default_chain")]
+    pub max_chain: usize,
+}
+
+fn default_ops() -> u64 {
+    200_000
+}
+fn default_call_levels() -> usize {
+    32
+}
+fn default_string() -> usize {
+    64 * 1024
+}
+fn default_collection() -> usize {
+    10_000
+}
+fn default_chain() -> usize {
+    50
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: default_ops(),
+            max_call_levels: default_call_levels(),
+            max_string_size: default_string(),
+            max_collection_size: default_collection(),
+            max_chain: default_chain(),
+        }
+    }
+}
+
+/// The ordered stages of the pipeline, and which of them close a deal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pipeline {
+    pub stages: Vec<String>,
+    pub won: Vec<String>,
+    pub lost: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn index(&self, stage: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s == stage)
+    }
+    pub fn first(&self) -> &str {
+        &self.stages[0]
+    }
+    pub fn is_won(&self, stage: &str) -> bool {
+        self.won.iter().any(|s| s == stage)
+    }
+    pub fn is_lost(&self, stage: &str) -> bool {
+        self.lost.iter().any(|s| s == stage)
+    }
+    pub fn is_closed(&self, stage: &str) -> bool {
+        self.is_won(stage) || self.is_lost(stage)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Person {
+    pub name: String,
+    pub role: String,
+    pub region: Option<String>,
+    pub active: bool,
+}
+
+/// A loaded, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config directory (where `config.toml` and `rules/` are).
+    pub dir: PathBuf,
+    /// The text of `config.toml`, part of the rules version.
+    pub text: String,
+    pub store: StoreConfig,
+    pub pipeline: Pipeline,
+    pub roles: BTreeMap<String, RoleConfig>,
+    pub team: Vec<Person>,
+    /// The `[settings]` table, visible to rules as `settings`.
+    pub settings: toml::Table,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Read and validate `DIR/config.toml`.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::parse(dir, &text)
+    }
+
+    /// Validate config text that belongs to the config directory `dir`.
+    pub fn parse(dir: &Path, text: &str) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            Error::invalid(vec![Located::new(
+                CONFIG_FILE,
+                line,
+                col,
+                e.message().trim().to_string(),
+            )])
+        })?;
+        let mut problems = Vec::new();
+        let mut at = |span: std::ops::Range<usize>, message: String| {
+            let (line, col) = line_col(text, span.start);
+            problems.push(Located::new(CONFIG_FILE, line, col, message));
+        };
+
+        let stages: Vec<String> = raw
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect();
+        if stages.is_empty() {
+            at(
+                0..0,
+                "pipeline.stages: the pipeline needs at least one stage".into(),
+            );
+        }
+        for (i, s) in raw.pipeline.stages.iter().enumerate() {
+            if stages[..i].contains(s.get_ref()) {
+                at(
+                    s.span(),
+                    format!("pipeline.stages: stage {:?} is listed twice", s.get_ref()),
+                );
+            }
+            if s.get_ref().trim().is_empty() {
+                at(
+                    s.span(),
+                    "pipeline.stages: a stage name cannot be empty".into(),
+                );
+            }
+        }
+        for (key, list) in [("won", &raw.pipeline.won), ("lost", &raw.pipeline.lost)] {
+            for s in list {
+                if !stages.contains(s.get_ref()) {
+                    let h = hint(s.get_ref(), stages.iter().map(String::as_str));
+                    at(
+                        s.span(),
+                        format!(
+                            "pipeline.{key}: {:?} is not a stage of pipeline.stages{h}",
+                            s.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        if raw.pipeline.won.is_empty() {
+            at(
+                0..0,
+                "pipeline.won: name at least one stage that means the deal is won".into(),
+            );
+        }
+        if let Some(first) = stages.first()
+            && (raw.pipeline.won.iter().chain(&raw.pipeline.lost)).any(|s| s.get_ref() == first)
+        {
+            at(
+                raw.pipeline.stages[0].span(),
+                format!("pipeline.stages: the first stage {first:?} cannot be a closed stage"),
+            );
+        }
+        if raw.roles.is_empty() {
+            at(0..0, "roles: define at least one role".into());
+        }
+        for name in raw.roles.keys() {
+            if !is_identifier(name) {
+                at(
+                    0..0,
+                    format!("roles.{name}: a role name uses lowercase letters, digits and _ only"),
+                );
+            }
+        }
+        let mut team = Vec::new();
+        for p in &raw.team {
+            if !raw.roles.contains_key(p.role.get_ref()) {
+                let h = hint(p.role.get_ref(), raw.roles.keys().map(String::as_str));
+                at(
+                    p.role.span(),
+                    format!(
+                        "team: {:?} has role {:?}, which is not in [roles]{h}",
+                        p.name.get_ref(),
+                        p.role.get_ref()
+                    ),
+                );
+            }
+            if team.iter().any(|q: &Person| &q.name == p.name.get_ref()) {
+                at(
+                    p.name.span(),
+                    format!("team: {:?} is listed twice", p.name.get_ref()),
+                );
+            }
+            team.push(Person {
+                name: p.name.get_ref().clone(),
+                role: p.role.get_ref().clone(),
+                region: p.region.clone(),
+                active: p.active,
+            });
+        }
+        if raw.store.batch_size == 0 {
+            at(0..0, "store.batch_size: must be at least 1".into());
+        }
+        if raw.limits.max_chain == 0 || raw.limits.max_operations == 0 {
+            at(
+                0..0,
+                "limits: max_chain and max_operations must be at least 1".into(),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(Error::invalid(problems));
+        }
+        Ok(Config {
+            dir: dir.to_path_buf(),
+            text: text.to_string(),
+            store: raw.store,
+            pipeline: Pipeline {
+                stages,
+                won: raw
+                    .pipeline
+                    .won
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+                lost: raw
+                    .pipeline
+                    .lost
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+            },
+            roles: raw.roles,
+            team,
+            settings: raw.settings,
+            limits: raw.limits,
+        })
+    }
+
+    /// The store path: `override_path` when given, else the configured one relative to the config dir.
+    pub fn store_path(&self, override_path: Option<&Path>) -> PathBuf {
+        match override_path {
+            Some(p) => p.to_path_buf(),
+            None => self.dir.join(&self.store.path),
+        }
+    }
+
+    pub fn rules_dir(&self) -> PathBuf {
+        self.dir.join("rules")
+    }
+
+    pub fn person(&self, name: &str) -> Option<&Person> {
+        self.team.iter().find(|p| p.name == name)
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.contains_key(role)
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[pipeline]
+stages = ["lead", "won", "lost"]
+won = ["won"]
+lost = ["lost"]
+
+[roles.sales_rep]
+"#;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("."), text)
+    }
+
+    fn problems(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.pipeline.first(), "lead");
+        assert!(c.pipeline.is_closed("lost"));
+        assert_eq!(c.store.path, PathBuf::from("dealflow.db"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = format!("{MINIMAL}\n[store]\npaht = \"x.db\"\n");
+        let msg = problems(&text);
+        assert!(msg.starts_with("config.toml:10:1:"), "{msg}");
+        assert!(msg.contains("paht"), "{msg}");
+    }
+
+    #[test]
+    fn won_stage_must_exist() {
+        let msg = problems(&MINIMAL.replace("won = [\"won\"]", "won = [\"wonn\"]"));
+        assert!(
+            msg.contains("\"wonn\" is not a stage") && msg.contains("did you mean \"won\""),
+            "{msg}"
+        );
+        assert!(msg.starts_with("config.toml:4:"), "{msg}");
+    }
+
+    #[test]
+    fn team_role_must_exist() {
+        let text = format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\nrole = \"sales_repp\"\n");
+        let msg = problems(&text);
+        assert!(msg.contains("did you mean \"sales_rep\""), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let msg = problems(&format!("{MINIMAL}\n[store]\nbatch_size = \"many\"\n"));
+        assert!(
+            msg.contains("batch_size") || msg.contains("invalid type"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! Step two of an event: the rules decide. Stage rules first (a requested
+//! move may be refused; an open deal may advance), then key-account rules,
+//! then task rules. A rule that fails is logged with its location and the
+//! others still run.
+
+use rhai::Dynamic;
+use serde_json::{Value, json};
+
+use super::outcome::{self, Action, KeyOutcome, StageOutcome, TaskSpec};
+use super::{Engine, Run, Trigger};
+use crate::error::Result;
+use crate::facts;
+use crate::model::{DecisionKind, NewTask, RuleRef, Subject};
+use crate::rules::{Facts, Rule, RuleError, RuleKind};
+use crate::time::{self, stamp};
+
+/// Tasks are due this many business days after the event unless the rule says otherwise.
+pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
+
+impl Engine<'_> {
+    /// Facts for the rules, read fresh (earlier steps may have changed them).
+    fn facts(&self, t: &Trigger, requested: Option<&str>) -> Result<Facts> {
+        let mut f = Facts {
+            event: facts::event(&t.id, &t.kind, t.at, &t.data),
+            ..Facts::default()
+        };
+        if let Some(id) = &t.account
+            && let Some(a) = self.store.account(id)?
+        {
+            let stats = self
+                .store
+                .account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
+            f.account = Some(facts::account(&a, &stats, t.at));
+        }
+        if let Some(id) = &t.deal
+            && let Some(d) = self.store.deal(id)?
+        {
+            let stats = self.store.deal_stats(id)?;
+            f.deal = Some(facts::deal(
+                &d,
+                &stats,
+                &self.config.pipeline,
+                requested,
+                t.at,
+            ));
+        }
+        if let Some(id) = &t.lead
+            && let Some(l) = self.store.lead(id)?
+        {
+            f.lead = Some(facts::lead(&l));
+        }
+        if let Some(id) = &t.contact
+            && let Some(c) = self.store.contact(id)?
+        {
+            f.contact = Some(facts::contact(&c));
+        }
+        Ok(f)
+    }
+
+    /// Run every rule of `kind`, logging failures; returns each rule's value.
+    fn run_rules<'r>(
+        &'r self,
+        kind: RuleKind,
+        f: &Facts,
+        t: &Trigger,
+        run: &mut Run,
+    ) -> Result<Vec<(&'r Rule, Dynamic)>> {
+        let mut out = Vec::new();
+        for rule in self.rules.rules(kind) {
+            match self.rules.call(rule, f) {
+                None => {}
+                Some(Ok(v)) => out.push((rule, v)),
+                Some(Err(e)) => self.rule_failed(&e, t, run)?,
+            }
+        }
+        Ok(out)
+    }
+
+    fn rule_failed(&self, e: &RuleError, t: &Trigger, run: &mut Run) -> Result<()> {
+        tracing::warn!("event {}: {}", t.id, e.at);
+        run.counts.rule_errors += 1;
+        let detail =
+            json!({"file": e.at.file, "line": e.at.line, "col": e.at.col, "message": e.at.message});
+        self.log(
+            DecisionKind::RuleError,
+            t.subject(),
+            Some(e.rule.clone()),
+            &e.at.to_string(),
+            detail,
+            t,
+        )
+    }
+
+    /// A rule returned something of the wrong shape: an error located at the rule.
+    fn bad_return(&self, rule: &Rule, message: String, t: &Trigger, run: &mut Run) -> Result<()> {
+        let at = crate::error::Located::new(
+            &rule.file,
+            rule.line,
+            1,
+            format!("{}: {message}", rule.name),
+        );
+        self.rule_failed(
+            &RuleError {
+                rule: rule.reference(),
+                at,
+            },
+            t,
+            run,
+        )
+    }
+
+    pub(super) fn decide_stage(&self, t: &Trigger, deal_id: &str, run: &mut Run) -> Result<()> {
+        let Some(deal) = self.store.deal(deal_id)? else {
+            return Ok(());
+        };
+        let requested = t.requested_stage.as_deref();
+        if requested.is_none() && self.config.pipeline.is_closed(&deal.stage) {
+            return Ok(());
+        }
+        let f = self.facts(t, requested)?;
+        let mut first_move: Option<(&Rule, String, String)> = None;
+        let mut refusal: Option<(&Rule, String)> = None;
+        for (rule, v) in self.run_rules(RuleKind::Stage, &f, t, run)? {
+            match outcome::stage(&v) {
+                Ok(Some(StageOutcome::Refuse { reason })) => {
+                    refusal.get_or_insert((rule, reason));
+                }
+                Ok(Some(StageOutcome::Move { stage, reason })) => {
+                    if self.config.pipeline.index(&stage).is_none() {
+                        self.bad_return(
+                            rule,
+                            format!("move_to({stage:?}): not a stage of the pipeline"),
+                            t,
+                            run,
+                        )?;
+                    } else if stage != deal.stage && first_move.is_none() {
+                        first_move = Some((rule, stage, reason));
+                    }
+                }
+                Ok(None) => {}
+                Err(msg) => self.bad_return(rule, msg, t, run)?,
+            }
+        }
+        match (requested, refusal) {
+            (Some(to), Some((rule, reason))) => {
+                run.counts.refused_moves += 1;
+                let detail = json!({"from": deal.stage, "requested": to});
+                self.log(
+                    DecisionKind::StageRefused,
+                    Subject::new("deal", deal_id),
+                    Some(rule.reference()),
+                    &reason,
+                    detail,
+                    t,
+                )
+            }
+            (Some(to), None) => self.move_deal(t, deal, to, None, "requested by the event", run),
+            (None, _) => match first_move {
+                Some((rule, to, reason)) => {
+                    self.move_deal(t, deal, &to, Some(rule.reference()), &reason, run)
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn move_deal(
+        &self,
+        t: &Trigger,
+        mut deal: crate::model::Deal,
+        to: &str,
+        rule: Option<RuleRef>,
+        reason: &str,
+        run: &mut Run,
+    ) -> Result<()> {
+        let pipeline = &self.config.pipeline;
+        let at = stamp(t.at);
+        let from = std::mem::replace(&mut deal.stage, to.to_string());
+        deal.stage_entered_at = at.clone();
+        deal.closed_at = pipeline.is_closed(to).then(|| at.clone());
+        self.store
+            .save_deal(&deal, !pipeline.is_closed(to), pipeline.is_won(to), &at)?;
+        let rule_name = rule.as_ref().map(|r| r.to_string());
+        self.store.record_stage_change(
+            &deal.id,
+            Some(&from),
+            to,
+            &at,
+            &t.id,
+            rule_name.as_deref(),
+            reason,
+        )?;
+        run.counts.stage_moves += 1;
+        let detail = json!({"from": from, "to": to});
+        self.log(
+            DecisionKind::StageMove,
+            Subject::new("deal", &deal.id),
+            rule.clone(),
+            reason,
+            detail,
+            t,
+        )?;
+        let mut next = Trigger::new(
+            "",
+            "deal.stage_changed",
+            t.at,
+            serde_json::Map::from_iter([
+                ("deal_id".to_string(), json!(deal.id)),
+                ("account_id".to_string(), json!(deal.account_id)),
+                ("from".to_string(), json!(from)),
+                ("to".to_string(), json!(to)),
+                ("reason".to_string(), json!(reason)),
+                ("rule".to_string(), json!(rule_name)),
+            ]),
+        );
+        next.deal = Some(deal.id.clone());
+        next.account = Some(deal.account_id.clone());
+        run.push(next);
+        Ok(())
+    }
+
+    pub(super) fn decide_key(&self, t: &Trigger, account_id: &str, run: &mut Run) -> Result<()> {
+        let Some(mut account) = self.store.account(account_id)? else {
+            return Ok(());
+        };
+        let f = Facts {
+            deal: None,
+            lead: None,
+            contact: None,
+            ..self.facts(
+                &Trigger {
+                    deal: None,
+                    lead: None,
+                    contact: None,
+                    ..t.clone()
+                },
+                None,
+            )?
+        };
+        let mut yes: Option<(&Rule, String)> = None;
+        let mut veto: Option<(&Rule, String)> = None;
+        for (rule, v) in self.run_rules(RuleKind::Key, &f, t, run)? {
+            match outcome::key(&v) {
+                Ok(Some(KeyOutcome::Key(r))) => {
+                    yes.get_or_insert((rule, r));
+                }
+                Ok(Some(KeyOutcome::NotKey(r))) => {
+                    veto.get_or_insert((rule, r));
+                }
+                Ok(None) => {}
+                Err(msg) => self.bad_return(rule, msg, t, run)?,
+            }
+        }
+        let is_key = yes.is_some() && veto.is_none();
+        if is_key == account.is_key {
+            // Still key: keep the reason current (it shows in listings and explain).
+            if let (true, Some((_, reason))) = (is_key, &yes)
+                && account.key_reason.as_deref() != Some(reason)
+            {
+                account.key_reason = Some(reason.clone());
+                self.store.save_account(&account, &stamp(t.at))?;
+            }
+            return Ok(());
+        }
+        let (rule, reason) = match (is_key, veto, yes) {
+            (true, _, Some((r, why))) | (false, Some((r, why)), _) => (Some(r.reference()), why),
+            _ => (None, "no key-account rule holds any more".to_string()),
+        };
+        let at = stamp(t.at);
+        account.is_key = is_key;
+        account.key_since = is_key.then(|| at.clone());
+        account.key_reason = is_key.then(|| reason.clone());
+        self.store.save_account(&account, &at)?;
+        run.counts.key_account_changes += 1;
+        let (kind, event) = if is_key {
+            (DecisionKind::BecameKey, "account.became_key")
+        } else {
+            (DecisionKind::LostKey, "account.lost_key")
+        };
+        self.log(
+            kind,
+            Subject::new("account", account_id),
+            rule,
+            &reason,
+            Value::Null,
+            t,
+        )?;
+        let data = serde_json::Map::from_iter([
+            ("account_id".to_string(), json!(account_id)),
+            ("reason".to_string(), json!(reason)),
+        ]);
+        let mut next = Trigger::new("", event, t.at, data.clone());
+        next.account = Some(account_id.to_string());
+        run.push(next);
+        for child in self.store.child_accounts(account_id)? {
+            let mut c = Trigger::new("", "account.parent_key_changed", t.at, data.clone());
+            c.data.insert("parent_is_key".into(), json!(is_key));
+            c.account = Some(child);
+            run.push(c);
+        }
+        Ok(())
+    }
+
+    pub(super) fn decide_tasks(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+        let f = self.facts(t, None)?;
+        let mut actions = Vec::new();
+        for (rule, v) in self.run_rules(RuleKind::Task, &f, t, run)? {
+            match outcome::actions(&v) {
+                Ok(list) => actions.extend(list.into_iter().map(|a| (rule, a))),
+                Err(msg) => self.bad_return(rule, msg, t, run)?,
+            }
+        }
+        // Handovers first, so tasks of the same reaction reach the new owner.
+        actions.sort_by_key(|(_, a)| !matches!(a, Action::Handover { .. }));
+        for (rule, action) in actions {
+            let result = match action {
+                Action::Handover { role, reason } => self.hand_over(t, rule, &role, &reason, run),
+                Action::Task(spec) => self.create_task(t, rule, spec, run),
+            };
+            if let Err(msg) = result? {
+                self.bad_return(rule, msg, t, run)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn hand_over(
+        &self,
+        t: &Trigger,
+        rule: &Rule,
+        role: &str,
+        reason: &str,
+        run: &mut Run,
+    ) -> Result<std::result::Result<(), String>> {
+        if !self.config.has_role(role) {
+            return Ok(Err(format!(
+                "handover({role:?}): not a role of config.toml"
+            )));
+        }
+        let Some(account_id) = &t.account else {
+            return Ok(Err(
+                "handover() needs an account: this event is not about one".into(),
+            ));
+        };
+        let Some(mut account) = self.store.account(account_id)? else {
+            return Ok(Ok(()));
+        };
+        if account
+            .owner
+            .as_deref()
+            .and_then(|o| self.config.person(o))
+            .is_some_and(|p| p.role == role && p.active)
+        {
+            return Ok(Ok(()));
+        }
+        let region = account
+            .data
+            .get("region")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let accounts = self.store.accounts(false)?;
+        let load = |name: &str| {
+            accounts
+                .iter()
+                .filter(|a| a.owner.as_deref() == Some(name))
+                .count() as i64
+        };
+        let Some(new_owner) = crate::assign::pick_owner(self.config, role, region.as_deref(), load)
+        else {
+            return Ok(Err(format!(
+                "handover({role:?}): nobody active has that role in the team roster"
+            )));
+        };
+        let from = account.owner.replace(new_owner.clone());
+        self.store.save_account(&account, &stamp(t.at))?;
+        run.counts.owner_changes += 1;
+        let detail = json!({"from": from, "to": new_owner, "role": role});
+        self.log(
+            DecisionKind::OwnerChanged,
+            Subject::new("account", account_id),
+            Some(rule.reference()),
+            reason,
+            detail,
+            t,
+        )?;
+        Ok(Ok(()))
+    }
+
+    fn create_task(
+        &self,
+        t: &Trigger,
+        rule: &Rule,
+        spec: TaskSpec,
+        run: &mut Run,
+    ) -> Result<std::result::Result<(), String>> {
+        if !self.config.has_role(&spec.role) {
+            let h = crate::error::hint(&spec.role, self.config.roles.keys().map(String::as_str));
+            return Ok(Err(format!(
+                "task role {:?} is not a role of config.toml{h}",
+                spec.role
+            )));
+        }
+        let subject = match spec.about.as_deref() {
+            None => t.subject(),
+            Some("deal") => match &t.deal {
+                Some(d) => Subject::new("deal", d),
+                None => {
+                    return Ok(Err(
+                        "task about a deal, but this event is not about one".into()
+                    ));
+                }
+            },
+            Some("account") => match &t.account {
+                Some(a) => Subject::new("account", a),
+                None => {
+                    return Ok(Err(
+                        "task about an account, but this event is not about one".into(),
+                    ));
+                }
+            },
+            Some("lead") => match &t.lead {
+                Some(l) => Subject::new("lead", l),
+                None => {
+                    return Ok(Err(
+                        "task about a lead, but this event is not about one".into()
+                    ));
+                }
+            },
+            Some(other) => {
+                return Ok(Err(format!(
+                    "about: {other:?} is not one of deal, account, lead"
+                )));
+            }
+        };
+        if subject.kind == "event" {
+            return Ok(Err(
+                "a task must be about a deal, an account or a lead, and this event is about none"
+                    .into(),
+            ));
+        }
+        let today = t.at.date_naive();
+        let due = match (&spec.due, spec.due_in_days) {
+            (Some(d), _) => match crate::event::parse_date(d) {
+                Some(date) => time::add_business_days(date, 0),
+                None => return Ok(Err(format!("due {d:?} is not a date"))),
+            },
+            (None, Some(n)) => time::add_business_days(today, n),
+            (None, None) => time::add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
+        };
+        let deal_owner = match &t.deal {
+            Some(d) => self.store.deal(d)?.and_then(|d| d.owner),
+            None => None,
+        };
+        let account_owner = match &t.account {
+            Some(a) => self.store.account(a)?.and_then(|a| a.owner),
+            None => None,
+        };
+        let assignee = match crate::assign::assignee(
+            self.config,
+            &spec.role,
+            spec.assignee.as_deref(),
+            &[deal_owner.as_deref(), account_owner.as_deref()],
+        ) {
+            Ok(a) => a,
+            Err(msg) => return Ok(Err(msg)),
+        };
+        let mut dedup_key = format!("{}:{}:{}", rule.name, subject.kind, subject.id);
+        if let Some(extra) = &spec.dedup {
+            dedup_key = format!("{dedup_key}:{extra}");
+        }
+        let reason = spec.reason.clone().unwrap_or_else(|| {
+            if rule.doc.is_empty() {
+                rule.name.clone()
+            } else {
+                rule.doc.clone()
+            }
+        });
+        let task = NewTask {
+            role: spec.role,
+            assignee,
+            title: spec.title,
+            priority: spec.priority,
+            due_at: due.to_string(),
+            subject: subject.clone(),
+            rule: rule.reference(),
+            reason: reason.clone(),
+            dedup_key,
+        };
+        if let Some(id) = self
+            .store
+            .create_task(&task, &self.rules.version, &t.id, &stamp(t.at))?
+        {
+            run.counts.tasks_created += 1;
+            let detail = json!({"task_id": id, "role": task.role, "assignee": task.assignee, "title": task.title});
+            self.log(
+                DecisionKind::TaskCreated,
+                subject,
+                Some(rule.reference()),
+                &reason,
+                detail,
+                t,
+            )?;
+        }
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,250 @@
+//! The engine applies one event as one unit: update the state, then let the
+//! rules decide (stage moves, key-account status, tasks), then store the
+//! decisions. Decisions are themselves things rules react to
+//! (`deal.stage_changed`, `account.became_key`, `account.lost_key`,
+//! `account.parent_key_changed`): they queue further reactions, up to
+//! `limits.max_chain` per event, past which the engine reports a loop
+//! instead of spinning.
+
+mod decide;
+mod outcome;
+mod update;
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::event::Event;
+use crate::model::{Decision, DecisionKind, Subject};
+use crate::rules::RuleSet;
+use crate::store::Store;
+use crate::time::stamp;
+
+/// What applying events did, added up.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub tasks_created: u64,
+    pub stage_moves: u64,
+    pub refused_moves: u64,
+    pub key_account_changes: u64,
+    pub owner_changes: u64,
+    pub rule_errors: u64,
+    pub loops_stopped: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.applied += o.applied;
+        self.duplicates += o.duplicates;
+        self.rejected += o.rejected;
+        self.tasks_created += o.tasks_created;
+        self.stage_moves += o.stage_moves;
+        self.refused_moves += o.refused_moves;
+        self.key_account_changes += o.key_account_changes;
+        self.owner_changes += o.owner_changes;
+        self.rule_errors += o.rule_errors;
+        self.loops_stopped += o.loops_stopped;
+    }
+}
+
+/// The result of applying one event.
+#[derive(Debug)]
+pub enum Applied {
+    Done(Counts),
+    /// Its id was applied before: skipped.
+    Duplicate,
+    /// Valid JSON, but not applicable (an unknown stage, an unknown task): nothing was changed.
+    Rejected(String),
+}
+
+/// Something rules react to: the input event, or a change a decision made.
+#[derive(Debug, Clone)]
+struct Trigger {
+    id: String,
+    kind: String,
+    at: DateTime<Utc>,
+    data: Map<String, Value>,
+    account: Option<String>,
+    deal: Option<String>,
+    lead: Option<String>,
+    contact: Option<String>,
+    /// The stage a `deal.upserted` asked for.
+    requested_stage: Option<String>,
+}
+
+impl Trigger {
+    fn new(id: &str, kind: &str, at: DateTime<Utc>, data: Map<String, Value>) -> Trigger {
+        Trigger {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            at,
+            data,
+            account: None,
+            deal: None,
+            lead: None,
+            contact: None,
+            requested_stage: None,
+        }
+    }
+
+    /// What decisions about this trigger are filed under.
+    fn subject(&self) -> Subject {
+        if let Some(d) = &self.deal {
+            Subject::new("deal", d)
+        } else if let Some(l) = &self.lead {
+            Subject::new("lead", l)
+        } else if let Some(a) = &self.account {
+            Subject::new("account", a)
+        } else {
+            Subject::new("event", &self.id)
+        }
+    }
+}
+
+pub struct Engine<'a> {
+    pub config: &'a Config,
+    pub rules: &'a RuleSet,
+    pub store: &'a Store,
+}
+
+/// The running state of one event's reactions.
+struct Run {
+    queue: VecDeque<Trigger>,
+    counts: Counts,
+    root: String,
+    derived: usize,
+}
+
+impl Run {
+    /// Queue a reaction to a decision, with an id that shows where it came from.
+    fn push(&mut self, mut t: Trigger) {
+        self.derived += 1;
+        t.id = format!("{}#{}", self.root, self.derived);
+        self.queue.push_back(t);
+    }
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(config: &'a Config, rules: &'a RuleSet, store: &'a Store) -> Self {
+        Engine {
+            config,
+            rules,
+            store,
+        }
+    }
+
+    /// Apply one event inside its own savepoint: all of it, or none of it.
+    /// The caller owns the surrounding transaction.
+    pub fn apply(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
+        if self.store.is_applied(&event.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        self.store.savepoint()?;
+        match self.apply_inner(event, source, line) {
+            Ok(Applied::Rejected(why)) => {
+                self.store.rollback_savepoint()?;
+                Ok(Applied::Rejected(why))
+            }
+            Ok(done) => {
+                self.store.release()?;
+                Ok(done)
+            }
+            Err(e) => {
+                self.store.rollback_savepoint()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_inner(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
+        let first = match self.update_state(event)? {
+            Ok(trigger) => trigger,
+            Err(why) => return Ok(Applied::Rejected(why)),
+        };
+        self.store.record_applied(
+            event,
+            source,
+            line,
+            &self.rules.version,
+            &crate::time::now_stamp(),
+        )?;
+        let mut run = Run {
+            queue: VecDeque::from([first]),
+            counts: Counts {
+                applied: 1,
+                ..Counts::default()
+            },
+            root: event.id.clone(),
+            derived: 0,
+        };
+        let mut steps = 0;
+        while let Some(t) = run.queue.pop_front() {
+            steps += 1;
+            if steps > self.config.limits.max_chain {
+                self.stop_loop(&t, &mut run)?;
+                break;
+            }
+            self.react(&t, &mut run)?;
+        }
+        Ok(Applied::Done(run.counts))
+    }
+
+    fn stop_loop(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+        let max = self.config.limits.max_chain;
+        let reason = format!(
+            "stopped after {max} chained reactions to one event: rules may be undoing each other's decisions (next was {} about {})",
+            t.kind,
+            t.subject()
+        );
+        tracing::warn!("event {}: {reason}", run.root);
+        run.counts.loops_stopped += 1;
+        run.queue.clear();
+        self.log(
+            DecisionKind::ChainLimit,
+            t.subject(),
+            None,
+            &reason,
+            Value::Null,
+            t,
+        )
+    }
+
+    /// Every rule kind, in order: stages, then key accounts, then tasks.
+    fn react(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+        if let Some(deal) = &t.deal {
+            self.decide_stage(t, deal, run)?;
+        }
+        if let Some(account) = &t.account {
+            self.decide_key(t, account, run)?;
+        }
+        self.decide_tasks(t, run)
+    }
+
+    fn log(
+        &self,
+        kind: DecisionKind,
+        subject: Subject,
+        rule: Option<crate::model::RuleRef>,
+        reason: &str,
+        detail: Value,
+        t: &Trigger,
+    ) -> Result<()> {
+        let d = Decision {
+            kind,
+            subject,
+            rule,
+            reason: reason.to_string(),
+            detail,
+            event_id: t.id.clone(),
+            at: stamp(t.at),
+        };
+        self.store.record_decision(&d, &self.rules.version)
+    }
+}

@@ -1,0 +1,266 @@
+//! Step one of an event: change the state it describes, and say what the
+//! rules should look at. An event that is valid JSON but cannot apply (a
+//! stage not in the pipeline, a task that does not exist) is refused here,
+//! before anything is written.
+
+use serde_json::{Map, Value};
+
+use super::{Engine, Trigger};
+use crate::error::Result;
+use crate::event::{Event, EventType};
+use crate::model::{Account, Deal, Lead};
+use crate::store::merge;
+use crate::time::stamp;
+
+type Outcome = std::result::Result<Trigger, String>;
+
+impl Engine<'_> {
+    pub(super) fn update_state(&self, e: &Event) -> Result<Outcome> {
+        let at = stamp(e.at);
+        let mut t = Trigger::new(&e.id, e.kind.name(), e.at, e.data.clone());
+        let account_id = e.str("account_id").map(str::to_string);
+        match e.kind {
+            EventType::AccountUpserted => {
+                let id = e.str("id").unwrap_or_default();
+                let mut a = self
+                    .store
+                    .account(id)?
+                    .unwrap_or_else(|| new_account(id, &at));
+                merge(&mut a.data, &e.data);
+                if let Some(owner) = e.str("owner") {
+                    a.owner = Some(owner.to_string());
+                }
+                if e.data.contains_key("parent_id") {
+                    a.parent_id = e.str("parent_id").map(str::to_string);
+                }
+                if a.parent_id.as_deref() == Some(id) {
+                    return Ok(Err(format!("account {id} cannot be its own parent")));
+                }
+                self.store.save_account(&a, &at)?;
+                t.account = Some(id.to_string());
+            }
+            EventType::ContactUpserted => {
+                let id = e.str("id").unwrap_or_default();
+                let account = account_id.clone().unwrap_or_default();
+                self.ensure_account(&account, &at)?;
+                let mut data = self.store.contact(id)?.unwrap_or_default();
+                merge(&mut data, &e.data);
+                self.store.save_contact(
+                    id,
+                    &account,
+                    e.str("role").unwrap_or("other"),
+                    &data,
+                    &at,
+                )?;
+                t.account = Some(account);
+                t.contact = Some(id.to_string());
+            }
+            EventType::LeadCreated => {
+                let id = e.str("id").unwrap_or_default();
+                let mut lead = self.store.lead(id)?.unwrap_or_else(|| Lead {
+                    id: id.to_string(),
+                    data: Map::new(),
+                    created_at: at.clone(),
+                });
+                merge(&mut lead.data, &e.data);
+                self.store.save_lead(&lead)?;
+                if let Some(a) = &account_id {
+                    self.ensure_account(a, &at)?;
+                }
+                t.lead = Some(id.to_string());
+                t.account = account_id;
+            }
+            EventType::DealUpserted => return self.upsert_deal(e, t, &at),
+            EventType::ActivityLogged => {
+                let account = account_id.clone().unwrap_or_default();
+                let mut a = self.ensure_account(&account, &at)?;
+                if a.last_contact
+                    .as_deref()
+                    .is_none_or(|last| last < at.as_str())
+                {
+                    a.last_contact = Some(at.clone());
+                    self.store.save_account(&a, &at)?;
+                }
+                let deal = e.str("deal_id");
+                let contact = e.str("contact_id");
+                let kind = e.str("kind").unwrap_or("other");
+                self.store.save_activity(
+                    e.str("id").unwrap_or_default(),
+                    &account,
+                    deal,
+                    contact,
+                    kind,
+                    &at,
+                    &e.data,
+                )?;
+                t.account = Some(account);
+                if let Some(d) = deal
+                    && self.store.deal(d)?.is_some()
+                {
+                    t.deal = Some(d.to_string());
+                }
+                if let Some(c) = contact
+                    && self.store.contact(c)?.is_some()
+                {
+                    t.contact = Some(c.to_string());
+                }
+            }
+            EventType::OrderPlaced => {
+                let account = account_id.clone().unwrap_or_default();
+                self.ensure_account(&account, &at)?;
+                let amount = e.num("amount").unwrap_or(0.0);
+                self.store.save_order(
+                    e.str("id").unwrap_or_default(),
+                    &account,
+                    amount,
+                    e.str("product"),
+                    &at,
+                    &e.data,
+                )?;
+                t.account = Some(account);
+            }
+            EventType::ContractSigned => {
+                let account = account_id.clone().unwrap_or_default();
+                let (start, end) = (
+                    e.str("start").unwrap_or_default(),
+                    e.str("end").unwrap_or_default(),
+                );
+                let (Some(s), Some(n)) = (
+                    crate::event::parse_date(start),
+                    crate::event::parse_date(end),
+                ) else {
+                    return Ok(Err("contract.signed: start and end must be dates".into()));
+                };
+                if n < s {
+                    return Ok(Err(format!(
+                        "contract.signed: end {end} is before start {start}"
+                    )));
+                }
+                self.ensure_account(&account, &at)?;
+                let value = e.num("annual_value").unwrap_or(0.0);
+                self.store.save_contract(
+                    e.str("id").unwrap_or_default(),
+                    &account,
+                    &s.to_string(),
+                    &n.to_string(),
+                    value,
+                    &e.data,
+                )?;
+                t.account = Some(account);
+            }
+            EventType::TargetSet => {
+                let account = account_id.clone().unwrap_or_default();
+                self.ensure_account(&account, &at)?;
+                let (product, period) = (
+                    e.str("product").unwrap_or_default(),
+                    e.str("period").unwrap_or_default(),
+                );
+                self.store.save_target(
+                    &account,
+                    product,
+                    period,
+                    e.num("amount").unwrap_or(0.0),
+                    &at,
+                )?;
+                t.account = Some(account);
+            }
+            EventType::TaskCompleted => {
+                let raw = e.str("task_id").unwrap_or_default();
+                let Some(id) = raw
+                    .trim_start_matches(['T', 't', '-', '#'])
+                    .parse::<i64>()
+                    .ok()
+                else {
+                    return Ok(Err(format!(
+                        "task.completed: task_id {raw:?} is not a task number"
+                    )));
+                };
+                let Some(task) = self.store.task(id)? else {
+                    return Ok(Err(format!("task.completed: no task {id}")));
+                };
+                if matches!(task.status.as_str(), "open" | "claimed") {
+                    self.store
+                        .close_task(id, "done", e.str("by"), e.str("outcome"), &at)?;
+                }
+                match task.subject.kind.as_str() {
+                    "deal" => {
+                        t.account = self.store.deal(&task.subject.id)?.map(|d| d.account_id);
+                        t.deal = Some(task.subject.id.clone());
+                    }
+                    "account" => t.account = Some(task.subject.id.clone()),
+                    "lead" => t.lead = Some(task.subject.id.clone()),
+                    _ => {}
+                }
+                t.data.insert(
+                    "task".into(),
+                    serde_json::to_value(&task).unwrap_or(Value::Null),
+                );
+            }
+            EventType::ClockTick => {}
+        }
+        Ok(Ok(t))
+    }
+
+    fn upsert_deal(&self, e: &Event, mut t: Trigger, at: &str) -> Result<Outcome> {
+        let pipeline = &self.config.pipeline;
+        let id = e.str("id").unwrap_or_default();
+        let requested = e.str("stage");
+        if let Some(stage) = requested
+            && pipeline.index(stage).is_none()
+        {
+            let h = crate::error::hint(stage, pipeline.stages.iter().map(String::as_str));
+            return Ok(Err(format!(
+                "deal.upserted: stage {stage:?} is not in the pipeline ({}){h}",
+                pipeline.stages.join(", ")
+            )));
+        }
+        let account = e.str("account_id").unwrap_or_default().to_string();
+        self.ensure_account(&account, at)?;
+        let existing = self.store.deal(id)?;
+        let mut d = existing.clone().unwrap_or_else(|| Deal {
+            id: id.to_string(),
+            stage: pipeline.first().to_string(),
+            stage_entered_at: at.to_string(),
+            created_at: at.to_string(),
+            ..Deal::default()
+        });
+        let mut patch = e.data.clone();
+        patch.remove("stage");
+        merge(&mut d.data, &patch);
+        d.account_id = account.clone();
+        if let Some(amount) = e.num("amount") {
+            d.amount = amount;
+        }
+        if let Some(owner) = e.str("owner") {
+            d.owner = Some(owner.to_string());
+        }
+        let (open, won) = (!pipeline.is_closed(&d.stage), pipeline.is_won(&d.stage));
+        self.store.save_deal(&d, open, won, at)?;
+        if existing.is_none() {
+            self.store
+                .record_stage_change(id, None, &d.stage, at, &e.id, None, "deal created")?;
+        }
+        t.account = Some(account);
+        t.deal = Some(id.to_string());
+        t.requested_stage = requested.filter(|s| *s != d.stage).map(str::to_string);
+        Ok(Ok(t))
+    }
+
+    /// The account, created as a stub (name = id) when an event names one not seen yet.
+    fn ensure_account(&self, id: &str, at: &str) -> Result<Account> {
+        if let Some(a) = self.store.account(id)? {
+            return Ok(a);
+        }
+        let a = new_account(id, at);
+        self.store.save_account(&a, at)?;
+        Ok(a)
+    }
+}
+
+fn new_account(id: &str, at: &str) -> Account {
+    Account {
+        id: id.to_string(),
+        created_at: at.to_string(),
+        ..Account::default()
+    }
+}

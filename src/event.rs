@@ -1,0 +1,400 @@
+//! Events: the JSON envelope of CONTRACT.md and the fields each type needs.
+//!
+//! Validation is declarative: [`fields_of`] lists, per event type, each field
+//! with its kind and whether it is required, so the table doubles as the
+//! reference for what a line must hold.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum EventType {
+    AccountUpserted,
+    ContactUpserted,
+    LeadCreated,
+    DealUpserted,
+    ActivityLogged,
+    OrderPlaced,
+    ContractSigned,
+    TargetSet,
+    TaskCompleted,
+    ClockTick,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 10] = [
+        EventType::AccountUpserted,
+        EventType::ContactUpserted,
+        EventType::LeadCreated,
+        EventType::DealUpserted,
+        EventType::ActivityLogged,
+        EventType::OrderPlaced,
+        EventType::ContractSigned,
+        EventType::TargetSet,
+        EventType::TaskCompleted,
+        EventType::ClockTick,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::AccountUpserted => "account.upserted",
+            EventType::ContactUpserted => "contact.upserted",
+            EventType::LeadCreated => "lead.created",
+            EventType::DealUpserted => "deal.upserted",
+            EventType::ActivityLogged => "activity.logged",
+            EventType::OrderPlaced => "order.placed",
+            EventType::ContractSigned => "contract.signed",
+            EventType::TargetSet => "target.set",
+            EventType::TaskCompleted => "task.completed",
+            EventType::ClockTick => "clock.tick",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// What a field must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A non-empty string; a number is accepted and kept as its text (ids often are numbers).
+    Id,
+    Text,
+    Number,
+    Integer,
+    /// `YYYY-MM-DD` or an RFC 3339 time.
+    Date,
+    TextList,
+    /// One of the decision roles of a contact.
+    ContactRole,
+}
+
+pub const CONTACT_ROLES: [&str; 4] = ["buyer", "technical", "executive", "other"];
+
+use Kind::*;
+
+/// The fields of each event type: name, kind, required.
+pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
+    match t {
+        EventType::AccountUpserted => &[
+            ("id", Id, true),
+            ("name", Text, true),
+            ("sector", Text, false),
+            ("employees", Integer, false),
+            ("annual_revenue", Number, false),
+            ("region", Text, false),
+            ("parent_id", Id, false),
+            ("owner", Text, false),
+        ],
+        EventType::ContactUpserted => &[
+            ("id", Id, true),
+            ("account_id", Id, true),
+            ("name", Text, true),
+            ("role", ContactRole, true),
+        ],
+        EventType::LeadCreated => &[
+            ("id", Id, true),
+            ("account_id", Id, false),
+            ("company", Text, false),
+            ("name", Text, false),
+            ("source", Text, false),
+            ("region", Text, false),
+            ("product", Text, false),
+        ],
+        EventType::DealUpserted => &[
+            ("id", Id, true),
+            ("account_id", Id, true),
+            ("name", Text, false),
+            ("product", Text, false),
+            ("amount", Number, false),
+            ("owner", Text, false),
+            ("stage", Text, false),
+            ("expected_close", Date, false),
+        ],
+        EventType::ActivityLogged => &[
+            ("id", Id, true),
+            ("account_id", Id, true),
+            ("deal_id", Id, false),
+            ("contact_id", Id, false),
+            ("kind", Text, true),
+        ],
+        EventType::OrderPlaced => &[
+            ("id", Id, true),
+            ("account_id", Id, true),
+            ("amount", Number, true),
+            ("product", Text, false),
+        ],
+        EventType::ContractSigned => &[
+            ("id", Id, true),
+            ("account_id", Id, true),
+            ("start", Date, true),
+            ("end", Date, true),
+            ("annual_value", Number, true),
+            ("products", TextList, false),
+        ],
+        EventType::TargetSet => &[
+            ("account_id", Id, true),
+            ("product", Text, true),
+            ("period", Text, true),
+            ("amount", Number, true),
+        ],
+        EventType::TaskCompleted => &[
+            ("task_id", Id, true),
+            ("by", Text, false),
+            ("outcome", Text, false),
+        ],
+        EventType::ClockTick => &[],
+    }
+}
+
+/// A valid event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub kind: EventType,
+    pub at: DateTime<Utc>,
+    /// The `data` object, ids normalised to strings, unknown fields kept.
+    pub data: Map<String, Value>,
+}
+
+impl Event {
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.data.get(field).and_then(Value::as_str)
+    }
+    pub fn num(&self, field: &str) -> Option<f64> {
+        self.data.get(field).and_then(Value::as_f64)
+    }
+    /// The envelope as one JSON line (what the store keeps for replay).
+    pub fn to_json(&self) -> String {
+        serde_json::json!({"id": self.id, "type": self.kind.name(), "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "data": self.data}).to_string()
+    }
+}
+
+/// Parse one line. `now` stands in for `at` when the event gives no time.
+pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Value::Object(mut envelope) = value else {
+        return Err("an event must be a JSON object".into());
+    };
+    let id = match envelope.remove("id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(_)) => return Err("field \"id\" is empty".into()),
+        Some(other) => {
+            return Err(format!(
+                "field \"id\" must be a string, got {}",
+                describe(&other)
+            ));
+        }
+        None => return Err("missing field \"id\"".into()),
+    };
+    let type_name = match envelope.remove("type") {
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(format!(
+                "field \"type\" must be a string, got {}",
+                describe(&other)
+            ));
+        }
+        None => return Err("missing field \"type\"".into()),
+    };
+    let kind = EventType::from_name(&type_name).ok_or_else(|| {
+        let h = crate::error::hint(&type_name, EventType::ALL.iter().map(|t| t.name()));
+        format!("unknown event type {type_name:?}{h}")
+    })?;
+    let at = match envelope.remove("at") {
+        None | Some(Value::Null) => now,
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s)
+            .map_err(|e| format!("field \"at\" is not an RFC 3339 time ({s:?}: {e})"))?
+            .with_timezone(&Utc),
+        Some(other) => {
+            return Err(format!(
+                "field \"at\" must be an RFC 3339 string, got {}",
+                describe(&other)
+            ));
+        }
+    };
+    let mut data = match envelope.remove("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(format!(
+                "field \"data\" must be an object, got {}",
+                describe(&other)
+            ));
+        }
+    };
+    let prefix = kind.name();
+    for &(name, field_kind, required) in fields_of(kind) {
+        match data.get(name) {
+            None | Some(Value::Null) => {
+                data.remove(name);
+                if required {
+                    return Err(format!("{prefix}: missing field \"data.{name}\""));
+                }
+            }
+            Some(v) => {
+                let fixed = check(field_kind, v)
+                    .map_err(|why| format!("{prefix}: field \"data.{name}\" {why}"))?;
+                if let Some(fixed) = fixed {
+                    data.insert(name.to_string(), fixed);
+                }
+            }
+        }
+    }
+    Ok(Event { id, kind, at, data })
+}
+
+/// Checks a value; `Ok(Some(v))` replaces it with a normalised form.
+fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
+    match (kind, v) {
+        (Id, Value::String(s)) if !s.trim().is_empty() => Ok(None),
+        (Id, Value::Number(n)) => Ok(Some(Value::String(n.to_string()))),
+        (Id, Value::String(_)) | (Text, Value::String(_)) if kind == Id => Err("is empty".into()),
+        (Text, Value::String(_)) => Ok(None),
+        (Number, Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(None),
+            _ => Err(format!("is out of range ({n})")),
+        },
+        (Integer, Value::Number(n)) => match n.as_i64() {
+            Some(_) => Ok(None),
+            None => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(Value::from(f as i64))),
+                _ => Err(format!("must be a whole number, got {n}")),
+            },
+        },
+        (Date, Value::String(s)) => {
+            if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+                || DateTime::parse_from_rfc3339(s).is_ok()
+            {
+                Ok(None)
+            } else {
+                Err(format!("must be a date like 2026-11-02, got {s:?}"))
+            }
+        }
+        (TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(None),
+        (TextList, _) => Err(format!("must be a list of strings, got {}", describe(v))),
+        (ContactRole, Value::String(s)) if CONTACT_ROLES.contains(&s.as_str()) => Ok(None),
+        (ContactRole, Value::String(s)) => Err(format!(
+            "must be one of {}, got {s:?}{}",
+            CONTACT_ROLES.join(", "),
+            crate::error::hint(s, CONTACT_ROLES)
+        )),
+        (want, got) => Err(format!(
+            "must be {}, got {}",
+            want_name(want),
+            describe(got)
+        )),
+    }
+}
+
+fn want_name(kind: Kind) -> &'static str {
+    match kind {
+        Id => "a non-empty string",
+        Text | ContactRole => "a string",
+        Number => "a number",
+        Integer => "a whole number",
+        Date => "a date string",
+        TextList => "a list of strings",
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    let short: String = text.chars().take(40).collect();
+    let ellipsis = if short.len() < text.len() { "..." } else { "" };
+    let kind = match v {
+        Value::Null => return "null".into(),
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    format!("{kind} {short}{ellipsis}")
+}
+
+/// Parse a date field: `YYYY-MM-DD` or RFC 3339.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&Utc).date_naive())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn parses_the_contract_example() {
+        let e = parse_line(
+            r#"{"id": "evt-1042", "type": "deal.upserted", "at": "2026-11-02T09:30:00Z", "data": {"id": "D-77", "account_id": "A-3", "amount": 48000, "product": "GTX Pro", "owner": "Moses Frase", "color": "red"}}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventType::DealUpserted);
+        assert_eq!(e.str("account_id"), Some("A-3"));
+        assert_eq!(e.str("color"), Some("red"), "unknown fields are kept");
+        assert_eq!(e.at.to_rfc3339(), "2026-11-02T09:30:00+00:00");
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let cases = [
+            ("{", "not valid JSON"),
+            (r#"[1]"#, "must be a JSON object"),
+            (r#"{"type": "clock.tick"}"#, "missing field \"id\""),
+            (
+                r#"{"id": "1", "type": "deal.exploded"}"#,
+                "unknown event type",
+            ),
+            (
+                r#"{"id": "1", "type": "deal.upsertd"}"#,
+                "did you mean \"deal.upserted\"",
+            ),
+            (
+                r#"{"id": "1", "type": "order.placed", "data": {"id": "O", "account_id": "A"}}"#,
+                "missing field \"data.amount\"",
+            ),
+            (
+                r#"{"id": "1", "type": "order.placed", "data": {"id": "O", "account_id": "A", "amount": "48k"}}"#,
+                "must be a number, got string \"48k\"",
+            ),
+            (
+                r#"{"id": "1", "type": "clock.tick", "at": "yesterday"}"#,
+                "not an RFC 3339 time",
+            ),
+            (
+                r#"{"id": "1", "type": "contact.upserted", "data": {"id": "C", "account_id": "A", "name": "N", "role": "boss"}}"#,
+                "must be one of buyer",
+            ),
+            (
+                r#"{"id": "1", "type": "order.placed", "data": {"id": "O", "account_id": "A", "amount": 1e300}}"#,
+                "out of range",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse_line(line, now()).unwrap_err();
+            assert!(err.contains(want), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn numeric_ids_become_strings_and_missing_time_is_now() {
+        let e = parse_line(
+            r#"{"id": 7, "type": "account.upserted", "data": {"id": 3, "name": "Acme"}}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(e.id, "7");
+        assert_eq!(e.str("id"), Some("3"));
+        assert_eq!(e.at, now());
+    }
+}

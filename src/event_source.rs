@@ -1,0 +1,148 @@
+//! Reading event files line by line, with the file name and line number each
+//! line came from. Streams: a file of any size is never loaded whole.
+
+use std::io::{BufRead, BufReader, Read};
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{Event, parse_line};
+
+/// The longest line accepted; longer lines are rejected, not read into memory whole.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// One line of input: an event, or why it was rejected.
+#[derive(Debug)]
+pub struct Line {
+    pub source: String,
+    pub number: usize,
+    pub parsed: Result<Event, Rejected>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub reason: String,
+    /// The raw text (lossily decoded when it was not UTF-8), kept in the store.
+    pub raw: String,
+}
+
+/// Iterates over the events of one input.
+pub struct EventLines<R> {
+    reader: BufReader<R>,
+    source: String,
+    number: usize,
+    now: DateTime<Utc>,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> EventLines<R> {
+    pub fn new(source: impl Into<String>, reader: R, now: DateTime<Utc>) -> Self {
+        EventLines {
+            reader: BufReader::with_capacity(256 * 1024, reader),
+            source: source.into(),
+            number: 0,
+            now,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<R: Read> Iterator for EventLines<R> {
+    type Item = std::io::Result<Line>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            let n = match (&mut self.reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            if n == 0 {
+                return None;
+            }
+            self.number += 1;
+            if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
+                // Skip the rest of the oversized line without keeping it.
+                loop {
+                    self.buf.clear();
+                    match (&mut self.reader)
+                        .take(1 << 20)
+                        .read_until(b'\n', &mut self.buf)
+                    {
+                        Ok(0) => break,
+                        Ok(_) if self.buf.ends_with(b"\n") => break,
+                        Ok(_) => continue,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                let reason = format!("line is longer than {} MiB", MAX_LINE_BYTES >> 20);
+                return Some(Ok(self.line(Err(Rejected {
+                    reason,
+                    raw: String::new(),
+                }))));
+            }
+            let mut bytes: &[u8] = &self.buf;
+            if self.number == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            while let [rest @ .., b'\n' | b'\r'] = bytes {
+                bytes = rest;
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = match std::str::from_utf8(bytes) {
+                Ok(text) => parse_line(text, self.now).map_err(|reason| Rejected {
+                    reason,
+                    raw: text.to_string(),
+                }),
+                Err(e) => Err(Rejected {
+                    reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+                    raw: String::from_utf8_lossy(bytes).into_owned(),
+                }),
+            };
+            return Some(Ok(self.line(parsed)));
+        }
+    }
+}
+
+impl<R> EventLines<R> {
+    fn line(&self, parsed: Result<Event, Rejected>) -> Line {
+        Line {
+            source: self.source.clone(),
+            number: self.number,
+            parsed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8]) -> Vec<(usize, Result<String, String>)> {
+        EventLines::new("t.jsonl", input, Utc::now())
+            .map(|l| {
+                let l = l.unwrap();
+                (l.number, l.parsed.map(|e| e.id).map_err(|r| r.reason))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn numbers_lines_skipping_blank_ones_and_handles_bom_and_crlf() {
+        let input = b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\r\n\r\n   \n{\"id\":\"b\",\"type\":\"clock.tick\"}";
+        let got = lines(input);
+        assert_eq!(got, vec![(1, Ok("a".into())), (4, Ok("b".into()))]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_with_its_line() {
+        let got = lines(b"{\"id\":\"a\",\"type\":\"clock.tick\"}\n\xff\xfe\n");
+        assert_eq!(got.len(), 2);
+        assert!(got[1].1.as_ref().unwrap_err().contains("UTF-8"));
+        assert_eq!(got[1].0, 2);
+    }
+}

@@ -1,0 +1,130 @@
+//! The functions rule scripts call: the decisions they return (`move_to`,
+//! `refuse`, `key`, `not_key`, `task`, `handover`) and date helpers. Each
+//! decision is a plain map the engine reads back, so a rule can also build
+//! one by hand.
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
+
+use crate::event::parse_date;
+use crate::time;
+
+type Fallible<T> = Result<T, Box<EvalAltResult>>;
+
+fn decision(kind: &str, fields: &[(&str, &str)]) -> Map {
+    let mut m = Map::new();
+    m.insert("decision".into(), kind.into());
+    for (k, v) in fields {
+        m.insert((*k).into(), (*v).into());
+    }
+    m
+}
+
+fn date_arg(s: &str) -> Fallible<chrono::NaiveDate> {
+    parse_date(s).ok_or_else(|| format!("{s:?} is not a date (write it like 2026-11-02)").into())
+}
+
+/// Register the rule API on `engine`.
+pub fn register(engine: &mut Engine) {
+    // Stage rules.
+    engine.register_fn("move_to", |stage: &str, reason: &str| {
+        decision("move", &[("stage", stage), ("reason", reason)])
+    });
+    engine.register_fn("refuse", |reason: &str| {
+        decision("refuse", &[("reason", reason)])
+    });
+    // Key-account rules.
+    engine.register_fn("key", |reason: &str| decision("key", &[("reason", reason)]));
+    engine.register_fn("not_key", |reason: &str| {
+        decision("not_key", &[("reason", reason)])
+    });
+    // Task rules.
+    engine.register_fn("task", |role: &str, title: &str| {
+        decision("task", &[("role", role), ("title", title)])
+    });
+    engine.register_fn("task", |role: &str, title: &str, options: Map| {
+        let mut m = decision("task", &[("role", role), ("title", title)]);
+        for (k, v) in options {
+            m.insert(k, v);
+        }
+        m
+    });
+    engine.register_fn("handover", |role: &str, reason: &str| {
+        decision("handover", &[("role", role), ("reason", reason)])
+    });
+
+    // Dates: strings like "2026-11-02" or full RFC 3339 times.
+    engine.register_fn("date", |s: &str| -> Fallible<String> {
+        Ok(date_arg(s)?.to_string())
+    });
+    engine.register_fn("days_between", |a: &str, b: &str| -> Fallible<i64> {
+        Ok((date_arg(b)? - date_arg(a)?).num_days())
+    });
+    engine.register_fn("months_between", |a: &str, b: &str| -> Fallible<i64> {
+        Ok(time::months_between(date_arg(a)?, date_arg(b)?))
+    });
+    engine.register_fn("add_days", |d: &str, n: i64| -> Fallible<String> {
+        Ok((date_arg(d)? + chrono::Duration::days(n)).to_string())
+    });
+    engine.register_fn("add_business_days", |d: &str, n: i64| -> Fallible<String> {
+        Ok(time::add_business_days(date_arg(d)?, n).to_string())
+    });
+
+    // Money, for reasons people read: 1234567 -> "1,234,567".
+    engine.register_fn("money", |x: f64| money(x));
+    engine.register_fn("money", |x: i64| money(x as f64));
+    // A missing value (`()`) reads as zero in arithmetic-minded rules.
+    engine.register_fn("or_zero", |x: Dynamic| {
+        if x.is_unit() { Dynamic::from(0_i64) } else { x }
+    });
+}
+
+pub fn money(x: f64) -> String {
+    let negative = x < 0.0;
+    let whole = x.abs().round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if negative { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_groups_thousands() {
+        assert_eq!(money(1234567.4), "1,234,567");
+        assert_eq!(money(999.0), "999");
+        assert_eq!(money(-1000.0), "-1,000");
+    }
+
+    #[test]
+    fn helpers_work_from_scripts() {
+        let mut engine = Engine::new();
+        register(&mut engine);
+        let n: i64 = engine
+            .eval(r#"days_between("2026-11-01", "2026-11-11T10:00:00Z")"#)
+            .unwrap();
+        assert_eq!(n, 10);
+        let d: String = engine
+            .eval(r#"add_business_days("2026-11-06", 1)"#)
+            .unwrap();
+        assert_eq!(d, "2026-11-09");
+        let t: Map = engine
+            .eval(r#"task("sales_rep", "Call", #{ priority: "high" })"#)
+            .unwrap();
+        assert_eq!(t["priority"].clone().into_string().unwrap(), "high");
+        let err = engine
+            .eval::<i64>(r#"days_between("soon", "2026-11-11")"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a date"), "{err}");
+        // Whole and decimal numbers compare as people expect.
+        assert!(engine.eval::<bool>("150000.5 >= 150000").unwrap());
+    }
+}

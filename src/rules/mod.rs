@@ -1,0 +1,349 @@
+//! The rule runtime: every `rules/*.rhai` file compiled once, checked, and
+//! merged into one library; then rule functions called by name with the
+//! facts they ask for.
+//!
+//! A rule is a function whose name says its kind:
+//!
+//! * `stage_…` decides deal stages: returns `move_to(stage, reason)`,
+//!   `refuse(reason)` or nothing;
+//! * `key_…` decides key accounts: returns `key(reason)`, `not_key(reason)`
+//!   or nothing;
+//! * `task_…` gives follow-up work: returns `task(role, title, #{…})`,
+//!   `handover(role, reason)`, a list of those, or nothing.
+//!
+//! Its parameters are named for the facts it wants (`event`, `deal`,
+//! `account`, `lead`, `contact`, `settings`), in any order; a rule that asks
+//! for a deal only runs when the event is about one. Other functions are
+//! helpers any rule may call.
+//!
+//! Rules are called with `eval_ast(false)`: top-level statements never run
+//! (the loader refuses them), so a call costs only the function itself.
+
+mod api;
+mod check;
+mod sandbox;
+
+pub use api::money;
+
+/// The rule API on a plain engine, for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub fn register_api_for_tests(engine: &mut Engine) {
+    api::register(engine);
+}
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::{Error, Located, Result};
+use crate::model::RuleRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Stage,
+    Key,
+    Task,
+}
+
+impl RuleKind {
+    pub const PREFIXES: [(&'static str, RuleKind); 3] = [
+        ("stage_", RuleKind::Stage),
+        ("key_", RuleKind::Key),
+        ("task_", RuleKind::Task),
+    ];
+
+    fn of(name: &str) -> Option<RuleKind> {
+        Self::PREFIXES
+            .iter()
+            .find(|(p, _)| name.starts_with(p))
+            .map(|(_, k)| *k)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::Stage => "stage",
+            RuleKind::Key => "key-account",
+            RuleKind::Task => "task",
+        }
+    }
+}
+
+/// The facts a rule may ask for, by parameter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    Event,
+    Deal,
+    Account,
+    Lead,
+    Contact,
+    Settings,
+}
+
+impl Fact {
+    pub const ALL: [(&'static str, Fact); 6] = [
+        ("event", Fact::Event),
+        ("deal", Fact::Deal),
+        ("account", Fact::Account),
+        ("lead", Fact::Lead),
+        ("contact", Fact::Contact),
+        ("settings", Fact::Settings),
+    ];
+
+    fn of(name: &str) -> Option<Fact> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+}
+
+/// One rule function.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub params: Vec<Fact>,
+    /// Its `///` comment: what it decides and why, in words.
+    pub doc: String,
+}
+
+impl Rule {
+    pub fn reference(&self) -> RuleRef {
+        RuleRef {
+            file: self.file.clone(),
+            function: self.name.clone(),
+        }
+    }
+}
+
+/// The facts of one situation, as script values; `None` where the situation has no such thing.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub event: Dynamic,
+    pub deal: Option<Dynamic>,
+    pub account: Option<Dynamic>,
+    pub lead: Option<Dynamic>,
+    pub contact: Option<Dynamic>,
+}
+
+/// A rule that failed while running.
+#[derive(Debug, Clone)]
+pub struct RuleError {
+    pub rule: RuleRef,
+    pub at: Located,
+}
+
+/// A loaded, checked set of rules and the config they were checked against.
+pub struct RuleSet {
+    engine: Engine,
+    ast: AST,
+    rules: Vec<Rule>,
+    /// Which file defines each function (rules and helpers), for error locations.
+    fn_files: HashMap<String, String>,
+    settings: Dynamic,
+    /// Content hash of config and rules: the rules version.
+    pub version: String,
+    /// `(path, text)` of `config.toml` and every rule file, as loaded.
+    pub files: Vec<(String, String)>,
+}
+
+impl RuleSet {
+    /// Load and check every rule file of the config's `rules/` folder.
+    pub fn load(config: &Config) -> Result<RuleSet> {
+        let dir = config.rules_dir();
+        let files = read_rule_files(&dir)?;
+        RuleSet::from_sources(config, files)
+    }
+
+    /// Build from `(display path, text)` pairs (the paths appear in messages).
+    pub fn from_sources(config: &Config, files: Vec<(String, String)>) -> Result<RuleSet> {
+        let mut engine = sandbox::engine(&config.limits, &config.rules_dir());
+        api::register(&mut engine);
+        let mut problems = Vec::new();
+        if files.is_empty() {
+            problems.push(Located::new(
+                "rules",
+                1,
+                1,
+                "no rule files: put at least one .rhai file in rules/",
+            ));
+        }
+        let mut ast = AST::empty();
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut fn_files: HashMap<String, String> = HashMap::new();
+        for (path, text) in &files {
+            let mut file_ast = match engine.compile(text) {
+                Ok(a) => a,
+                Err(e) => {
+                    let (line, col) = position(e.position());
+                    problems.push(Located::new(path, line, col, e.err_type().to_string()));
+                    continue;
+                }
+            };
+            file_ast.set_source(path.as_str());
+            check::check_file(
+                config,
+                path,
+                text,
+                &file_ast,
+                &mut rules,
+                &mut fn_files,
+                &mut problems,
+            );
+            ast.combine(file_ast);
+        }
+        if !problems.is_empty() {
+            problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+            return Err(Error::invalid(problems));
+        }
+        let settings = rhai::serde::to_dynamic(&config.settings).map_err(|e| {
+            Error::invalid(vec![Located::new(
+                crate::config::CONFIG_FILE,
+                1,
+                1,
+                format!("settings: {e}"),
+            )])
+        })?;
+        let mut all_files = vec![(crate::config::CONFIG_FILE.to_string(), config.text.clone())];
+        all_files.extend(files);
+        Ok(RuleSet {
+            engine,
+            ast,
+            rules,
+            fn_files,
+            settings,
+            version: version_of(&all_files),
+            files: all_files,
+        })
+    }
+
+    pub fn rules(&self, kind: RuleKind) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(move |r| r.kind == kind)
+    }
+
+    pub fn all_rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Run one rule on `facts`. `None` when the rule asks for something this situation lacks.
+    pub fn call(
+        &self,
+        rule: &Rule,
+        facts: &Facts,
+    ) -> Option<std::result::Result<Dynamic, RuleError>> {
+        let mut args = Vec::with_capacity(rule.params.len());
+        for p in &rule.params {
+            let v = match p {
+                Fact::Event => facts.event.clone(),
+                Fact::Deal => facts.deal.clone()?,
+                Fact::Account => facts.account.clone()?,
+                Fact::Lead => facts.lead.clone()?,
+                Fact::Contact => facts.contact.clone()?,
+                Fact::Settings => self.settings.clone(),
+            };
+            args.push(v);
+        }
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let result = self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut Scope::new(),
+            &self.ast,
+            &rule.name,
+            args,
+        );
+        Some(result.map_err(|e| RuleError {
+            rule: rule.reference(),
+            at: self.locate(rule, &e),
+        }))
+    }
+
+    /// Where an error happened: the innermost script function and position.
+    fn locate(&self, rule: &Rule, err: &EvalAltResult) -> Located {
+        let mut file = rule.file.clone();
+        let mut e = err;
+        while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = e {
+            if let Some(r) = self.function_file(name) {
+                file = r;
+            }
+            e = inner;
+        }
+        let (line, col) = position(e.position());
+        Located::new(file, line, col, describe(e, rule))
+    }
+
+    fn function_file(&self, name: &str) -> Option<String> {
+        self.fn_files.get(name).cloned()
+    }
+}
+
+fn position(p: Position) -> (usize, usize) {
+    (p.line().unwrap_or(1), p.position().unwrap_or(1))
+}
+
+/// A rule error in words, without Rhai's own position suffix.
+fn describe(e: &EvalAltResult, rule: &Rule) -> String {
+    match e {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            format!(
+                "{} ran too long and was stopped (an endless loop?)",
+                rule.name
+            )
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            format!("{}: calls nested too deep (endless recursion?)", rule.name)
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            format!("{}: {what} grew too large", rule.name)
+        }
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        other => {
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(i) if text.ends_with(')') => text[..i].to_string(),
+                _ => text,
+            }
+        }
+    }
+}
+
+/// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`.
+pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai") && p.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((format!("rules/{name}"), text))
+        })
+        .collect()
+}
+
+/// The rules version: a short content hash of every file, names included.
+pub fn version_of(files: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    for (path, text) in files {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,184 @@
+//! The logs: applied events (the replayable history), rejected lines, the
+//! decisions rules made, and the rules versions the engine ran with.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{SqlContext, Store};
+use crate::error::Result;
+use crate::event::Event;
+use crate::model::Decision;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedRow {
+    pub source: String,
+    pub line: i64,
+    pub reason: String,
+    pub raw: String,
+    pub rejected_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    pub seq: i64,
+    pub kind: String,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub rule: Option<String>,
+    pub reason: String,
+    pub detail: serde_json::Value,
+    pub rules_version: String,
+    pub event_id: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredVersion {
+    pub version: String,
+    pub loaded_at: String,
+}
+
+impl Store {
+    pub fn is_applied(&self, event_id: &str) -> Result<bool> {
+        Ok(self
+            .one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?
+            .is_some())
+    }
+
+    pub fn record_applied(
+        &self,
+        e: &Event,
+        source: &str,
+        line: usize,
+        rules_version: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .ctx(self)?
+            .execute(params![e.id, e.kind.name(), crate::time::stamp(e.at), e.to_json(), source, line as i64, rules_version, now])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn record_rejected(
+        &self,
+        source: &str,
+        line: usize,
+        reason: &str,
+        raw: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO rejected_events (source, line, reason, raw, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .ctx(self)?
+            .execute(params![source, line as i64, reason, raw, now])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn rejected(&self) -> Result<Vec<RejectedRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT source, line, reason, raw, rejected_at FROM rejected_events ORDER BY seq",
+            )
+            .ctx(self)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RejectedRow {
+                    source: r.get(0)?,
+                    line: r.get(1)?,
+                    reason: r.get(2)?,
+                    raw: r.get(3)?,
+                    rejected_at: r.get(4)?,
+                })
+            })
+            .ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    pub fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO decisions (kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .ctx(self)?
+            .execute(params![
+                d.kind.name(),
+                d.subject.kind,
+                d.subject.id,
+                d.rule.as_ref().map(|r| &r.file),
+                d.rule.as_ref().map(|r| &r.function),
+                d.reason,
+                d.detail.to_string(),
+                rules_version,
+                d.event_id,
+                d.at
+            ])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// Decisions, oldest first; optionally of one kind or about one subject.
+    pub fn decisions(
+        &self,
+        kind: Option<&str>,
+        subject: Option<(&str, &str)>,
+    ) -> Result<Vec<DecisionRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at FROM decisions
+                 WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR (subject_kind = ?2 AND subject_id = ?3)) ORDER BY seq",
+            )
+            .ctx(self)?;
+        let (sk, sid) = subject.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
+        let rows = st
+            .query_map(params![kind, sk, sid], |r| {
+                let file: Option<String> = r.get(4)?;
+                let func: Option<String> = r.get(5)?;
+                Ok(DecisionRow {
+                    seq: r.get(0)?,
+                    kind: r.get(1)?,
+                    subject_kind: r.get(2)?,
+                    subject_id: r.get(3)?,
+                    rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
+                    reason: r.get(6)?,
+                    detail: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+                    rules_version: r.get(8)?,
+                    event_id: r.get(9)?,
+                    at: r.get(10)?,
+                })
+            })
+            .ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Remember a rules version (its files' text as JSON) the first time it is used.
+    pub fn record_rules_version(&self, version: &str, files_json: &str, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO rules_versions (version, loaded_at, files) VALUES (?1, ?2, ?3) ON CONFLICT(version) DO UPDATE SET loaded_at = ?2")
+            .ctx(self)?
+            .execute(params![version, now, files_json])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// The rules version most recently loaded.
+    pub fn current_rules_version(&self) -> Result<Option<StoredVersion>> {
+        self.one(
+            "SELECT version, loaded_at FROM rules_versions ORDER BY loaded_at DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(StoredVersion {
+                    version: r.get(0)?,
+                    loaded_at: r.get(1)?,
+                })
+            },
+        )
+    }
+}

@@ -1,0 +1,205 @@
+//! The store: SQLite holds the state, the event history, the decisions log
+//! and the task queues. All SQL of the project lives in this module, behind
+//! [`Store`]'s methods, so another backend can stand in later.
+//!
+//! Writes happen inside [`Store::begin`] / [`Store::commit`] batches, with a
+//! savepoint per event so one failing event never leaves half its changes.
+
+mod log;
+mod schema;
+mod state;
+mod tasks;
+
+pub use log::{DecisionRow, RejectedRow, StoredVersion};
+pub use state::merge;
+pub use tasks::TaskFilter;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// Turns a SQLite error into one that names the database and says what to do.
+pub(crate) trait SqlContext<T> {
+    fn ctx(self, store: &Store) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn ctx(self, store: &Store) -> Result<T> {
+        self.map_err(|e| store.error(e))
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        Self::open_with(
+            path,
+            busy_timeout,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+    }
+
+    /// Open an existing database without creating it (for read-only commands).
+    pub fn open_existing(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::NotFound(format!(
+                "no database at {} yet: ingest some events first (dealflow ingest FILE)",
+                path.display()
+            )));
+        }
+        Self::open(path, busy_timeout)
+    }
+
+    fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
+        let err = |message: String| Error::Store {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(busy_timeout)
+            .map_err(|e| err(e.to_string()))?;
+        conn.set_prepared_statement_cache_capacity(128);
+        let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);
+        // WAL lets readers work while a writer ingests; NORMAL sync is durable
+        // across process crashes (which is what the queue promises).
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(store_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(store_err)?;
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(store_err)?;
+        schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| match e {
+                rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
+                other => err(format!("cannot migrate the schema: {other}")),
+            })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn describe(path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
+        use rusqlite::ErrorCode::*;
+        let message = match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => format!(
+                "the database is locked by another process (waited {} ms); try again when it is done",
+                busy_timeout.as_millis()
+            ),
+            Some(ReadOnly) => {
+                "the database is read-only: dealflow needs write access to it and its folder".into()
+            }
+            Some(CannotOpen) => {
+                "cannot open the database file (does its folder exist and is it writable?)".into()
+            }
+            Some(NotADatabase) => "this file is not a dealflow (SQLite) database".into(),
+            Some(DiskFull) => "the disk is full".into(),
+            _ => e.to_string(),
+        };
+        Error::Store {
+            path: path.to_path_buf(),
+            message,
+        }
+    }
+
+    fn error(&self, e: rusqlite::Error) -> Error {
+        Store::describe(&self.path, self.busy_timeout, e)
+    }
+
+    /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
+    /// database is reported here and not half-way through a batch.
+    pub fn begin(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").ctx(self)
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").ctx(self)
+    }
+
+    pub fn rollback(&self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").ctx(self)?;
+        }
+        Ok(())
+    }
+
+    /// A savepoint around one event.
+    pub fn savepoint(&self) -> Result<()> {
+        self.conn.execute_batch("SAVEPOINT event").ctx(self)
+    }
+
+    pub fn release(&self) -> Result<()> {
+        self.conn.execute_batch("RELEASE event").ctx(self)
+    }
+
+    pub fn rollback_savepoint(&self) -> Result<()> {
+        self.conn
+            .execute_batch("ROLLBACK TO event; RELEASE event")
+            .ctx(self)
+    }
+
+    /// Run a read in its own snapshot.
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        let mut st = self.conn.prepare_cached(sql).ctx(self)?;
+        st.query_row(params, f).optional().ctx(self)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .one("PRAGMA integrity_check", [], |r| r.get(0))?
+            .unwrap_or_default())
+    }
+}
+
+fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_migrates_and_is_sound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path, Duration::from_millis(100)).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        // Opening again runs no migration twice.
+        Store::open(&path, Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::fs::write(&path, "hello, this is not sqlite at all, not even close.......................................................").unwrap();
+        let err = Store::open(&path, Duration::from_millis(100))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a dealflow (SQLite) database"), "{err}");
+    }
+}

@@ -1,0 +1,188 @@
+//! The database schema, as versioned migrations. Append; never edit a
+//! migration that has shipped.
+
+use rusqlite_migration::{M, Migrations};
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+const V1: &str = r#"
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,               -- merged JSON of every upsert, unknown fields kept
+    owner TEXT,
+    parent_id TEXT,
+    is_key INTEGER NOT NULL DEFAULT 0,
+    key_since TEXT,
+    key_reason TEXT,
+    last_contact TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX accounts_parent ON accounts(parent_id);
+
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    data TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX contacts_account ON contacts(account_id);
+
+CREATE TABLE leads (
+    id TEXT PRIMARY KEY,
+    account_id TEXT,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE deals (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    stage_entered_at TEXT NOT NULL,
+    owner TEXT,
+    amount REAL NOT NULL DEFAULT 0,
+    is_open INTEGER NOT NULL,
+    is_won INTEGER NOT NULL,
+    closed_at TEXT,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX deals_account_open ON deals(account_id, is_open);
+CREATE INDEX deals_account_won ON deals(account_id, is_won, closed_at);
+
+CREATE TABLE deal_stage_history (
+    seq INTEGER PRIMARY KEY,
+    deal_id TEXT NOT NULL,
+    from_stage TEXT,
+    to_stage TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    rule TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX deal_stage_history_deal ON deal_stage_history(deal_id);
+
+CREATE TABLE activities (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    deal_id TEXT,
+    contact_id TEXT,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX activities_deal ON activities(deal_id);
+CREATE INDEX activities_account ON activities(account_id, at);
+
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    amount REAL NOT NULL,
+    product TEXT,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX orders_account ON orders(account_id, at);
+
+CREATE TABLE contracts (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    start TEXT NOT NULL,
+    "end" TEXT NOT NULL,
+    annual_value REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX contracts_account ON contracts(account_id);
+
+CREATE TABLE targets (
+    account_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount REAL NOT NULL,
+    set_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, product, period)
+);
+
+-- Every applied event, verbatim, in order: the history `simulate` replays.
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    rules_version TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+
+CREATE TABLE rejected_events (
+    seq INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    rejected_at TEXT NOT NULL
+);
+
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    role TEXT NOT NULL,
+    assignee TEXT,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'done', 'cancelled')),
+    priority INTEGER NOT NULL,
+    due_at TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rules_version TEXT NOT NULL,
+    dedup_key TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    closed_at TEXT,
+    outcome TEXT
+);
+CREATE INDEX tasks_queue ON tasks(role, status, priority DESC, due_at, id);
+CREATE INDEX tasks_subject ON tasks(subject_kind, subject_id);
+
+-- Every decision a rule made, with the rule, the reason, the rules version and the event.
+CREATE TABLE decisions (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    rule_file TEXT,
+    rule_fn TEXT,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    rules_version TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX decisions_subject ON decisions(subject_kind, subject_id);
+CREATE INDEX decisions_kind ON decisions(kind);
+
+-- Each rules version the engine ran with: its hash, when, and the text of every file.
+CREATE TABLE rules_versions (
+    version TEXT PRIMARY KEY,
+    loaded_at TEXT NOT NULL,
+    files TEXT NOT NULL
+);
+"#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

@@ -1,0 +1,472 @@
+//! The state the events build: accounts, contacts, leads, deals, activities,
+//! orders, contracts, targets, and the facts derived from them.
+
+use rusqlite::params;
+use serde_json::{Map, Value};
+
+use super::{SqlContext, Store, json_map};
+use crate::error::Result;
+use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, Target};
+
+const ACCOUNT_COLUMNS: &str =
+    "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
+const DEAL_COLUMNS: &str =
+    "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
+
+fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        data: json_map(&r.get::<_, String>(1)?),
+        owner: r.get(2)?,
+        parent_id: r.get(3)?,
+        is_key: r.get(4)?,
+        key_since: r.get(5)?,
+        key_reason: r.get(6)?,
+        last_contact: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+fn deal_row(r: &rusqlite::Row) -> rusqlite::Result<Deal> {
+    Ok(Deal {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        data: json_map(&r.get::<_, String>(2)?),
+        stage: r.get(3)?,
+        stage_entered_at: r.get(4)?,
+        owner: r.get(5)?,
+        amount: r.get(6)?,
+        closed_at: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+fn to_json(m: &Map<String, Value>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
+}
+
+/// Fields of `patch` laid over `base`: an upsert changes what it names and keeps the rest.
+pub fn merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        base.insert(k.clone(), v.clone());
+    }
+}
+
+impl Store {
+    pub fn account(&self, id: &str) -> Result<Option<Account>> {
+        self.one(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+            [id],
+            account_row,
+        )
+    }
+
+    /// Insert or update an account; `data` is the already-merged JSON.
+    pub fn save_account(&self, a: &Account, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO accounts (id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(id) DO UPDATE SET data = ?2, owner = ?3, parent_id = ?4, is_key = ?5, key_since = ?6,
+                   key_reason = ?7, last_contact = ?8, updated_at = ?10",
+            )
+            .ctx(self)?
+            .execute(params![
+                a.id,
+                to_json(&a.data),
+                a.owner,
+                a.parent_id,
+                a.is_key,
+                a.key_since,
+                a.key_reason,
+                a.last_contact,
+                a.created_at,
+                now
+            ])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// Accounts whose parent is `id`.
+    pub fn child_accounts(&self, id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM accounts WHERE parent_id = ?1 ORDER BY id")
+            .ctx(self)?;
+        let rows = st.query_map([id], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    pub fn save_contact(
+        &self,
+        id: &str,
+        account_id: &str,
+        role: &str,
+        data: &Map<String, Value>,
+        now: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO contacts (id, account_id, role, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, role = ?3, data = ?4, updated_at = ?5",
+            )
+            .ctx(self)?
+            .execute(params![id, account_id, role, to_json(data), now])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// A contact's decision role, if the contact is known.
+    pub fn contact_role(&self, id: &str) -> Result<Option<String>> {
+        self.one("SELECT role FROM contacts WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+    }
+
+    pub fn contact(&self, id: &str) -> Result<Option<Map<String, Value>>> {
+        self.one("SELECT data FROM contacts WHERE id = ?1", [id], |r| {
+            Ok(json_map(&r.get::<_, String>(0)?))
+        })
+    }
+
+    pub fn lead(&self, id: &str) -> Result<Option<Lead>> {
+        self.one(
+            "SELECT id, data, created_at FROM leads WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(Lead {
+                    id: r.get(0)?,
+                    data: json_map(&r.get::<_, String>(1)?),
+                    created_at: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    pub fn save_lead(&self, lead: &Lead) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO leads (id, account_id, data, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, data = ?3",
+            )
+            .ctx(self)?
+            .execute(params![
+                lead.id,
+                lead.data.get("account_id").and_then(Value::as_str),
+                to_json(&lead.data),
+                lead.created_at
+            ])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn deal(&self, id: &str) -> Result<Option<Deal>> {
+        self.one(
+            &format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?1"),
+            [id],
+            deal_row,
+        )
+    }
+
+    /// Insert or update a deal; `is_open`/`is_won` follow from its stage in the pipeline.
+    pub fn save_deal(&self, d: &Deal, is_open: bool, is_won: bool, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, stage = ?3, stage_entered_at = ?4, owner = ?5, amount = ?6,
+                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12",
+            )
+            .ctx(self)?
+            .execute(params![
+                d.id,
+                d.account_id,
+                d.stage,
+                d.stage_entered_at,
+                d.owner,
+                d.amount,
+                is_open,
+                is_won,
+                d.closed_at,
+                to_json(&d.data),
+                d.created_at,
+                now
+            ])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// Open deals of an account, oldest first.
+    pub fn open_deal_ids(&self, account_id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM deals WHERE account_id = ?1 AND is_open = 1 ORDER BY created_at, id")
+            .ctx(self)?;
+        let rows = st.query_map([account_id], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    pub fn record_stage_change(
+        &self,
+        deal_id: &str,
+        from: Option<&str>,
+        to: &str,
+        at: &str,
+        event_id: &str,
+        rule: Option<&str>,
+        reason: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, at, event_id, rule, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .ctx(self)?
+            .execute(params![deal_id, from, to, at, event_id, rule, reason])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn save_activity(
+        &self,
+        id: &str,
+        account_id: &str,
+        deal_id: Option<&str>,
+        contact_id: Option<&str>,
+        kind: &str,
+        at: &str,
+        data: &Map<String, Value>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO activities (id, account_id, deal_id, contact_id, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, deal_id = ?3, contact_id = ?4, kind = ?5, at = ?6, data = ?7",
+            )
+            .ctx(self)?
+            .execute(params![id, account_id, deal_id, contact_id, kind, at, to_json(data)])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn save_order(
+        &self,
+        id: &str,
+        account_id: &str,
+        amount: f64,
+        product: Option<&str>,
+        at: &str,
+        data: &Map<String, Value>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO orders (id, account_id, amount, product, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, amount = ?3, product = ?4, data = ?6",
+            )
+            .ctx(self)?
+            .execute(params![id, account_id, amount, product, at, to_json(data)])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn save_contract(
+        &self,
+        id: &str,
+        account_id: &str,
+        start: &str,
+        end: &str,
+        annual_value: f64,
+        data: &Map<String, Value>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6"#,
+            )
+            .ctx(self)?
+            .execute(params![id, account_id, start, end, annual_value, to_json(data)])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn save_target(
+        &self,
+        account_id: &str,
+        product: &str,
+        period: &str,
+        amount: f64,
+        at: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO targets (account_id, product, period, amount, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(account_id, product, period) DO UPDATE SET amount = ?4, set_at = ?5",
+            )
+            .ctx(self)?
+            .execute(params![account_id, product, period, amount, at])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// Derived facts of an account at business time `at`; `since` is `at` minus twelve months.
+    pub fn account_stats(&self, account: &Account, since: &str, at: &str) -> Result<AccountStats> {
+        let id = account.id.as_str();
+        let (orders_12m, order_revenue): (i64, f64) = self
+            .one(
+                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE account_id = ?1 AND at > ?2 AND at <= ?3",
+                params![id, since, at],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .unwrap_or_default();
+        let won_revenue: f64 = self
+            .one(
+                "SELECT COALESCE(SUM(amount), 0) FROM deals WHERE account_id = ?1 AND is_won = 1 AND closed_at > ?2 AND closed_at <= ?3",
+                params![id, since, at],
+                |r| r.get(0),
+            )?
+            .unwrap_or_default();
+        let (open_deals, open_pipeline, won_deals): (i64, f64, i64) = self
+            .one(
+                "SELECT COALESCE(SUM(is_open), 0), COALESCE(SUM(CASE WHEN is_open = 1 THEN amount ELSE 0 END), 0), COALESCE(SUM(is_won), 0)
+                 FROM deals WHERE account_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .unwrap_or_default();
+        let contacts = {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT role, COUNT(*) FROM contacts WHERE account_id = ?1 GROUP BY role",
+                )
+                .ctx(self)?;
+            st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(self)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(self)?
+        };
+        let contracts = {
+            let mut st = self
+                .conn
+                .prepare_cached(r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1 ORDER BY start, id"#)
+                .ctx(self)?;
+            st.query_map([id], |r| {
+                Ok(Contract {
+                    id: r.get(0)?,
+                    start: r.get(1)?,
+                    end: r.get(2)?,
+                    annual_value: r.get(3)?,
+                })
+            })
+            .ctx(self)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(self)?
+        };
+        let targets = {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT product, period, amount FROM targets WHERE account_id = ?1 ORDER BY period, product")
+                .ctx(self)?;
+            st.query_map([id], |r| {
+                Ok(Target {
+                    product: r.get(0)?,
+                    period: r.get(1)?,
+                    amount: r.get(2)?,
+                })
+            })
+            .ctx(self)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(self)?
+        };
+        let parent_is_key = match &account.parent_id {
+            Some(p) => self
+                .one("SELECT is_key FROM accounts WHERE id = ?1", [p], |r| {
+                    r.get(0)
+                })?
+                .unwrap_or(false),
+            None => false,
+        };
+        Ok(AccountStats {
+            revenue_12m: order_revenue + won_revenue,
+            orders_12m,
+            open_deals,
+            open_pipeline,
+            won_deals,
+            contacts,
+            contracts,
+            targets,
+            parent_is_key,
+        })
+    }
+
+    /// Derived facts of a deal: its activities per kind, whether a decision maker took part.
+    pub fn deal_stats(&self, deal_id: &str) -> Result<DealStats> {
+        let activities = {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind",
+                )
+                .ctx(self)?;
+            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(self)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(self)?
+        };
+        let decision_maker_met = self
+            .one(
+                "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
+                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive'))",
+                [deal_id],
+                |r| r.get(0),
+            )?
+            .unwrap_or(false);
+        let last_activity = self
+            .one(
+                "SELECT MAX(at) FROM activities WHERE deal_id = ?1",
+                [deal_id],
+                |r| r.get(0),
+            )?
+            .flatten();
+        Ok(DealStats {
+            activities,
+            decision_maker_met,
+            last_activity,
+        })
+    }
+
+    /// Counts for `status`: accounts, deals, key accounts.
+    pub fn counts(&self) -> Result<(i64, i64, i64)> {
+        Ok(self
+            .one(
+                "SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM deals), (SELECT COUNT(*) FROM accounts WHERE is_key = 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .unwrap_or_default())
+    }
+
+    /// All accounts, for listings (optionally only key accounts).
+    pub fn accounts(&self, only_key: bool) -> Result<Vec<Account>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE (?1 = 0 OR is_key = 1) ORDER BY id"
+            ))
+            .ctx(self)?;
+        let rows = st.query_map([only_key], account_row).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// All deals, for listings (optionally in one stage or of one account).
+    pub fn deals(&self, stage: Option<&str>, account: Option<&str>) -> Result<Vec<Deal>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                &format!(
+                    "SELECT {DEAL_COLUMNS} FROM deals WHERE (?1 IS NULL OR stage = ?1) AND (?2 IS NULL OR account_id = ?2) ORDER BY id"
+                ),
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![stage, account], deal_row).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+}

@@ -1,0 +1,286 @@
+//! The task queues: one per role, ordered by urgency. Creation is
+//! deduplicated by key; claiming is one atomic `UPDATE … RETURNING` inside
+//! `BEGIN IMMEDIATE`, so two workers never get the same task.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqlContext, Store};
+use crate::error::{Error, Result};
+use crate::model::{NewTask, Priority, Subject, Task};
+
+const TASK_COLUMNS: &str = "id, role, assignee, title, status, priority, due_at, subject_kind, subject_id, rule, reason, \
+     rules_version, created_at, event_id, dedup_key, claimed_by, claimed_at, closed_at, outcome";
+
+/// The most urgent first: priority, then the earliest due, then the oldest.
+const URGENCY: &str = "priority DESC, due_at ASC, id ASC";
+
+fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
+    Ok(Task {
+        id: r.get(0)?,
+        role: r.get(1)?,
+        assignee: r.get(2)?,
+        title: r.get(3)?,
+        status: r.get(4)?,
+        priority: Priority::from_rank(r.get(5)?).name().to_string(),
+        due_at: r.get(6)?,
+        subject: Subject {
+            kind: r.get(7)?,
+            id: r.get(8)?,
+        },
+        rule: r.get(9)?,
+        reason: r.get(10)?,
+        rules_version: r.get(11)?,
+        created_at: r.get(12)?,
+        event_id: r.get(13)?,
+        dedup_key: r.get(14)?,
+        claimed_by: r.get(15)?,
+        claimed_at: r.get(16)?,
+        closed_at: r.get(17)?,
+        outcome: r.get(18)?,
+    })
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub role: Option<String>,
+    pub assignee: Option<String>,
+    pub status: Option<String>,
+    pub subject: Option<Subject>,
+}
+
+impl Store {
+    /// Store a task unless one with the same dedup key exists. Returns its id when created.
+    pub fn create_task(
+        &self,
+        t: &NewTask,
+        rules_version: &str,
+        event_id: &str,
+        created_at: &str,
+    ) -> Result<Option<i64>> {
+        let id = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO tasks (role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(dedup_key) DO NOTHING RETURNING id",
+            )
+            .ctx(self)?
+            .query_row(
+                params![
+                    t.role,
+                    t.assignee,
+                    t.title,
+                    t.priority as i64,
+                    t.due_at,
+                    t.subject.kind,
+                    t.subject.id,
+                    t.rule.to_string(),
+                    t.reason,
+                    rules_version,
+                    t.dedup_key,
+                    event_id,
+                    created_at
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(self)?;
+        Ok(id)
+    }
+
+    pub fn task(&self, id: i64) -> Result<Option<Task>> {
+        self.one(
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+            [id],
+            task_row,
+        )
+    }
+
+    pub fn tasks(&self, f: &TaskFilter) -> Result<Vec<Task>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks
+             WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR assignee = ?2) AND (?3 IS NULL OR status = ?3)
+               AND (?4 IS NULL OR (subject_kind = ?4 AND subject_id = ?5))
+             ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'claimed' THEN 1 ELSE 2 END, {URGENCY}"
+        );
+        let mut st = self.conn.prepare_cached(&sql).ctx(self)?;
+        let (kind, id) = f
+            .subject
+            .as_ref()
+            .map(|s| (Some(&s.kind), Some(&s.id)))
+            .unwrap_or_default();
+        let rows = st
+            .query_map(params![f.role, f.assignee, f.status, kind, id], task_row)
+            .ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Atomically take the most urgent open task of `role` that is assigned to `who` or to nobody.
+    pub fn claim(&self, role: &str, who: &str, now: &str) -> Result<Option<Task>> {
+        self.begin()?;
+        let sql = format!(
+            "UPDATE tasks SET status = 'claimed', assignee = ?2, claimed_by = ?2, claimed_at = ?3
+             WHERE id = (SELECT id FROM tasks WHERE role = ?1 AND status = 'open' AND (assignee IS NULL OR assignee = ?2)
+                         ORDER BY {URGENCY} LIMIT 1)
+             RETURNING {TASK_COLUMNS}"
+        );
+        let claimed = self.conn.prepare_cached(&sql).ctx(self).and_then(|mut st| {
+            st.query_row(params![role, who, now], task_row)
+                .optional()
+                .ctx(self)
+        });
+        match claimed {
+            Ok(t) => {
+                self.commit()?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Close a task as done or cancelled. Closing a closed task is an error that says its state.
+    pub fn close_task(
+        &self,
+        id: i64,
+        status: &str,
+        by: Option<&str>,
+        outcome: Option<&str>,
+        now: &str,
+    ) -> Result<Task> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE tasks SET status = ?2, closed_at = ?3, outcome = ?4, claimed_by = COALESCE(?5, claimed_by)
+                 WHERE id = ?1 AND status IN ('open', 'claimed')",
+            )
+            .ctx(self)?
+            .execute(params![id, status, now, outcome, by])
+            .ctx(self)?;
+        let task = self
+            .task(id)?
+            .ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
+        if changed == 0 {
+            return Err(Error::Usage(format!(
+                "task {id} is already {}",
+                task.status
+            )));
+        }
+        Ok(task)
+    }
+
+    /// Open tasks per role (claimed ones count as open work too).
+    pub fn open_tasks_by_role(&self) -> Result<Vec<(String, i64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT role, COUNT(*) FROM tasks WHERE status IN ('open', 'claimed') GROUP BY role ORDER BY role")
+            .ctx(self)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RuleRef;
+    use std::time::Duration;
+
+    fn task(title: &str, priority: Priority, due: &str, key: &str) -> NewTask {
+        NewTask {
+            role: "sales_rep".into(),
+            assignee: None,
+            title: title.into(),
+            priority,
+            due_at: due.into(),
+            subject: Subject::new("deal", "D-1"),
+            rule: RuleRef {
+                file: "rules/t.rhai".into(),
+                function: "task_x".into(),
+            },
+            reason: "because".into(),
+            dedup_key: key.into(),
+        }
+    }
+
+    #[test]
+    fn dedup_key_creates_once_and_claim_takes_most_urgent() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let now = "2026-01-01T00:00:00Z";
+        assert!(
+            s.create_task(
+                &task("later", Priority::Normal, "2026-02-01", "a"),
+                "v",
+                "e",
+                now
+            )
+            .unwrap()
+            .is_some()
+        );
+        assert!(
+            s.create_task(
+                &task("again", Priority::Normal, "2026-02-01", "a"),
+                "v",
+                "e",
+                now
+            )
+            .unwrap()
+            .is_none()
+        );
+        s.create_task(
+            &task("soon", Priority::Normal, "2026-01-05", "b"),
+            "v",
+            "e",
+            now,
+        )
+        .unwrap();
+        s.create_task(
+            &task("urgent", Priority::Urgent, "2026-03-01", "c"),
+            "v",
+            "e",
+            now,
+        )
+        .unwrap();
+        let order: Vec<String> = std::iter::from_fn(|| s.claim("sales_rep", "Ana", now).unwrap())
+            .map(|t| t.title)
+            .collect();
+        assert_eq!(order, ["urgent", "soon", "later"]);
+        assert!(s.claim("sales_rep", "Ana", now).unwrap().is_none());
+    }
+
+    #[test]
+    fn closing_twice_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let id = s
+            .create_task(
+                &task("x", Priority::Low, "2026-01-01", "k"),
+                "v",
+                "e",
+                "now",
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.close_task(id, "done", None, Some("called"), "now")
+                .unwrap()
+                .status,
+            "done"
+        );
+        let err = s
+            .close_task(id, "cancelled", None, None, "now")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, format!("task {id} is already done"));
+        assert!(
+            s.close_task(999, "done", None, None, "now")
+                .unwrap_err()
+                .to_string()
+                .contains("no task 999")
+        );
+    }
+}
