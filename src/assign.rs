@@ -16,13 +16,8 @@ pub fn assignee(
     if let Some(name) = named {
         return match config.person(name) {
             Some(p) if p.role == role => Ok(Some(name.to_string())),
-            Some(p) => Err(format!(
-                "assignee {name:?} is a {} in the team roster, not a {role}",
-                p.role
-            )),
-            None => Err(format!(
-                "assignee {name:?} is not in the team roster of config.toml"
-            )),
+            Some(p) => Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)),
+            None => Err(format!("assignee {name:?} is not in the team roster of config.toml")),
         };
     }
     Ok(owners
@@ -35,29 +30,11 @@ pub fn assignee(
 /// Choose the person of `role` to take over an account: an active person of
 /// the role, in the account's region when there is one, with the fewest
 /// accounts already (`load`), the roster order breaking ties.
-pub fn pick_owner(
-    config: &Config,
-    role: &str,
-    region: Option<&str>,
-    load: impl Fn(&str) -> i64,
-) -> Option<String> {
-    let people: Vec<_> = config
-        .team
-        .iter()
-        .filter(|p| p.role == role && p.active)
-        .collect();
-    let local: Vec<_> = people
-        .iter()
-        .filter(|p| region.is_some() && p.region.as_deref() == region)
-        .collect();
-    let pool: Vec<_> = if local.is_empty() {
-        people.iter().collect()
-    } else {
-        local
-    };
-    pool.into_iter()
-        .min_by_key(|p| load(&p.name))
-        .map(|p| p.name.clone())
+pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl Fn(&str) -> i64) -> Option<String> {
+    let people: Vec<_> = config.team.iter().filter(|p| p.role == role && p.active).collect();
+    let local: Vec<_> = people.iter().filter(|p| region.is_some() && p.region.as_deref() == region).collect();
+    let pool: Vec<_> = if local.is_empty() { people.iter().collect() } else { local };
+    pool.into_iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
 }
 
 #[cfg(test)]
@@ -99,34 +76,17 @@ active = false
     #[test]
     fn owner_gets_the_task_when_the_role_matches() {
         let c = config();
-        assert_eq!(
-            assignee(&c, "sales_rep", None, &[Some("Dana"), Some("Ana")]).unwrap(),
-            Some("Ana".into())
-        );
-        assert_eq!(
-            assignee(&c, "account_manager", None, &[Some("Ana")]).unwrap(),
-            None
-        );
-        assert!(
-            assignee(&c, "sales_rep", Some("Dana"), &[])
-                .unwrap_err()
-                .contains("not a sales_rep")
-        );
+        assert_eq!(assignee(&c, "sales_rep", None, &[Some("Dana"), Some("Ana")]).unwrap(), Some("Ana".into()));
+        assert_eq!(assignee(&c, "account_manager", None, &[Some("Ana")]).unwrap(), None);
+        assert!(assignee(&c, "sales_rep", Some("Dana"), &[]).unwrap_err().contains("not a sales_rep"));
     }
 
     #[test]
     fn takeover_prefers_region_then_least_loaded_and_skips_inactive() {
         let c = config();
+        assert_eq!(pick_owner(&c, "account_manager", Some("East"), |_| 0), Some("Eli".into()));
         assert_eq!(
-            pick_owner(&c, "account_manager", Some("East"), |_| 0),
-            Some("Eli".into())
-        );
-        assert_eq!(
-            pick_owner(&c, "account_manager", Some("North"), |n| if n == "Dana" {
-                5
-            } else {
-                1
-            }),
+            pick_owner(&c, "account_manager", Some("North"), |n| if n == "Dana" { 5 } else { 1 }),
             Some("Eli".into())
         );
         assert_eq!(pick_owner(&c, "marketing", None, |_| 0), None);

@@ -77,11 +77,7 @@ fn default_batch() -> usize {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: default_store_path(),
-            busy_timeout_ms: default_busy_timeout(),
-            batch_size: default_batch(),
-        }
+        StoreConfig { path: default_store_path(), busy_timeout_ms: default_busy_timeout(), batch_size: default_batch() }
     }
 }
 
@@ -197,10 +193,7 @@ impl Config {
     /// Read and validate `DIR/config.toml`.
     pub fn load(dir: &Path) -> Result<Config> {
         let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
         Config::parse(dir, &text)
     }
 
@@ -208,12 +201,7 @@ impl Config {
     pub fn parse(dir: &Path, text: &str) -> Result<Config> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            Error::invalid(vec![Located::new(
-                CONFIG_FILE,
-                line,
-                col,
-                e.message().trim().to_string(),
-            )])
+            Error::invalid(vec![Located::new(CONFIG_FILE, line, col, e.message().trim().to_string())])
         })?;
         let mut problems = Vec::new();
         let mut at = |span: std::ops::Range<usize>, message: String| {
@@ -221,51 +209,28 @@ impl Config {
             problems.push(Located::new(CONFIG_FILE, line, col, message));
         };
 
-        let stages: Vec<String> = raw
-            .pipeline
-            .stages
-            .iter()
-            .map(|s| s.get_ref().clone())
-            .collect();
+        let stages: Vec<String> = raw.pipeline.stages.iter().map(|s| s.get_ref().clone()).collect();
         if stages.is_empty() {
-            at(
-                0..0,
-                "pipeline.stages: the pipeline needs at least one stage".into(),
-            );
+            at(0..0, "pipeline.stages: the pipeline needs at least one stage".into());
         }
         for (i, s) in raw.pipeline.stages.iter().enumerate() {
             if stages[..i].contains(s.get_ref()) {
-                at(
-                    s.span(),
-                    format!("pipeline.stages: stage {:?} is listed twice", s.get_ref()),
-                );
+                at(s.span(), format!("pipeline.stages: stage {:?} is listed twice", s.get_ref()));
             }
             if s.get_ref().trim().is_empty() {
-                at(
-                    s.span(),
-                    "pipeline.stages: a stage name cannot be empty".into(),
-                );
+                at(s.span(), "pipeline.stages: a stage name cannot be empty".into());
             }
         }
         for (key, list) in [("won", &raw.pipeline.won), ("lost", &raw.pipeline.lost)] {
             for s in list {
                 if !stages.contains(s.get_ref()) {
                     let h = hint(s.get_ref(), stages.iter().map(String::as_str));
-                    at(
-                        s.span(),
-                        format!(
-                            "pipeline.{key}: {:?} is not a stage of pipeline.stages{h}",
-                            s.get_ref()
-                        ),
-                    );
+                    at(s.span(), format!("pipeline.{key}: {:?} is not a stage of pipeline.stages{h}", s.get_ref()));
                 }
             }
         }
         if raw.pipeline.won.is_empty() {
-            at(
-                0..0,
-                "pipeline.won: name at least one stage that means the deal is won".into(),
-            );
+            at(0..0, "pipeline.won: name at least one stage that means the deal is won".into());
         }
         if let Some(first) = stages.first()
             && (raw.pipeline.won.iter().chain(&raw.pipeline.lost)).any(|s| s.get_ref() == first)
@@ -280,10 +245,7 @@ impl Config {
         }
         for name in raw.roles.keys() {
             if !is_identifier(name) {
-                at(
-                    0..0,
-                    format!("roles.{name}: a role name uses lowercase letters, digits and _ only"),
-                );
+                at(0..0, format!("roles.{name}: a role name uses lowercase letters, digits and _ only"));
             }
         }
         let mut team = Vec::new();
@@ -292,18 +254,11 @@ impl Config {
                 let h = hint(p.role.get_ref(), raw.roles.keys().map(String::as_str));
                 at(
                     p.role.span(),
-                    format!(
-                        "team: {:?} has role {:?}, which is not in [roles]{h}",
-                        p.name.get_ref(),
-                        p.role.get_ref()
-                    ),
+                    format!("team: {:?} has role {:?}, which is not in [roles]{h}", p.name.get_ref(), p.role.get_ref()),
                 );
             }
             if team.iter().any(|q: &Person| &q.name == p.name.get_ref()) {
-                at(
-                    p.name.span(),
-                    format!("team: {:?} is listed twice", p.name.get_ref()),
-                );
+                at(p.name.span(), format!("team: {:?} is listed twice", p.name.get_ref()));
             }
             team.push(Person {
                 name: p.name.get_ref().clone(),
@@ -316,10 +271,7 @@ impl Config {
             at(0..0, "store.batch_size: must be at least 1".into());
         }
         if raw.limits.max_chain == 0 || raw.limits.max_operations == 0 {
-            at(
-                0..0,
-                "limits: max_chain and max_operations must be at least 1".into(),
-            );
+            at(0..0, "limits: max_chain and max_operations must be at least 1".into());
         }
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
@@ -330,18 +282,8 @@ impl Config {
             store: raw.store,
             pipeline: Pipeline {
                 stages,
-                won: raw
-                    .pipeline
-                    .won
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect(),
-                lost: raw
-                    .pipeline
-                    .lost
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect(),
+                won: raw.pipeline.won.into_iter().map(Spanned::into_inner).collect(),
+                lost: raw.pipeline.lost.into_iter().map(Spanned::into_inner).collect(),
             },
             roles: raw.roles,
             team,
@@ -372,9 +314,7 @@ impl Config {
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]
@@ -417,10 +357,7 @@ lost = ["lost"]
     #[test]
     fn won_stage_must_exist() {
         let msg = problems(&MINIMAL.replace("won = [\"won\"]", "won = [\"wonn\"]"));
-        assert!(
-            msg.contains("\"wonn\" is not a stage") && msg.contains("did you mean \"won\""),
-            "{msg}"
-        );
+        assert!(msg.contains("\"wonn\" is not a stage") && msg.contains("did you mean \"won\""), "{msg}");
         assert!(msg.starts_with("config.toml:4:"), "{msg}");
     }
 
@@ -434,9 +371,6 @@ lost = ["lost"]
     #[test]
     fn wrong_type_names_the_key() {
         let msg = problems(&format!("{MINIMAL}\n[store]\nbatch_size = \"many\"\n"));
-        assert!(
-            msg.contains("batch_size") || msg.contains("invalid type"),
-            "{msg}"
-        );
+        assert!(msg.contains("batch_size") || msg.contains("invalid type"), "{msg}");
     }
 }

@@ -14,28 +14,14 @@ pub struct Located {
 }
 
 impl Located {
-    pub fn new(
-        file: impl Into<String>,
-        line: usize,
-        col: usize,
-        message: impl Into<String>,
-    ) -> Self {
-        Located {
-            file: file.into(),
-            line: line.max(1),
-            col: col.max(1),
-            message: message.into(),
-        }
+    pub fn new(file: impl Into<String>, line: usize, col: usize, message: impl Into<String>) -> Self {
+        Located { file: file.into(), line: line.max(1), col: col.max(1), message: message.into() }
     }
 }
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.col, self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
     }
 }
 
@@ -60,15 +46,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(Problems),
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("database {path}: {message}")]
     Store { path: PathBuf, message: String },
     #[error("{0}")]
@@ -86,10 +66,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -100,21 +77,14 @@ pub fn did_you_mean<'a>(
 
 /// `" (did you mean X?)"` or nothing.
 pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    did_you_mean(word, candidates)
-        .map(|c| format!(" (did you mean {c:?}?)"))
-        .unwrap_or_default()
+    did_you_mean(word, candidates).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
 }
 
 /// 1-based line and column of a byte offset in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -125,10 +95,7 @@ mod tests {
     #[test]
     fn suggests_close_words_only() {
         let roles = ["sales_rep", "account_manager", "marketing"];
-        assert_eq!(
-            did_you_mean("acount_manager", roles),
-            Some("account_manager")
-        );
+        assert_eq!(did_you_mean("acount_manager", roles), Some("account_manager"));
         assert_eq!(did_you_mean("finance", roles), None);
     }
 

@@ -87,12 +87,9 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("parent_id", Id, false),
             ("owner", Text, false),
         ],
-        EventType::ContactUpserted => &[
-            ("id", Id, true),
-            ("account_id", Id, true),
-            ("name", Text, true),
-            ("role", ContactRole, true),
-        ],
+        EventType::ContactUpserted => {
+            &[("id", Id, true), ("account_id", Id, true), ("name", Text, true), ("role", ContactRole, true)]
+        }
         EventType::LeadCreated => &[
             ("id", Id, true),
             ("account_id", Id, false),
@@ -119,12 +116,9 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("contact_id", Id, false),
             ("kind", Text, true),
         ],
-        EventType::OrderPlaced => &[
-            ("id", Id, true),
-            ("account_id", Id, true),
-            ("amount", Number, true),
-            ("product", Text, false),
-        ],
+        EventType::OrderPlaced => {
+            &[("id", Id, true), ("account_id", Id, true), ("amount", Number, true), ("product", Text, false)]
+        }
         EventType::ContractSigned => &[
             ("id", Id, true),
             ("account_id", Id, true),
@@ -133,17 +127,10 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("annual_value", Number, true),
             ("products", TextList, false),
         ],
-        EventType::TargetSet => &[
-            ("account_id", Id, true),
-            ("product", Text, true),
-            ("period", Text, true),
-            ("amount", Number, true),
-        ],
-        EventType::TaskCompleted => &[
-            ("task_id", Id, true),
-            ("by", Text, false),
-            ("outcome", Text, false),
-        ],
+        EventType::TargetSet => {
+            &[("account_id", Id, true), ("product", Text, true), ("period", Text, true), ("amount", Number, true)]
+        }
+        EventType::TaskCompleted => &[("task_id", Id, true), ("by", Text, false), ("outcome", Text, false)],
         EventType::ClockTick => &[],
     }
 }
@@ -182,20 +169,14 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(_)) => return Err("field \"id\" is empty".into()),
         Some(other) => {
-            return Err(format!(
-                "field \"id\" must be a string, got {}",
-                describe(&other)
-            ));
+            return Err(format!("field \"id\" must be a string, got {}", describe(&other)));
         }
         None => return Err("missing field \"id\"".into()),
     };
     let type_name = match envelope.remove("type") {
         Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(format!(
-                "field \"type\" must be a string, got {}",
-                describe(&other)
-            ));
+            return Err(format!("field \"type\" must be a string, got {}", describe(&other)));
         }
         None => return Err("missing field \"type\"".into()),
     };
@@ -209,20 +190,14 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
             .map_err(|e| format!("field \"at\" is not an RFC 3339 time ({s:?}: {e})"))?
             .with_timezone(&Utc),
         Some(other) => {
-            return Err(format!(
-                "field \"at\" must be an RFC 3339 string, got {}",
-                describe(&other)
-            ));
+            return Err(format!("field \"at\" must be an RFC 3339 string, got {}", describe(&other)));
         }
     };
     let mut data = match envelope.remove("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(other) => {
-            return Err(format!(
-                "field \"data\" must be an object, got {}",
-                describe(&other)
-            ));
+            return Err(format!("field \"data\" must be an object, got {}", describe(&other)));
         }
     };
     let prefix = kind.name();
@@ -235,8 +210,7 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
                 }
             }
             Some(v) => {
-                let fixed = check(field_kind, v)
-                    .map_err(|why| format!("{prefix}: field \"data.{name}\" {why}"))?;
+                let fixed = check(field_kind, v).map_err(|why| format!("{prefix}: field \"data.{name}\" {why}"))?;
                 if let Some(fixed) = fixed {
                     data.insert(name.to_string(), fixed);
                 }
@@ -265,9 +239,7 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
             },
         },
         (Date, Value::String(s)) => {
-            if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-                || DateTime::parse_from_rfc3339(s).is_ok()
-            {
+            if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() || DateTime::parse_from_rfc3339(s).is_ok() {
                 Ok(None)
             } else {
                 Err(format!("must be a date like 2026-11-02, got {s:?}"))
@@ -281,11 +253,7 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
             CONTACT_ROLES.join(", "),
             crate::error::hint(s, CONTACT_ROLES)
         )),
-        (want, got) => Err(format!(
-            "must be {}, got {}",
-            want_name(want),
-            describe(got)
-        )),
+        (want, got) => Err(format!("must be {}, got {}", want_name(want), describe(got))),
     }
 }
 
@@ -317,11 +285,9 @@ fn describe(v: &Value) -> String {
 
 /// Parse a date field: `YYYY-MM-DD` or RFC 3339.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| d.with_timezone(&Utc).date_naive())
-    })
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc).date_naive()))
 }
 
 #[cfg(test)]
@@ -351,14 +317,8 @@ mod tests {
             ("{", "not valid JSON"),
             (r#"[1]"#, "must be a JSON object"),
             (r#"{"type": "clock.tick"}"#, "missing field \"id\""),
-            (
-                r#"{"id": "1", "type": "deal.exploded"}"#,
-                "unknown event type",
-            ),
-            (
-                r#"{"id": "1", "type": "deal.upsertd"}"#,
-                "did you mean \"deal.upserted\"",
-            ),
+            (r#"{"id": "1", "type": "deal.exploded"}"#, "unknown event type"),
+            (r#"{"id": "1", "type": "deal.upsertd"}"#, "did you mean \"deal.upserted\""),
             (
                 r#"{"id": "1", "type": "order.placed", "data": {"id": "O", "account_id": "A"}}"#,
                 "missing field \"data.amount\"",
@@ -367,10 +327,7 @@ mod tests {
                 r#"{"id": "1", "type": "order.placed", "data": {"id": "O", "account_id": "A", "amount": "48k"}}"#,
                 "must be a number, got string \"48k\"",
             ),
-            (
-                r#"{"id": "1", "type": "clock.tick", "at": "yesterday"}"#,
-                "not an RFC 3339 time",
-            ),
+            (r#"{"id": "1", "type": "clock.tick", "at": "yesterday"}"#, "not an RFC 3339 time"),
             (
                 r#"{"id": "1", "type": "contact.upserted", "data": {"id": "C", "account_id": "A", "name": "N", "role": "boss"}}"#,
                 "must be one of buyer",
@@ -388,11 +345,8 @@ mod tests {
 
     #[test]
     fn numeric_ids_become_strings_and_missing_time_is_now() {
-        let e = parse_line(
-            r#"{"id": 7, "type": "account.upserted", "data": {"id": 3, "name": "Acme"}}"#,
-            now(),
-        )
-        .unwrap();
+        let e =
+            parse_line(r#"{"id": 7, "type": "account.upserted", "data": {"id": 3, "name": "Acme"}}"#, now()).unwrap();
         assert_eq!(e.id, "7");
         assert_eq!(e.str("id"), Some("3"));
         assert_eq!(e.at, now());

@@ -52,10 +52,7 @@ impl<R: Read> Iterator for EventLines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buf.clear();
-            let n = match (&mut self.reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut self.buf)
-            {
+            let n = match (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buf) {
                 Ok(n) => n,
                 Err(e) => return Some(Err(e)),
             };
@@ -67,10 +64,7 @@ impl<R: Read> Iterator for EventLines<R> {
                 // Skip the rest of the oversized line without keeping it.
                 loop {
                     self.buf.clear();
-                    match (&mut self.reader)
-                        .take(1 << 20)
-                        .read_until(b'\n', &mut self.buf)
-                    {
+                    match (&mut self.reader).take(1 << 20).read_until(b'\n', &mut self.buf) {
                         Ok(0) => break,
                         Ok(_) if self.buf.ends_with(b"\n") => break,
                         Ok(_) => continue,
@@ -78,10 +72,7 @@ impl<R: Read> Iterator for EventLines<R> {
                     }
                 }
                 let reason = format!("line is longer than {} MiB", MAX_LINE_BYTES >> 20);
-                return Some(Ok(self.line(Err(Rejected {
-                    reason,
-                    raw: String::new(),
-                }))));
+                return Some(Ok(self.line(Err(Rejected { reason, raw: String::new() }))));
             }
             let mut bytes: &[u8] = &self.buf;
             if self.number == 1 {
@@ -94,10 +85,7 @@ impl<R: Read> Iterator for EventLines<R> {
                 continue;
             }
             let parsed = match std::str::from_utf8(bytes) {
-                Ok(text) => parse_line(text, self.now).map_err(|reason| Rejected {
-                    reason,
-                    raw: text.to_string(),
-                }),
+                Ok(text) => parse_line(text, self.now).map_err(|reason| Rejected { reason, raw: text.to_string() }),
                 Err(e) => Err(Rejected {
                     reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
                     raw: String::from_utf8_lossy(bytes).into_owned(),
@@ -110,11 +98,7 @@ impl<R: Read> Iterator for EventLines<R> {
 
 impl<R> EventLines<R> {
     fn line(&self, parsed: Result<Event, Rejected>) -> Line {
-        Line {
-            source: self.source.clone(),
-            number: self.number,
-            parsed,
-        }
+        Line { source: self.source.clone(), number: self.number, parsed }
     }
 }
 
@@ -133,7 +117,8 @@ mod tests {
 
     #[test]
     fn numbers_lines_skipping_blank_ones_and_handles_bom_and_crlf() {
-        let input = b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\r\n\r\n   \n{\"id\":\"b\",\"type\":\"clock.tick\"}";
+        let input =
+            b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\r\n\r\n   \n{\"id\":\"b\",\"type\":\"clock.tick\"}";
         let got = lines(input);
         assert_eq!(got, vec![(1, Ok("a".into())), (4, Ok("b".into()))]);
     }

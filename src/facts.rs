@@ -19,31 +19,21 @@ pub const ACTIVITY_KINDS: [&str; 5] = ["call", "meeting", "email", "demo", "prop
 fn json_to_map(data: &serde_json::Map<String, Value>) -> Map {
     let mut m = Map::new();
     for (k, v) in data {
-        m.insert(
-            k.as_str().into(),
-            rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT),
-        );
+        m.insert(k.as_str().into(), rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT));
     }
     m
 }
 
 fn opt(s: &Option<String>) -> Dynamic {
-    s.as_ref()
-        .map(|s| Dynamic::from(s.clone()))
-        .unwrap_or(Dynamic::UNIT)
+    s.as_ref().map(|s| Dynamic::from(s.clone())).unwrap_or(Dynamic::UNIT)
 }
 
 fn text(data: &serde_json::Map<String, Value>, key: &str) -> Dynamic {
-    data.get(key)
-        .and_then(Value::as_str)
-        .map(|s| Dynamic::from(s.to_string()))
-        .unwrap_or(Dynamic::UNIT)
+    data.get(key).and_then(Value::as_str).map(|s| Dynamic::from(s.to_string())).unwrap_or(Dynamic::UNIT)
 }
 
 fn days_since(stamp: &str, now: NaiveDate) -> Dynamic {
-    parse_date(stamp)
-        .map(|d| Dynamic::from((now - d).num_days()))
-        .unwrap_or(Dynamic::UNIT)
+    parse_date(stamp).map(|d| Dynamic::from((now - d).num_days())).unwrap_or(Dynamic::UNIT)
 }
 
 pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
@@ -58,20 +48,11 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
     }
     m.insert(
         "employees".into(),
-        a.data
-            .get("employees")
-            .and_then(Value::as_i64)
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::from(0_i64)),
+        a.data.get("employees").and_then(Value::as_i64).map(Dynamic::from).unwrap_or(Dynamic::from(0_i64)),
     );
     m.insert(
         "annual_revenue".into(),
-        Dynamic::from(
-            a.data
-                .get("annual_revenue")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
-        ),
+        Dynamic::from(a.data.get("annual_revenue").and_then(Value::as_f64).unwrap_or(0.0)),
     );
     m.insert("owner".into(), opt(&a.owner));
     m.insert("parent_id".into(), opt(&a.parent_id));
@@ -81,10 +62,7 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
     m.insert("last_contact".into(), opt(&a.last_contact));
     m.insert(
         "days_since_contact".into(),
-        a.last_contact
-            .as_deref()
-            .map(|d| days_since(d, today))
-            .unwrap_or(Dynamic::UNIT),
+        a.last_contact.as_deref().map(|d| days_since(d, today)).unwrap_or(Dynamic::UNIT),
     );
     m.insert("revenue_12m".into(), Dynamic::from(s.revenue_12m));
     m.insert("orders_12m".into(), Dynamic::from(s.orders_12m));
@@ -95,12 +73,7 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
 
     let mut contacts = Map::new();
     for role in CONTACT_ROLES {
-        let n = s
-            .contacts
-            .iter()
-            .find(|(r, _)| r == role)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
+        let n = s.contacts.iter().find(|(r, _)| r == role).map(|(_, n)| *n).unwrap_or(0);
         contacts.insert(role.into(), Dynamic::from(n));
     }
     m.insert("contacts".into(), contacts.into());
@@ -125,17 +98,11 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
         cm.insert("annual_value".into(), Dynamic::from(c.annual_value));
         cm.insert("months".into(), Dynamic::from(months));
         cm.insert("active".into(), active.into());
-        cm.insert(
-            "days_to_end".into(),
-            Dynamic::from((end - today).num_days()),
-        );
+        cm.insert("days_to_end".into(), Dynamic::from((end - today).num_days()));
         contracts.push(cm.into());
     }
     m.insert("contracts".into(), contracts.into());
-    m.insert(
-        "longest_active_contract_months".into(),
-        Dynamic::from(longest_active),
-    );
+    m.insert("longest_active_contract_months".into(), Dynamic::from(longest_active));
     m.insert("active_contract_value".into(), Dynamic::from(active_value));
 
     let targets: Array = s
@@ -153,13 +120,7 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
     m.into()
 }
 
-pub fn deal(
-    d: &Deal,
-    s: &DealStats,
-    pipeline: &Pipeline,
-    requested: Option<&str>,
-    at: DateTime<Utc>,
-) -> Dynamic {
+pub fn deal(d: &Deal, s: &DealStats, pipeline: &Pipeline, requested: Option<&str>, at: DateTime<Utc>) -> Dynamic {
     let today = at.date_naive();
     let mut m = json_to_map(&d.data);
     m.insert("id".into(), d.id.clone().into());
@@ -170,26 +131,15 @@ pub fn deal(
     m.insert("amount".into(), Dynamic::from(d.amount));
     m.insert("owner".into(), opt(&d.owner));
     m.insert("stage".into(), d.stage.clone().into());
-    m.insert(
-        "stage_index".into(),
-        Dynamic::from(pipeline.index(&d.stage).map(|i| i as i64).unwrap_or(-1)),
-    );
+    m.insert("stage_index".into(), Dynamic::from(pipeline.index(&d.stage).map(|i| i as i64).unwrap_or(-1)));
     m.insert("is_open".into(), (!pipeline.is_closed(&d.stage)).into());
     m.insert("is_won".into(), pipeline.is_won(&d.stage).into());
     m.insert("is_lost".into(), pipeline.is_lost(&d.stage).into());
     m.insert("stage_entered_at".into(), d.stage_entered_at.clone().into());
-    m.insert(
-        "days_in_stage".into(),
-        days_since(&d.stage_entered_at, today),
-    );
+    m.insert("days_in_stage".into(), days_since(&d.stage_entered_at, today));
     m.insert("created_at".into(), d.created_at.clone().into());
     m.insert("closed_at".into(), opt(&d.closed_at));
-    m.insert(
-        "requested_stage".into(),
-        requested
-            .map(|r| Dynamic::from(r.to_string()))
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("requested_stage".into(), requested.map(|r| Dynamic::from(r.to_string())).unwrap_or(Dynamic::UNIT));
     let mut activities = Map::new();
     for kind in ACTIVITY_KINDS {
         activities.insert(kind.into(), Dynamic::from(0_i64));
@@ -206,14 +156,7 @@ pub fn deal(
 pub fn lead(l: &Lead) -> Dynamic {
     let mut m = json_to_map(&l.data);
     m.insert("id".into(), l.id.clone().into());
-    for key in [
-        "account_id",
-        "company",
-        "name",
-        "source",
-        "region",
-        "product",
-    ] {
+    for key in ["account_id", "company", "name", "source", "region", "product"] {
         m.insert(key.into(), text(&l.data, key));
     }
     m.insert("created_at".into(), l.created_at.clone().into());
@@ -225,12 +168,7 @@ pub fn contact(data: &serde_json::Map<String, Value>) -> Dynamic {
 }
 
 /// The event as rules see it: `id`, `type`, `at`, `date` (its day) and `data`.
-pub fn event(
-    id: &str,
-    kind: &str,
-    at: DateTime<Utc>,
-    data: &serde_json::Map<String, Value>,
-) -> Dynamic {
+pub fn event(id: &str, kind: &str, at: DateTime<Utc>, data: &serde_json::Map<String, Value>) -> Dynamic {
     let mut m = Map::new();
     m.insert("id".into(), id.into());
     m.insert("type".into(), kind.into());

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
-use crate::engine::{Applied, Counts, Engine};
+use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
 use crate::event_source::EventLines;
 use crate::time::now_stamp;
@@ -26,6 +26,32 @@ pub struct Summary {
     pub counts: Counts,
     /// The first rejections (all of them are in the store).
     pub rejections: Vec<Rejection>,
+    /// Rule errors grouped by where they happened, most frequent first.
+    pub rule_failures: Vec<FailureSite>,
+}
+
+/// One place in the rules that failed, how often, and the first event it failed on.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureSite {
+    pub location: String,
+    pub message: String,
+    pub count: u64,
+    pub first_event: String,
+}
+
+impl Summary {
+    fn note_failure(&mut self, f: RuleFailure) {
+        let location = format!("{}:{}:{}", f.at.file, f.at.line, f.at.col);
+        match self.rule_failures.iter_mut().find(|s| s.location == location && s.message == f.at.message) {
+            Some(site) => site.count += 1,
+            None => self.rule_failures.push(FailureSite {
+                location,
+                message: f.at.message,
+                count: 1,
+                first_event: f.event_id,
+            }),
+        }
+    }
 }
 
 /// How many rejections a summary lists; the store keeps them all.
@@ -45,37 +71,25 @@ impl<'a> Ingest<'a> {
         let files = serde_json::to_string(&engine.rules.files).unwrap_or_default();
         store.begin()?;
         store.record_rules_version(&engine.rules.version, &files, &now_stamp())?;
-        Ok(Ingest {
-            engine,
-            batch_size: engine.config.store.batch_size,
-            in_batch: 0,
-            summary: Summary::default(),
-        })
+        Ok(Ingest { engine, batch_size: engine.config.store.batch_size, in_batch: 0, summary: Summary::default() })
     }
 
     /// Apply every line of one input. `progress` is called after each line with the bytes read so far... (lines).
-    pub fn input<R: Read>(
-        &mut self,
-        source: &str,
-        reader: R,
-        mut progress: impl FnMut(usize),
-    ) -> Result<()> {
+    pub fn input<R: Read>(&mut self, source: &str, reader: R, mut progress: impl FnMut(usize)) -> Result<()> {
         let now = chrono::Utc::now();
         for line in EventLines::new(source, reader, now) {
-            let line = line.map_err(|e| crate::error::Error::Read {
-                path: source.into(),
-                source: e,
-            })?;
+            let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
             match line.parsed {
-                Err(rejected) => {
-                    self.reject(&line.source, line.number, &rejected.reason, &rejected.raw)?
-                }
+                Err(rejected) => self.reject(&line.source, line.number, &rejected.reason, &rejected.raw)?,
                 Ok(event) => match self.engine.apply(&event, &line.source, line.number)? {
-                    Applied::Done(c) => self.summary.counts.add(&c),
-                    Applied::Duplicate => self.summary.counts.duplicates += 1,
-                    Applied::Rejected(reason) => {
-                        self.reject(&line.source, line.number, &reason, &event.to_json())?
+                    Applied::Done(c, failures) => {
+                        self.summary.counts.add(&c);
+                        for f in failures {
+                            self.summary.note_failure(f);
+                        }
                     }
+                    Applied::Duplicate => self.summary.counts.duplicates += 1,
+                    Applied::Rejected(reason) => self.reject(&line.source, line.number, &reason, &event.to_json())?,
                 },
             }
             progress(line.number);
@@ -91,23 +105,18 @@ impl<'a> Ingest<'a> {
 
     fn reject(&mut self, source: &str, line: usize, reason: &str, raw: &str) -> Result<()> {
         tracing::debug!("{source}:{line}: rejected: {reason}");
-        self.engine
-            .store
-            .record_rejected(source, line, reason, raw, &now_stamp())?;
+        self.engine.store.record_rejected(source, line, reason, raw, &now_stamp())?;
         self.summary.counts.rejected += 1;
         if self.summary.rejections.len() < LISTED_REJECTIONS {
-            self.summary.rejections.push(Rejection {
-                source: source.to_string(),
-                line,
-                reason: reason.to_string(),
-            });
+            self.summary.rejections.push(Rejection { source: source.to_string(), line, reason: reason.to_string() });
         }
         Ok(())
     }
 
     /// Commit what is left and return the summary.
-    pub fn finish(self) -> Result<Summary> {
+    pub fn finish(mut self) -> Result<Summary> {
         self.engine.store.commit()?;
+        self.summary.rule_failures.sort_by(|a, b| b.count.cmp(&a.count));
         Ok(self.summary)
     }
 

@@ -12,10 +12,7 @@ pub struct Subject {
 
 impl Subject {
     pub fn new(kind: &str, id: &str) -> Self {
-        Subject {
-            kind: kind.to_string(),
-            id: id.to_string(),
-        }
+        Subject { kind: kind.to_string(), id: id.to_string() }
     }
 }
 

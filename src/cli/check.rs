@@ -17,9 +17,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let loaded = ctx
-        .config()
-        .and_then(|c| Ok(RuleSet::load(&c).map(|r| (c, r))?));
+    let loaded = ctx.config().and_then(|c| Ok(RuleSet::load(&c).map(|r| (c, r))?));
     let problems: Vec<Located> = match &loaded {
         Ok(_) => Vec::new(),
         Err(e) => match e.downcast_ref::<Error>() {
@@ -60,11 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         Ok(Outcome::Ok)
     } else {
         if !args.json {
-            eprintln!(
-                "{} problem{} found",
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
+            eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
         }
         Ok(Outcome::Failed)
     }

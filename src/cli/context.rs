@@ -27,8 +27,7 @@ impl Context {
     }
 
     pub fn rules(&self, config: &Config) -> Result<RuleSet> {
-        RuleSet::load(config)
-            .map_err(|e| anyhow::anyhow!("the rules do not load; nothing was changed:\n{e}"))
+        RuleSet::load(config).map_err(|e| anyhow::anyhow!("the rules do not load; nothing was changed:\n{e}"))
     }
 
     fn timeout(config: &Config) -> Duration {
@@ -43,9 +42,6 @@ impl Context {
 
     /// The store for reading: it must exist already.
     pub fn existing_store(&self, config: &Config) -> Result<Store> {
-        Ok(Store::open_existing(
-            &config.store_path(self.db.as_deref()),
-            Self::timeout(config),
-        )?)
+        Ok(Store::open_existing(&config.store_path(self.db.as_deref()), Self::timeout(config))?)
     }
 }

@@ -52,18 +52,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         if let Err(e) = result {
             let summary = ingest.abort();
             print_summary(&summary, args.json)?;
-            return Err(anyhow::anyhow!("{e}")).context(format!(
-                "stopped while ingesting {name}; every event before the failure is kept"
-            ));
+            return Err(anyhow::anyhow!("{e}"))
+                .context(format!("stopped while ingesting {name}; every event before the failure is kept"));
         }
     }
     let summary = ingest.finish()?;
     print_summary(&summary, args.json)?;
-    Ok(if summary.counts.rejected > 0 {
-        Outcome::Partial
-    } else {
-        Outcome::Ok
-    })
+    Ok(if summary.counts.rejected > 0 { Outcome::Partial } else { Outcome::Ok })
 }
 
 fn progress_bar(f: &File, name: &str) -> ProgressBar {
@@ -74,11 +69,9 @@ fn progress_bar(f: &File, name: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message(name.to_string());
     bar
@@ -91,22 +84,19 @@ fn print_summary(s: &Summary, json: bool) -> Result<()> {
     let c = &s.counts;
     println!(
         "applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {} ({} refused), key-account changes {}",
-        c.applied,
-        c.duplicates,
-        c.rejected,
-        c.tasks_created,
-        c.stage_moves,
-        c.refused_moves,
-        c.key_account_changes
+        c.applied, c.duplicates, c.rejected, c.tasks_created, c.stage_moves, c.refused_moves, c.key_account_changes
     );
     if c.owner_changes > 0 {
         println!("accounts handed over: {}", c.owner_changes);
     }
     if c.rule_errors > 0 {
-        println!(
-            "rule errors: {} (the events were still applied; see them with `dealflow status`)",
-            c.rule_errors
-        );
+        println!("rule errors: {} (the events were still applied; the other rules still ran)", c.rule_errors);
+        for site in &s.rule_failures {
+            println!(
+                "  {}: {} ({} times, first on event {})",
+                site.location, site.message, site.count, site.first_event
+            );
+        }
     }
     if c.loops_stopped > 0 {
         println!("reaction loops stopped: {}", c.loops_stopped);

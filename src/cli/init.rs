@@ -11,18 +11,9 @@ use super::context::Context;
 const FILES: [(&str, &str); 5] = [
     ("config.toml", include_str!("../../config.toml")),
     ("rules/stages.rhai", include_str!("../../rules/stages.rhai")),
-    (
-        "rules/key_accounts.rhai",
-        include_str!("../../rules/key_accounts.rhai"),
-    ),
-    (
-        "rules/tasks_sales.rhai",
-        include_str!("../../rules/tasks_sales.rhai"),
-    ),
-    (
-        "rules/tasks_account_management.rhai",
-        include_str!("../../rules/tasks_account_management.rhai"),
-    ),
+    ("rules/key_accounts.rhai", include_str!("../../rules/key_accounts.rhai")),
+    ("rules/tasks_sales.rhai", include_str!("../../rules/tasks_sales.rhai")),
+    ("rules/tasks_account_management.rhai", include_str!("../../rules/tasks_account_management.rhai")),
 ];
 
 #[derive(clap::Args)]
@@ -39,27 +30,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if !args.force
         && let Some((existing, _)) = FILES.iter().find(|(name, _)| dir.join(name).exists())
     {
-        anyhow::bail!(
-            "{} exists already; use --force to overwrite the defaults",
-            dir.join(existing).display()
-        );
+        anyhow::bail!("{} exists already; use --force to overwrite the defaults", dir.join(existing).display());
     }
     for sub in ["rules", "inbox"] {
-        std::fs::create_dir_all(dir.join(sub))
-            .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
     }
     for (name, text) in FILES {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!(
-        "created {} with config.toml, {} rule files and inbox/",
-        dir.display(),
-        FILES.len() - 1
-    );
-    println!(
-        "next: edit config.toml (team, thresholds), then `dealflow --dir {} check`",
-        dir.display()
-    );
+    println!("created {} with config.toml, {} rule files and inbox/", dir.display(), FILES.len() - 1);
+    println!("next: edit config.toml (team, thresholds), then `dealflow --dir {} check`", dir.display());
     Ok(Outcome::Ok)
 }

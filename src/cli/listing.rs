@@ -36,19 +36,8 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
     let store = ctx.existing_store(&config)?;
     let mut accounts = store.accounts(args.key)?;
     accounts.sort_by_key(|a| !a.is_key);
-    let name = |a: &dealflow::model::Account| {
-        a.data
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or(&a.id)
-            .to_string()
-    };
-    let region = |a: &dealflow::model::Account| {
-        a.data
-            .get("region")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
+    let name = |a: &dealflow::model::Account| a.data.get("name").and_then(|v| v.as_str()).unwrap_or(&a.id).to_string();
+    let region = |a: &dealflow::model::Account| a.data.get("region").and_then(|v| v.as_str()).map(str::to_string);
     if args.json {
         let rows: Vec<_> = accounts
             .iter()
@@ -67,14 +56,7 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
     let mut t = output::table(&["ID", "NAME", "KEY", "OWNER", "REGION", "WHY KEY"]);
     for a in &accounts {
         let key = if a.is_key {
-            format!(
-                "since {}",
-                a.key_since
-                    .as_deref()
-                    .unwrap_or("?")
-                    .get(..10)
-                    .unwrap_or("?")
-            )
+            format!("since {}", a.key_since.as_deref().unwrap_or("?").get(..10).unwrap_or("?"))
         } else {
             "-".into()
         };
@@ -96,16 +78,11 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
     if let Some(s) = &args.stage
         && config.pipeline.index(s).is_none()
     {
-        anyhow::bail!(
-            "unknown stage {s:?}; the pipeline is {}",
-            config.pipeline.stages.join(" → ")
-        );
+        anyhow::bail!("unknown stage {s:?}; the pipeline is {}", config.pipeline.stages.join(" → "));
     }
     let store = ctx.existing_store(&config)?;
     let deals = store.deals(args.stage.as_deref(), args.account.as_deref())?;
-    let text = |d: &dealflow::model::Deal, k: &str| {
-        d.data.get(k).and_then(|v| v.as_str()).map(str::to_string)
-    };
+    let text = |d: &dealflow::model::Deal, k: &str| d.data.get(k).and_then(|v| v.as_str()).map(str::to_string);
     if args.json {
         let rows: Vec<_> = deals
             .iter()

@@ -29,13 +29,7 @@ A config folder holds config.toml and rules/*.rhai; the current directory is use
 )]
 pub struct Cli {
     /// The config folder (config.toml, rules/, inbox/).
-    #[arg(
-        long,
-        global = true,
-        default_value = ".",
-        env = "DEALFLOW_DIR",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, default_value = ".", env = "DEALFLOW_DIR", value_name = "DIR")]
     dir: PathBuf,
     /// The database file, instead of the one config.toml names.
     #[arg(long, global = true, env = "DEALFLOW_DB", value_name = "PATH")]
@@ -74,17 +68,12 @@ pub enum Outcome {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
         .init();
-    let ctx = context::Context {
-        dir: cli.dir,
-        db: cli.db,
-    };
+    let ctx = context::Context { dir: cli.dir, db: cli.db };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),

@@ -29,10 +29,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let rule_errors = store.decisions(Some("rule_error"), None)?;
     // The files on disk may have changed since the rules in force were loaded.
     let on_disk = read_rule_files(&config.rules_dir()).ok().map(|files| {
-        let mut all = vec![(
-            dealflow::config::CONFIG_FILE.to_string(),
-            config.text.clone(),
-        )];
+        let mut all = vec![(dealflow::config::CONFIG_FILE.to_string(), config.text.clone())];
         all.extend(files);
         version_of(&all)
     });
@@ -56,10 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         None => println!("no rules loaded yet"),
     }
     if on_disk.is_some() && on_disk != version {
-        println!(
-            "  the files on disk are version {} (not loaded yet)",
-            on_disk.as_deref().unwrap_or("?")
-        );
+        println!("  the files on disk are version {} (not loaded yet)", on_disk.as_deref().unwrap_or("?"));
     }
     println!("{accounts} accounts ({key_accounts} key), {deals} deals");
     let mut t = output::table(&["ROLE", "OPEN TASKS"]);

@@ -77,31 +77,19 @@ fn check_role(config: &Config, role: &str) -> Result<()> {
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let config = ctx.config()?;
     match args.action {
-        None => list(
-            ctx,
-            &config,
-            args.role,
-            args.assignee,
-            args.status,
-            args.json,
-        ),
+        None => list(ctx, &config, args.role, args.assignee, args.status, args.json),
         Some(Action::Claim { role, who, json }) => {
             check_role(&config, &role)?;
             let store = ctx.store(&config)?;
             match store.claim(&role, &who, &now_stamp())? {
                 Some(t) if json => output::json(&t)?,
-                Some(t) => println!(
-                    "claimed task {} for {who}: {} (due {}, {})",
-                    t.id, t.title, t.due_at, t.priority
-                ),
+                Some(t) => println!("claimed task {} for {who}: {} (due {}, {})", t.id, t.title, t.due_at, t.priority),
                 None => eprintln!("no open {role} tasks for {who}"),
             }
             Ok(Outcome::Ok)
         }
         Some(Action::Done { id, outcome, json }) => close(ctx, &config, id, "done", outcome, json),
-        Some(Action::Cancel { id, reason, json }) => {
-            close(ctx, &config, id, "cancelled", Some(reason), json)
-        }
+        Some(Action::Cancel { id, reason, json }) => close(ctx, &config, id, "cancelled", Some(reason), json),
     }
 }
 
@@ -137,18 +125,10 @@ fn list(
     if let Some(s) = &status
         && !TASK_STATUSES.contains(&s.as_str())
     {
-        anyhow::bail!(
-            "unknown status {s:?}; use one of {}",
-            TASK_STATUSES.join(", ")
-        );
+        anyhow::bail!("unknown status {s:?}; use one of {}", TASK_STATUSES.join(", "));
     }
     let store = ctx.existing_store(config)?;
-    let tasks = store.tasks(&TaskFilter {
-        role,
-        assignee,
-        status,
-        subject: None,
-    })?;
+    let tasks = store.tasks(&TaskFilter { role, assignee, status, subject: None })?;
     if json {
         output::json(&tasks)?;
     } else {
@@ -162,9 +142,7 @@ fn print_table(tasks: &[Task]) {
         println!("no tasks");
         return;
     }
-    let mut t = output::table(&[
-        "ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE",
-    ]);
+    let mut t = output::table(&["ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE"]);
     for task in tasks {
         t.add_row(vec![
             task.id.to_string(),

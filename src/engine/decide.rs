@@ -11,8 +11,21 @@ use super::{Engine, Run, Trigger};
 use crate::error::Result;
 use crate::facts;
 use crate::model::{DecisionKind, NewTask, RuleRef, Subject};
-use crate::rules::{Facts, Rule, RuleError, RuleKind};
+use crate::rules::{Fact, Facts, Rule, RuleError, RuleKind};
 use crate::time::{self, stamp};
+
+/// What a task is about when the rule does not say: the most specific thing
+/// the rule asked for (a rule that reads only the account makes tasks about
+/// the account, whatever the event was).
+fn default_subject(rule: &Rule, t: &Trigger) -> Subject {
+    let asked = |f| rule.params.contains(&f);
+    match (&t.deal, &t.lead, &t.account) {
+        (Some(d), _, _) if asked(Fact::Deal) => Subject::new("deal", d),
+        (_, Some(l), _) if asked(Fact::Lead) => Subject::new("lead", l),
+        (_, _, Some(a)) if asked(Fact::Account) => Subject::new("account", a),
+        _ => t.subject(),
+    }
+}
 
 /// Tasks are due this many business days after the event unless the rule says otherwise.
 pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
@@ -20,29 +33,18 @@ pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
 impl Engine<'_> {
     /// Facts for the rules, read fresh (earlier steps may have changed them).
     fn facts(&self, t: &Trigger, requested: Option<&str>) -> Result<Facts> {
-        let mut f = Facts {
-            event: facts::event(&t.id, &t.kind, t.at, &t.data),
-            ..Facts::default()
-        };
+        let mut f = Facts { event: facts::event(&t.id, &t.kind, t.at, &t.data), ..Facts::default() };
         if let Some(id) = &t.account
             && let Some(a) = self.store.account(id)?
         {
-            let stats = self
-                .store
-                .account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
+            let stats = self.store.account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
             f.account = Some(facts::account(&a, &stats, t.at));
         }
         if let Some(id) = &t.deal
             && let Some(d) = self.store.deal(id)?
         {
             let stats = self.store.deal_stats(id)?;
-            f.deal = Some(facts::deal(
-                &d,
-                &stats,
-                &self.config.pipeline,
-                requested,
-                t.at,
-            ));
+            f.deal = Some(facts::deal(&d, &stats, &self.config.pipeline, requested, t.at));
         }
         if let Some(id) = &t.lead
             && let Some(l) = self.store.lead(id)?
@@ -77,36 +79,17 @@ impl Engine<'_> {
     }
 
     fn rule_failed(&self, e: &RuleError, t: &Trigger, run: &mut Run) -> Result<()> {
-        tracing::warn!("event {}: {}", t.id, e.at);
+        tracing::debug!("event {}: {}", t.id, e.at);
         run.counts.rule_errors += 1;
-        let detail =
-            json!({"file": e.at.file, "line": e.at.line, "col": e.at.col, "message": e.at.message});
-        self.log(
-            DecisionKind::RuleError,
-            t.subject(),
-            Some(e.rule.clone()),
-            &e.at.to_string(),
-            detail,
-            t,
-        )
+        run.failures.push(super::RuleFailure { at: e.at.clone(), event_id: t.id.clone() });
+        let detail = json!({"file": e.at.file, "line": e.at.line, "col": e.at.col, "message": e.at.message});
+        self.log(DecisionKind::RuleError, t.subject(), Some(e.rule.clone()), &e.at.to_string(), detail, t)
     }
 
     /// A rule returned something of the wrong shape: an error located at the rule.
     fn bad_return(&self, rule: &Rule, message: String, t: &Trigger, run: &mut Run) -> Result<()> {
-        let at = crate::error::Located::new(
-            &rule.file,
-            rule.line,
-            1,
-            format!("{}: {message}", rule.name),
-        );
-        self.rule_failed(
-            &RuleError {
-                rule: rule.reference(),
-                at,
-            },
-            t,
-            run,
-        )
+        let at = crate::error::Located::new(&rule.file, rule.line, 1, format!("{}: {message}", rule.name));
+        self.rule_failed(&RuleError { rule: rule.reference(), at }, t, run)
     }
 
     pub(super) fn decide_stage(&self, t: &Trigger, deal_id: &str, run: &mut Run) -> Result<()> {
@@ -127,12 +110,7 @@ impl Engine<'_> {
                 }
                 Ok(Some(StageOutcome::Move { stage, reason })) => {
                     if self.config.pipeline.index(&stage).is_none() {
-                        self.bad_return(
-                            rule,
-                            format!("move_to({stage:?}): not a stage of the pipeline"),
-                            t,
-                            run,
-                        )?;
+                        self.bad_return(rule, format!("move_to({stage:?}): not a stage of the pipeline"), t, run)?;
                     } else if stage != deal.stage && first_move.is_none() {
                         first_move = Some((rule, stage, reason));
                     }
@@ -156,9 +134,7 @@ impl Engine<'_> {
             }
             (Some(to), None) => self.move_deal(t, deal, to, None, "requested by the event", run),
             (None, _) => match first_move {
-                Some((rule, to, reason)) => {
-                    self.move_deal(t, deal, &to, Some(rule.reference()), &reason, run)
-                }
+                Some((rule, to, reason)) => self.move_deal(t, deal, &to, Some(rule.reference()), &reason, run),
                 None => Ok(()),
             },
         }
@@ -178,28 +154,12 @@ impl Engine<'_> {
         let from = std::mem::replace(&mut deal.stage, to.to_string());
         deal.stage_entered_at = at.clone();
         deal.closed_at = pipeline.is_closed(to).then(|| at.clone());
-        self.store
-            .save_deal(&deal, !pipeline.is_closed(to), pipeline.is_won(to), &at)?;
+        self.store.save_deal(&deal, !pipeline.is_closed(to), pipeline.is_won(to), &at)?;
         let rule_name = rule.as_ref().map(|r| r.to_string());
-        self.store.record_stage_change(
-            &deal.id,
-            Some(&from),
-            to,
-            &at,
-            &t.id,
-            rule_name.as_deref(),
-            reason,
-        )?;
+        self.store.record_stage_change(&deal.id, Some(&from), to, &at, &t.id, rule_name.as_deref(), reason)?;
         run.counts.stage_moves += 1;
         let detail = json!({"from": from, "to": to});
-        self.log(
-            DecisionKind::StageMove,
-            Subject::new("deal", &deal.id),
-            rule.clone(),
-            reason,
-            detail,
-            t,
-        )?;
+        self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
         let mut next = Trigger::new(
             "",
             "deal.stage_changed",
@@ -227,15 +187,7 @@ impl Engine<'_> {
             deal: None,
             lead: None,
             contact: None,
-            ..self.facts(
-                &Trigger {
-                    deal: None,
-                    lead: None,
-                    contact: None,
-                    ..t.clone()
-                },
-                None,
-            )?
+            ..self.facts(&Trigger { deal: None, lead: None, contact: None, ..t.clone() }, None)?
         };
         let mut yes: Option<(&Rule, String)> = None;
         let mut veto: Option<(&Rule, String)> = None;
@@ -277,14 +229,7 @@ impl Engine<'_> {
         } else {
             (DecisionKind::LostKey, "account.lost_key")
         };
-        self.log(
-            kind,
-            Subject::new("account", account_id),
-            rule,
-            &reason,
-            Value::Null,
-            t,
-        )?;
+        self.log(kind, Subject::new("account", account_id), rule, &reason, Value::Null, t)?;
         let data = serde_json::Map::from_iter([
             ("account_id".to_string(), json!(account_id)),
             ("reason".to_string(), json!(reason)),
@@ -333,43 +278,22 @@ impl Engine<'_> {
         run: &mut Run,
     ) -> Result<std::result::Result<(), String>> {
         if !self.config.has_role(role) {
-            return Ok(Err(format!(
-                "handover({role:?}): not a role of config.toml"
-            )));
+            return Ok(Err(format!("handover({role:?}): not a role of config.toml")));
         }
         let Some(account_id) = &t.account else {
-            return Ok(Err(
-                "handover() needs an account: this event is not about one".into(),
-            ));
+            return Ok(Err("handover() needs an account: this event is not about one".into()));
         };
         let Some(mut account) = self.store.account(account_id)? else {
             return Ok(Ok(()));
         };
-        if account
-            .owner
-            .as_deref()
-            .and_then(|o| self.config.person(o))
-            .is_some_and(|p| p.role == role && p.active)
-        {
+        if account.owner.as_deref().and_then(|o| self.config.person(o)).is_some_and(|p| p.role == role && p.active) {
             return Ok(Ok(()));
         }
-        let region = account
-            .data
-            .get("region")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let region = account.data.get("region").and_then(Value::as_str).map(str::to_string);
         let accounts = self.store.accounts(false)?;
-        let load = |name: &str| {
-            accounts
-                .iter()
-                .filter(|a| a.owner.as_deref() == Some(name))
-                .count() as i64
-        };
-        let Some(new_owner) = crate::assign::pick_owner(self.config, role, region.as_deref(), load)
-        else {
-            return Ok(Err(format!(
-                "handover({role:?}): nobody active has that role in the team roster"
-            )));
+        let load = |name: &str| accounts.iter().filter(|a| a.owner.as_deref() == Some(name)).count() as i64;
+        let Some(new_owner) = crate::assign::pick_owner(self.config, role, region.as_deref(), load) else {
+            return Ok(Err(format!("handover({role:?}): nobody active has that role in the team roster")));
         };
         let from = account.owner.replace(new_owner.clone());
         self.store.save_account(&account, &stamp(t.at))?;
@@ -395,48 +319,34 @@ impl Engine<'_> {
     ) -> Result<std::result::Result<(), String>> {
         if !self.config.has_role(&spec.role) {
             let h = crate::error::hint(&spec.role, self.config.roles.keys().map(String::as_str));
-            return Ok(Err(format!(
-                "task role {:?} is not a role of config.toml{h}",
-                spec.role
-            )));
+            return Ok(Err(format!("task role {:?} is not a role of config.toml{h}", spec.role)));
         }
         let subject = match spec.about.as_deref() {
-            None => t.subject(),
+            None => default_subject(rule, t),
             Some("deal") => match &t.deal {
                 Some(d) => Subject::new("deal", d),
                 None => {
-                    return Ok(Err(
-                        "task about a deal, but this event is not about one".into()
-                    ));
+                    return Ok(Err("task about a deal, but this event is not about one".into()));
                 }
             },
             Some("account") => match &t.account {
                 Some(a) => Subject::new("account", a),
                 None => {
-                    return Ok(Err(
-                        "task about an account, but this event is not about one".into(),
-                    ));
+                    return Ok(Err("task about an account, but this event is not about one".into()));
                 }
             },
             Some("lead") => match &t.lead {
                 Some(l) => Subject::new("lead", l),
                 None => {
-                    return Ok(Err(
-                        "task about a lead, but this event is not about one".into()
-                    ));
+                    return Ok(Err("task about a lead, but this event is not about one".into()));
                 }
             },
             Some(other) => {
-                return Ok(Err(format!(
-                    "about: {other:?} is not one of deal, account, lead"
-                )));
+                return Ok(Err(format!("about: {other:?} is not one of deal, account, lead")));
             }
         };
         if subject.kind == "event" {
-            return Ok(Err(
-                "a task must be about a deal, an account or a lead, and this event is about none"
-                    .into(),
-            ));
+            return Ok(Err("a task must be about a deal, an account or a lead, and this event is about none".into()));
         }
         let today = t.at.date_naive();
         let due = match (&spec.due, spec.due_in_days) {
@@ -468,13 +378,10 @@ impl Engine<'_> {
         if let Some(extra) = &spec.dedup {
             dedup_key = format!("{dedup_key}:{extra}");
         }
-        let reason = spec.reason.clone().unwrap_or_else(|| {
-            if rule.doc.is_empty() {
-                rule.name.clone()
-            } else {
-                rule.doc.clone()
-            }
-        });
+        let reason = spec
+            .reason
+            .clone()
+            .unwrap_or_else(|| if rule.doc.is_empty() { rule.name.clone() } else { rule.doc.clone() });
         let task = NewTask {
             role: spec.role,
             assignee,
@@ -486,20 +393,10 @@ impl Engine<'_> {
             reason: reason.clone(),
             dedup_key,
         };
-        if let Some(id) = self
-            .store
-            .create_task(&task, &self.rules.version, &t.id, &stamp(t.at))?
-        {
+        if let Some(id) = self.store.create_task(&task, &self.rules.version, &t.id, &stamp(t.at))? {
             run.counts.tasks_created += 1;
             let detail = json!({"task_id": id, "role": task.role, "assignee": task.assignee, "title": task.title});
-            self.log(
-                DecisionKind::TaskCreated,
-                subject,
-                Some(rule.reference()),
-                &reason,
-                detail,
-                t,
-            )?;
+            self.log(DecisionKind::TaskCreated, subject, Some(rule.reference()), &reason, detail, t)?;
         }
         Ok(Ok(()))
     }

@@ -10,8 +10,6 @@ mod decide;
 mod outcome;
 mod update;
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -54,10 +52,17 @@ impl Counts {
     }
 }
 
+/// A rule that failed on an event: where, what, and on which event.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleFailure {
+    pub at: crate::error::Located,
+    pub event_id: String,
+}
+
 /// The result of applying one event.
 #[derive(Debug)]
 pub enum Applied {
-    Done(Counts),
+    Done(Counts, Vec<RuleFailure>),
     /// Its id was applied before: skipped.
     Duplicate,
     /// Valid JSON, but not applicable (an unknown stage, an unknown task): nothing was changed.
@@ -116,10 +121,14 @@ pub struct Engine<'a> {
 
 /// The running state of one event's reactions.
 struct Run {
-    queue: VecDeque<Trigger>,
+    /// Reactions queued by the step that is running; processed before the next step.
+    pending: Vec<Trigger>,
     counts: Counts,
     root: String,
     derived: usize,
+    steps: usize,
+    stopped: bool,
+    failures: Vec<RuleFailure>,
 }
 
 impl Run {
@@ -127,17 +136,13 @@ impl Run {
     fn push(&mut self, mut t: Trigger) {
         self.derived += 1;
         t.id = format!("{}#{}", self.root, self.derived);
-        self.queue.push_back(t);
+        self.pending.push(t);
     }
 }
 
 impl<'a> Engine<'a> {
     pub fn new(config: &'a Config, rules: &'a RuleSet, store: &'a Store) -> Self {
-        Engine {
-            config,
-            rules,
-            store,
-        }
+        Engine { config, rules, store }
     }
 
     /// Apply one event inside its own savepoint: all of it, or none of it.
@@ -168,32 +173,18 @@ impl<'a> Engine<'a> {
             Ok(trigger) => trigger,
             Err(why) => return Ok(Applied::Rejected(why)),
         };
-        self.store.record_applied(
-            event,
-            source,
-            line,
-            &self.rules.version,
-            &crate::time::now_stamp(),
-        )?;
+        self.store.record_applied(event, source, line, &self.rules.version, &crate::time::now_stamp())?;
         let mut run = Run {
-            queue: VecDeque::from([first]),
-            counts: Counts {
-                applied: 1,
-                ..Counts::default()
-            },
+            pending: Vec::new(),
+            counts: Counts { applied: 1, ..Counts::default() },
             root: event.id.clone(),
             derived: 0,
+            steps: 0,
+            stopped: false,
+            failures: Vec::new(),
         };
-        let mut steps = 0;
-        while let Some(t) = run.queue.pop_front() {
-            steps += 1;
-            if steps > self.config.limits.max_chain {
-                self.stop_loop(&t, &mut run)?;
-                break;
-            }
-            self.react(&t, &mut run)?;
-        }
-        Ok(Applied::Done(run.counts))
+        self.react(first, &mut run)?;
+        Ok(Applied::Done(run.counts, run.failures))
     }
 
     fn stop_loop(&self, t: &Trigger, run: &mut Run) -> Result<()> {
@@ -203,28 +194,41 @@ impl<'a> Engine<'a> {
             t.kind,
             t.subject()
         );
-        tracing::warn!("event {}: {reason}", run.root);
+        tracing::debug!("event {}: {reason}", run.root);
         run.counts.loops_stopped += 1;
-        run.queue.clear();
-        self.log(
-            DecisionKind::ChainLimit,
-            t.subject(),
-            None,
-            &reason,
-            Value::Null,
-            t,
-        )
+        run.stopped = true;
+        self.log(DecisionKind::ChainLimit, t.subject(), None, &reason, Value::Null, t)
     }
 
     /// Every rule kind, in order: stages, then key accounts, then tasks.
-    fn react(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+    /// Reactions to a step's decisions run before the next step (depth
+    /// first), so task rules see the world after every change the event
+    /// caused: an account that became key has its account manager already.
+    fn react(&self, t: Trigger, run: &mut Run) -> Result<()> {
+        if run.stopped {
+            return Ok(());
+        }
+        run.steps += 1;
+        if run.steps > self.config.limits.max_chain {
+            return self.stop_loop(&t, run);
+        }
         if let Some(deal) = &t.deal {
-            self.decide_stage(t, deal, run)?;
+            self.decide_stage(&t, deal, run)?;
+            self.react_to_pending(run)?;
         }
         if let Some(account) = &t.account {
-            self.decide_key(t, account, run)?;
+            self.decide_key(&t, account, run)?;
+            self.react_to_pending(run)?;
         }
-        self.decide_tasks(t, run)
+        self.decide_tasks(&t, run)?;
+        self.react_to_pending(run)
+    }
+
+    fn react_to_pending(&self, run: &mut Run) -> Result<()> {
+        for t in std::mem::take(&mut run.pending) {
+            self.react(t, run)?;
+        }
+        Ok(())
     }
 
     fn log(

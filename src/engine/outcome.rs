@@ -37,19 +37,8 @@ pub enum Action {
     Handover { role: String, reason: String },
 }
 
-const TASK_FIELDS: [&str; 11] = [
-    "decision",
-    "role",
-    "title",
-    "due",
-    "due_in_days",
-    "priority",
-    "reason",
-    "dedup",
-    "about",
-    "assignee",
-    "notes",
-];
+const TASK_FIELDS: [&str; 11] =
+    ["decision", "role", "title", "due", "due_in_days", "priority", "reason", "dedup", "about", "assignee", "notes"];
 
 fn field(m: &Map, key: &str) -> Option<Dynamic> {
     m.get(key).filter(|v| !v.is_unit()).cloned()
@@ -64,9 +53,7 @@ fn string(m: &Map, key: &str) -> Result<Option<String>, String> {
 }
 
 fn required(m: &Map, key: &str) -> Result<String, String> {
-    string(m, key)?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| format!("{key} is missing or empty"))
+    string(m, key)?.filter(|s| !s.trim().is_empty()).ok_or_else(|| format!("{key} is missing or empty"))
 }
 
 fn decision_of(v: &Dynamic) -> Option<(Map, String)> {
@@ -84,17 +71,11 @@ pub fn stage(v: &Dynamic) -> Result<Option<StageOutcome>, String> {
         return Ok(None);
     }
     match decision_of(v) {
-        Some((m, k)) if k == "move" => Ok(Some(StageOutcome::Move {
-            stage: required(&m, "stage")?,
-            reason: required(&m, "reason")?,
-        })),
-        Some((m, k)) if k == "refuse" => Ok(Some(StageOutcome::Refuse {
-            reason: required(&m, "reason")?,
-        })),
-        _ => Err(expected(
-            "stage rule returns move_to(stage, reason), refuse(reason) or nothing",
-            v,
-        )),
+        Some((m, k)) if k == "move" => {
+            Ok(Some(StageOutcome::Move { stage: required(&m, "stage")?, reason: required(&m, "reason")? }))
+        }
+        Some((m, k)) if k == "refuse" => Ok(Some(StageOutcome::Refuse { reason: required(&m, "reason")? })),
+        _ => Err(expected("stage rule returns move_to(stage, reason), refuse(reason) or nothing", v)),
     }
 }
 
@@ -105,10 +86,7 @@ pub fn key(v: &Dynamic) -> Result<Option<KeyOutcome>, String> {
     match decision_of(v) {
         Some((m, k)) if k == "key" => Ok(Some(KeyOutcome::Key(required(&m, "reason")?))),
         Some((m, k)) if k == "not_key" => Ok(Some(KeyOutcome::NotKey(required(&m, "reason")?))),
-        _ => Err(expected(
-            "key-account rule returns key(reason), not_key(reason) or nothing",
-            v,
-        )),
+        _ => Err(expected("key-account rule returns key(reason), not_key(reason) or nothing", v)),
     }
 }
 
@@ -123,39 +101,27 @@ pub fn actions(v: &Dynamic) -> Result<Vec<Action>, String> {
 }
 
 fn action(v: &Dynamic) -> Result<Action, String> {
-    const WHAT: &str = "task rule returns task(role, title, #{...}), handover(role, reason), a list of them, or nothing";
+    const WHAT: &str =
+        "task rule returns task(role, title, #{...}), handover(role, reason), a list of them, or nothing";
     let Some((m, kind)) = decision_of(v) else {
         return Err(expected(WHAT, v));
     };
     match kind.as_str() {
-        "handover" => Ok(Action::Handover {
-            role: required(&m, "role")?,
-            reason: required(&m, "reason")?,
-        }),
+        "handover" => Ok(Action::Handover { role: required(&m, "role")?, reason: required(&m, "reason")? }),
         "task" => {
             for k in m.keys() {
                 if !TASK_FIELDS.contains(&k.as_str()) {
-                    return Err(format!(
-                        "unknown task field {k:?}{}",
-                        crate::error::hint(k, TASK_FIELDS)
-                    ));
+                    return Err(format!("unknown task field {k:?}{}", crate::error::hint(k, TASK_FIELDS)));
                 }
             }
             let priority = match string(&m, "priority")? {
                 None => Priority::Normal,
-                Some(p) => Priority::parse(&p).ok_or_else(|| {
-                    format!(
-                        "priority {p:?} is not one of {}",
-                        Priority::NAMES.join(", ")
-                    )
-                })?,
+                Some(p) => Priority::parse(&p)
+                    .ok_or_else(|| format!("priority {p:?} is not one of {}", Priority::NAMES.join(", ")))?,
             };
             let due_in_days = match field(&m, "due_in_days") {
                 None => None,
-                Some(d) => Some(
-                    d.as_int()
-                        .map_err(|t| format!("due_in_days must be a whole number, got {t}"))?,
-                ),
+                Some(d) => Some(d.as_int().map_err(|t| format!("due_in_days must be a whole number, got {t}"))?),
             };
             Ok(Action::Task(TaskSpec {
                 role: required(&m, "role")?,
@@ -187,50 +153,24 @@ mod tests {
     fn decodes_each_kind() {
         assert_eq!(
             stage(&eval(r#"move_to("won", "signed")"#)).unwrap(),
-            Some(StageOutcome::Move {
-                stage: "won".into(),
-                reason: "signed".into()
-            })
+            Some(StageOutcome::Move { stage: "won".into(), reason: "signed".into() })
         );
         assert_eq!(stage(&eval("()")).unwrap(), None);
-        assert_eq!(
-            key(&eval(r#"not_key("bad")"#)).unwrap(),
-            Some(KeyOutcome::NotKey("bad".into()))
-        );
+        assert_eq!(key(&eval(r#"not_key("bad")"#)).unwrap(), Some(KeyOutcome::NotKey("bad".into())));
         let a = actions(&eval(r#"[task("sales_rep", "Call", #{ priority: "high", due_in_days: 3 }), (), handover("account_manager", "key")]"#)).unwrap();
         assert_eq!(a.len(), 2);
-        assert!(
-            matches!(&a[0], Action::Task(t) if t.priority == Priority::High && t.due_in_days == Some(3))
-        );
+        assert!(matches!(&a[0], Action::Task(t) if t.priority == Priority::High && t.due_in_days == Some(3)));
     }
 
     #[test]
     fn wrong_shapes_say_what_was_expected() {
-        assert!(
-            stage(&eval("42"))
-                .unwrap_err()
-                .contains("stage rule returns move_to")
-        );
-        assert!(
-            key(&eval(r#"move_to("x", "y")"#))
-                .unwrap_err()
-                .contains("key-account rule returns")
-        );
+        assert!(stage(&eval("42")).unwrap_err().contains("stage rule returns move_to"));
+        assert!(key(&eval(r#"move_to("x", "y")"#)).unwrap_err().contains("key-account rule returns"));
         let err = actions(&eval(r#"task("sales_rep", "x", #{ prioriy: "high" })"#)).unwrap_err();
+        assert!(err.contains("unknown task field \"prioriy\"") && err.contains("did you mean \"priority\""), "{err}");
         assert!(
-            err.contains("unknown task field \"prioriy\"")
-                && err.contains("did you mean \"priority\""),
-            "{err}"
+            actions(&eval(r#"task("sales_rep", "x", #{ priority: "asap" })"#)).unwrap_err().contains("not one of low")
         );
-        assert!(
-            actions(&eval(r#"task("sales_rep", "x", #{ priority: "asap" })"#))
-                .unwrap_err()
-                .contains("not one of low")
-        );
-        assert!(
-            stage(&eval(r#"move_to("won", "")"#))
-                .unwrap_err()
-                .contains("reason is missing")
-        );
+        assert!(stage(&eval(r#"move_to("won", "")"#)).unwrap_err().contains("reason is missing"));
     }
 }

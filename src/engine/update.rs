@@ -22,10 +22,7 @@ impl Engine<'_> {
         match e.kind {
             EventType::AccountUpserted => {
                 let id = e.str("id").unwrap_or_default();
-                let mut a = self
-                    .store
-                    .account(id)?
-                    .unwrap_or_else(|| new_account(id, &at));
+                let mut a = self.store.account(id)?.unwrap_or_else(|| new_account(id, &at));
                 merge(&mut a.data, &e.data);
                 if let Some(owner) = e.str("owner") {
                     a.owner = Some(owner.to_string());
@@ -45,13 +42,7 @@ impl Engine<'_> {
                 self.ensure_account(&account, &at)?;
                 let mut data = self.store.contact(id)?.unwrap_or_default();
                 merge(&mut data, &e.data);
-                self.store.save_contact(
-                    id,
-                    &account,
-                    e.str("role").unwrap_or("other"),
-                    &data,
-                    &at,
-                )?;
+                self.store.save_contact(id, &account, e.str("role").unwrap_or("other"), &data, &at)?;
                 t.account = Some(account);
                 t.contact = Some(id.to_string());
             }
@@ -74,10 +65,7 @@ impl Engine<'_> {
             EventType::ActivityLogged => {
                 let account = account_id.clone().unwrap_or_default();
                 let mut a = self.ensure_account(&account, &at)?;
-                if a.last_contact
-                    .as_deref()
-                    .is_none_or(|last| last < at.as_str())
-                {
+                if a.last_contact.as_deref().is_none_or(|last| last < at.as_str()) {
                     a.last_contact = Some(at.clone());
                     self.store.save_account(&a, &at)?;
                 }
@@ -121,20 +109,12 @@ impl Engine<'_> {
             }
             EventType::ContractSigned => {
                 let account = account_id.clone().unwrap_or_default();
-                let (start, end) = (
-                    e.str("start").unwrap_or_default(),
-                    e.str("end").unwrap_or_default(),
-                );
-                let (Some(s), Some(n)) = (
-                    crate::event::parse_date(start),
-                    crate::event::parse_date(end),
-                ) else {
+                let (start, end) = (e.str("start").unwrap_or_default(), e.str("end").unwrap_or_default());
+                let (Some(s), Some(n)) = (crate::event::parse_date(start), crate::event::parse_date(end)) else {
                     return Ok(Err("contract.signed: start and end must be dates".into()));
                 };
                 if n < s {
-                    return Ok(Err(format!(
-                        "contract.signed: end {end} is before start {start}"
-                    )));
+                    return Ok(Err(format!("contract.signed: end {end} is before start {start}")));
                 }
                 self.ensure_account(&account, &at)?;
                 let value = e.num("annual_value").unwrap_or(0.0);
@@ -151,36 +131,20 @@ impl Engine<'_> {
             EventType::TargetSet => {
                 let account = account_id.clone().unwrap_or_default();
                 self.ensure_account(&account, &at)?;
-                let (product, period) = (
-                    e.str("product").unwrap_or_default(),
-                    e.str("period").unwrap_or_default(),
-                );
-                self.store.save_target(
-                    &account,
-                    product,
-                    period,
-                    e.num("amount").unwrap_or(0.0),
-                    &at,
-                )?;
+                let (product, period) = (e.str("product").unwrap_or_default(), e.str("period").unwrap_or_default());
+                self.store.save_target(&account, product, period, e.num("amount").unwrap_or(0.0), &at)?;
                 t.account = Some(account);
             }
             EventType::TaskCompleted => {
                 let raw = e.str("task_id").unwrap_or_default();
-                let Some(id) = raw
-                    .trim_start_matches(['T', 't', '-', '#'])
-                    .parse::<i64>()
-                    .ok()
-                else {
-                    return Ok(Err(format!(
-                        "task.completed: task_id {raw:?} is not a task number"
-                    )));
+                let Some(id) = raw.trim_start_matches(['T', 't', '-', '#']).parse::<i64>().ok() else {
+                    return Ok(Err(format!("task.completed: task_id {raw:?} is not a task number")));
                 };
                 let Some(task) = self.store.task(id)? else {
                     return Ok(Err(format!("task.completed: no task {id}")));
                 };
                 if matches!(task.status.as_str(), "open" | "claimed") {
-                    self.store
-                        .close_task(id, "done", e.str("by"), e.str("outcome"), &at)?;
+                    self.store.close_task(id, "done", e.str("by"), e.str("outcome"), &at)?;
                 }
                 match task.subject.kind.as_str() {
                     "deal" => {
@@ -191,10 +155,7 @@ impl Engine<'_> {
                     "lead" => t.lead = Some(task.subject.id.clone()),
                     _ => {}
                 }
-                t.data.insert(
-                    "task".into(),
-                    serde_json::to_value(&task).unwrap_or(Value::Null),
-                );
+                t.data.insert("task".into(), serde_json::to_value(&task).unwrap_or(Value::Null));
             }
             EventType::ClockTick => {}
         }
@@ -237,8 +198,7 @@ impl Engine<'_> {
         let (open, won) = (!pipeline.is_closed(&d.stage), pipeline.is_won(&d.stage));
         self.store.save_deal(&d, open, won, at)?;
         if existing.is_none() {
-            self.store
-                .record_stage_change(id, None, &d.stage, at, &e.id, None, "deal created")?;
+            self.store.record_stage_change(id, None, &d.stage, at, &e.id, None, "deal created")?;
         }
         t.account = Some(account);
         t.deal = Some(id.to_string());
@@ -258,9 +218,5 @@ impl Engine<'_> {
 }
 
 fn new_account(id: &str, at: &str) -> Account {
-    Account {
-        id: id.to_string(),
-        created_at: at.to_string(),
-        ..Account::default()
-    }
+    Account { id: id.to_string(), created_at: at.to_string(), ..Account::default() }
 }

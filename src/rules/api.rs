@@ -26,21 +26,14 @@ fn date_arg(s: &str) -> Fallible<chrono::NaiveDate> {
 /// Register the rule API on `engine`.
 pub fn register(engine: &mut Engine) {
     // Stage rules.
-    engine.register_fn("move_to", |stage: &str, reason: &str| {
-        decision("move", &[("stage", stage), ("reason", reason)])
-    });
-    engine.register_fn("refuse", |reason: &str| {
-        decision("refuse", &[("reason", reason)])
-    });
+    engine
+        .register_fn("move_to", |stage: &str, reason: &str| decision("move", &[("stage", stage), ("reason", reason)]));
+    engine.register_fn("refuse", |reason: &str| decision("refuse", &[("reason", reason)]));
     // Key-account rules.
     engine.register_fn("key", |reason: &str| decision("key", &[("reason", reason)]));
-    engine.register_fn("not_key", |reason: &str| {
-        decision("not_key", &[("reason", reason)])
-    });
+    engine.register_fn("not_key", |reason: &str| decision("not_key", &[("reason", reason)]));
     // Task rules.
-    engine.register_fn("task", |role: &str, title: &str| {
-        decision("task", &[("role", role), ("title", title)])
-    });
+    engine.register_fn("task", |role: &str, title: &str| decision("task", &[("role", role), ("title", title)]));
     engine.register_fn("task", |role: &str, title: &str, options: Map| {
         let mut m = decision("task", &[("role", role), ("title", title)]);
         for (k, v) in options {
@@ -53,9 +46,7 @@ pub fn register(engine: &mut Engine) {
     });
 
     // Dates: strings like "2026-11-02" or full RFC 3339 times.
-    engine.register_fn("date", |s: &str| -> Fallible<String> {
-        Ok(date_arg(s)?.to_string())
-    });
+    engine.register_fn("date", |s: &str| -> Fallible<String> { Ok(date_arg(s)?.to_string()) });
     engine.register_fn("days_between", |a: &str, b: &str| -> Fallible<i64> {
         Ok((date_arg(b)? - date_arg(a)?).num_days())
     });
@@ -73,9 +64,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("money", |x: f64| money(x));
     engine.register_fn("money", |x: i64| money(x as f64));
     // A missing value (`()`) reads as zero in arithmetic-minded rules.
-    engine.register_fn("or_zero", |x: Dynamic| {
-        if x.is_unit() { Dynamic::from(0_i64) } else { x }
-    });
+    engine.register_fn("or_zero", |x: Dynamic| if x.is_unit() { Dynamic::from(0_i64) } else { x });
 }
 
 pub fn money(x: f64) -> String {
@@ -107,22 +96,13 @@ mod tests {
     fn helpers_work_from_scripts() {
         let mut engine = Engine::new();
         register(&mut engine);
-        let n: i64 = engine
-            .eval(r#"days_between("2026-11-01", "2026-11-11T10:00:00Z")"#)
-            .unwrap();
+        let n: i64 = engine.eval(r#"days_between("2026-11-01", "2026-11-11T10:00:00Z")"#).unwrap();
         assert_eq!(n, 10);
-        let d: String = engine
-            .eval(r#"add_business_days("2026-11-06", 1)"#)
-            .unwrap();
+        let d: String = engine.eval(r#"add_business_days("2026-11-06", 1)"#).unwrap();
         assert_eq!(d, "2026-11-09");
-        let t: Map = engine
-            .eval(r#"task("sales_rep", "Call", #{ priority: "high" })"#)
-            .unwrap();
+        let t: Map = engine.eval(r#"task("sales_rep", "Call", #{ priority: "high" })"#).unwrap();
         assert_eq!(t["priority"].clone().into_string().unwrap(), "high");
-        let err = engine
-            .eval::<i64>(r#"days_between("soon", "2026-11-11")"#)
-            .unwrap_err()
-            .to_string();
+        let err = engine.eval::<i64>(r#"days_between("soon", "2026-11-11")"#).unwrap_err().to_string();
         assert!(err.contains("is not a date"), "{err}");
         // Whole and decimal numbers compare as people expect.
         assert!(engine.eval::<bool>("150000.5 >= 150000").unwrap());

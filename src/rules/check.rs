@@ -43,10 +43,7 @@ pub fn check_file(
     for f in ast.iter_functions() {
         let offset = find_fn(&code, f.name).unwrap_or(0);
         if let Some(other) = fn_files.get(f.name) {
-            at(
-                offset,
-                format!("function {} is already defined in {other}", f.name),
-            );
+            at(offset, format!("function {} is already defined in {other}", f.name));
             continue;
         }
         fn_files.insert(f.name.to_string(), path.to_string());
@@ -75,12 +72,7 @@ pub fn check_file(
         let doc = f
             .comments
             .iter()
-            .map(|c| {
-                c.trim_start_matches("///")
-                    .trim_start_matches("/**")
-                    .trim_end_matches("*/")
-                    .trim()
-            })
+            .map(|c| c.trim_start_matches("///").trim_start_matches("/**").trim_end_matches("*/").trim())
             .collect::<Vec<_>>()
             .join(" ")
             .trim()
@@ -97,24 +89,13 @@ pub fn check_file(
 
     let roles: Vec<&str> = config.roles.keys().map(String::as_str).collect();
     let stages: Vec<&str> = config.pipeline.stages.iter().map(String::as_str).collect();
-    for (call, what, known) in [
-        ("task", "role", &roles),
-        ("handover", "role", &roles),
-        ("move_to", "stage", &stages),
-    ] {
+    for (call, what, known) in [("task", "role", &roles), ("handover", "role", &roles), ("move_to", "stage", &stages)] {
         for (offset, literal) in literal_args(&code, call) {
             if !known.contains(&literal.as_str()) {
-                let list = if what == "role" {
-                    "[roles] of config.toml"
-                } else {
-                    "pipeline.stages of config.toml"
-                };
+                let list = if what == "role" { "[roles] of config.toml" } else { "pipeline.stages of config.toml" };
                 at(
                     offset,
-                    format!(
-                        "unknown {what} {literal:?}: not in {list}{}",
-                        hint(&literal, known.iter().copied())
-                    ),
+                    format!("unknown {what} {literal:?}: not in {list}{}", hint(&literal, known.iter().copied())),
                 );
             }
         }
@@ -181,16 +162,12 @@ fn word_at(code: &str, word: &str) -> Vec<usize> {
     let b = code.as_bytes();
     code.match_indices(word)
         .map(|(i, _)| i)
-        .filter(|&i| {
-            (i == 0 || !is_ident(b[i - 1])) && !b.get(i + word.len()).copied().is_some_and(is_ident)
-        })
+        .filter(|&i| (i == 0 || !is_ident(b[i - 1])) && !b.get(i + word.len()).copied().is_some_and(is_ident))
         .collect()
 }
 
 fn find_fn(code: &str, name: &str) -> Option<usize> {
-    word_at(code, name)
-        .into_iter()
-        .find(|&i| code[..i].trim_end().ends_with("fn"))
+    word_at(code, name).into_iter().find(|&i| code[..i].trim_end().ends_with("fn"))
 }
 
 /// `call("literal"` occurrences: the literal's offset and text.
@@ -238,15 +215,8 @@ mod tests {
 
     #[test]
     fn finds_literal_arguments_and_fields() {
-        let code =
-            "let t = task( \"sales_rep\", \"x\"); mytask(\"no\"); settings.max_days + settings .x";
-        assert_eq!(
-            literal_args(code, "task"),
-            vec![(15, "sales_rep".to_string())]
-        );
-        assert_eq!(
-            field_uses(code, "settings"),
-            vec![(56, "max_days".to_string())]
-        );
+        let code = "let t = task( \"sales_rep\", \"x\"); mytask(\"no\"); settings.max_days + settings .x";
+        assert_eq!(literal_args(code, "task"), vec![(15, "sales_rep".to_string())]);
+        assert_eq!(field_uses(code, "settings"), vec![(56, "max_days".to_string())]);
     }
 }

@@ -49,17 +49,11 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
-    pub const PREFIXES: [(&'static str, RuleKind); 3] = [
-        ("stage_", RuleKind::Stage),
-        ("key_", RuleKind::Key),
-        ("task_", RuleKind::Task),
-    ];
+    pub const PREFIXES: [(&'static str, RuleKind); 3] =
+        [("stage_", RuleKind::Stage), ("key_", RuleKind::Key), ("task_", RuleKind::Task)];
 
     fn of(name: &str) -> Option<RuleKind> {
-        Self::PREFIXES
-            .iter()
-            .find(|(p, _)| name.starts_with(p))
-            .map(|(_, k)| *k)
+        Self::PREFIXES.iter().find(|(p, _)| name.starts_with(p)).map(|(_, k)| *k)
     }
 
     pub fn name(self) -> &'static str {
@@ -111,10 +105,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn reference(&self) -> RuleRef {
-        RuleRef {
-            file: self.file.clone(),
-            function: self.name.clone(),
-        }
+        RuleRef { file: self.file.clone(), function: self.name.clone() }
     }
 }
 
@@ -163,12 +154,7 @@ impl RuleSet {
         api::register(&mut engine);
         let mut problems = Vec::new();
         if files.is_empty() {
-            problems.push(Located::new(
-                "rules",
-                1,
-                1,
-                "no rule files: put at least one .rhai file in rules/",
-            ));
+            problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));
         }
         let mut ast = AST::empty();
         let mut rules: Vec<Rule> = Vec::new();
@@ -183,15 +169,7 @@ impl RuleSet {
                 }
             };
             file_ast.set_source(path.as_str());
-            check::check_file(
-                config,
-                path,
-                text,
-                &file_ast,
-                &mut rules,
-                &mut fn_files,
-                &mut problems,
-            );
+            check::check_file(config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
             ast.combine(file_ast);
         }
         if !problems.is_empty() {
@@ -199,24 +177,11 @@ impl RuleSet {
             return Err(Error::invalid(problems));
         }
         let settings = rhai::serde::to_dynamic(&config.settings).map_err(|e| {
-            Error::invalid(vec![Located::new(
-                crate::config::CONFIG_FILE,
-                1,
-                1,
-                format!("settings: {e}"),
-            )])
+            Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
         })?;
         let mut all_files = vec![(crate::config::CONFIG_FILE.to_string(), config.text.clone())];
         all_files.extend(files);
-        Ok(RuleSet {
-            engine,
-            ast,
-            rules,
-            fn_files,
-            settings,
-            version: version_of(&all_files),
-            files: all_files,
-        })
+        Ok(RuleSet { engine, ast, rules, fn_files, settings, version: version_of(&all_files), files: all_files })
     }
 
     pub fn rules(&self, kind: RuleKind) -> impl Iterator<Item = &Rule> {
@@ -228,11 +193,7 @@ impl RuleSet {
     }
 
     /// Run one rule on `facts`. `None` when the rule asks for something this situation lacks.
-    pub fn call(
-        &self,
-        rule: &Rule,
-        facts: &Facts,
-    ) -> Option<std::result::Result<Dynamic, RuleError>> {
+    pub fn call(&self, rule: &Rule, facts: &Facts) -> Option<std::result::Result<Dynamic, RuleError>> {
         let mut args = Vec::with_capacity(rule.params.len());
         for p in &rule.params {
             let v = match p {
@@ -246,17 +207,9 @@ impl RuleSet {
             args.push(v);
         }
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let result = self.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut Scope::new(),
-            &self.ast,
-            &rule.name,
-            args,
-        );
-        Some(result.map_err(|e| RuleError {
-            rule: rule.reference(),
-            at: self.locate(rule, &e),
-        }))
+        let result =
+            self.engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &self.ast, &rule.name, args);
+        Some(result.map_err(|e| RuleError { rule: rule.reference(), at: self.locate(rule, &e) }))
     }
 
     /// Where an error happened: the innermost script function and position.
@@ -269,7 +222,9 @@ impl RuleSet {
             }
             e = inner;
         }
-        let (line, col) = position(e.position());
+        // Some errors (an operations limit) carry no position: point at the rule.
+        let (line, col) =
+            if e.position().is_none() && file == rule.file { (rule.line, 1) } else { position(e.position()) };
         Located::new(file, line, col, describe(e, rule))
     }
 
@@ -286,10 +241,7 @@ fn position(p: Position) -> (usize, usize) {
 fn describe(e: &EvalAltResult, rule: &Rule) -> String {
     match e {
         EvalAltResult::ErrorTooManyOperations(_) => {
-            format!(
-                "{} ran too long and was stopped (an endless loop?)",
-                rule.name
-            )
+            format!("{} ran too long and was stopped (an endless loop?)", rule.name)
         }
         EvalAltResult::ErrorStackOverflow(_) => {
             format!("{}: calls nested too deep (endless recursion?)", rule.name)
@@ -310,10 +262,7 @@ fn describe(e: &EvalAltResult, rule: &Rule) -> String {
 
 /// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`.
 pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "rhai") && p.is_file())
@@ -322,14 +271,8 @@ pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
     paths
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read {
-                path: p.clone(),
-                source,
-            })?;
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             Ok((format!("rules/{name}"), text))
         })
         .collect()

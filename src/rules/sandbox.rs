@@ -41,13 +41,8 @@ struct ConfinedResolver {
 
 impl ConfinedResolver {
     fn new(rules_dir: &Path) -> Self {
-        let root = rules_dir
-            .canonicalize()
-            .unwrap_or_else(|_| rules_dir.to_path_buf());
-        ConfinedResolver {
-            inner: FileModuleResolver::new_with_path(&root),
-            root,
-        }
+        let root = rules_dir.canonicalize().unwrap_or_else(|_| rules_dir.to_path_buf());
+        ConfinedResolver { inner: FileModuleResolver::new_with_path(&root), root }
     }
 }
 
@@ -60,15 +55,11 @@ impl ModuleResolver for ConfinedResolver {
         pos: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
         let file = self.inner.get_file_path(path, None);
-        let inside = file
-            .canonicalize()
-            .map(|f| f.starts_with(&self.root))
-            .unwrap_or(false);
+        let inside = file.canonicalize().map(|f| f.starts_with(&self.root)).unwrap_or(false);
         if !inside {
             return Err(EvalAltResult::ErrorInModule(
                 path.to_string(),
-                format!("import {path:?}: only modules inside the rules folder can be imported")
-                    .into(),
+                format!("import {path:?}: only modules inside the rules folder can be imported").into(),
                 pos,
             )
             .into());

@@ -40,19 +40,10 @@ pub struct StoredVersion {
 
 impl Store {
     pub fn is_applied(&self, event_id: &str) -> Result<bool> {
-        Ok(self
-            .one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?
-            .is_some())
+        Ok(self.one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?.is_some())
     }
 
-    pub fn record_applied(
-        &self,
-        e: &Event,
-        source: &str,
-        line: usize,
-        rules_version: &str,
-        now: &str,
-    ) -> Result<()> {
+    pub fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -63,16 +54,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn record_rejected(
-        &self,
-        source: &str,
-        line: usize,
-        reason: &str,
-        raw: &str,
-        now: &str,
-    ) -> Result<()> {
+    pub fn record_rejected(&self, source: &str, line: usize, reason: &str, raw: &str, now: &str) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO rejected_events (source, line, reason, raw, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare_cached(
+                "INSERT INTO rejected_events (source, line, reason, raw, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
             .ctx(self)?
             .execute(params![source, line as i64, reason, raw, now])
             .ctx(self)?;
@@ -82,9 +68,7 @@ impl Store {
     pub fn rejected(&self) -> Result<Vec<RejectedRow>> {
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT source, line, reason, raw, rejected_at FROM rejected_events ORDER BY seq",
-            )
+            .prepare_cached("SELECT source, line, reason, raw, rejected_at FROM rejected_events ORDER BY seq")
             .ctx(self)?;
         let rows = st
             .query_map([], |r| {
@@ -124,11 +108,7 @@ impl Store {
     }
 
     /// Decisions, oldest first; optionally of one kind or about one subject.
-    pub fn decisions(
-        &self,
-        kind: Option<&str>,
-        subject: Option<(&str, &str)>,
-    ) -> Result<Vec<DecisionRow>> {
+    pub fn decisions(&self, kind: Option<&str>, subject: Option<(&str, &str)>) -> Result<Vec<DecisionRow>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -170,15 +150,8 @@ impl Store {
 
     /// The rules version most recently loaded.
     pub fn current_rules_version(&self) -> Result<Option<StoredVersion>> {
-        self.one(
-            "SELECT version, loaded_at FROM rules_versions ORDER BY loaded_at DESC LIMIT 1",
-            [],
-            |r| {
-                Ok(StoredVersion {
-                    version: r.get(0)?,
-                    loaded_at: r.get(1)?,
-                })
-            },
-        )
+        self.one("SELECT version, loaded_at FROM rules_versions ORDER BY loaded_at DESC LIMIT 1", [], |r| {
+            Ok(StoredVersion { version: r.get(0)?, loaded_at: r.get(1)? })
+        })
     }
 }

@@ -41,11 +41,7 @@ impl<T> SqlContext<T> for rusqlite::Result<T> {
 impl Store {
     /// Open (creating if needed) and migrate the database at `path`.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Store> {
-        Self::open_with(
-            path,
-            busy_timeout,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )
+        Self::open_with(path, busy_timeout, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
     }
 
     /// Open an existing database without creating it (for read-only commands).
@@ -60,34 +56,21 @@ impl Store {
     }
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
-        let err = |message: String| Error::Store {
-            path: path.to_path_buf(),
-            message,
-        };
+        let err = |message: String| Error::Store { path: path.to_path_buf(), message };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
-        conn.busy_timeout(busy_timeout)
-            .map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(busy_timeout).map_err(|e| err(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(128);
         let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);
         // WAL lets readers work while a writer ingests; NORMAL sync is durable
         // across process crashes (which is what the queue promises).
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(store_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(store_err)?;
-        conn.pragma_update(None, "foreign_keys", "OFF")
-            .map_err(store_err)?;
-        schema::migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| match e {
-                rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
-                other => err(format!("cannot migrate the schema: {other}")),
-            })?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-            busy_timeout,
-        })
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(store_err)?;
+        conn.pragma_update(None, "foreign_keys", "OFF").map_err(store_err)?;
+        schema::migrations().to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
+            other => err(format!("cannot migrate the schema: {other}")),
+        })?;
+        Ok(Store { conn, path: path.to_path_buf(), busy_timeout })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,20 +84,13 @@ impl Store {
                 "the database is locked by another process (waited {} ms); try again when it is done",
                 busy_timeout.as_millis()
             ),
-            Some(ReadOnly) => {
-                "the database is read-only: dealflow needs write access to it and its folder".into()
-            }
-            Some(CannotOpen) => {
-                "cannot open the database file (does its folder exist and is it writable?)".into()
-            }
+            Some(ReadOnly) => "the database is read-only: dealflow needs write access to it and its folder".into(),
+            Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),
             Some(NotADatabase) => "this file is not a dealflow (SQLite) database".into(),
             Some(DiskFull) => "the disk is full".into(),
             _ => e.to_string(),
         };
-        Error::Store {
-            path: path.to_path_buf(),
-            message,
-        }
+        Error::Store { path: path.to_path_buf(), message }
     }
 
     fn error(&self, e: rusqlite::Error) -> Error {
@@ -148,9 +124,7 @@ impl Store {
     }
 
     pub fn rollback_savepoint(&self) -> Result<()> {
-        self.conn
-            .execute_batch("ROLLBACK TO event; RELEASE event")
-            .ctx(self)
+        self.conn.execute_batch("ROLLBACK TO event; RELEASE event").ctx(self)
     }
 
     /// Run a read in its own snapshot.
@@ -166,9 +140,7 @@ impl Store {
 
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
-            .one("PRAGMA integrity_check", [], |r| r.get(0))?
-            .unwrap_or_default())
+        Ok(self.one("PRAGMA integrity_check", [], |r| r.get(0))?.unwrap_or_default())
     }
 }
 
@@ -195,11 +167,12 @@ mod tests {
     fn a_file_that_is_not_a_database_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        std::fs::write(&path, "hello, this is not sqlite at all, not even close.......................................................").unwrap();
-        let err = Store::open(&path, Duration::from_millis(100))
-            .err()
-            .unwrap()
-            .to_string();
+        std::fs::write(
+            &path,
+            "hello, this is not sqlite at all, not even close.......................................................",
+        )
+        .unwrap();
+        let err = Store::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
         assert!(err.contains("not a dealflow (SQLite) database"), "{err}");
     }
 }

@@ -8,10 +8,8 @@ use super::{SqlContext, Store, json_map};
 use crate::error::Result;
 use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, Target};
 
-const ACCOUNT_COLUMNS: &str =
-    "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
-const DEAL_COLUMNS: &str =
-    "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
+const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
+const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
 
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -54,11 +52,7 @@ pub fn merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
 
 impl Store {
     pub fn account(&self, id: &str) -> Result<Option<Account>> {
-        self.one(
-            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
-            [id],
-            account_row,
-        )
+        self.one(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), [id], account_row)
     }
 
     /// Insert or update an account; `data` is the already-merged JSON.
@@ -89,10 +83,7 @@ impl Store {
 
     /// Accounts whose parent is `id`.
     pub fn child_accounts(&self, id: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id FROM accounts WHERE parent_id = ?1 ORDER BY id")
-            .ctx(self)?;
+        let mut st = self.conn.prepare_cached("SELECT id FROM accounts WHERE parent_id = ?1 ORDER BY id").ctx(self)?;
         let rows = st.query_map([id], |r| r.get(0)).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
@@ -118,29 +109,17 @@ impl Store {
 
     /// A contact's decision role, if the contact is known.
     pub fn contact_role(&self, id: &str) -> Result<Option<String>> {
-        self.one("SELECT role FROM contacts WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        self.one("SELECT role FROM contacts WHERE id = ?1", [id], |r| r.get(0))
     }
 
     pub fn contact(&self, id: &str) -> Result<Option<Map<String, Value>>> {
-        self.one("SELECT data FROM contacts WHERE id = ?1", [id], |r| {
-            Ok(json_map(&r.get::<_, String>(0)?))
-        })
+        self.one("SELECT data FROM contacts WHERE id = ?1", [id], |r| Ok(json_map(&r.get::<_, String>(0)?)))
     }
 
     pub fn lead(&self, id: &str) -> Result<Option<Lead>> {
-        self.one(
-            "SELECT id, data, created_at FROM leads WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(Lead {
-                    id: r.get(0)?,
-                    data: json_map(&r.get::<_, String>(1)?),
-                    created_at: r.get(2)?,
-                })
-            },
-        )
+        self.one("SELECT id, data, created_at FROM leads WHERE id = ?1", [id], |r| {
+            Ok(Lead { id: r.get(0)?, data: json_map(&r.get::<_, String>(1)?), created_at: r.get(2)? })
+        })
     }
 
     pub fn save_lead(&self, lead: &Lead) -> Result<()> {
@@ -161,11 +140,7 @@ impl Store {
     }
 
     pub fn deal(&self, id: &str) -> Result<Option<Deal>> {
-        self.one(
-            &format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?1"),
-            [id],
-            deal_row,
-        )
+        self.one(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?1"), [id], deal_row)
     }
 
     /// Insert or update a deal; `is_open`/`is_won` follow from its stage in the pipeline.
@@ -287,14 +262,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn save_target(
-        &self,
-        account_id: &str,
-        product: &str,
-        period: &str,
-        amount: f64,
-        at: &str,
-    ) -> Result<()> {
+    pub fn save_target(&self, account_id: &str, product: &str, period: &str, amount: f64, at: &str) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO targets (account_id, product, period, amount, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -334,9 +302,7 @@ impl Store {
         let contacts = {
             let mut st = self
                 .conn
-                .prepare_cached(
-                    "SELECT role, COUNT(*) FROM contacts WHERE account_id = ?1 GROUP BY role",
-                )
+                .prepare_cached("SELECT role, COUNT(*) FROM contacts WHERE account_id = ?1 GROUP BY role")
                 .ctx(self)?;
             st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .ctx(self)?
@@ -346,15 +312,12 @@ impl Store {
         let contracts = {
             let mut st = self
                 .conn
-                .prepare_cached(r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1 ORDER BY start, id"#)
+                .prepare_cached(
+                    r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1 ORDER BY start, id"#,
+                )
                 .ctx(self)?;
             st.query_map([id], |r| {
-                Ok(Contract {
-                    id: r.get(0)?,
-                    start: r.get(1)?,
-                    end: r.get(2)?,
-                    annual_value: r.get(3)?,
-                })
+                Ok(Contract { id: r.get(0)?, start: r.get(1)?, end: r.get(2)?, annual_value: r.get(3)? })
             })
             .ctx(self)?
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -363,25 +326,17 @@ impl Store {
         let targets = {
             let mut st = self
                 .conn
-                .prepare_cached("SELECT product, period, amount FROM targets WHERE account_id = ?1 ORDER BY period, product")
+                .prepare_cached(
+                    "SELECT product, period, amount FROM targets WHERE account_id = ?1 ORDER BY period, product",
+                )
                 .ctx(self)?;
-            st.query_map([id], |r| {
-                Ok(Target {
-                    product: r.get(0)?,
-                    period: r.get(1)?,
-                    amount: r.get(2)?,
-                })
-            })
-            .ctx(self)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self)?
+            st.query_map([id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }))
+                .ctx(self)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(self)?
         };
         let parent_is_key = match &account.parent_id {
-            Some(p) => self
-                .one("SELECT is_key FROM accounts WHERE id = ?1", [p], |r| {
-                    r.get(0)
-                })?
-                .unwrap_or(false),
+            Some(p) => self.one("SELECT is_key FROM accounts WHERE id = ?1", [p], |r| r.get(0))?.unwrap_or(false),
             None => false,
         };
         Ok(AccountStats {
@@ -402,9 +357,7 @@ impl Store {
         let activities = {
             let mut st = self
                 .conn
-                .prepare_cached(
-                    "SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind",
-                )
+                .prepare_cached("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind")
                 .ctx(self)?;
             st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .ctx(self)?
@@ -419,18 +372,9 @@ impl Store {
                 |r| r.get(0),
             )?
             .unwrap_or(false);
-        let last_activity = self
-            .one(
-                "SELECT MAX(at) FROM activities WHERE deal_id = ?1",
-                [deal_id],
-                |r| r.get(0),
-            )?
-            .flatten();
-        Ok(DealStats {
-            activities,
-            decision_maker_met,
-            last_activity,
-        })
+        let last_activity =
+            self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
+        Ok(DealStats { activities, decision_maker_met, last_activity })
     }
 
     /// Counts for `status`: accounts, deals, key accounts.
@@ -449,7 +393,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE (?1 = 0 OR is_key = 1) ORDER BY id"
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE (?1 = 0 OR is_key = 1) ORDER BY length(id), id"
             ))
             .ctx(self)?;
         let rows = st.query_map([only_key], account_row).ctx(self)?;
@@ -462,7 +406,7 @@ impl Store {
             .conn
             .prepare_cached(
                 &format!(
-                    "SELECT {DEAL_COLUMNS} FROM deals WHERE (?1 IS NULL OR stage = ?1) AND (?2 IS NULL OR account_id = ?2) ORDER BY id"
+                    "SELECT {DEAL_COLUMNS} FROM deals WHERE (?1 IS NULL OR stage = ?1) AND (?2 IS NULL OR account_id = ?2) ORDER BY length(id), id"
                 ),
             )
             .ctx(self)?;

@@ -23,10 +23,7 @@ fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
         status: r.get(4)?,
         priority: Priority::from_rank(r.get(5)?).name().to_string(),
         due_at: r.get(6)?,
-        subject: Subject {
-            kind: r.get(7)?,
-            id: r.get(8)?,
-        },
+        subject: Subject { kind: r.get(7)?, id: r.get(8)? },
         rule: r.get(9)?,
         reason: r.get(10)?,
         rules_version: r.get(11)?,
@@ -90,11 +87,7 @@ impl Store {
     }
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {
-        self.one(
-            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
-            [id],
-            task_row,
-        )
+        self.one(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"), [id], task_row)
     }
 
     pub fn tasks(&self, f: &TaskFilter) -> Result<Vec<Task>> {
@@ -105,14 +98,8 @@ impl Store {
              ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'claimed' THEN 1 ELSE 2 END, {URGENCY}"
         );
         let mut st = self.conn.prepare_cached(&sql).ctx(self)?;
-        let (kind, id) = f
-            .subject
-            .as_ref()
-            .map(|s| (Some(&s.kind), Some(&s.id)))
-            .unwrap_or_default();
-        let rows = st
-            .query_map(params![f.role, f.assignee, f.status, kind, id], task_row)
-            .ctx(self)?;
+        let (kind, id) = f.subject.as_ref().map(|s| (Some(&s.kind), Some(&s.id))).unwrap_or_default();
+        let rows = st.query_map(params![f.role, f.assignee, f.status, kind, id], task_row).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
@@ -125,11 +112,11 @@ impl Store {
                          ORDER BY {URGENCY} LIMIT 1)
              RETURNING {TASK_COLUMNS}"
         );
-        let claimed = self.conn.prepare_cached(&sql).ctx(self).and_then(|mut st| {
-            st.query_row(params![role, who, now], task_row)
-                .optional()
-                .ctx(self)
-        });
+        let claimed = self
+            .conn
+            .prepare_cached(&sql)
+            .ctx(self)
+            .and_then(|mut st| st.query_row(params![role, who, now], task_row).optional().ctx(self));
         match claimed {
             Ok(t) => {
                 self.commit()?;
@@ -160,14 +147,9 @@ impl Store {
             .ctx(self)?
             .execute(params![id, status, now, outcome, by])
             .ctx(self)?;
-        let task = self
-            .task(id)?
-            .ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
+        let task = self.task(id)?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
         if changed == 0 {
-            return Err(Error::Usage(format!(
-                "task {id} is already {}",
-                task.status
-            )));
+            return Err(Error::Usage(format!("task {id} is already {}", task.status)));
         }
         Ok(task)
     }
@@ -176,7 +158,9 @@ impl Store {
     pub fn open_tasks_by_role(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT role, COUNT(*) FROM tasks WHERE status IN ('open', 'claimed') GROUP BY role ORDER BY role")
+            .prepare_cached(
+                "SELECT role, COUNT(*) FROM tasks WHERE status IN ('open', 'claimed') GROUP BY role ORDER BY role",
+            )
             .ctx(self)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
@@ -197,10 +181,7 @@ mod tests {
             priority,
             due_at: due.into(),
             subject: Subject::new("deal", "D-1"),
-            rule: RuleRef {
-                file: "rules/t.rhai".into(),
-                function: "task_x".into(),
-            },
+            rule: RuleRef { file: "rules/t.rhai".into(), function: "task_x".into() },
             reason: "because".into(),
             dedup_key: key.into(),
         }
@@ -211,43 +192,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
         let now = "2026-01-01T00:00:00Z";
-        assert!(
-            s.create_task(
-                &task("later", Priority::Normal, "2026-02-01", "a"),
-                "v",
-                "e",
-                now
-            )
-            .unwrap()
-            .is_some()
-        );
-        assert!(
-            s.create_task(
-                &task("again", Priority::Normal, "2026-02-01", "a"),
-                "v",
-                "e",
-                now
-            )
-            .unwrap()
-            .is_none()
-        );
-        s.create_task(
-            &task("soon", Priority::Normal, "2026-01-05", "b"),
-            "v",
-            "e",
-            now,
-        )
-        .unwrap();
-        s.create_task(
-            &task("urgent", Priority::Urgent, "2026-03-01", "c"),
-            "v",
-            "e",
-            now,
-        )
-        .unwrap();
-        let order: Vec<String> = std::iter::from_fn(|| s.claim("sales_rep", "Ana", now).unwrap())
-            .map(|t| t.title)
-            .collect();
+        assert!(s.create_task(&task("later", Priority::Normal, "2026-02-01", "a"), "v", "e", now).unwrap().is_some());
+        assert!(s.create_task(&task("again", Priority::Normal, "2026-02-01", "a"), "v", "e", now).unwrap().is_none());
+        s.create_task(&task("soon", Priority::Normal, "2026-01-05", "b"), "v", "e", now).unwrap();
+        s.create_task(&task("urgent", Priority::Urgent, "2026-03-01", "c"), "v", "e", now).unwrap();
+        let order: Vec<String> =
+            std::iter::from_fn(|| s.claim("sales_rep", "Ana", now).unwrap()).map(|t| t.title).collect();
         assert_eq!(order, ["urgent", "soon", "later"]);
         assert!(s.claim("sales_rep", "Ana", now).unwrap().is_none());
     }
@@ -256,31 +206,10 @@ mod tests {
     fn closing_twice_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let id = s
-            .create_task(
-                &task("x", Priority::Low, "2026-01-01", "k"),
-                "v",
-                "e",
-                "now",
-            )
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.close_task(id, "done", None, Some("called"), "now")
-                .unwrap()
-                .status,
-            "done"
-        );
-        let err = s
-            .close_task(id, "cancelled", None, None, "now")
-            .unwrap_err()
-            .to_string();
+        let id = s.create_task(&task("x", Priority::Low, "2026-01-01", "k"), "v", "e", "now").unwrap().unwrap();
+        assert_eq!(s.close_task(id, "done", None, Some("called"), "now").unwrap().status, "done");
+        let err = s.close_task(id, "cancelled", None, None, "now").unwrap_err().to_string();
         assert_eq!(err, format!("task {id} is already done"));
-        assert!(
-            s.close_task(999, "done", None, None, "now")
-                .unwrap_err()
-                .to_string()
-                .contains("no task 999")
-        );
+        assert!(s.close_task(999, "done", None, None, "now").unwrap_err().to_string().contains("no task 999"));
     }
 }
