@@ -116,7 +116,7 @@ impl<'a> Ingest<'a> {
     /// Commit what is left and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
         self.engine.store.commit()?;
-        self.summary.rule_failures.sort_by(|a, b| b.count.cmp(&a.count));
+        self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
         Ok(self.summary)
     }
 

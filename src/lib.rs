@@ -31,4 +31,5 @@ pub mod ingest;
 pub mod model;
 pub mod rules;
 pub mod store;
+pub mod synthetic;
 pub mod time;

@@ -4,5 +4,11 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    // `dealflow tasks | head` should end quietly when `head` stops reading.
+    #[cfg(unix)]
+    // SAFETY: restoring the default SIGPIPE action before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     cli::main()
 }

@@ -150,6 +150,18 @@ pub struct Decision {
     pub at: String,
 }
 
+/// A row of a deal's stage history.
+#[derive(Debug, Clone)]
+pub struct StageChange<'a> {
+    pub deal_id: &'a str,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub at: &'a str,
+    pub event_id: &'a str,
+    pub rule: Option<&'a str>,
+    pub reason: &'a str,
+}
+
 /// An entity row: its id, the merged JSON of everything events said about
 /// it (unknown fields included), and the columns the engine keeps itself.
 #[derive(Debug, Clone, Default)]

@@ -3,6 +3,7 @@
 //! Exit codes: 0 all well; 1 a failure (bad config or rules, a missing file,
 //! a locked database); 2 `ingest` applied the events but rejected some lines.
 
+mod bench;
 mod check;
 mod context;
 mod ingest;
@@ -54,6 +55,8 @@ enum Command {
     Deals(listing::DealsArgs),
     /// The rules version in force and what the store holds.
     Status(status::Args),
+    /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
+    Bench(bench::Args),
 }
 
 /// What a command ends with.
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Bench(a) => bench::run(&ctx, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

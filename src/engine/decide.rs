@@ -10,7 +10,7 @@ use super::outcome::{self, Action, KeyOutcome, StageOutcome, TaskSpec};
 use super::{Engine, Run, Trigger};
 use crate::error::Result;
 use crate::facts;
-use crate::model::{DecisionKind, NewTask, RuleRef, Subject};
+use crate::model::{DecisionKind, NewTask, RuleRef, StageChange, Subject};
 use crate::rules::{Fact, Facts, Rule, RuleError, RuleKind};
 use crate::time::{self, stamp};
 
@@ -31,27 +31,29 @@ fn default_subject(rule: &Rule, t: &Trigger) -> Subject {
 pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
 
 impl Engine<'_> {
-    /// Facts for the rules, read fresh (earlier steps may have changed them).
-    fn facts(&self, t: &Trigger, requested: Option<&str>) -> Result<Facts> {
+    /// Facts for the rules of `kind`, read fresh (earlier steps may have
+    /// changed them), and only those that some rule of the kind asks for.
+    fn facts(&self, t: &Trigger, requested: Option<&str>, kind: RuleKind) -> Result<Facts> {
+        let needs = |fact| self.rules.needs(kind, fact);
         let mut f = Facts { event: facts::event(&t.id, &t.kind, t.at, &t.data), ..Facts::default() };
-        if let Some(id) = &t.account
+        if let Some(id) = t.account.as_ref().filter(|_| needs(Fact::Account))
             && let Some(a) = self.store.account(id)?
         {
             let stats = self.store.account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
             f.account = Some(facts::account(&a, &stats, t.at));
         }
-        if let Some(id) = &t.deal
+        if let Some(id) = t.deal.as_ref().filter(|_| needs(Fact::Deal))
             && let Some(d) = self.store.deal(id)?
         {
             let stats = self.store.deal_stats(id)?;
             f.deal = Some(facts::deal(&d, &stats, &self.config.pipeline, requested, t.at));
         }
-        if let Some(id) = &t.lead
+        if let Some(id) = t.lead.as_ref().filter(|_| needs(Fact::Lead))
             && let Some(l) = self.store.lead(id)?
         {
             f.lead = Some(facts::lead(&l));
         }
-        if let Some(id) = &t.contact
+        if let Some(id) = t.contact.as_ref().filter(|_| needs(Fact::Contact))
             && let Some(c) = self.store.contact(id)?
         {
             f.contact = Some(facts::contact(&c));
@@ -100,7 +102,7 @@ impl Engine<'_> {
         if requested.is_none() && self.config.pipeline.is_closed(&deal.stage) {
             return Ok(());
         }
-        let f = self.facts(t, requested)?;
+        let f = self.facts(t, requested, RuleKind::Stage)?;
         let mut first_move: Option<(&Rule, String, String)> = None;
         let mut refusal: Option<(&Rule, String)> = None;
         for (rule, v) in self.run_rules(RuleKind::Stage, &f, t, run)? {
@@ -156,7 +158,15 @@ impl Engine<'_> {
         deal.closed_at = pipeline.is_closed(to).then(|| at.clone());
         self.store.save_deal(&deal, !pipeline.is_closed(to), pipeline.is_won(to), &at)?;
         let rule_name = rule.as_ref().map(|r| r.to_string());
-        self.store.record_stage_change(&deal.id, Some(&from), to, &at, &t.id, rule_name.as_deref(), reason)?;
+        self.store.record_stage_change(&StageChange {
+            deal_id: &deal.id,
+            from: Some(&from),
+            to,
+            at: &at,
+            event_id: &t.id,
+            rule: rule_name.as_deref(),
+            reason,
+        })?;
         run.counts.stage_moves += 1;
         let detail = json!({"from": from, "to": to});
         self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
@@ -183,12 +193,7 @@ impl Engine<'_> {
         let Some(mut account) = self.store.account(account_id)? else {
             return Ok(());
         };
-        let f = Facts {
-            deal: None,
-            lead: None,
-            contact: None,
-            ..self.facts(&Trigger { deal: None, lead: None, contact: None, ..t.clone() }, None)?
-        };
+        let f = self.facts(t, None, RuleKind::Key)?;
         let mut yes: Option<(&Rule, String)> = None;
         let mut veto: Option<(&Rule, String)> = None;
         for (rule, v) in self.run_rules(RuleKind::Key, &f, t, run)? {
@@ -247,7 +252,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_tasks(&self, t: &Trigger, run: &mut Run) -> Result<()> {
-        let f = self.facts(t, None)?;
+        let f = self.facts(t, None, RuleKind::Task)?;
         let mut actions = Vec::new();
         for (rule, v) in self.run_rules(RuleKind::Task, &f, t, run)? {
             match outcome::actions(&v) {
@@ -290,8 +295,11 @@ impl Engine<'_> {
             return Ok(Ok(()));
         }
         let region = account.data.get("region").and_then(Value::as_str).map(str::to_string);
-        let accounts = self.store.accounts(false)?;
-        let load = |name: &str| accounts.iter().filter(|a| a.owner.as_deref() == Some(name)).count() as i64;
+        let mut loads = std::collections::HashMap::new();
+        for p in self.config.team.iter().filter(|p| p.role == role) {
+            loads.insert(p.name.as_str(), self.store.accounts_owned(&p.name)?);
+        }
+        let load = |name: &str| loads.get(name).copied().unwrap_or(0);
         let Some(new_owner) = crate::assign::pick_owner(self.config, role, region.as_deref(), load) else {
             return Ok(Err(format!("handover({role:?}): nobody active has that role in the team roster")));
         };

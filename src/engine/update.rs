@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{Engine, Trigger};
 use crate::error::Result;
 use crate::event::{Event, EventType};
-use crate::model::{Account, Deal, Lead};
+use crate::model::{Account, Deal, Lead, StageChange};
 use crate::store::merge;
 use crate::time::stamp;
 
@@ -71,16 +71,7 @@ impl Engine<'_> {
                 }
                 let deal = e.str("deal_id");
                 let contact = e.str("contact_id");
-                let kind = e.str("kind").unwrap_or("other");
-                self.store.save_activity(
-                    e.str("id").unwrap_or_default(),
-                    &account,
-                    deal,
-                    contact,
-                    kind,
-                    &at,
-                    &e.data,
-                )?;
+                self.store.save_activity(e)?;
                 t.account = Some(account);
                 if let Some(d) = deal
                     && self.store.deal(d)?.is_some()
@@ -198,7 +189,15 @@ impl Engine<'_> {
         let (open, won) = (!pipeline.is_closed(&d.stage), pipeline.is_won(&d.stage));
         self.store.save_deal(&d, open, won, at)?;
         if existing.is_none() {
-            self.store.record_stage_change(id, None, &d.stage, at, &e.id, None, "deal created")?;
+            self.store.record_stage_change(&StageChange {
+                deal_id: id,
+                from: None,
+                to: &d.stage,
+                at,
+                event_id: &e.id,
+                rule: None,
+                reason: "deal created",
+            })?;
         }
         t.account = Some(account);
         t.deal = Some(id.to_string());

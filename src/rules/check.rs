@@ -53,6 +53,13 @@ pub fn check_file(
         let mut params = Vec::new();
         for p in &f.params {
             match Fact::of(p) {
+                Some(Fact::Deal | Fact::Lead | Fact::Contact) if kind == RuleKind::Key => at(
+                    offset,
+                    format!(
+                        "key-account rule {} asks for {p}; key-account rules get account, settings and event",
+                        f.name
+                    ),
+                ),
                 Some(fact) if !params.contains(&fact) => params.push(fact),
                 Some(_) => at(offset, format!("rule {} asks for {p} twice", f.name)),
                 None => {
@@ -142,8 +149,8 @@ fn mask_comments(text: &str) -> String {
                     }
                     i += 1;
                 }
-                for k in i..(i + 2).min(b.len()) {
-                    out[k] = b' ';
+                for c in out.iter_mut().skip(i).take(2) {
+                    *c = b' ';
                 }
                 i += 2;
             }

@@ -188,6 +188,11 @@ impl RuleSet {
         self.rules.iter().filter(move |r| r.kind == kind)
     }
 
+    /// Whether some rule of `kind` asks for `fact` (so the engine builds only what is read).
+    pub fn needs(&self, kind: RuleKind, fact: Fact) -> bool {
+        self.rules.iter().any(|r| r.kind == kind && r.params.contains(&fact))
+    }
+
     pub fn all_rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -21,6 +21,7 @@ CREATE TABLE accounts (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX accounts_parent ON accounts(parent_id);
+CREATE INDEX accounts_owner ON accounts(owner);
 
 CREATE TABLE contacts (
     id TEXT PRIMARY KEY,

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{SqlContext, Store, json_map};
 use crate::error::Result;
-use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, Target};
+use crate::event::Event;
+use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, StageChange, Target};
 
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
 const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
@@ -79,6 +80,11 @@ impl Store {
             ])
             .ctx(self)?;
         Ok(())
+    }
+
+    /// How many accounts `owner` owns.
+    pub fn accounts_owned(&self, owner: &str) -> Result<i64> {
+        Ok(self.one("SELECT COUNT(*) FROM accounts WHERE owner = ?1", [owner], |r| r.get(0))?.unwrap_or(0))
     }
 
     /// Accounts whose parent is `id`.
@@ -181,43 +187,34 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    pub fn record_stage_change(
-        &self,
-        deal_id: &str,
-        from: Option<&str>,
-        to: &str,
-        at: &str,
-        event_id: &str,
-        rule: Option<&str>,
-        reason: &str,
-    ) -> Result<()> {
+    pub fn record_stage_change(&self, c: &StageChange) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, at, event_id, rule, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .ctx(self)?
-            .execute(params![deal_id, from, to, at, event_id, rule, reason])
+            .execute(params![c.deal_id, c.from, c.to, c.at, c.event_id, c.rule, c.reason])
             .ctx(self)?;
         Ok(())
     }
 
-    pub fn save_activity(
-        &self,
-        id: &str,
-        account_id: &str,
-        deal_id: Option<&str>,
-        contact_id: Option<&str>,
-        kind: &str,
-        at: &str,
-        data: &Map<String, Value>,
-    ) -> Result<()> {
+    /// Store an `activity.logged` event's activity.
+    pub fn save_activity(&self, e: &Event) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO activities (id, account_id, deal_id, contact_id, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(id) DO UPDATE SET account_id = ?2, deal_id = ?3, contact_id = ?4, kind = ?5, at = ?6, data = ?7",
             )
             .ctx(self)?
-            .execute(params![id, account_id, deal_id, contact_id, kind, at, to_json(data)])
+            .execute(params![
+                e.str("id"),
+                e.str("account_id"),
+                e.str("deal_id"),
+                e.str("contact_id"),
+                e.str("kind"),
+                crate::time::stamp(e.at),
+                to_json(&e.data)
+            ])
             .ctx(self)?;
         Ok(())
     }
