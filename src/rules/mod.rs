@@ -255,6 +255,7 @@ fn describe(e: &EvalAltResult, rule: &Rule) -> String {
             format!("{}: {what} grew too large", rule.name)
         }
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        EvalAltResult::ErrorInModule(_, inner, _) => describe(inner, rule),
         other => {
             let text = other.to_string();
             match text.rfind(" (line ") {
