@@ -169,7 +169,10 @@ impl RuleSet {
                 }
             };
             file_ast.set_source(path.as_str());
+            let first = rules.len();
             check::check_file(config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
+            // Rhai lists functions in hash order; rules run in the order they are written.
+            rules[first..].sort_by_key(|r| r.line);
             ast.combine(file_ast);
         }
         if !problems.is_empty() {
@@ -295,4 +298,97 @@ pub fn version_of(files: &[(String, String)]) -> String {
     }
     let digest = h.finalize();
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = r#"
+[pipeline]
+stages = ["lead", "won", "lost"]
+won = ["won"]
+lost = ["lost"]
+[roles.sales_rep]
+[settings]
+limit = 3
+"#;
+        Config::parse(Path::new("."), text).unwrap()
+    }
+
+    fn load(src: &str) -> Result<RuleSet> {
+        RuleSet::from_sources(&config(), vec![("rules/t.rhai".into(), src.into())])
+    }
+
+    fn deal_facts() -> Facts {
+        let mut deal = rhai::Map::new();
+        deal.insert("amount".into(), Dynamic::from(10_i64));
+        Facts { deal: Some(deal.into()), ..Facts::default() }
+    }
+
+    #[test]
+    fn a_rule_cannot_change_what_the_next_rule_sees() {
+        let rules = load(
+            "fn task_a_meddler(deal) { deal.amount = 0; deal.amount }\n\
+             fn task_b_reader(deal) { deal.amount }",
+        )
+        .unwrap();
+        let facts = deal_facts();
+        let results: Vec<_> = rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts).unwrap()).collect();
+        // The meddler may change its own copy (or be refused), never the reader's.
+        assert_eq!(results[1].as_ref().unwrap().as_int().unwrap(), 10);
+    }
+
+    #[test]
+    fn rules_get_only_the_facts_they_ask_for() {
+        let rules = load("fn task_needs_lead(lead) { 1 }\nfn task_needs_event(event, settings) { settings.limit }").unwrap();
+        let facts = deal_facts();
+        let mut calls = rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts));
+        assert!(calls.next().unwrap().is_none(), "no lead: the rule does not run");
+        assert_eq!(calls.next().unwrap().unwrap().unwrap().as_int().unwrap(), 3);
+    }
+
+    #[test]
+    fn runtime_errors_point_at_the_failing_line() {
+        let rules = load("fn task_x(deal) {\n    let y = 1;\n    y + no_such_fn()\n}").unwrap();
+        let rule = rules.rules(RuleKind::Task).next().unwrap();
+        let err = rules.call(rule, &deal_facts()).unwrap().unwrap_err();
+        assert_eq!((err.at.file.as_str(), err.at.line), ("rules/t.rhai", 3), "{}", err.at);
+        assert!(err.at.message.contains("no_such_fn"), "{}", err.at);
+    }
+
+    #[test]
+    fn endless_loops_and_deep_recursion_are_stopped() {
+        let rules = load("fn task_spin(deal) { loop {} }\nfn down(n) { down(n + 1) }\nfn task_dive(deal) { down(0) }").unwrap();
+        let facts = deal_facts();
+        let errors: Vec<String> =
+            rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts).unwrap().unwrap_err().at.message).collect();
+        assert!(errors[0].contains("ran too long"), "{}", errors[0]);
+        assert!(errors[1].contains("nested too deep"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn eval_is_not_available() {
+        let err = load("fn task_x(deal) { eval(\"1\") }").err().unwrap().to_string();
+        assert!(err.starts_with("rules/t.rhai:1:"), "{err}");
+    }
+
+    #[test]
+    fn load_time_problems_are_all_reported_with_places() {
+        let err = load("let x = 1;\nfn task_a(deal) { 1 }\nfn task_a(deal, lead) { 2 }\nfn stage_b(acount) { () }").err().unwrap().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines.iter().any(|l| l.starts_with("rules/t.rhai:1:1: statements outside a function")), "{err}");
+        assert!(lines.iter().any(|l| l.contains("did you mean \"account\"")), "{err}");
+    }
+
+    #[test]
+    fn the_version_is_a_content_hash() {
+        let a = load("fn task_a(deal) { 1 }").unwrap().version;
+        let b = load("fn task_a(deal) { 2 }").unwrap().version;
+        assert_ne!(a, b);
+        assert_eq!(a, load("fn task_a(deal) { 1 }").unwrap().version);
+        assert_eq!(a.len(), 12);
+    }
 }
