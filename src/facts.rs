@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::config::Pipeline;
 use crate::event::{CONTACT_ROLES, parse_date};
 use crate::model::{Account, AccountStats, Deal, DealStats, Lead};
+use crate::rules::seal;
 use crate::time;
 
 /// The activity kinds every deal's `activities` map has (zero when none).
@@ -117,7 +118,7 @@ pub fn account(a: &Account, s: &AccountStats, at: DateTime<Utc>) -> Dynamic {
         })
         .collect();
     m.insert("targets".into(), targets.into());
-    m.into()
+    seal(m)
 }
 
 pub fn deal(d: &Deal, s: &DealStats, pipeline: &Pipeline, requested: Option<&str>, at: DateTime<Utc>) -> Dynamic {
@@ -150,7 +151,7 @@ pub fn deal(d: &Deal, s: &DealStats, pipeline: &Pipeline, requested: Option<&str
     m.insert("activities".into(), activities.into());
     m.insert("decision_maker_met".into(), s.decision_maker_met.into());
     m.insert("last_activity".into(), opt(&s.last_activity));
-    m.into()
+    seal(m)
 }
 
 pub fn lead(l: &Lead) -> Dynamic {
@@ -160,11 +161,11 @@ pub fn lead(l: &Lead) -> Dynamic {
         m.insert(key.into(), text(&l.data, key));
     }
     m.insert("created_at".into(), l.created_at.clone().into());
-    m.into()
+    seal(m)
 }
 
 pub fn contact(data: &serde_json::Map<String, Value>) -> Dynamic {
-    json_to_map(data).into()
+    seal(json_to_map(data))
 }
 
 /// The event as rules see it: `id`, `type`, `at`, `date` (its day) and `data`.
@@ -175,5 +176,5 @@ pub fn event(id: &str, kind: &str, at: DateTime<Utc>, data: &serde_json::Map<Str
     m.insert("at".into(), time::stamp(at).into());
     m.insert("date".into(), at.date_naive().to_string().into());
     m.insert("data".into(), json_to_map(data).into());
-    m.into()
+    seal(m)
 }

@@ -132,7 +132,20 @@ impl Engine<'_> {
                     &reason,
                     detail,
                     t,
-                )
+                )?;
+                let data = serde_json::Map::from_iter([
+                    ("deal_id".to_string(), json!(deal.id)),
+                    ("account_id".to_string(), json!(deal.account_id)),
+                    ("stage".to_string(), json!(deal.stage)),
+                    ("requested".to_string(), json!(to)),
+                    ("reason".to_string(), json!(reason)),
+                    ("rule".to_string(), json!(rule.reference().to_string())),
+                ]);
+                let mut next = Trigger::new("", "deal.move_refused", t.at, data);
+                next.deal = Some(deal.id.clone());
+                next.account = Some(deal.account_id.clone());
+                run.push(next);
+                Ok(())
             }
             (Some(to), None) => self.move_deal(t, deal, to, None, "requested by the event", run),
             (None, _) => match first_move {
@@ -252,7 +265,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_tasks(&self, t: &Trigger, run: &mut Run) -> Result<()> {
-        let f = self.facts(t, None, RuleKind::Task)?;
+        let f = self.facts(t, t.requested_stage.as_deref(), RuleKind::Task)?;
         let mut actions = Vec::new();
         for (rule, v) in self.run_rules(RuleKind::Task, &f, t, run)? {
             match outcome::actions(&v) {
@@ -262,10 +275,11 @@ impl Engine<'_> {
         }
         // Handovers first, so tasks of the same reaction reach the new owner.
         actions.sort_by_key(|(_, a)| !matches!(a, Action::Handover { .. }));
+        let mut keys = std::collections::HashSet::new();
         for (rule, action) in actions {
             let result = match action {
                 Action::Handover { role, reason } => self.hand_over(t, rule, &role, &reason, run),
-                Action::Task(spec) => self.create_task(t, rule, spec, run),
+                Action::Task(spec) => self.create_task(t, rule, spec, &mut keys, run),
             };
             if let Err(msg) = result? {
                 self.bad_return(rule, msg, t, run)?;
@@ -323,6 +337,7 @@ impl Engine<'_> {
         t: &Trigger,
         rule: &Rule,
         spec: TaskSpec,
+        keys: &mut std::collections::HashSet<String>,
         run: &mut Run,
     ) -> Result<std::result::Result<(), String>> {
         if !self.config.has_role(&spec.role) {
@@ -382,9 +397,15 @@ impl Engine<'_> {
             Ok(a) => a,
             Err(msg) => return Ok(Err(msg)),
         };
-        let mut dedup_key = format!("{}:{}:{}", rule.name, subject.kind, subject.id);
+        let mut dedup_key = format!("{}:{}:{}:{}", rule.name, spec.role, subject.kind, subject.id);
         if let Some(extra) = &spec.dedup {
             dedup_key = format!("{dedup_key}:{extra}");
+        }
+        if !keys.insert(dedup_key.clone()) {
+            return Ok(Err(format!(
+                "returned two {} tasks about {subject} that cannot be told apart (\"{}\"): give each a different `dedup`",
+                spec.role, spec.title
+            )));
         }
         let reason = spec
             .reason

@@ -119,6 +119,13 @@ pub struct Facts {
     pub contact: Option<Dynamic>,
 }
 
+/// Turn a facts map into what rules receive: shared (passing it to each rule
+/// costs a pointer copy, not a deep copy) and read-only (a rule that assigns
+/// to it fails, so no rule can change what the next one sees).
+pub fn seal(map: rhai::Map) -> Dynamic {
+    Dynamic::from_map(map).into_read_only().into_shared()
+}
+
 /// A rule that failed while running.
 #[derive(Debug, Clone)]
 pub struct RuleError {
@@ -179,9 +186,10 @@ impl RuleSet {
             problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
             return Err(Error::invalid(problems));
         }
-        let settings = rhai::serde::to_dynamic(&config.settings).map_err(|e| {
-            Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
-        })?;
+        let settings =
+            rhai::serde::to_dynamic(&config.settings).map(|v| v.into_read_only().into_shared()).map_err(|e| {
+                Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
+            })?;
         let mut all_files = vec![(crate::config::CONFIG_FILE.to_string(), config.text.clone())];
         all_files.extend(files);
         Ok(RuleSet { engine, ast, rules, fn_files, settings, version: version_of(&all_files), files: all_files })
@@ -325,7 +333,7 @@ limit = 3
     fn deal_facts() -> Facts {
         let mut deal = rhai::Map::new();
         deal.insert("amount".into(), Dynamic::from(10_i64));
-        Facts { deal: Some(deal.into()), ..Facts::default() }
+        Facts { deal: Some(seal(deal)), ..Facts::default() }
     }
 
     #[test]
@@ -343,7 +351,8 @@ limit = 3
 
     #[test]
     fn rules_get_only_the_facts_they_ask_for() {
-        let rules = load("fn task_needs_lead(lead) { 1 }\nfn task_needs_event(event, settings) { settings.limit }").unwrap();
+        let rules =
+            load("fn task_needs_lead(lead) { 1 }\nfn task_needs_event(event, settings) { settings.limit }").unwrap();
         let facts = deal_facts();
         let mut calls = rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts));
         assert!(calls.next().unwrap().is_none(), "no lead: the rule does not run");
@@ -361,7 +370,8 @@ limit = 3
 
     #[test]
     fn endless_loops_and_deep_recursion_are_stopped() {
-        let rules = load("fn task_spin(deal) { loop {} }\nfn down(n) { down(n + 1) }\nfn task_dive(deal) { down(0) }").unwrap();
+        let rules =
+            load("fn task_spin(deal) { loop {} }\nfn down(n) { down(n + 1) }\nfn task_dive(deal) { down(0) }").unwrap();
         let facts = deal_facts();
         let errors: Vec<String> =
             rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts).unwrap().unwrap_err().at.message).collect();
@@ -377,7 +387,10 @@ limit = 3
 
     #[test]
     fn load_time_problems_are_all_reported_with_places() {
-        let err = load("let x = 1;\nfn task_a(deal) { 1 }\nfn task_a(deal, lead) { 2 }\nfn stage_b(acount) { () }").err().unwrap().to_string();
+        let err = load("let x = 1;\nfn task_a(deal) { 1 }\nfn task_a(deal, lead) { 2 }\nfn stage_b(acount) { () }")
+            .err()
+            .unwrap()
+            .to_string();
         let lines: Vec<&str> = err.lines().collect();
         assert!(lines.iter().any(|l| l.starts_with("rules/t.rhai:1:1: statements outside a function")), "{err}");
         assert!(lines.iter().any(|l| l.contains("did you mean \"account\"")), "{err}");

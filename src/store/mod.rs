@@ -57,7 +57,7 @@ impl Store {
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
         let err = |message: String| Error::Store { path: path.to_path_buf(), message };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| err(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(128);
         let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);

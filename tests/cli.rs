@@ -1,0 +1,1081 @@
+//! The dealflow command as a user meets it: a config folder laid out with
+//! `dealflow init`, events fed with `dealflow ingest`, and the decisions read
+//! back with `tasks`, `accounts`, `deals` and `status` (all with `--json`).
+//!
+//! Dates: 2026-11-02 is a Monday, 2026-11-06 a Friday. Due dates count
+//! business days from the event's day, so a task due "in 1 day" on a Friday
+//! is due the next Monday.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use common::{Workspace, array, event, example, sorted_titles, titles};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// Small helpers for the tests below
+// ---------------------------------------------------------------------------
+
+fn account(at: &str, id: &str, name: &str, extra: Value) -> String {
+    let mut data = json!({"id": id, "name": name});
+    data.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    event("account.upserted", at, data)
+}
+
+fn contact(at: &str, id: &str, account: &str, role: &str) -> String {
+    event(
+        "contact.upserted",
+        at,
+        json!({"id": id, "account_id": account, "name": format!("{role} {id}"), "role": role}),
+    )
+}
+
+fn deal(at: &str, id: &str, account: &str, name: &str, amount: u64, owner: &str) -> String {
+    event(
+        "deal.upserted",
+        at,
+        json!({"id": id, "account_id": account, "name": name, "amount": amount, "owner": owner, "product": "GTX Pro"}),
+    )
+}
+
+/// A requested stage move, as the CRM sends it: only id, account and stage.
+fn request_stage(at: &str, id: &str, account: &str, stage: &str) -> String {
+    event("deal.upserted", at, json!({"id": id, "account_id": account, "stage": stage}))
+}
+
+fn activity(at: &str, account: &str, deal: Option<&str>, contact: Option<&str>, kind: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut data = json!({"id": format!("ACT-{n}"), "account_id": account, "kind": kind});
+    if let Some(d) = deal {
+        data["deal_id"] = json!(d);
+    }
+    if let Some(c) = contact {
+        data["contact_id"] = json!(c);
+    }
+    event("activity.logged", at, data)
+}
+
+fn order(at: &str, id: &str, account: &str, amount: u64) -> String {
+    event("order.placed", at, json!({"id": id, "account_id": account, "amount": amount, "product": "GTX Pro"}))
+}
+
+fn lead(at: &str, id: &str, data: Value) -> String {
+    let mut d = json!({"id": id});
+    d.as_object_mut().unwrap().extend(data.as_object().unwrap().clone());
+    event("lead.created", at, d)
+}
+
+/// 1-based line and column where `needle` starts in `text`.
+fn line_col(text: &str, needle: &str) -> (usize, usize) {
+    let offset = text.find(needle).unwrap_or_else(|| panic!("{needle:?} not found"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (line, col)
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {v}"))
+}
+
+fn subject(kind: &str, id: &str) -> Value {
+    json!({"kind": kind, "id": id})
+}
+
+/// The subjects ("deal D-4", ...) of tasks, sorted.
+fn subjects(tasks: &[Value]) -> Vec<String> {
+    let mut s: Vec<String> =
+        tasks.iter().map(|t| format!("{} {}", str_of(&t["subject"], "kind"), str_of(&t["subject"], "id"))).collect();
+    s.sort();
+    s
+}
+
+// ---------------------------------------------------------------------------
+// 1. The default rules, one behaviour at a time
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_new_lead_gets_a_high_priority_call_from_a_sales_rep() {
+    let ws = Workspace::new();
+    let summary = ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        // Friday: one business day later is Monday.
+        lead(
+            "2026-11-06T10:00:00Z",
+            "L-1",
+            json!({"company": "Alder Creek Dental", "name": "Renee", "source": "website"}),
+        ),
+        // No company: the person's name is used. Saturday: still due Monday.
+        lead("2026-11-07T10:00:00Z", "L-2", json!({"name": "Tobias Reinholt", "source": "webinar"})),
+        // A lead from a customer goes to the customer's rep.
+        lead("2026-11-03T10:00:00Z", "L-3", json!({"account_id": "A-1", "company": "Acme Corp", "source": "referral"})),
+    ]);
+    assert_eq!(summary["applied"], 4);
+    assert_eq!(summary["tasks_created"], 3);
+
+    let t = ws.task_titled("Call new lead Alder Creek Dental");
+    assert_eq!(t["role"], "sales_rep");
+    assert_eq!(t["priority"], "high");
+    assert_eq!(t["status"], "open");
+    assert_eq!(t["due_at"], "2026-11-09");
+    assert_eq!(t["subject"], subject("lead", "L-1"));
+    assert_eq!(t["assignee"], Value::Null, "a prospect's lead waits in the sales_rep queue");
+    assert_eq!(t["rule"], "rules/tasks_sales.rhai::task_follow_up_new_lead");
+    assert_eq!(t["reason"], "marketing passed us a lead (source: website)");
+    assert_eq!(t["created_at"], "2026-11-06T10:00:00Z");
+
+    let t = ws.task_titled("Call new lead Tobias Reinholt");
+    assert_eq!(t["due_at"], "2026-11-09");
+    assert_eq!(t["reason"], "marketing passed us a lead (source: webinar)");
+
+    let t = ws.task_titled("Call new lead Acme Corp");
+    assert_eq!(t["assignee"], "Ana Ruiz", "the account owner is a sales rep");
+    assert_eq!(t["due_at"], "2026-11-04");
+}
+
+#[test]
+fn a_deal_walks_the_pipeline_as_activities_are_logged() {
+    let ws = Workspace::new();
+    let s = ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "other"),
+        contact("2026-11-02T08:02:00Z", "C-2", "A-1", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme rollout", 50000, "Ana Ruiz"),
+        // A call is not a meeting: the deal stays a lead.
+        activity("2026-11-02T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "call"),
+    ]);
+    assert_eq!(s["stage_moves"], 0);
+    assert_eq!(ws.stage("D-1"), "lead");
+    assert!(ws.tasks_about("deal", "D-1").is_empty());
+
+    // The first meeting qualifies the deal; its owner prepares the proposal.
+    let s = ws.ingest(&[activity("2026-11-03T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting")]);
+    assert_eq!(s["stage_moves"], 1);
+    assert_eq!(ws.stage("D-1"), "qualified");
+    let t = ws.task_titled("Prepare the proposal for Acme rollout");
+    assert_eq!(
+        (&t["role"], &t["assignee"], &t["priority"]),
+        (&json!("sales_rep"), &json!("Ana Ruiz"), &json!("normal"))
+    );
+    assert_eq!(t["due_at"], "2026-11-10");
+    assert_eq!(t["subject"], subject("deal", "D-1"));
+
+    // Proposal sent (to a contact who decides nothing): proposal, and find a decision maker.
+    let s = ws.ingest(&[activity("2026-11-04T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "proposal_sent")]);
+    assert_eq!(s["stage_moves"], 1);
+    assert_eq!(ws.stage("D-1"), "proposal");
+    let t = ws.task_titled("Get a decision maker on Acme rollout");
+    assert_eq!((&t["assignee"], &t["due_at"]), (&json!("Ana Ruiz"), &json!("2026-11-09")));
+
+    // A call with the buyer on the deal: negotiation, with work for three roles (50000 is a big deal).
+    let s = ws.ingest(&[activity("2026-11-05T10:00:00Z", "A-1", Some("D-1"), Some("C-2"), "call")]);
+    assert_eq!(s["stage_moves"], 1);
+    assert_eq!(ws.stage("D-1"), "negotiation");
+    let rep = ws.task_titled("Close Acme rollout: agree terms");
+    assert_eq!(
+        (&rep["role"], &rep["assignee"], &rep["priority"]),
+        (&json!("sales_rep"), &json!("Ana Ruiz"), &json!("high"))
+    );
+    assert_eq!(rep["due_at"], "2026-11-12");
+    let negotiation_tasks = s["tasks_created"].clone();
+
+    // Won (a requested move): the coordinator processes the order.
+    let s = ws.ingest(&[request_stage("2026-11-06T10:00:00Z", "D-1", "A-1", "won")]);
+    assert_eq!(s["stage_moves"], 1);
+    let d = ws.deal("D-1");
+    assert_eq!(d["stage"], "won");
+    assert_eq!(d["closed_at"], "2026-11-06T10:00:00Z");
+    assert_eq!(d["amount"], 50000.0);
+    let t = ws.task_titled("Process the order for Acme rollout (50,000)");
+    assert_eq!(
+        (&t["role"], &t["priority"], &t["due_at"]),
+        (&json!("sales_coordinator"), &json!("high"), &json!("2026-11-09"))
+    );
+
+    // Back to negotiation: the coordinator readies the paperwork and the manager hears of the big deal.
+    let paperwork = ws.task_titled("Prepare order paperwork for Acme rollout");
+    assert_eq!((&paperwork["role"], &paperwork["assignee"]), (&json!("sales_coordinator"), &Value::Null));
+    assert_eq!(paperwork["due_at"], "2026-11-10");
+    let manager = ws.task_titled("Big deal in negotiation: Acme rollout (50,000)");
+    assert_eq!((&manager["role"], &manager["due_at"]), (&json!("sales_manager"), &json!("2026-11-09")));
+    assert_eq!(negotiation_tasks, 3, "rep, coordinator and manager tasks on reaching negotiation");
+}
+
+#[test]
+fn a_demo_qualifies_too_and_small_deals_reach_negotiation_without_the_manager() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ben Okafor"})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "technical"),
+        deal("2026-11-02T09:00:00Z", "D-2", "A-1", "Small order", 49999, "Ben Okafor"),
+        activity("2026-11-02T10:00:00Z", "A-1", Some("D-2"), None, "demo"),
+        activity("2026-11-03T10:00:00Z", "A-1", Some("D-2"), None, "proposal_sent"),
+        activity("2026-11-04T10:00:00Z", "A-1", Some("D-2"), Some("C-1"), "meeting"),
+    ]);
+    assert_eq!(ws.stage("D-2"), "negotiation");
+
+    // Lost: no order to process.
+    let s = ws.ingest(&[request_stage("2026-11-05T10:00:00Z", "D-2", "A-1", "lost")]);
+    assert_eq!((&s["stage_moves"], &s["tasks_created"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-2"), "lost");
+
+    assert_eq!(
+        sorted_titles(&ws.tasks_about("deal", "D-2")),
+        [
+            "Close Small order: agree terms",
+            "Get a decision maker on Small order",
+            "Prepare order paperwork for Small order",
+            "Prepare the proposal for Small order",
+        ],
+        "49999 is below big_deal_amount: no sales_manager task"
+    );
+}
+
+#[test]
+fn a_move_to_negotiation_without_a_decision_maker_is_refused() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor", "region": "East"})),
+        contact("2026-11-02T08:01:00Z", "C-3", "A-2", "other"),
+        contact("2026-11-02T08:02:00Z", "C-4", "A-2", "executive"),
+        deal("2026-11-02T09:00:00Z", "D-3", "A-2", "Globex NOC", 30000, "Ben Okafor"),
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-3"), Some("C-3"), "demo"),
+        activity("2026-11-03T10:00:00Z", "A-2", Some("D-3"), Some("C-3"), "proposal_sent"),
+    ]);
+    assert_eq!(ws.stage("D-3"), "proposal");
+
+    let s = ws.ingest(&[request_stage("2026-11-04T10:00:00Z", "D-3", "A-2", "negotiation")]);
+    assert_eq!(s["refused_moves"], 1);
+    assert_eq!(s["stage_moves"], 0);
+    assert_eq!(ws.stage("D-3"), "proposal", "the refused move leaves the deal where it was");
+    assert!(ws.tasks_titled("Close Globex NOC").is_empty());
+
+    // Meeting the executive moves it on its own.
+    let s = ws.ingest(&[activity("2026-11-05T10:00:00Z", "A-2", Some("D-3"), Some("C-4"), "meeting")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-3"), "negotiation");
+    ws.task_titled("Close Globex NOC: agree terms");
+
+    // The refusal told the rep what was missing, once.
+    let t = ws.task_titled(
+        "Before moving Globex NOC to negotiation: no decision maker engaged yet: meet a buyer, technical decision maker or executive first",
+    );
+    assert_eq!(
+        (&t["role"], &t["assignee"], &t["priority"]),
+        (&json!("sales_rep"), &json!("Ben Okafor"), &json!("high"))
+    );
+    assert_eq!(t["due_at"], "2026-11-06");
+    assert_eq!(t["subject"], subject("deal", "D-3"));
+    assert_eq!(t["created_at"], "2026-11-04T10:00:00Z");
+}
+
+#[test]
+fn a_requested_negotiation_is_granted_once_a_decision_maker_was_met() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        contact("2026-11-02T08:01:00Z", "C-4", "A-2", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-4", "A-2", "Globex kiosks", 12000, "Ben Okafor"),
+        // A call (not a meeting) with the buyer: still a lead, but a decision maker is engaged.
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-4"), Some("C-4"), "call"),
+    ]);
+    assert_eq!(ws.stage("D-4"), "lead");
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-4"), "negotiation");
+    assert!(ws.tasks_titled("Before moving").is_empty());
+    ws.task_titled("Close Globex kiosks: agree terms");
+    ws.task_titled("Prepare order paperwork for Globex kiosks");
+}
+
+#[test]
+fn large_orders_get_a_delivery_check_from_the_coordinator() {
+    let ws = Workspace::new();
+    // big_deal_amount / 5 = 10000 is the threshold.
+    let s = ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({})),
+        order("2026-11-02T09:00:00Z", "O-1", "A-1", 9999),
+        order("2026-11-02T10:00:00Z", "O-2", "A-1", 10000),
+    ]);
+    assert_eq!(s["tasks_created"], 1);
+    let t = ws.task_titled("Confirm delivery of order O-2 for Acme Corp");
+    assert_eq!((&t["role"], &t["due_at"]), (&json!("sales_coordinator"), &json!("2026-11-04")));
+    assert_eq!(t["subject"], subject("account", "A-1"));
+}
+
+#[test]
+fn revenue_over_twelve_months_makes_a_key_account_handed_to_an_account_manager() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2025-09-30T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        // More than twelve months before the orders below: does not count.
+        order("2025-10-01T09:00:00Z", "O-0", "A-1", 100000),
+    ]);
+    let s = ws.ingest(&[order("2026-11-02T09:00:00Z", "O-1", "A-1", 100000)]);
+    assert_eq!(s["key_account_changes"], 0);
+    assert_eq!(ws.account("A-1")["is_key"], false, "the 2025 order is outside the 12 months");
+
+    // A won deal counts too: 100000 + 49999 is still one short.
+    ws.ingest(&[
+        deal("2026-11-03T09:00:00Z", "D-1", "A-1", "Acme rollout", 49999, "Ana Ruiz"),
+        request_stage("2026-11-03T15:00:00Z", "D-1", "A-1", "won"),
+    ]);
+    assert_eq!(ws.stage("D-1"), "won");
+    assert_eq!(ws.account("A-1")["is_key"], false);
+
+    let s = ws.ingest(&[order("2026-11-04T10:00:00Z", "O-2", "A-1", 1)]);
+    assert_eq!((&s["key_account_changes"], &s["owner_changes"]), (&json!(1), &json!(1)));
+    let a = ws.account("A-1");
+    assert_eq!(a["is_key"], true);
+    assert_eq!(a["key_since"], "2026-11-04T10:00:00Z");
+    assert_eq!(a["key_reason"], "revenue with us over 12 months is 150,000 (at least 150,000)");
+    assert_eq!(a["owner"], "Dana Whitfield", "the West account manager takes over from the rep");
+
+    let plan = ws.task_titled("Write the account plan for Acme Corp");
+    assert_eq!(
+        (&plan["role"], &plan["assignee"], &plan["priority"]),
+        (&json!("account_manager"), &json!("Dana Whitfield"), &json!("high"))
+    );
+    assert_eq!(plan["due_at"], "2026-11-18");
+    assert_eq!(plan["subject"], subject("account", "A-1"));
+    assert!(str_of(&plan, "reason").contains("is now a key account"), "{plan}");
+    let comms = ws.task_titled("Communication plan for Acme Corp");
+    assert_eq!(
+        (&comms["role"], &comms["assignee"], &comms["due_at"]),
+        (&json!("marketing"), &Value::Null, &json!("2026-11-18"))
+    );
+    let exec = ws.task_titled("Build a relationship with an executive at Acme Corp");
+    assert_eq!(
+        (&exec["role"], &exec["assignee"], &exec["due_at"]),
+        (&json!("account_manager"), &json!("Dana Whitfield"), &json!("2026-11-25"))
+    );
+}
+
+#[test]
+fn account_managers_take_key_accounts_of_their_own_region() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        account("2026-11-02T08:01:00Z", "A-2", "Initech", json!({"owner": "Ana Ruiz", "region": "West"})),
+        account("2026-11-02T08:02:00Z", "A-3", "Umbrella", json!({"owner": "Ben Okafor", "region": "East"})),
+        order("2026-11-02T09:00:00Z", "O-1", "A-1", 150000),
+        // Dana (West) already has one account and Eli none: the region still wins.
+        order("2026-11-02T10:00:00Z", "O-2", "A-2", 160000),
+        order("2026-11-02T11:00:00Z", "O-3", "A-3", 170000),
+    ]);
+    let owners: BTreeMap<String, String> =
+        ws.accounts().iter().map(|a| (str_of(a, "id").to_string(), str_of(a, "owner").to_string())).collect();
+    assert_eq!(owners["A-1"], "Dana Whitfield");
+    assert_eq!(owners["A-2"], "Dana Whitfield");
+    assert_eq!(owners["A-3"], "Eli Novak");
+    assert_eq!(ws.task_titled("Write the account plan for Umbrella")["assignee"], "Eli Novak");
+}
+
+#[test]
+fn a_key_account_without_an_executive_gets_one_relationship_task_ever() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        account("2026-11-02T08:01:00Z", "A-2", "Initech", json!({"owner": "Ana Ruiz", "region": "West"})),
+        contact("2026-11-02T08:02:00Z", "C-1", "A-2", "executive"),
+        order("2026-11-02T09:00:00Z", "O-1", "A-1", 150000),
+        order("2026-11-02T10:00:00Z", "O-2", "A-2", 150000),
+    ]);
+    assert_eq!(ws.key_accounts(), ["A-1", "A-2"]);
+    // More events on the key account: the rule keeps holding, but the task is not repeated.
+    ws.ingest(&[
+        activity("2026-11-03T09:00:00Z", "A-1", None, None, "call"),
+        order("2026-11-04T09:00:00Z", "O-3", "A-1", 20000),
+        contact("2026-11-05T09:00:00Z", "C-2", "A-1", "buyer"),
+        event(
+            "target.set",
+            "2026-11-05T10:00:00Z",
+            json!({"account_id": "A-1", "product": "GTX Pro", "period": "2026-Q4", "amount": 45000}),
+        ),
+    ]);
+    let exec = ws.tasks_titled("Build a relationship with an executive");
+    assert_eq!(titles(&exec), ["Build a relationship with an executive at Acme Corp"], "Initech has an executive");
+
+    // Targets of a key account get a review with its account manager.
+    let review = ws.task_titled("Review the GTX Pro target for Acme Corp (2026-Q4)");
+    assert_eq!((&review["assignee"], &review["due_at"]), (&json!("Dana Whitfield"), &json!("2026-11-12")));
+    assert_eq!(review["reason"], "revenue target 45,000 set for GTX Pro");
+}
+
+#[test]
+fn an_active_contract_of_24_months_makes_a_key_account() {
+    let ws = Workspace::new();
+    let s = ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-6", "Northgate", json!({"owner": "Ben Okafor", "region": "East"})),
+        // 23 months: too short.
+        event(
+            "contract.signed",
+            "2026-11-02T09:00:00Z",
+            json!({"id": "K-1", "account_id": "A-6", "start": "2026-11-02", "end": "2028-10-30", "annual_value": 90000}),
+        ),
+        // 36 months, but it only starts next year.
+        event(
+            "contract.signed",
+            "2026-11-02T10:00:00Z",
+            json!({"id": "K-2", "account_id": "A-6", "start": "2027-01-01", "end": "2030-01-01", "annual_value": 90000}),
+        ),
+    ]);
+    assert_eq!(s["key_account_changes"], 0);
+    assert_eq!(ws.account("A-6")["is_key"], false);
+
+    let s = ws.ingest(&[event(
+        "contract.signed",
+        "2026-11-03T09:00:00Z",
+        json!({"id": "K-3", "account_id": "A-6", "start": "2026-10-01", "end": "2028-10-01", "annual_value": 180000}),
+    )]);
+    assert_eq!(s["key_account_changes"], 1);
+    let a = ws.account("A-6");
+    assert_eq!(a["is_key"], true);
+    assert_eq!(a["key_reason"], "long-term contract of 24 months");
+    assert_eq!(a["owner"], "Eli Novak");
+    // The contract that made it key is put in the account plan; the earlier ones were signed before.
+    let renewals = ws.tasks_titled("Put the renewal of contract");
+    assert_eq!(titles(&renewals), ["Put the renewal of contract K-3 (ends 2028-10-01) in the account plan"]);
+    assert_eq!(renewals[0]["assignee"], "Eli Novak");
+}
+
+#[test]
+fn a_large_company_with_three_open_deals_is_key_until_one_closes() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account(
+            "2026-11-02T08:00:00Z",
+            "A-1",
+            "Bigco",
+            json!({"owner": "Chloe Martin", "region": "Central", "employees": 1000}),
+        ),
+        account(
+            "2026-11-02T08:01:00Z",
+            "A-2",
+            "Midco",
+            json!({"owner": "Chloe Martin", "region": "Central", "employees": 999}),
+        ),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Bigco one", 1000, "Chloe Martin"),
+        deal("2026-11-02T09:01:00Z", "D-2", "A-1", "Bigco two", 1000, "Chloe Martin"),
+        deal("2026-11-02T09:03:00Z", "D-4", "A-2", "Midco one", 1000, "Chloe Martin"),
+        deal("2026-11-02T09:04:00Z", "D-5", "A-2", "Midco two", 1000, "Chloe Martin"),
+        deal("2026-11-02T09:05:00Z", "D-6", "A-2", "Midco three", 1000, "Chloe Martin"),
+    ]);
+    assert!(ws.key_accounts().is_empty(), "two open deals, or fewer than 1000 employees, is not enough");
+
+    let s = ws.ingest(&[deal("2026-11-02T10:00:00Z", "D-3", "A-1", "Bigco three", 1000, "Chloe Martin")]);
+    assert_eq!(s["key_account_changes"], 1);
+    let a = ws.account("A-1");
+    assert_eq!(a["key_reason"], "large company (1000 employees) with 3 open deals");
+    // No account manager in Central: the least loaded one, roster order breaking the tie.
+    assert_eq!(a["owner"], "Dana Whitfield");
+
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-3", "A-1", "lost")]);
+    assert_eq!(s["key_account_changes"], 1);
+    let a = ws.account("A-1");
+    assert_eq!((&a["is_key"], &a["key_reason"], &a["key_since"]), (&json!(false), &Value::Null, &Value::Null));
+    let alarm = ws.task_titled("Key account lost: Bigco");
+    assert_eq!(
+        (&alarm["role"], &alarm["priority"], &alarm["due_at"]),
+        (&json!("sales_manager"), &json!("urgent"), &json!("2026-11-04"))
+    );
+    assert_eq!(alarm["subject"], subject("account", "A-1"));
+}
+
+#[test]
+fn subsidiaries_of_a_key_account_are_key_while_the_parent_is() {
+    let ws = Workspace::new();
+    let east = |owner: &str, extra: Value| {
+        let mut v = json!({"owner": owner, "region": "East"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "P-1", "Northgate Utilities", east("Ben Okafor", json!({"employees": 2600}))),
+        account(
+            "2026-11-02T08:01:00Z",
+            "S-1",
+            "Northgate Field Services",
+            east("Ben Okafor", json!({"parent_id": "P-1"})),
+        ),
+        deal("2026-11-02T09:00:00Z", "D-1", "P-1", "One", 1000, "Ben Okafor"),
+        deal("2026-11-02T09:01:00Z", "D-2", "P-1", "Two", 1000, "Ben Okafor"),
+        deal("2026-11-02T09:02:00Z", "D-3", "P-1", "Three", 1000, "Ben Okafor"),
+    ]);
+    assert_eq!(ws.key_accounts(), ["P-1", "S-1"]);
+    let s1 = ws.account("S-1");
+    assert_eq!(s1["key_reason"], "its parent P-1 is a key account");
+    assert_eq!(s1["owner"], "Eli Novak");
+    ws.task_titled("Write the account plan for Northgate Field Services");
+
+    // A subsidiary added later is key from the start.
+    ws.ingest(&[account(
+        "2026-11-03T08:00:00Z",
+        "S-2",
+        "Northgate Fleet",
+        east("Ben Okafor", json!({"parent_id": "P-1"})),
+    )]);
+    assert_eq!(ws.key_accounts(), ["P-1", "S-1", "S-2"]);
+
+    // The parent drops to two open deals: it and its subsidiaries lose key status.
+    let s = ws.ingest(&[request_stage("2026-11-04T10:00:00Z", "D-3", "P-1", "won")]);
+    assert_eq!(s["key_account_changes"], 3);
+    assert!(ws.key_accounts().is_empty());
+    assert_eq!(
+        sorted_titles(&ws.tasks_titled("Key account lost")),
+        [
+            "Key account lost: Northgate Field Services",
+            "Key account lost: Northgate Fleet",
+            "Key account lost: Northgate Utilities"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2-3. The example quarter, and re-sending it
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_example_quarter_ends_with_the_key_accounts_and_refusals_of_its_story() {
+    let ws = Workspace::new();
+    let s = ws.ingest_file(&example("quarter.jsonl"));
+    assert_eq!((&s["applied"], &s["rejected"], &s["rule_errors"]), (&json!(315), &json!(0), &json!(0)));
+    assert_eq!(s["refused_moves"], 2);
+    // A-6 and A-7 (Aug), A-2 (gained and lost), A-1 (Sep).
+    assert_eq!(s["key_account_changes"], 5);
+
+    assert_eq!(ws.key_accounts(), ["A-1", "A-6", "A-7"]);
+    let by_id: BTreeMap<String, Value> = ws.accounts().into_iter().map(|a| (str_of(&a, "id").to_string(), a)).collect();
+    assert_eq!(&by_id["A-1"]["key_since"].as_str().unwrap()[..10], "2026-09-09");
+    assert_eq!(&by_id["A-6"]["key_since"].as_str().unwrap()[..10], "2026-08-17");
+    assert_eq!(by_id["A-6"]["key_reason"], "long-term contract of 36 months");
+    assert_eq!(by_id["A-7"]["key_reason"], "its parent A-6 is a key account");
+    assert_eq!(by_id["A-2"]["is_key"], false);
+    for (id, owner) in
+        [("A-1", "Dana Whitfield"), ("A-2", "Dana Whitfield"), ("A-6", "Eli Novak"), ("A-7", "Eli Novak")]
+    {
+        assert_eq!(by_id[id]["owner"], owner, "{id}");
+    }
+    assert_eq!(by_id["A-3"]["owner"], "Ana Ruiz", "accounts that never were key keep their rep");
+
+    let tasks = ws.tasks();
+    let titled = |prefix: &str| -> Vec<Value> {
+        tasks.iter().filter(|t| str_of(t, "title").starts_with(prefix)).cloned().collect()
+    };
+    // Four accounts became key at some point; A-2 then lost it.
+    assert_eq!(
+        subjects(&titled("Write the account plan for")),
+        ["account A-1", "account A-2", "account A-6", "account A-7"]
+    );
+    let lost = titled("Key account lost");
+    assert_eq!(titles(&lost), ["Key account lost: Redwood Signal Telecom"]);
+    assert_eq!(lost[0]["priority"], "urgent");
+    // Harbor & Pine (A-1) and Northgate Field Services (A-7) have no executive on file.
+    assert_eq!(subjects(&titled("Build a relationship with an executive")), ["account A-1", "account A-7"]);
+
+    let status = ws.status();
+    assert_eq!((&status["accounts"], &status["deals"], &status["key_accounts"]), (&json!(14), &json!(30), &json!(3)));
+
+    // The refused moves: D-4 advanced later on a meeting with the CFO, D-15 stayed in proposal.
+    assert_eq!(ws.stage("D-4"), "won");
+    assert_eq!(ws.stage("D-15"), "proposal");
+    assert!(subjects(&titled("Close ")).contains(&"deal D-4".to_string()));
+    assert!(!subjects(&titled("Close ")).contains(&"deal D-15".to_string()));
+    assert_eq!(subjects(&titled("Before moving")), ["deal D-15", "deal D-4"]);
+}
+
+#[test]
+fn no_task_of_the_quarter_is_due_on_a_weekend() {
+    let ws = Workspace::new();
+    ws.ingest_file(&example("quarter.jsonl"));
+    let tasks = ws.tasks();
+    assert!(tasks.len() > 100, "the quarter makes plenty of tasks, got {}", tasks.len());
+    for t in &tasks {
+        let due = NaiveDate::parse_from_str(str_of(t, "due_at"), "%Y-%m-%d").expect("due_at is a date");
+        assert!(!matches!(due.weekday(), Weekday::Sat | Weekday::Sun), "due on a {}: {t:#}", due.weekday());
+        let created = NaiveDate::parse_from_str(&str_of(t, "created_at")[..10], "%Y-%m-%d").unwrap();
+        assert!(due >= created, "due before it was created: {t:#}");
+    }
+}
+
+#[test]
+fn ingesting_the_same_file_twice_changes_nothing() {
+    let ws = Workspace::new();
+    let quarter = example("quarter.jsonl");
+    let first = ws.ingest_file(&quarter);
+    assert_eq!(first["applied"], 315);
+    let before = ws.tasks();
+
+    let again = ws.ingest_file(&quarter);
+    assert_eq!((&again["applied"], &again["duplicates"]), (&json!(0), &json!(315)));
+    assert_eq!(
+        (&again["tasks_created"], &again["stage_moves"], &again["key_account_changes"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(ws.tasks(), before, "tasks --json is identical after the re-send");
+
+    let text = ws.run(&["ingest", quarter.to_str().unwrap()]).success();
+    assert!(
+        text.stdout.starts_with("applied 0, duplicates skipped 315, rejected 0, tasks created 0"),
+        "{}",
+        text.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Bad lines
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bad_lines_are_rejected_with_file_and_line_and_the_rest_is_applied() {
+    let ws = Workspace::new();
+    std::fs::copy(example("with-errors.jsonl"), ws.root().join("with-errors.jsonl")).unwrap();
+
+    let out = ws.run(&["ingest", "with-errors.jsonl"]).code(2);
+    let rejected: Vec<&str> = out.stderr.lines().filter(|l| l.contains(": rejected: ")).collect();
+    assert_eq!(rejected.len(), 3, "{}", out.stderr);
+    assert!(rejected[0].starts_with("with-errors.jsonl:2: rejected: not valid JSON"), "{}", rejected[0]);
+    assert_eq!(
+        rejected[1],
+        r#"with-errors.jsonl:4: rejected: deal.upserted: field "data.amount" must be a number, got string "48k""#
+    );
+    assert!(
+        rejected[2].starts_with(r#"with-errors.jsonl:6: rejected: unknown event type "deal.exploded""#),
+        "{}",
+        rejected[2]
+    );
+    assert!(out.stdout.starts_with("applied 5, duplicates skipped 0, rejected 3"), "{}", out.stdout);
+
+    // The good lines really were applied.
+    ws.task_titled("Call new lead Stillwater Veterinary Partners");
+    assert!(ws.deals().is_empty(), "the deal with amount \"48k\" was not stored");
+
+    // The same in JSON, on a fresh folder.
+    let fresh = Workspace::new();
+    let out = fresh.run(&["ingest", "--json", example("with-errors.jsonl").to_str().unwrap()]).code(2);
+    let s = out.json();
+    assert_eq!((&s["applied"], &s["rejected"]), (&json!(5), &json!(3)));
+    let lines: Vec<&Value> = s["rejections"].as_array().unwrap().iter().map(|r| &r["line"]).collect();
+    assert_eq!(lines, [2, 4, 6]);
+}
+
+// ---------------------------------------------------------------------------
+// 5. Broken rules are caught before they run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn check_passes_on_the_default_playbook() {
+    let ws = Workspace::new();
+    let rules: String = ["stages", "key_accounts", "tasks_sales", "tasks_account_management"]
+        .iter()
+        .map(|f| ws.read(&format!("rules/{f}.rhai")))
+        .collect();
+    let count = |prefix: &str| rules.matches(&format!("\nfn {prefix}")).count();
+    let (stage, key, task) = (count("stage_"), count("key_"), count("task_"));
+    let out = ws.run(&["check"]).success();
+    let expected = format!(
+        "ok: {} rules ({stage} stage, {key} key-account, {task} task) in 4 files, version ",
+        stage + key + task
+    );
+    assert!(out.stdout.starts_with(&expected), "{}\nexpected {expected}", out.stdout);
+}
+
+#[test]
+fn check_points_at_a_syntax_error() {
+    let ws = Workspace::new();
+    ws.write("rules/broken.rhai", "/// Half written.\nfn task_half(event) {\n    let x = ;\n}\n");
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["rules/broken.rhai:3:13: Unexpected ';'"]);
+    assert!(out.stderr.contains("1 problem found"), "{}", out.stderr);
+}
+
+#[test]
+fn check_names_an_unknown_role_and_suggests_the_right_one() {
+    let ws = Workspace::new();
+    let file = "rules/tasks_account_management.rhai";
+    ws.edit(file, r#"task("account_manager", `Write"#, r#"task("acount_manager", `Write"#);
+    let (line, col) = line_col(&ws.read(file), "acount_manager");
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(
+        out.stdout.trim_end(),
+        format!(
+            r#"{file}:{line}:{col}: unknown role "acount_manager": not in [roles] of config.toml (did you mean "account_manager"?)"#
+        )
+    );
+}
+
+#[test]
+fn check_names_an_unknown_setting() {
+    let ws = Workspace::new();
+    let file = "rules/key_accounts.rhai";
+    ws.edit(file, "settings.key_contract_months", "settings.key_contract_month");
+    let (line, col) = line_col(&ws.read(file), "key_contract_month ");
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(
+        out.stdout.trim_end(),
+        format!(
+            r#"{file}:{line}:{col}: unknown setting "key_contract_month": add it to [settings] in config.toml (did you mean "key_contract_months"?)"#
+        )
+    );
+}
+
+#[test]
+fn ingest_with_broken_rules_stops_and_leaves_the_store_alone() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz"})),
+        lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Brightside"})),
+    ]);
+    let tasks_before = ws.tasks();
+    let status_before = ws.status();
+
+    let file = "rules/tasks_account_management.rhai";
+    let good = ws.read(file);
+    ws.edit(file, r#"task("account_manager", `Write"#, r#"task("acount_manager", `Write"#);
+    let (line, col) = line_col(&ws.read(file), "acount_manager");
+    let more = ws.event_file(&[
+        lead("2026-11-03T09:00:00Z", "L-2", json!({"company": "Crestline"})),
+        deal("2026-11-03T10:00:00Z", "D-1", "A-1", "Acme rollout", 1000, "Ana Ruiz"),
+    ]);
+    let out = ws.run(&["ingest", more.to_str().unwrap()]).code(1);
+    assert!(out.stderr.contains("the rules do not load; nothing was changed"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{file}:{line}:{col}: unknown role \"acount_manager\"")), "{}", out.stderr);
+    assert_eq!(ws.tasks(), tasks_before);
+    let status = ws.status();
+    for key in ["rules_version", "rules_loaded_at", "accounts", "deals", "open_tasks"] {
+        assert_eq!(status[key], status_before[key], "{key}");
+    }
+
+    // Fixed, the same file applies in full: nothing of it had been recorded.
+    ws.write(file, &good);
+    let s = ws.ingest_file(&more);
+    assert_eq!((&s["applied"], &s["duplicates"]), (&json!(2), &json!(0)));
+    ws.task_titled("Call new lead Crestline");
+}
+
+// ---------------------------------------------------------------------------
+// 6. A rule failing at run time hurts only itself
+// ---------------------------------------------------------------------------
+
+const MISSING_FUNCTION_RULE: &str = r#"/// Calls a helper nobody wrote.
+fn task_call_missing_helper(event) {
+    if event.type == "lead.created" {
+        return make_a_task(event);
+    }
+}
+"#;
+
+const ENDLESS_LOOP_RULE: &str = r#"/// Never finishes on an order.
+fn task_spin_on_orders(event) {
+    if event.type == "order.placed" {
+        let n = 0;
+        loop {
+            n += 1;
+        }
+    }
+}
+"#;
+
+fn runtime_error_events() -> Vec<String> {
+    vec![
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "other"),
+        lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Brightside"})),
+        order("2026-11-02T10:00:00Z", "O-1", "A-1", 20000),
+        deal("2026-11-02T11:00:00Z", "D-1", "A-1", "Acme rollout", 30000, "Ana Ruiz"),
+        activity("2026-11-03T09:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting"),
+        lead("2026-11-03T10:00:00Z", "L-2", json!({"company": "Crestline"})),
+    ]
+}
+
+#[test]
+fn a_rule_that_fails_at_run_time_is_reported_and_the_others_still_run() {
+    let clean = Workspace::new();
+    let events = runtime_error_events();
+    let clean_summary = clean.ingest(&events);
+    assert_eq!(clean_summary["rule_errors"], 0);
+
+    let ws = Workspace::new();
+    ws.write("rules/x.rhai", MISSING_FUNCTION_RULE).write("rules/y.rhai", ENDLESS_LOOP_RULE);
+    ws.run(&["check"]).success();
+    let file = ws.event_file(&events);
+    let out = ws.run(&["ingest", file.to_str().unwrap()]).success();
+    assert!(out.stdout.starts_with(&format!("applied {}, ", events.len())), "{}", out.stdout);
+    assert!(out.stdout.contains("rule errors: 3"), "{}", out.stdout);
+    assert!(out.stdout.contains("rules/x.rhai:4:16: Function not found: make_a_task"), "{}", out.stdout);
+    assert!(out.stdout.contains("rules/y.rhai:2:1: task_spin_on_orders ran too long"), "{}", out.stdout);
+
+    assert_eq!(ws.tasks().len(), clean.tasks().len());
+    assert_eq!(sorted_titles(&ws.tasks()), sorted_titles(&clean.tasks()));
+    assert_eq!(ws.stage("D-1"), "qualified");
+
+    // The JSON summary groups failures by location.
+    let s = ws.ingest(&[
+        lead("2026-11-04T09:00:00Z", "L-3", json!({"company": "Dunmore"})),
+        order("2026-11-04T10:00:00Z", "O-2", "A-1", 500),
+    ]);
+    assert_eq!((&s["applied"], &s["rule_errors"], &s["tasks_created"]), (&json!(2), &json!(2), &json!(1)));
+    let sites: BTreeSet<&str> = s["rule_failures"].as_array().unwrap().iter().map(|f| str_of(f, "location")).collect();
+    assert_eq!(sites, BTreeSet::from(["rules/x.rhai:4:16", "rules/y.rhai:2:1"]));
+    assert_eq!(ws.status()["rule_errors"], 5);
+}
+
+// ---------------------------------------------------------------------------
+// 7. Claiming from several processes at once
+// ---------------------------------------------------------------------------
+
+#[test]
+fn concurrent_claims_never_hand_out_a_task_twice() {
+    let ws = Workspace::new();
+    let leads: Vec<String> = (1..=60)
+        .map(|i| {
+            lead(
+                &format!("2026-11-02T09:{:02}:00Z", i % 60),
+                &format!("L-{i}"),
+                json!({"company": format!("Prospect {i}")}),
+            )
+        })
+        .collect();
+    ws.ingest(&leads);
+    let open: BTreeSet<i64> =
+        array(ws.run(&["tasks", "--role", "sales_rep", "--status", "open", "--json"]).success().json())
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect();
+    assert_eq!(open.len(), 60);
+
+    let workers = ["Ana Ruiz", "Ben Okafor", "Chloe Martin", "Temp Rep"];
+    let claimed: Vec<(String, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|who| {
+                let ws = &ws;
+                scope.spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"]).success();
+                        if out.stdout.trim().is_empty() {
+                            break;
+                        }
+                        got.push((who.to_string(), out.json()));
+                    }
+                    got
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+
+    let ids: Vec<i64> = claimed.iter().map(|(_, t)| t["id"].as_i64().unwrap()).collect();
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a task was claimed twice: {ids:?}");
+    assert_eq!(unique, open, "every open task was claimed exactly once");
+    for (who, t) in &claimed {
+        assert_eq!((&t["status"], &t["assignee"]), (&json!("claimed"), &json!(who)));
+    }
+    let after = array(ws.run(&["tasks", "--role", "sales_rep", "--json"]).success().json());
+    let holder: BTreeMap<i64, &str> = claimed.iter().map(|(w, t)| (t["id"].as_i64().unwrap(), w.as_str())).collect();
+    for t in &after {
+        assert_eq!(t["status"], "claimed");
+        assert_eq!(t["assignee"], holder[&t["id"].as_i64().unwrap()]);
+    }
+
+    // The queue is empty now: a message, no JSON, and not a failure.
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--json"]).success();
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("no open sales_rep tasks"), "{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// 8. The JSON of the fixed contract, and closing tasks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn tasks_and_status_json_have_the_contract_fields() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ben Okafor", "region": "East"})),
+        lead("2026-11-02T09:00:00Z", "L-1", json!({"account_id": "A-1", "company": "Acme Corp"})),
+        lead("2026-11-02T09:30:00Z", "L-2", json!({"company": "Brightside"})),
+        order("2026-11-02T10:00:00Z", "O-1", "A-1", 20000),
+    ]);
+    let version = ws.run(&["check", "--json"]).success().json()["version"].as_str().unwrap().to_string();
+
+    let tasks = ws.tasks();
+    assert_eq!(tasks.len(), 3);
+    for t in &tasks {
+        for key in [
+            "id",
+            "role",
+            "assignee",
+            "title",
+            "status",
+            "priority",
+            "due_at",
+            "subject",
+            "rule",
+            "reason",
+            "rules_version",
+            "created_at",
+        ] {
+            assert!(t.get(key).is_some(), "{key} missing in {t:#}");
+        }
+        assert!(t["id"].is_i64());
+        assert!(t["assignee"].is_null() || t["assignee"].is_string());
+        assert_eq!(t["status"], "open");
+        assert!(["low", "normal", "high", "urgent"].contains(&str_of(t, "priority")));
+        assert!(NaiveDate::parse_from_str(str_of(t, "due_at"), "%Y-%m-%d").is_ok(), "{t}");
+        assert!(t["subject"]["kind"].is_string() && t["subject"]["id"].is_string(), "{t}");
+        assert!(str_of(t, "rule").starts_with("rules/tasks_sales.rhai::task_"), "{t}");
+        assert!(!str_of(t, "reason").is_empty());
+        assert_eq!(t["rules_version"], version.as_str());
+        assert!(chrono::DateTime::parse_from_rfc3339(str_of(t, "created_at")).is_ok(), "{t}");
+    }
+
+    let status = ws.status();
+    assert_eq!(status["rules_version"], version.as_str());
+    assert!(chrono::DateTime::parse_from_rfc3339(str_of(&status, "rules_loaded_at")).is_ok(), "{status}");
+    assert_eq!((&status["accounts"], &status["deals"], &status["key_accounts"]), (&json!(1), &json!(0), &json!(0)));
+    assert_eq!(
+        status["open_tasks"],
+        json!({"account_manager": 0, "marketing": 0, "sales_coordinator": 1, "sales_manager": 0, "sales_rep": 2})
+    );
+
+    // Claiming takes an unassigned task or one's own, never a colleague's.
+    let ana = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--json"]).success().json();
+    assert_eq!(
+        (&ana["title"], &ana["status"], &ana["assignee"]),
+        (&json!("Call new lead Brightside"), &json!("claimed"), &json!("Ana Ruiz"))
+    );
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--json"]).success();
+    assert_eq!(out.stdout, "", "Ben's task is not Ana's to take");
+    let ben = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ben Okafor", "--json"]).success().json();
+    assert_eq!((&ben["title"], &ben["assignee"]), (&json!("Call new lead Acme Corp"), &json!("Ben Okafor")));
+    let claimed = array(ws.run(&["tasks", "--status", "claimed", "--json"]).success().json());
+    assert_eq!(sorted_titles(&claimed), ["Call new lead Acme Corp", "Call new lead Brightside"]);
+
+    // Done and cancelled.
+    let ana_id = ana["id"].to_string();
+    let out = ws.run(&["tasks", "done", &ana_id]).success();
+    assert_eq!(out.stdout.trim(), format!("task {ana_id} done: Call new lead Brightside"));
+    let err = ws.run(&["tasks", "done", &ana_id]).code(1);
+    assert!(err.stderr.contains(&format!("task {ana_id} is already done")), "{}", err.stderr);
+
+    let coordinator = ws.task_titled("Confirm delivery of order O-1 for Acme Corp");
+    let id = coordinator["id"].to_string();
+    let cancelled = ws.run(&["tasks", "cancel", &id, "--reason", "customer collected it", "--json"]).success().json();
+    assert_eq!((&cancelled["status"], &cancelled["outcome"]), (&json!("cancelled"), &json!("customer collected it")));
+
+    let statuses: BTreeMap<String, String> =
+        ws.tasks().iter().map(|t| (str_of(t, "title").to_string(), str_of(t, "status").to_string())).collect();
+    assert_eq!(statuses["Call new lead Brightside"], "done");
+    assert_eq!(statuses["Call new lead Acme Corp"], "claimed");
+    assert_eq!(statuses["Confirm delivery of order O-1 for Acme Corp"], "cancelled");
+    let open = &ws.status()["open_tasks"];
+    assert_eq!((&open["sales_rep"], &open["sales_coordinator"]), (&json!(1), &json!(0)));
+}
+
+// ---------------------------------------------------------------------------
+// 9. Mistakes a user makes
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_folder_without_config_says_to_run_init() {
+    let ws = Workspace::new();
+    let empty = ws.root().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for args in
+        [&["--dir", "empty", "tasks"][..], &["--dir", "empty", "check"], &["--dir", "empty", "ingest", "x.jsonl"]]
+    {
+        let out = ws.run_in(ws.root(), args).code(1);
+        assert!(out.stderr.contains("no config.toml in empty"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("dealflow init"), "{args:?}: {}", out.stderr);
+    }
+    // Without --dir, the current directory is the config folder.
+    let out = ws.run_in(&empty, &["status"]).code(1);
+    assert!(out.stderr.contains("dealflow init"), "{}", out.stderr);
+}
+
+#[test]
+fn a_database_in_a_missing_folder_is_an_error_that_names_it() {
+    let ws = Workspace::new();
+    let events = ws.event_file(&[lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Brightside"}))]);
+    let db = ws.root().join("no-such-folder").join("dealflow.db");
+    let out = ws.run(&["ingest", "--db", db.to_str().unwrap(), events.to_str().unwrap()]).code(1);
+    assert!(out.stderr.contains(db.to_str().unwrap()), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot open"), "{}", out.stderr);
+    assert!(!db.parent().unwrap().exists(), "the folder is not created behind the user's back");
+    assert!(!ws.path("dealflow.db").exists(), "nothing went to the default database either");
+
+    let out = ws.run(&["tasks", "--db", db.to_str().unwrap()]).code(1);
+    assert!(out.stderr.contains("no database at"), "{}", out.stderr);
+
+    // --db somewhere that exists works, and the default database stays untouched.
+    let elsewhere = ws.root().join("other.db");
+    ws.run(&["ingest", "--db", elsewhere.to_str().unwrap(), events.to_str().unwrap()]).success();
+    let tasks = array(ws.run(&["tasks", "--json", "--db", elsewhere.to_str().unwrap()]).success().json());
+    assert_eq!(titles(&tasks), ["Call new lead Brightside"]);
+    assert!(!ws.path("dealflow.db").exists());
+}
+
+#[test]
+fn a_missing_event_file_stops_before_anything_is_applied() {
+    let ws = Workspace::new();
+    ws.ingest(&[lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Brightside"}))]);
+    let before = ws.tasks();
+    let good = ws.event_file(&[lead("2026-11-03T09:00:00Z", "L-2", json!({"company": "Crestline"}))]);
+    let out = ws.run(&["ingest", good.to_str().unwrap(), "missing.jsonl"]).code(1);
+    assert!(out.stderr.contains("cannot read missing.jsonl"), "{}", out.stderr);
+    assert_eq!(ws.tasks(), before);
+    let s = ws.ingest_file(&good);
+    assert_eq!((&s["applied"], &s["duplicates"]), (&json!(1), &json!(0)), "the good file had not been applied");
+}
+
+#[test]
+fn an_unknown_role_is_refused_with_a_suggestion() {
+    let ws = Workspace::new();
+    ws.ingest(&[lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Brightside"}))]);
+    for args in [
+        &["tasks", "--role", "acount_manager"][..],
+        &["tasks", "claim", "--role", "acount_manager", "--as", "Dana Whitfield"],
+    ] {
+        let out = ws.run(args).code(1);
+        assert!(out.stderr.contains(r#"unknown role "acount_manager""#), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(r#"did you mean "account_manager"?"#), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stdout, "");
+    }
+    // A known role with no tasks is just an empty list.
+    assert_eq!(ws.run(&["tasks", "--role", "marketing", "--json"]).success().json(), json!([]));
+    let out = ws.run(&["tasks", "--status", "opne"]).code(1);
+    assert!(out.stderr.contains(r#"unknown status "opne""#), "{}", out.stderr);
+}
+
+#[test]
+fn two_tasks_a_rule_cannot_tell_apart_are_an_error_not_a_silent_drop() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/z.rhai",
+        r#"fn task_twice(event, lead) {
+    if event.type == "lead.created" {
+        return [task("marketing", "First"), task("marketing", "Second"), task("marketing", "Third", #{ dedup: "3" })];
+    }
+}
+"#,
+    );
+    let s = ws.ingest(&[lead("2026-11-04T09:00:00Z", "L-9", json!({"company": "Dunmore"}))]);
+    assert_eq!(s["rule_errors"], 1);
+    let message = str_of(&s["rule_failures"][0], "message");
+    assert!(message.contains("cannot be told apart") && message.contains("dedup"), "{message}");
+    assert_eq!(
+        sorted_titles(&ws.tasks_titled(""))
+            .iter()
+            .filter(|t| ["First", "Second", "Third"].contains(&t.as_str()))
+            .count(),
+        2
+    );
+    ws.task_titled("First");
+    ws.task_titled("Third");
+}
