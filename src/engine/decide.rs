@@ -33,20 +33,36 @@ pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
 impl Engine<'_> {
     /// Facts for the rules of `kind`, read fresh (earlier steps may have
     /// changed them), and only those that some rule of the kind asks for.
-    fn facts(&self, t: &Trigger, requested: Option<&str>, kind: RuleKind) -> Result<Facts> {
+    fn facts(&self, t: &Trigger, requested: Option<&str>, kind: RuleKind, run: &mut Run) -> Result<Facts> {
         let needs = |fact| self.rules.needs(kind, fact);
         let mut f = Facts { event: facts::event(&t.id, &t.kind, t.at, &t.data), ..Facts::default() };
-        if let Some(id) = t.account.as_ref().filter(|_| needs(Fact::Account))
-            && let Some(a) = self.store.account(id)?
-        {
-            let stats = self.store.account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
-            f.account = Some(facts::account(&a, &stats, t.at));
+        if let Some(id) = t.account.as_ref().filter(|_| needs(Fact::Account)) {
+            f.account = match run.cache.account(id) {
+                Some(hit) => Some(hit),
+                None => match self.store.account(id)? {
+                    Some(a) => {
+                        let stats = self.store.account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
+                        let v = facts::account(&a, &stats, t.at);
+                        run.cache.keep_account(id, &v);
+                        Some(v)
+                    }
+                    None => None,
+                },
+            };
         }
-        if let Some(id) = t.deal.as_ref().filter(|_| needs(Fact::Deal))
-            && let Some(d) = self.store.deal(id)?
-        {
-            let stats = self.store.deal_stats(id)?;
-            f.deal = Some(facts::deal(&d, &stats, &self.config.pipeline, requested, t.at));
+        if let Some(id) = t.deal.as_ref().filter(|_| needs(Fact::Deal)) {
+            f.deal = match run.cache.deal(id, requested) {
+                Some(hit) => Some(hit),
+                None => match self.store.deal(id)? {
+                    Some(d) => {
+                        let stats = self.store.deal_stats(id)?;
+                        let v = facts::deal(&d, &stats, &self.config.pipeline, requested, t.at);
+                        run.cache.keep_deal(id, requested, &v);
+                        Some(v)
+                    }
+                    None => None,
+                },
+            };
         }
         if let Some(id) = t.lead.as_ref().filter(|_| needs(Fact::Lead))
             && let Some(l) = self.store.lead(id)?
@@ -102,7 +118,7 @@ impl Engine<'_> {
         if requested.is_none() && self.config.pipeline.is_closed(&deal.stage) {
             return Ok(());
         }
-        let f = self.facts(t, requested, RuleKind::Stage)?;
+        let f = self.facts(t, requested, RuleKind::Stage, run)?;
         let mut first_move: Option<(&Rule, String, String)> = None;
         let mut refusal: Option<(&Rule, String)> = None;
         for (rule, v) in self.run_rules(RuleKind::Stage, &f, t, run)? {
@@ -170,6 +186,7 @@ impl Engine<'_> {
         deal.stage_entered_at = at.clone();
         deal.closed_at = pipeline.is_closed(to).then(|| at.clone());
         self.store.save_deal(&deal, !pipeline.is_closed(to), pipeline.is_won(to), &at)?;
+        run.cache.changed();
         let rule_name = rule.as_ref().map(|r| r.to_string());
         self.store.record_stage_change(&StageChange {
             deal_id: &deal.id,
@@ -206,7 +223,7 @@ impl Engine<'_> {
         let Some(mut account) = self.store.account(account_id)? else {
             return Ok(());
         };
-        let f = self.facts(t, None, RuleKind::Key)?;
+        let f = self.facts(t, None, RuleKind::Key, run)?;
         let mut yes: Option<(&Rule, String)> = None;
         let mut veto: Option<(&Rule, String)> = None;
         for (rule, v) in self.run_rules(RuleKind::Key, &f, t, run)? {
@@ -229,6 +246,7 @@ impl Engine<'_> {
             {
                 account.key_reason = Some(reason.clone());
                 self.store.save_account(&account, &stamp(t.at))?;
+                run.cache.changed();
             }
             return Ok(());
         }
@@ -241,6 +259,7 @@ impl Engine<'_> {
         account.key_since = is_key.then(|| at.clone());
         account.key_reason = is_key.then(|| reason.clone());
         self.store.save_account(&account, &at)?;
+        run.cache.changed();
         run.counts.key_account_changes += 1;
         let (kind, event) = if is_key {
             (DecisionKind::BecameKey, "account.became_key")
@@ -265,7 +284,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_tasks(&self, t: &Trigger, run: &mut Run) -> Result<()> {
-        let f = self.facts(t, t.requested_stage.as_deref(), RuleKind::Task)?;
+        let f = self.facts(t, t.requested_stage.as_deref(), RuleKind::Task, run)?;
         let mut actions = Vec::new();
         for (rule, v) in self.run_rules(RuleKind::Task, &f, t, run)? {
             match outcome::actions(&v) {
@@ -319,6 +338,7 @@ impl Engine<'_> {
         };
         let from = account.owner.replace(new_owner.clone());
         self.store.save_account(&account, &stamp(t.at))?;
+        run.cache.changed();
         run.counts.owner_changes += 1;
         let detail = json!({"from": from, "to": new_owner, "role": role});
         self.log(

@@ -7,6 +7,7 @@
 //! instead of spinning.
 
 mod decide;
+mod fact_cache;
 mod outcome;
 mod update;
 
@@ -129,6 +130,7 @@ struct Run {
     steps: usize,
     stopped: bool,
     failures: Vec<RuleFailure>,
+    cache: fact_cache::FactCache,
 }
 
 impl Run {
@@ -182,6 +184,7 @@ impl<'a> Engine<'a> {
             steps: 0,
             stopped: false,
             failures: Vec::new(),
+            cache: fact_cache::FactCache::default(),
         };
         self.react(first, &mut run)?;
         Ok(Applied::Done(run.counts, run.failures))
