@@ -7,10 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dealflow::config::Config;
-use dealflow::engine::Engine;
 use dealflow::ingest::Ingest;
-use dealflow::rules::RuleSet;
+use dealflow::playbook::{self, Playbook};
 use dealflow::store::Store;
 
 const EVENTS: u64 = 100_000;
@@ -18,8 +16,7 @@ const ACCOUNTS: u64 = 2_000;
 
 fn ingest(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = Config::load(root).expect("the default config loads");
-    let rules = RuleSet::load(&config).expect("the default rules load");
+    let current = playbook::current(Playbook::load(root).expect("the default config and rules load"));
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&events).unwrap());
@@ -39,9 +36,8 @@ fn ingest(c: &mut Criterion) {
             run += 1;
             let db = dir.path().join(format!("bench-{run}.db"));
             let store = Store::open(&db, Duration::from_secs(5)).unwrap();
-            let engine = Engine::new(&config, &rules, &store);
-            let mut ingest = Ingest::start(&engine).unwrap();
-            ingest.input("events.jsonl", std::fs::File::open(&events).unwrap(), |_| {}).unwrap();
+            let mut ingest = Ingest::start(&store, &current).unwrap();
+            ingest.input("events.jsonl", std::fs::File::open(&events).unwrap()).unwrap();
             let summary = ingest.finish().unwrap();
             assert_eq!(summary.counts.applied, EVENTS);
             drop(store);

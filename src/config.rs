@@ -26,6 +26,8 @@ struct RawConfig {
     settings: toml::Table,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    clock: ClockConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +89,21 @@ pub struct RoleConfig {
     /// What the role does, shown in listings.
     #[serde(default)]
     pub description: String,
+}
+
+/// Time in watch mode.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Minutes between two `clock.tick` events in `watch`; 0 turns ticking off.
+    #[serde(default)]
+    pub tick_interval_minutes: u64,
+}
+
+impl ClockConfig {
+    pub fn tick_interval(&self) -> Option<std::time::Duration> {
+        (self.tick_interval_minutes > 0).then(|| std::time::Duration::from_secs(self.tick_interval_minutes * 60))
+    }
 }
 
 /// The sandbox a rule runs in. The defaults suit any sensible rule.
@@ -187,6 +204,7 @@ pub struct Config {
     /// The `[settings]` table, visible to rules as `settings`.
     pub settings: toml::Table,
     pub limits: Limits,
+    pub clock: ClockConfig,
 }
 
 impl Config {
@@ -289,6 +307,7 @@ impl Config {
             team,
             settings: raw.settings,
             limits: raw.limits,
+            clock: raw.clock,
         })
     }
 

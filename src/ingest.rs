@@ -2,14 +2,20 @@
 //! savepoint, commit every `store.batch_size` events, and add up what
 //! happened. Rejected lines are stored with their file, line and reason; the
 //! rest of the file is still applied.
+//!
+//! Each event is decided by the playbook in force when it starts, so a
+//! reload during a long file takes effect from the next event on.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
 use crate::event_source::EventLines;
+use crate::playbook::Current;
+use crate::store::Store;
 use crate::time::now_stamp;
 
 /// A rejected line, for the summary.
@@ -52,62 +58,115 @@ impl Summary {
             }),
         }
     }
+
+    pub fn add(&mut self, other: &Summary) {
+        self.counts.add(&other.counts);
+        let room = LISTED_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections.extend(other.rejections.iter().take(room).cloned());
+        for site in &other.rule_failures {
+            match self.rule_failures.iter_mut().find(|s| s.location == site.location && s.message == site.message) {
+                Some(s) => s.count += site.count,
+                None => self.rule_failures.push(site.clone()),
+            }
+        }
+    }
 }
 
 /// How many rejections a summary lists; the store keeps them all.
 pub const LISTED_REJECTIONS: usize = 100;
 
+/// How an input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every line was read.
+    Complete,
+    /// A stop was asked for; what was applied is committed, the rest is untouched.
+    Stopped,
+}
+
 pub struct Ingest<'a> {
-    engine: &'a Engine<'a>,
-    batch_size: usize,
+    store: &'a Store,
+    playbook: &'a Current,
+    stop: Option<&'a AtomicBool>,
     in_batch: usize,
+    /// The rules version last recorded as in force.
+    recorded: String,
+    /// Keep every rejection in the summary, not just the first ones.
+    pub keep_all_rejections: bool,
     pub summary: Summary,
 }
 
 impl<'a> Ingest<'a> {
     /// Start ingesting: records the rules version and opens the first batch.
-    pub fn start(engine: &'a Engine<'a>) -> Result<Ingest<'a>> {
-        let store = engine.store;
-        let files = serde_json::to_string(&engine.rules.files).unwrap_or_default();
+    pub fn start(store: &'a Store, playbook: &'a Current) -> Result<Ingest<'a>> {
         store.begin()?;
-        store.record_rules_version(&engine.rules.version, &files, &now_stamp())?;
-        Ok(Ingest { engine, batch_size: engine.config.store.batch_size, in_batch: 0, summary: Summary::default() })
+        let first = playbook.load();
+        first.record(store)?;
+        let recorded = first.version().to_string();
+        Ok(Ingest {
+            store,
+            playbook,
+            stop: None,
+            in_batch: 0,
+            recorded,
+            keep_all_rejections: false,
+            summary: Summary::default(),
+        })
     }
 
-    /// Apply every line of one input. `progress` is called after each line with the bytes read so far... (lines).
-    pub fn input<R: Read>(&mut self, source: &str, reader: R, mut progress: impl FnMut(usize)) -> Result<()> {
+    /// Stop between two events when `flag` is set.
+    pub fn stop_when(mut self, flag: &'a AtomicBool) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Apply every line of one input, in order.
+    pub fn input<R: Read>(&mut self, source: &str, reader: R) -> Result<Ended> {
         let now = chrono::Utc::now();
         for line in EventLines::new(source, reader, now) {
+            if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Ok(Ended::Stopped);
+            }
             let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
+            let playbook = self.playbook.load();
+            if playbook.version() != self.recorded {
+                // A reload happened: the new version is in force from this event on.
+                playbook.record(self.store)?;
+                self.recorded = playbook.version().to_string();
+            }
             match line.parsed {
                 Err(rejected) => self.reject(&line.source, line.number, &rejected.reason, &rejected.raw)?,
-                Ok(event) => match self.engine.apply(&event, &line.source, line.number)? {
-                    Applied::Done(c, failures) => {
-                        self.summary.counts.add(&c);
-                        for f in failures {
-                            self.summary.note_failure(f);
+                Ok(event) => {
+                    let engine = Engine::new(&playbook.config, &playbook.rules, self.store);
+                    match engine.apply(&event, &line.source, line.number)? {
+                        Applied::Done(c, failures) => {
+                            self.summary.counts.add(&c);
+                            for f in failures {
+                                self.summary.note_failure(f);
+                            }
+                        }
+                        Applied::Duplicate => self.summary.counts.duplicates += 1,
+                        Applied::Rejected(reason) => {
+                            self.reject(&line.source, line.number, &reason, &event.to_json())?
                         }
                     }
-                    Applied::Duplicate => self.summary.counts.duplicates += 1,
-                    Applied::Rejected(reason) => self.reject(&line.source, line.number, &reason, &event.to_json())?,
-                },
+                }
             }
-            progress(line.number);
             self.in_batch += 1;
-            if self.in_batch >= self.batch_size {
-                self.engine.store.commit()?;
-                self.engine.store.begin()?;
+            if self.in_batch >= playbook.config.store.batch_size {
+                self.store.commit()?;
+                self.store.begin()?;
                 self.in_batch = 0;
             }
         }
-        Ok(())
+        Ok(Ended::Complete)
     }
 
     fn reject(&mut self, source: &str, line: usize, reason: &str, raw: &str) -> Result<()> {
         tracing::debug!("{source}:{line}: rejected: {reason}");
-        self.engine.store.record_rejected(source, line, reason, raw, &now_stamp())?;
+        self.store.record_rejected(source, line, reason, raw, &now_stamp())?;
         self.summary.counts.rejected += 1;
-        if self.summary.rejections.len() < LISTED_REJECTIONS {
+        if self.keep_all_rejections || self.summary.rejections.len() < LISTED_REJECTIONS {
             self.summary.rejections.push(Rejection { source: source.to_string(), line, reason: reason.to_string() });
         }
         Ok(())
@@ -115,7 +174,7 @@ impl<'a> Ingest<'a> {
 
     /// Commit what is left and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
-        self.engine.store.commit()?;
+        self.store.commit()?;
         self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
         Ok(self.summary)
     }
@@ -123,8 +182,8 @@ impl<'a> Ingest<'a> {
     /// Stop after a failure: keep every event applied before it (each was
     /// whole), drop nothing else.
     pub fn abort(self) -> Summary {
-        if self.engine.store.commit().is_err() {
-            let _ = self.engine.store.rollback();
+        if self.store.commit().is_err() {
+            let _ = self.store.rollback();
         }
         self.summary
     }

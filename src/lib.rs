@@ -5,14 +5,13 @@
 //! each role gets; everything is kept in SQLite.
 //!
 //! ```no_run
-//! use dealflow::{config::Config, engine::Engine, ingest::Ingest, rules::RuleSet, store::Store};
+//! use dealflow::{ingest::Ingest, playbook::{self, Playbook}, store::Store};
 //! # fn main() -> dealflow::error::Result<()> {
-//! let config = Config::load(std::path::Path::new("."))?;
-//! let rules = RuleSet::load(&config)?;
-//! let store = Store::open(&config.store_path(None), std::time::Duration::from_secs(5))?;
-//! let engine = Engine::new(&config, &rules, &store);
-//! let mut ingest = Ingest::start(&engine)?;
-//! ingest.input("events.jsonl", std::fs::File::open("events.jsonl").unwrap(), |_| {})?;
+//! let playbook = Playbook::load(std::path::Path::new("."))?; // config.toml + rules/*.rhai, checked
+//! let store = Store::open(&playbook.config.store_path(None), std::time::Duration::from_secs(5))?;
+//! let current = playbook::current(playbook);
+//! let mut ingest = Ingest::start(&store, &current)?;
+//! ingest.input("events.jsonl", std::fs::File::open("events.jsonl").unwrap())?;
 //! println!("{:?}", ingest.finish()?.counts);
 //! # Ok(()) }
 //! ```
@@ -27,9 +26,12 @@ pub mod error;
 pub mod event;
 pub mod event_source;
 pub mod facts;
+pub mod inbox;
 pub mod ingest;
 pub mod model;
+pub mod playbook;
 pub mod rules;
 pub mod store;
 pub mod synthetic;
 pub mod time;
+pub mod watch;

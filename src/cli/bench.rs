@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use dealflow::engine::Engine;
 use dealflow::ingest::Ingest;
 use dealflow::store::Store;
 use serde_json::json;
@@ -30,24 +29,24 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let config = ctx.config()?;
-    let rules = ctx.rules(&config)?;
+    let playbook = ctx.playbook()?;
+    let version = playbook.version().to_string();
     let scratch = tempfile::tempdir()?;
     let events = scratch.path().join("events.jsonl");
     let text: String = dealflow::synthetic::stream(args.seed, args.accounts, args.events).map(|l| l + "\n").collect();
     std::fs::write(&events, text)?;
     let store = Store::open(&scratch.path().join("bench.db"), Duration::from_secs(5))?;
-    let engine = Engine::new(&config, &rules, &store);
+    let current = dealflow::playbook::current(playbook);
     let started = Instant::now();
-    let mut ingest = Ingest::start(&engine)?;
-    ingest.input("synthetic", std::fs::File::open(&events)?, |_| {})?;
+    let mut ingest = Ingest::start(&store, &current)?;
+    ingest.input("synthetic", std::fs::File::open(&events)?)?;
     let summary = ingest.finish()?;
     let secs = started.elapsed().as_secs_f64();
     let rate = summary.counts.applied as f64 / secs;
     if args.json {
         output::json(&json!({
             "events": summary.counts.applied, "accounts": args.accounts, "seed": args.seed,
-            "seconds": secs, "events_per_second": rate, "rules_version": rules.version, "counts": summary.counts,
+            "seconds": secs, "events_per_second": rate, "rules_version": version, "counts": summary.counts,
         }))?;
     } else {
         println!(
@@ -56,7 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             args.accounts,
             secs,
             rate,
-            rules.version,
+            version,
             summary.counts.tasks_created,
             summary.counts.stage_moves,
             summary.counts.key_account_changes,

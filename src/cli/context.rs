@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use dealflow::config::{CONFIG_FILE, Config};
+use dealflow::playbook::Playbook;
 use dealflow::rules::RuleSet;
 use dealflow::store::Store;
 
@@ -30,6 +31,13 @@ impl Context {
         RuleSet::load(config).map_err(|e| anyhow::anyhow!("the rules do not load; nothing was changed:\n{e}"))
     }
 
+    /// Config and rules together, checked.
+    pub fn playbook(&self) -> Result<Playbook> {
+        let config = self.config()?;
+        let rules = self.rules(&config)?;
+        Ok(Playbook { config, rules, loaded_at: dealflow::time::now_stamp(), load_ms: 0.0 })
+    }
+
     fn timeout(config: &Config) -> Duration {
         Duration::from_millis(config.store.busy_timeout_ms)
     }
@@ -44,4 +52,15 @@ impl Context {
     pub fn existing_store(&self, config: &Config) -> Result<Store> {
         Ok(Store::open_existing(&config.store_path(self.db.as_deref()), Self::timeout(config))?)
     }
+}
+
+/// A flag that SIGINT and SIGTERM set: long work stops between two events,
+/// commits what it did, and exits cleanly.
+pub fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    #[cfg(unix)]
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone())?;
+    }
+    Ok(flag)
 }

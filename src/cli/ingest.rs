@@ -5,8 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use dealflow::engine::Engine;
-use dealflow::ingest::{Ingest, Summary};
+use dealflow::ingest::{Ended, Ingest, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
@@ -24,8 +23,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let config = ctx.config()?;
-    let rules = ctx.rules(&config)?;
+    let playbook = ctx.playbook()?;
     // Open every file first: a missing file stops the run before anything is applied.
     let mut inputs = Vec::new();
     for path in &args.files {
@@ -36,19 +34,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             inputs.push((path.display().to_string(), Some(f)));
         }
     }
-    let store = ctx.store(&config)?;
-    let engine = Engine::new(&config, &rules, &store);
-    let mut ingest = Ingest::start(&engine)?;
+    let store = ctx.store(&playbook.config)?;
+    let current = dealflow::playbook::current(playbook);
+    let stop = super::context::stop_flag()?;
+    let mut ingest = Ingest::start(&store, &current)?.stop_when(&stop);
     for (name, file) in inputs {
         let result = match file {
-            None => ingest.input("-", std::io::stdin().lock(), |_| {}),
+            None => ingest.input("-", std::io::stdin().lock()),
             Some(f) => {
                 let bar = progress_bar(&f, &name);
-                let r = ingest.input(&name, bar.wrap_read(f), |_| {});
+                let r = ingest.input(&name, bar.wrap_read(f));
                 bar.finish_and_clear();
                 r
             }
         };
+        if let Ok(Ended::Stopped) = result {
+            let summary = ingest.finish()?;
+            print_summary(&summary, args.json)?;
+            eprintln!(
+                "stopped by a signal in {name}: everything applied so far is kept; ingest the same files again to go on"
+            );
+            return Ok(Outcome::Failed);
+        }
         if let Err(e) = result {
             let summary = ingest.abort();
             print_summary(&summary, args.json)?;
@@ -77,7 +84,7 @@ fn progress_bar(f: &File, name: &str) -> ProgressBar {
     bar
 }
 
-fn print_summary(s: &Summary, json: bool) -> Result<()> {
+pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     if json {
         return output::json(s);
     }

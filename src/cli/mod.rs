@@ -12,6 +12,7 @@ mod listing;
 mod output;
 mod status;
 mod tasks;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,10 @@ enum Command {
     Check(check::Args),
     /// Apply events from JSON Lines files (`-` for standard input), in order.
     Ingest(ingest::Args),
+    /// Process the inbox once: ingest each inbox/*.jsonl, move it to done/ or failed/.
+    Run(watch::RunArgs),
+    /// Stay running: hot-reload config and rules, process inbox files as they appear, tick.
+    Watch(watch::WatchArgs),
     /// List tasks, or claim, complete or cancel one.
     Tasks(tasks::Args),
     /// List accounts, key accounts first.
@@ -81,6 +86,8 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Run(a) => watch::run(&ctx, a),
+        Command::Watch(a) => watch::watch(&ctx, a),
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),

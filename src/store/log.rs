@@ -138,19 +138,29 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// Remember a rules version (its files' text as JSON) the first time it is used.
-    pub fn record_rules_version(&self, version: &str, files_json: &str, now: &str) -> Result<()> {
+    /// Record that `version` was put in force at `loaded_at` (and its files' text, the first time).
+    pub fn record_rules_version(&self, version: &str, files_json: &str, loaded_at: &str) -> Result<()> {
         self.conn
-            .prepare_cached("INSERT INTO rules_versions (version, loaded_at, files) VALUES (?1, ?2, ?3) ON CONFLICT(version) DO UPDATE SET loaded_at = ?2")
+            .prepare_cached(
+                "INSERT INTO rules_versions (version, files) VALUES (?1, ?2) ON CONFLICT(version) DO NOTHING",
+            )
             .ctx(self)?
-            .execute(params![version, now, files_json])
+            .execute(params![version, files_json])
+            .ctx(self)?;
+        if self.current_rules_version()?.is_some_and(|v| v.version == version && v.loaded_at == loaded_at) {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("INSERT INTO rules_loads (version, loaded_at) VALUES (?1, ?2)")
+            .ctx(self)?
+            .execute(params![version, loaded_at])
             .ctx(self)?;
         Ok(())
     }
 
     /// The rules version most recently loaded.
     pub fn current_rules_version(&self) -> Result<Option<StoredVersion>> {
-        self.one("SELECT version, loaded_at FROM rules_versions ORDER BY loaded_at DESC LIMIT 1", [], |r| {
+        self.one("SELECT version, loaded_at FROM rules_loads ORDER BY seq DESC LIMIT 1", [], |r| {
             Ok(StoredVersion { version: r.get(0)?, loaded_at: r.get(1)? })
         })
     }

@@ -172,11 +172,17 @@ CREATE TABLE decisions (
 CREATE INDEX decisions_subject ON decisions(subject_kind, subject_id);
 CREATE INDEX decisions_kind ON decisions(kind);
 
--- Each rules version the engine ran with: its hash, when, and the text of every file.
+-- Each rules version the engine ran with: its hash and the text of every file.
 CREATE TABLE rules_versions (
     version TEXT PRIMARY KEY,
-    loaded_at TEXT NOT NULL,
     files TEXT NOT NULL
+);
+
+-- Each time a version was put in force, in order: the last one is in force.
+CREATE TABLE rules_loads (
+    seq INTEGER PRIMARY KEY,
+    version TEXT NOT NULL,
+    loaded_at TEXT NOT NULL
 );
 "#;
 

@@ -1,0 +1,319 @@
+//! Watch mode: stay running, hot-reload config and rules, process inbox
+//! files as they appear, tick on an interval, stop cleanly on a signal.
+//!
+//! The config folder is watched recursively (directories, not files: editors
+//! save by writing a temporary file and renaming it over the old one). A
+//! change to `config.toml` or `rules/*.rhai` wakes the reloader thread, which
+//! reads, compiles and checks everything and only then swaps the new
+//! playbook in; a broken edit is reported and the last good playbook stays.
+//! Reloading runs beside ingesting, so an edit takes effect from the next
+//! event even in the middle of a long inbox file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+
+use crate::error::{Error, Result};
+use crate::inbox::{INBOX, Inbox, Processed};
+use crate::playbook::{Current, Playbook};
+use crate::store::Store;
+
+/// What watch mode tells its user.
+#[derive(Debug)]
+pub enum Note {
+    /// Watching; the playbook in force.
+    Started {
+        version: String,
+        files: usize,
+    },
+    Reloaded {
+        version: String,
+        files: usize,
+        ms: f64,
+    },
+    /// A reload failed; each problem as `FILE:LINE:COL: message` (or what could not be read).
+    Rejected {
+        problems: Vec<String>,
+    },
+    Processed(Processed),
+    /// An inbox file could not be processed (it stays in the inbox).
+    InboxError {
+        file: String,
+        error: String,
+    },
+    Ticked {
+        at: String,
+    },
+    Stopping,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long file events are gathered before acting on them.
+    pub debounce: Duration,
+    /// How long an inbox file must keep its size before it is read.
+    pub settle: Duration,
+    /// How often the inbox is scanned even without events (a safety net).
+    pub rescan: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            debounce: Duration::from_millis(50),
+            settle: Duration::from_millis(100),
+            rescan: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where a changed path belongs.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Playbook,
+    Inbox,
+    Other,
+}
+
+fn classify(root: &Path, path: &Path) -> Change {
+    let Ok(rel) = path.strip_prefix(root) else { return Change::Other };
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    match parts.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["config.toml"] | ["rules"] => Change::Playbook,
+        ["rules", name] if name.ends_with(".rhai") && !name.starts_with('.') => Change::Playbook,
+        [INBOX, name] if Inbox::is_event_file(name) => Change::Inbox,
+        _ => Change::Other,
+    }
+}
+
+/// The problems of a failed load, one per line.
+pub fn problems(e: &Error) -> Vec<String> {
+    match e {
+        Error::Invalid(p) => p.0.iter().map(ToString::to_string).collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// Run until `stop` is set. `notes` receives what happens, from this thread
+/// and the reloader's.
+pub fn run(
+    dir: &Path,
+    db: Option<&Path>,
+    options: &Options,
+    stop: Arc<AtomicBool>,
+    notes: Arc<dyn Fn(Note) + Send + Sync>,
+) -> Result<()> {
+    let root = dir.canonicalize().map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
+    let first = Playbook::load(&root)?;
+    let db_path = first.config.store_path(db);
+    let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
+    let tick_every = first.config.clock.tick_interval();
+    let store = Store::open(&db_path, timeout)?;
+    first.record(&store)?;
+    notes(Note::Started { version: first.version().to_string(), files: first.rule_files() });
+    let current: Arc<Current> = crate::playbook::current(first);
+    let inbox = Inbox::new(&root);
+    std::fs::create_dir_all(inbox.dir()).map_err(|source| Error::Write { path: inbox.dir().to_path_buf(), source })?;
+
+    let (reload_tx, reload_rx) = mpsc::channel::<()>();
+    let (inbox_tx, inbox_rx) = mpsc::channel::<()>();
+    let watched_root = root.clone();
+    let mut debouncer = new_debouncer(options.debounce, None, move |result: DebounceEventResult| {
+        let Ok(events) = result else { return };
+        let paths = events.iter().flat_map(|e| e.event.paths.iter());
+        let (mut reload, mut inbox) = (false, false);
+        for p in paths {
+            match classify(&watched_root, p) {
+                Change::Playbook => reload = true,
+                Change::Inbox => inbox = true,
+                Change::Other => {}
+            }
+        }
+        if reload {
+            let _ = reload_tx.send(());
+        }
+        if inbox {
+            let _ = inbox_tx.send(());
+        }
+    })
+    .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", root.display())))?;
+    debouncer
+        .watch(&root, RecursiveMode::Recursive)
+        .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", root.display())))?;
+
+    let reloader = {
+        let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
+        let db_path = db_path.clone();
+        std::thread::spawn(move || reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes))
+    };
+
+    let mut next_tick = tick_every.map(|d| Instant::now() + d);
+    let mut next_scan = Instant::now();
+    // Versions are recorded by this thread, the one that writes: a reload
+    // lands in the store as soon as it is idle, or with the first event it decides.
+    let mut recorded = current.load().version().to_string();
+    let result = loop {
+        if stop.load(Ordering::SeqCst) {
+            break Ok(());
+        }
+        let in_force = current.load();
+        if in_force.version() != recorded {
+            if let Err(e) = in_force.record(&store) {
+                break Err(e);
+            }
+            recorded = in_force.version().to_string();
+        }
+        if Instant::now() >= next_scan {
+            next_scan = Instant::now() + options.rescan;
+            if let Err(e) = drain_inbox(&inbox, &store, &current, options, &stop, &*notes) {
+                break Err(e);
+            }
+        }
+        if let Some(t) = next_tick
+            && Instant::now() >= t
+        {
+            next_tick = current.load().config.clock.tick_interval().map(|d| Instant::now() + d);
+            if let Err(e) = tick(&store, &current, &*notes) {
+                break Err(e);
+            }
+        }
+        let wait = [Some(next_scan), next_tick].into_iter().flatten().min().unwrap_or(next_scan);
+        let wait = wait.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        match inbox_rx.recv_timeout(wait) {
+            Ok(()) => next_scan = Instant::now(),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break Ok(()),
+        }
+    };
+    notes(Note::Stopping);
+    stop.store(true, Ordering::SeqCst);
+    drop(debouncer);
+    let _ = reloader.join();
+    result
+}
+
+fn reload_loop(
+    root: &Path,
+    db_path: &Path,
+    current: &Current,
+    rx: &mpsc::Receiver<()>,
+    stop: &AtomicBool,
+    notes: &(dyn Fn(Note) + Send + Sync),
+) {
+    // Records a new version at once when the store is idle; while an ingest
+    // holds it, gives up quickly: the ingest records it with its next event.
+    let store = Store::open(db_path, Duration::from_millis(100)).ok();
+    // One save can arrive as several file events: say each distinct failure once.
+    let mut last_rejected: Option<Vec<String>> = None;
+    while !stop.load(Ordering::SeqCst) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while rx.try_recv().is_ok() {}
+        match Playbook::load(root) {
+            Ok(p) if p.version() == current.load().version() => {
+                // Back to the version in force after a rejection: say that all is well again.
+                if last_rejected.take().is_some() {
+                    notes(Note::Reloaded { version: p.version().to_string(), files: p.rule_files(), ms: p.load_ms });
+                } else {
+                    tracing::debug!("files changed but the playbook did not ({})", p.version());
+                }
+            }
+            Ok(p) => {
+                last_rejected = None;
+                let note = Note::Reloaded { version: p.version().to_string(), files: p.rule_files(), ms: p.load_ms };
+                let p = Arc::new(p);
+                current.store(p.clone());
+                if let Some(s) = &store
+                    && let Err(e) = p.record(s)
+                {
+                    tracing::debug!("version {} will be recorded with the next event: {e}", p.version());
+                }
+                notes(note);
+            }
+            Err(e) => {
+                let problems = problems(&e);
+                if last_rejected.as_ref() != Some(&problems) {
+                    last_rejected = Some(problems.clone());
+                    notes(Note::Rejected { problems });
+                }
+            }
+        }
+    }
+}
+
+/// Process every settled inbox file, in name order.
+pub fn drain_inbox(
+    inbox: &Inbox,
+    store: &Store,
+    current: &Current,
+    options: &Options,
+    stop: &AtomicBool,
+    notes: &(dyn Fn(Note) + Send + Sync),
+) -> Result<()> {
+    for path in inbox.pending()? {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if !Inbox::is_settled(&path, options.settle) {
+            continue;
+        }
+        match inbox.process(&path, store, current, stop) {
+            Ok(p) => notes(Note::Processed(p)),
+            Err(e @ Error::Store { .. }) => return Err(e),
+            Err(e) => notes(Note::InboxError { file: display(&path), error: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// One `clock.tick` event at the wall-clock time.
+pub fn tick(store: &Store, current: &Current, notes: &(dyn Fn(Note) + Send + Sync)) -> Result<()> {
+    let at = crate::time::now_stamp();
+    let line = format!(r#"{{"id": "tick-{at}", "type": "clock.tick", "at": "{at}"}}"#);
+    let mut ingest = crate::ingest::Ingest::start(store, current)?;
+    ingest.input("clock", line.as_bytes())?;
+    ingest.finish()?;
+    notes(Note::Ticked { at });
+    Ok(())
+}
+
+fn display(p: &Path) -> String {
+    p.file_name()
+        .map(|n| format!("{INBOX}/{}", n.to_string_lossy()))
+        .unwrap_or_else(|| PathBuf::from(p).display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_sorted_into_playbook_inbox_and_noise() {
+        let root = Path::new("/cfg");
+        let c = |p: &str| classify(root, &root.join(p));
+        assert_eq!(c("config.toml"), Change::Playbook);
+        assert_eq!(c("rules/tasks.rhai"), Change::Playbook);
+        assert_eq!(c("rules"), Change::Playbook);
+        assert_eq!(c("inbox/2026-11-02.jsonl"), Change::Inbox);
+        for noise in [
+            "rules/.tasks.rhai.swp",
+            "rules/tasks.rhai~",
+            "rules/4913",
+            "dealflow.db-wal",
+            "inbox/done/a.jsonl",
+            "inbox/.a.jsonl",
+            "notes.txt",
+        ] {
+            assert_eq!(c(noise), Change::Other, "{noise}");
+        }
+        assert_eq!(classify(root, Path::new("/elsewhere/config.toml")), Change::Other);
+    }
+}

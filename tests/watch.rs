@@ -1,0 +1,316 @@
+//! `dealflow watch` and `dealflow run` with a real process and real file
+//! operations: edits in place, saves by rename, deletes and recreates, broken
+//! edits, inbox files good and bad, a reload in the middle of a long file.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use common::{Workspace, event, example};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `dealflow watch`, its standard error read line by line.
+struct Watching {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watching {
+    fn start(ws: &Workspace) -> Watching {
+        let mut cmd = ws.command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"]);
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = cmd.spawn().expect("start dealflow watch");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Watching { child, lines, seen: Vec::new() };
+        w.expect("watching: ");
+        w
+    }
+
+    /// The next line starting with `prefix` (earlier lines are kept in `seen`).
+    fn expect(&mut self, prefix: &str) -> String {
+        self.expect_within(prefix, WAIT)
+    }
+
+    fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line starting with {prefix:?} within {wait:?}; watch printed:\n{}", self.seen.join("\n"));
+    }
+
+    /// The lines printed right after the last one read (for multi-line messages).
+    fn following(&mut self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| self.lines.recv_timeout(WAIT).expect("a following line"))
+            .inspect(|l| self.seen.push(l.clone()))
+            .collect()
+    }
+
+    fn stop(&mut self) -> i32 {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "watch did not stop on SIGTERM:\n{}", self.seen.join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let ok =
+        std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap().success();
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+/// The version named in a `rules reloaded: VERSION (N files) in M ms` line.
+fn version_of(line: &str) -> String {
+    line.trim_start_matches("rules reloaded: ").split_whitespace().next().unwrap().to_string()
+}
+
+fn files_of(line: &str) -> &str {
+    let start = line.find('(').unwrap() + 1;
+    &line[start..line.find(" files)").unwrap()]
+}
+
+const EXTRA_RULE: &str = "\n/// Marketing hears of every order.\nfn task_tell_marketing(event, account) {\n    if event.type == \"order.placed\" {\n        return task(\"marketing\", `Order from ${account.name}`, #{ dedup: event.data.id });\n    }\n}\n";
+
+/// Write the file under a temporary name, then rename it into place (how editors save).
+fn save_by_rename(path: &Path, text: &str) {
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn edits_reload_in_place_by_rename_and_by_delete_and_recreate() {
+    let ws = Workspace::new();
+    let mut w = Watching::start(&ws);
+    let first = ws.status()["rules_version"].as_str().unwrap().to_string();
+
+    // In place.
+    let original = ws.read("rules/tasks_sales.rhai");
+    std::fs::write(ws.path("rules/tasks_sales.rhai"), format!("{original}{EXTRA_RULE}")).unwrap();
+    let line = w.expect("rules reloaded: ");
+    let second = version_of(&line);
+    assert_ne!(second, first);
+    assert_eq!(files_of(&line), "4");
+    assert!(line.ends_with(" ms"), "{line}");
+
+    // By rename, as editors save.
+    save_by_rename(&ws.path("rules/tasks_sales.rhai"), &original);
+    let third = version_of(&w.expect("rules reloaded: "));
+    assert_eq!(third, first, "the same text is the same version");
+
+    // Delete, then recreate.
+    let key = ws.read("rules/key_accounts.rhai");
+    std::fs::remove_file(ws.path("rules/key_accounts.rhai")).unwrap();
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "3");
+    std::fs::write(ws.path("rules/key_accounts.rhai"), &key).unwrap();
+    let back = w.expect("rules reloaded: ");
+    assert_eq!((files_of(&back), version_of(&back)), ("4", first.clone()));
+
+    // A new rule file, then its removal.
+    ws.write("rules/marketing.rhai", EXTRA_RULE);
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "5");
+    std::fs::remove_file(ws.path("rules/marketing.rhai")).unwrap();
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "4");
+
+    // Swap files and other noise reload nothing.
+    std::fs::write(ws.path("rules/.tasks_sales.rhai.swp"), "junk").unwrap();
+    std::fs::write(ws.path("rules/4913"), "").unwrap();
+    std::fs::write(ws.path("notes.txt"), "x").unwrap();
+    // config.toml is part of the playbook.
+    ws.edit("config.toml", "lead_follow_up_days = 1", "lead_follow_up_days = 3");
+    let cfg = version_of(&w.expect("rules reloaded: "));
+    assert_ne!(cfg, first);
+    let reloads = w.seen.iter().filter(|l| l.starts_with("rules reloaded: ")).count();
+    assert_eq!(reloads, 7, "one line per real change, none for noise:\n{}", w.seen.join("\n"));
+
+    // status shows the version in force.
+    assert_eq!(ws.status()["rules_version"], cfg);
+    assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn a_broken_edit_is_rejected_with_its_place_and_the_old_rules_stay_in_force() {
+    let ws = Workspace::new();
+    let mut w = Watching::start(&ws);
+    let good = ws.status()["rules_version"].as_str().unwrap().to_string();
+
+    ws.edit(
+        "rules/tasks_sales.rhai",
+        "return task(\"sales_rep\", `Call new lead ${who}`",
+        "return task(\"sales_repp\", `Call new lead ${who}`",
+    );
+    let line = w.expect("rules rejected: ");
+    assert!(line.contains("1 problem"), "{line}");
+    let detail = w.following(1).remove(0);
+    assert!(
+        detail.trim_start().starts_with("rules/tasks_sales.rhai:")
+            && detail.contains("unknown role \"sales_repp\"")
+            && detail.contains("did you mean \"sales_rep\""),
+        "{detail}"
+    );
+    // The engine keeps going on the last good rules: an inbox file is still decided by them.
+    save_by_rename(
+        &ws.path("inbox/leads.jsonl"),
+        &(event("lead.created", "2026-11-02T09:00:00Z", json!({"id": "L-1", "company": "Acme"})) + "\n"),
+    );
+    w.expect("inbox/leads.jsonl: applied 1");
+    let task = ws.task_titled("Call new lead Acme");
+    assert_eq!(task["rules_version"], good);
+    assert_eq!(ws.status()["rules_version"], good);
+
+    // A syntax error too.
+    ws.write("rules/zz.rhai", "fn task_x(event) { let = 1; }");
+    w.expect("rules rejected: ");
+    assert!(w.following(2).iter().any(|l| l.trim_start().starts_with("rules/zz.rhai:1:")), "{:?}", w.seen);
+
+    // A deleted rules folder is refused, not obeyed.
+    let rules = ws.path("rules");
+    let aside = ws.root().join("rules-aside");
+    std::fs::rename(&rules, &aside).unwrap();
+    w.expect("rules rejected: ");
+    std::fs::rename(&aside, &rules).unwrap();
+    w.expect("rules rejected: "); // zz.rhai is still broken
+
+    // The fix is picked up.
+    std::fs::remove_file(ws.path("rules/zz.rhai")).unwrap();
+    w.expect("rules rejected: "); // tasks_sales.rhai still names sales_repp
+    ws.edit("rules/tasks_sales.rhai", "task(\"sales_repp\"", "task(\"sales_rep\"");
+    let line = w.expect("rules reloaded: ");
+    assert_eq!(version_of(&line), good);
+    assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn inbox_files_are_ingested_once_and_moved_bad_lines_listed_beside_them() {
+    let ws = Workspace::new();
+    // A file waiting before watch starts is processed at start.
+    std::fs::copy(example("quarter.jsonl"), ws.path("inbox/2026-q3.jsonl")).unwrap();
+    let mut w = Watching::start(&ws);
+    let line = w.expect("inbox/2026-q3.jsonl: ");
+    assert!(
+        line.contains("applied 315,")
+            && line.contains("rejected 0")
+            && line.ends_with("moved to inbox/done/2026-q3.jsonl"),
+        "{line}"
+    );
+    assert!(ws.path("inbox/done/2026-q3.jsonl").is_file() && !ws.path("inbox/2026-q3.jsonl").exists());
+
+    // A malformed file: good lines applied, bad ones listed in its .errors file.
+    let text = std::fs::read_to_string(example("with-errors.jsonl")).unwrap();
+    save_by_rename(&ws.path("inbox/late.jsonl"), &text);
+    let line = w.expect("inbox/late.jsonl: ");
+    assert!(
+        line.contains("applied 5,")
+            && line.contains("rejected 3")
+            && line.ends_with("moved to inbox/failed/late.jsonl"),
+        "{line}"
+    );
+    let errors = std::fs::read_to_string(ws.path("inbox/failed/late.errors")).unwrap();
+    let listed: Vec<&str> = errors.lines().map(|l| l.split(": ").next().unwrap()).collect();
+    assert_eq!(listed, ["inbox/late.jsonl:2", "inbox/late.jsonl:4", "inbox/late.jsonl:6"], "{errors}");
+
+    // The same file again: nothing applied twice, moved beside the first.
+    std::fs::copy(example("quarter.jsonl"), ws.path("inbox/2026-q3.jsonl")).unwrap();
+    let line = w.expect("inbox/2026-q3.jsonl: ");
+    assert!(
+        line.contains("applied 0, duplicates skipped 315") && line.ends_with("inbox/done/2026-q3-2.jsonl"),
+        "{line}"
+    );
+    // Files still being written (hidden or .tmp names) are left alone.
+    std::fs::write(ws.path("inbox/.partial.jsonl"), "{").unwrap();
+    std::fs::write(ws.path("inbox/x.jsonl.tmp"), "{").unwrap();
+    assert_eq!(w.stop(), 0);
+    assert!(ws.path("inbox/.partial.jsonl").exists() && ws.path("inbox/x.jsonl.tmp").exists());
+    assert!(!w.seen.iter().any(|l| l.contains("partial") || l.contains(".tmp")), "{:?}", w.seen);
+    assert_eq!(ws.status()["key_accounts"], 3);
+}
+
+#[test]
+fn a_reload_during_a_long_inbox_file_takes_effect_from_the_next_event() {
+    let ws = Workspace::new();
+    let mut lines = vec![event("account.upserted", "2026-01-01T08:00:00Z", json!({"id": "A-1", "name": "Acme"}))];
+    for n in 0..6_000 {
+        lines.push(event(
+            "order.placed",
+            "2026-01-02T08:00:00Z",
+            json!({"id": format!("O-{n}"), "account_id": "A-1", "amount": 1}),
+        ));
+    }
+    let mut w = Watching::start(&ws);
+    save_by_rename(&ws.path("inbox/big.jsonl"), &(lines.join("\n") + "\n"));
+    // Wait until the file is being read, then change the rules.
+    let deadline = Instant::now() + WAIT;
+    while ws.path("dealflow.db-wal").metadata().map(|m| m.len()).unwrap_or(0) < 256 << 10 {
+        assert!(Instant::now() < deadline, "ingest did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ws.write("rules/marketing.rhai", EXTRA_RULE);
+    let reloaded = w.expect("rules reloaded: ");
+    let done = w.expect_within("inbox/big.jsonl: ", Duration::from_secs(120));
+    assert!(done.contains("applied 6001,") && done.contains("rejected 0"), "{done}");
+    let new_version = version_of(&reloaded);
+
+    // Orders after the reload got the new rule's task, each decided by the new version only.
+    let told = ws.tasks_titled("Order from Acme");
+    assert!(!told.is_empty() && told.len() < 6_000, "the reload landed mid-file: {} tasks", told.len());
+    assert_eq!(ws.status()["rules_version"], new_version);
+    assert!(told.iter().all(|t| t["rules_version"] == new_version));
+    assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn run_processes_the_inbox_once_and_exits() {
+    let ws = Workspace::new();
+    let empty = ws.run(&["run"]).success();
+    assert!(empty.stdout.contains("is empty"), "{}", empty.stdout);
+    std::fs::copy(example("quarter.jsonl"), ws.path("inbox/a.jsonl")).unwrap();
+    std::fs::copy(example("with-errors.jsonl"), ws.path("inbox/b.jsonl")).unwrap();
+    let out = ws.run(&["run", "--json"]).code(2).json();
+    let files: Vec<(&str, &str)> = out["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap(), f["moved_to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(files, [("inbox/a.jsonl", "inbox/done/a.jsonl"), ("inbox/b.jsonl", "inbox/failed/b.jsonl")]);
+    assert_eq!((&out["total"]["applied"], &out["total"]["rejected"]), (&json!(320), &json!(3)));
+    assert!(ws.path("inbox/failed/b.errors").is_file());
+    assert!(ws.run(&["run"]).success().stdout.contains("is empty"));
+}
