@@ -22,7 +22,7 @@ fn main() {
 
     for n in 0..200 {
         let text = format!(
-            "/// Rule file {n}.\nfn task_bench_{n}(event, account) {{\n    if event.type == \"order.placed\" && account.revenue_12m > {n} {{\n        return task(\"marketing\", `Order {n}`);\n    }}\n}}\n\nfn stage_bench_{n}(deal) {{\n    if deal.stage == \"lead\" && deal.activities.call > {n} {{ return move_to(\"qualified\", \"calls\"); }}\n}}\n"
+            "/// Rule file {n}.\nfn task_bench_{n}(event, account) {{\n    if event.type == \"order.placed\" && account.revenue_12m > {n} {{\n        return task(\"marketing\", `Order {n}`);\n    }}\n}}\n\nfn stage_bench_{n}(deal) {{\n    if deal.stage == \"lead\" && deal.activities[\"call\"] > {n} {{ return move_to(\"qualified\", \"calls\"); }}\n}}\n"
         );
         std::fs::write(cfg.join(format!("rules/bench_{n:03}.rhai")), text).unwrap();
     }

@@ -75,6 +75,10 @@ impl Watching {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Keep what it printed on the way out.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+                    self.seen.push(line);
+                }
                 return status.code().unwrap_or(-1);
             }
             assert!(Instant::now() < deadline, "watch did not stop on SIGTERM:\n{}", self.seen.join("\n"));
@@ -313,4 +317,88 @@ fn run_processes_the_inbox_once_and_exits() {
     assert_eq!((&out["total"]["applied"], &out["total"]["rejected"]), (&json!(320), &json!(3)));
     assert!(ws.path("inbox/failed/b.errors").is_file());
     assert!(ws.run(&["run"]).success().stdout.contains("is empty"));
+}
+
+/// Orders for one account, many enough to take a while to ingest.
+fn long_file(orders: usize) -> String {
+    let mut lines = vec![event("account.upserted", "2026-01-01T08:00:00Z", json!({"id": "A-1", "name": "Acme"}))];
+    for n in 0..orders {
+        let amount = if n % 100 == 0 { 20_000 } else { 10 };
+        lines.push(event(
+            "order.placed",
+            "2026-01-02T08:00:00Z",
+            json!({"id": format!("O-{n}"), "account_id": "A-1", "amount": amount}),
+        ));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// A workspace that commits every 100 events, so a stop lands between commits.
+fn small_batches() -> Workspace {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "path = \"dealflow.db\"", "path = \"dealflow.db\"\nbatch_size = 100");
+    ws
+}
+
+/// Wait until some of the long file is committed (every 100th order makes a task).
+fn wait_for_commits(ws: &Workspace) {
+    let deadline = Instant::now() + WAIT;
+    while ws.tasks_titled("Confirm delivery of order").len() < 3 {
+        assert!(Instant::now() < deadline, "nothing was committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn killed_mid_file_then_restarted_nothing_is_lost_or_doubled() {
+    let text = long_file(4_000);
+    // The reference: the same file through `run`, uninterrupted.
+    let clean = Workspace::new();
+    std::fs::write(clean.path("inbox/orders.jsonl"), &text).unwrap();
+    clean.run(&["run"]).success();
+
+    let ws = small_batches();
+    let mut w = Watching::start(&ws);
+    save_by_rename(&ws.path("inbox/orders.jsonl"), &text);
+    wait_for_commits(&ws);
+    unsafe_kill(w.child.id(), "KILL");
+    let _ = w.child.wait();
+    assert!(ws.path("inbox/orders.jsonl").exists(), "a file is moved only once it is done");
+
+    let mut again = Watching::start(&ws);
+    let line = again.expect_within("inbox/orders.jsonl: ", Duration::from_secs(120));
+    let applied: u64 = line.split("applied ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let skipped: u64 = line.split("duplicates skipped ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!(applied + skipped, 4_001, "{line}");
+    assert!(skipped > 0, "the kill landed after some events were committed: {line}");
+    assert_eq!(again.stop(), 0);
+    assert_eq!(sorted(&ws), sorted(&clean));
+    assert_eq!(ws.status()["open_tasks"], clean.status()["open_tasks"]);
+}
+
+#[test]
+fn sigterm_mid_file_commits_what_was_applied_and_the_rest_follows_on_restart() {
+    let ws = small_batches();
+    let text = long_file(4_000);
+    let mut w = Watching::start(&ws);
+    save_by_rename(&ws.path("inbox/orders.jsonl"), &text);
+    wait_for_commits(&ws);
+    assert_eq!(w.stop(), 0, "a clean stop exits 0");
+    let stopped = w.seen.iter().find(|l| l.starts_with("inbox/orders.jsonl: ")).cloned().unwrap_or_default();
+    assert!(stopped.ends_with("stopped; stays in the inbox"), "{:?}", w.seen);
+    assert!(ws.path("inbox/orders.jsonl").exists());
+
+    let out = ws.run(&["run", "--json"]).success().json();
+    let total = &out["total"];
+    let done = total["applied"].as_u64().unwrap() + total["duplicates"].as_u64().unwrap();
+    assert_eq!(done, 4_001);
+    assert!(total["duplicates"].as_u64().unwrap() > 0);
+    assert_eq!(ws.tasks_titled("Confirm delivery of order").len(), 40);
+}
+
+fn sorted(ws: &Workspace) -> Vec<String> {
+    let mut v: Vec<String> =
+        ws.tasks().iter().map(|t| format!("{} {} {}", t["role"], t["title"], t["due_at"])).collect();
+    v.sort();
+    v
 }
