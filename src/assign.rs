@@ -1,60 +1,128 @@
 //! Who gets a task, and who takes over an account.
 //!
-//! A task goes to the person a rule names; else to the deal's owner, then the
-//! account's owner, when that person has the task's role in the team roster;
-//! else it stays unassigned in the role's queue for anyone of the role to claim.
+//! A rule may name the assignee. Otherwise the role's strategy in
+//! `config.toml` decides: `owner` (the deal's owner, else the account's,
+//! when that person has the role and is active; else the role's queue),
+//! `round_robin` (the next active person of the role, in turn; the turn is
+//! kept in the store) or `least_loaded` (the active person of the role with
+//! the fewest open tasks). With `by_region`, people of the subject's region
+//! are chosen first. Inactive people (`active = false`) are never chosen.
 
-use crate::config::Config;
+use crate::config::{Config, Person, Strategy};
+use crate::error::Result;
+use crate::store::Store;
 
-/// The assignee for a task of `role`: the rule's choice, else the first owner that has the role.
-pub fn assignee(
-    config: &Config,
-    role: &str,
-    named: Option<&str>,
-    owners: &[Option<&str>],
-) -> Result<Option<String>, String> {
-    if let Some(name) = named {
-        return match config.person(name) {
+/// What the choice may look at.
+pub struct Need<'a> {
+    pub role: &'a str,
+    /// The person a rule named.
+    pub named: Option<&'a str>,
+    /// Owners to try in order (the deal's, then the account's).
+    pub owners: &'a [Option<&'a str>],
+    /// The subject's region, for `by_region`.
+    pub region: Option<&'a str>,
+}
+
+/// The assignee, `Ok(None)` for the role's queue, or why the rule's choice is wrong.
+pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Option<String>, String>> {
+    let role = need.role;
+    if let Some(name) = need.named {
+        return Ok(match config.person(name) {
             Some(p) if p.role == role => Ok(Some(name.to_string())),
             Some(p) => Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)),
             None => Err(format!("assignee {name:?} is not in the team roster of config.toml")),
-        };
+        });
     }
-    Ok(owners
-        .iter()
-        .flatten()
-        .find(|o| config.person(o).is_some_and(|p| p.role == role && p.active))
-        .map(|o| o.to_string()))
+    let settings = config.roles.get(role).cloned().unwrap_or_default();
+    let chosen = match settings.assign {
+        Strategy::Owner => need
+            .owners
+            .iter()
+            .flatten()
+            .find(|o| config.person(o).is_some_and(|p| p.role == role && p.active))
+            .map(|o| o.to_string()),
+        Strategy::RoundRobin => {
+            let (pool, region) = pool(config, role, settings.by_region.then_some(need.region).flatten());
+            if pool.is_empty() {
+                None
+            } else {
+                let turn = store.take_turn(role, region.unwrap_or(""), pool.len())?;
+                Some(pool[turn].name.clone())
+            }
+        }
+        Strategy::LeastLoaded => {
+            let (pool, _) = pool(config, role, settings.by_region.then_some(need.region).flatten());
+            let loads = store.open_tasks_per_assignee(role)?;
+            let load = |n: &str| loads.iter().find(|(a, _)| a == n).map(|(_, c)| *c).unwrap_or(0);
+            pool.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
+        }
+    };
+    Ok(Ok(chosen))
+}
+
+/// The active people of `role`, those of `region` only when there are some;
+/// and the region the pool was narrowed to.
+fn pool<'c>(config: &'c Config, role: &str, region: Option<&'c str>) -> (Vec<&'c Person>, Option<&'c str>) {
+    let people: Vec<&Person> = config.team.iter().filter(|p| p.role == role && p.active).collect();
+    if let Some(r) = region {
+        let local: Vec<&Person> = people.iter().copied().filter(|p| p.region.as_deref() == Some(r)).collect();
+        if !local.is_empty() {
+            return (local, Some(r));
+        }
+    }
+    (people, None)
 }
 
 /// Choose the person of `role` to take over an account: an active person of
 /// the role, in the account's region when there is one, with the fewest
 /// accounts already (`load`), the roster order breaking ties.
 pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl Fn(&str) -> i64) -> Option<String> {
-    let people: Vec<_> = config.team.iter().filter(|p| p.role == role && p.active).collect();
-    let local: Vec<_> = people.iter().filter(|p| region.is_some() && p.region.as_deref() == region).collect();
-    let pool: Vec<_> = if local.is_empty() { people.iter().collect() } else { local };
+    let (pool, _) = pool(config, role, region);
     pool.into_iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
+}
+
+/// Roles in the roster with nobody active: their tasks can only wait in the queue.
+pub fn unstaffed_roles(config: &Config) -> Vec<String> {
+    config.roles.keys().filter(|r| !config.team.iter().any(|p| &p.role == *r && p.active)).cloned().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+    use std::time::Duration;
 
-    fn config() -> Config {
+    fn config(strategy: &str) -> Config {
         Config::parse(
             Path::new("."),
-            r#"
+            &format!(
+                r#"
 [pipeline]
 stages = ["lead", "won", "lost"]
 won = ["won"]
 lost = ["lost"]
 [roles.sales_rep]
+assign = "{strategy}"
+by_region = true
 [roles.account_manager]
+[roles.marketing]
 [[team]]
 name = "Ana"
 role = "sales_rep"
+region = "West"
+[[team]]
+name = "Ben"
+role = "sales_rep"
+region = "East"
+[[team]]
+name = "Cy"
+role = "sales_rep"
+region = "East"
+[[team]]
+name = "Off"
+role = "sales_rep"
+region = "East"
+active = false
 [[team]]
 name = "Dana"
 role = "account_manager"
@@ -63,32 +131,69 @@ region = "West"
 name = "Eli"
 role = "account_manager"
 region = "East"
-[[team]]
-name = "Off"
-role = "account_manager"
-region = "East"
-active = false
-"#,
+"#
+            ),
         )
         .unwrap()
     }
 
-    #[test]
-    fn owner_gets_the_task_when_the_role_matches() {
-        let c = config();
-        assert_eq!(assignee(&c, "sales_rep", None, &[Some("Dana"), Some("Ana")]).unwrap(), Some("Ana".into()));
-        assert_eq!(assignee(&c, "account_manager", None, &[Some("Ana")]).unwrap(), None);
-        assert!(assignee(&c, "sales_rep", Some("Dana"), &[]).unwrap_err().contains("not a sales_rep"));
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        (dir, s)
+    }
+
+    fn pick(c: &Config, s: &Store, owners: &[Option<&str>], region: Option<&str>) -> Option<String> {
+        assignee(c, s, &Need { role: "sales_rep", named: None, owners, region }).unwrap().unwrap()
     }
 
     #[test]
-    fn takeover_prefers_region_then_least_loaded_and_skips_inactive() {
-        let c = config();
+    fn owner_gets_the_task_when_active_in_the_role() {
+        let (c, (_d, s)) = (config("owner"), store());
+        assert_eq!(pick(&c, &s, &[Some("Dana"), Some("Ana")], None), Some("Ana".into()));
+        assert_eq!(pick(&c, &s, &[Some("Off")], None), None, "inactive owners do not get tasks");
+        let named =
+            assignee(&c, &s, &Need { role: "sales_rep", named: Some("Dana"), owners: &[], region: None }).unwrap();
+        assert!(named.unwrap_err().contains("not a sales_rep"));
+    }
+
+    #[test]
+    fn round_robin_takes_turns_within_the_region_and_skips_the_inactive() {
+        let (c, (_d, s)) = (config("round_robin"), store());
+        let east: Vec<_> = (0..4).map(|_| pick(&c, &s, &[], Some("East")).unwrap()).collect();
+        assert_eq!(east, ["Ben", "Cy", "Ben", "Cy"]);
+        let anywhere: Vec<_> = (0..3).map(|_| pick(&c, &s, &[], Some("North")).unwrap()).collect();
+        assert_eq!(anywhere, ["Ana", "Ben", "Cy"]);
+    }
+
+    #[test]
+    fn least_loaded_picks_the_one_with_fewest_open_tasks() {
+        let (c, (_d, s)) = (config("least_loaded"), store());
+        assert_eq!(pick(&c, &s, &[], Some("East")), Some("Ben".into()));
+        let t = crate::model::NewTask {
+            role: "sales_rep".into(),
+            assignee: Some("Ben".into()),
+            title: "x".into(),
+            priority: crate::model::Priority::Normal,
+            due_at: "2026-01-01".into(),
+            subject: crate::model::Subject::new("deal", "D"),
+            rule: crate::model::RuleRef { file: "f".into(), function: "r".into() },
+            reason: "r".into(),
+            dedup_key: "k".into(),
+        };
+        s.create_task(&t, "v", "e", "2026-01-01").unwrap();
+        assert_eq!(pick(&c, &s, &[], Some("East")), Some("Cy".into()));
+    }
+
+    #[test]
+    fn takeover_prefers_region_then_least_loaded() {
+        let c = config("owner");
         assert_eq!(pick_owner(&c, "account_manager", Some("East"), |_| 0), Some("Eli".into()));
         assert_eq!(
             pick_owner(&c, "account_manager", Some("North"), |n| if n == "Dana" { 5 } else { 1 }),
             Some("Eli".into())
         );
         assert_eq!(pick_owner(&c, "marketing", None, |_| 0), None);
+        assert_eq!(unstaffed_roles(&c), ["marketing"]);
     }
 }

@@ -28,6 +28,8 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     clock: ClockConfig,
+    #[serde(default)]
+    calendar: CalendarConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,9 @@ struct RawPipeline {
     stages: Vec<Spanned<String>>,
     won: Vec<Spanned<String>>,
     lost: Vec<Spanned<String>>,
+    /// Days a deal may stay in a stage before it is `deal.stuck`.
+    #[serde(default)]
+    stage_days: BTreeMap<String, Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,15 +94,80 @@ pub struct RoleConfig {
     /// What the role does, shown in listings.
     #[serde(default)]
     pub description: String,
+    /// Who gets the role's tasks when a rule names nobody.
+    #[serde(default)]
+    pub assign: Strategy,
+    /// Choose among the people of the subject's region first (round-robin, least-loaded).
+    #[serde(default)]
+    pub by_region: bool,
+}
+
+/// How a role's tasks are assigned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The deal's owner, else the account's owner, when that person has the role; else the role's queue.
+    #[default]
+    Owner,
+    /// The next active person of the role, in turn.
+    RoundRobin,
+    /// The active person of the role with the fewest open tasks.
+    LeastLoaded,
 }
 
 /// Time in watch mode.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockConfig {
     /// Minutes between two `clock.tick` events in `watch`; 0 turns ticking off.
     #[serde(default)]
     pub tick_interval_minutes: u64,
+    /// A key account with no contact for this many days is `account.quiet` (0 = never).
+    #[serde(default = "default_quiet")]
+    pub quiet_account_days: u32,
+    /// A contract is `contract.ending` this many days before its end (0 = never).
+    #[serde(default = "default_notice")]
+    pub contract_notice_days: u32,
+    /// An open task is `task.overdue` this many days after its due date.
+    #[serde(default = "default_overdue")]
+    pub overdue_after_days: u32,
+    /// An account is `target.behind` when its revenue so far is below this share of the
+    /// target pro-rated to date (0.9 = more than 10% behind).
+    #[serde(default = "default_target_share")]
+    pub target_behind_share: f64,
+}
+
+fn default_quiet() -> u32 {
+    30
+}
+fn default_notice() -> u32 {
+    90
+}
+fn default_overdue() -> u32 {
+    3
+}
+fn default_target_share() -> f64 {
+    0.9
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig {
+            tick_interval_minutes: 0,
+            quiet_account_days: default_quiet(),
+            contract_notice_days: default_notice(),
+            overdue_after_days: default_overdue(),
+            target_behind_share: default_target_share(),
+        }
+    }
+}
+
+/// The team's working days: weekends and these holidays are skipped by due dates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    #[serde(default)]
+    pub holidays: Vec<chrono::NaiveDate>,
 }
 
 impl ClockConfig {
@@ -162,6 +232,8 @@ pub struct Pipeline {
     pub stages: Vec<String>,
     pub won: Vec<String>,
     pub lost: Vec<String>,
+    /// Days a deal may stay in each stage before it is stuck (stages not listed: no limit).
+    pub stage_days: BTreeMap<String, u32>,
 }
 
 impl Pipeline {
@@ -205,6 +277,7 @@ pub struct Config {
     pub settings: toml::Table,
     pub limits: Limits,
     pub clock: ClockConfig,
+    pub calendar: crate::time::Calendar,
 }
 
 impl Config {
@@ -258,6 +331,20 @@ impl Config {
                 format!("pipeline.stages: the first stage {first:?} cannot be a closed stage"),
             );
         }
+        for (stage, days) in &raw.pipeline.stage_days {
+            if !stages.contains(stage) {
+                let h = hint(stage, stages.iter().map(String::as_str));
+                at(days.span(), format!("pipeline.stage_days: {stage:?} is not a stage of pipeline.stages{h}"));
+            } else if *days.get_ref() == 0 {
+                at(
+                    days.span(),
+                    format!("pipeline.stage_days.{stage}: give a number of days of at least 1, or leave the stage out"),
+                );
+            }
+        }
+        if !(0.0..=1.0).contains(&raw.clock.target_behind_share) {
+            at(0..0, "clock.target_behind_share: a share between 0 and 1, like 0.9".into());
+        }
         if raw.roles.is_empty() {
             at(0..0, "roles: define at least one role".into());
         }
@@ -302,12 +389,14 @@ impl Config {
                 stages,
                 won: raw.pipeline.won.into_iter().map(Spanned::into_inner).collect(),
                 lost: raw.pipeline.lost.into_iter().map(Spanned::into_inner).collect(),
+                stage_days: raw.pipeline.stage_days.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
             },
             roles: raw.roles,
             team,
             settings: raw.settings,
             limits: raw.limits,
             clock: raw.clock,
+            calendar: crate::time::Calendar::new(raw.calendar.holidays),
         })
     }
 

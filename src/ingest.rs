@@ -102,6 +102,7 @@ impl<'a> Ingest<'a> {
         store.begin()?;
         let first = playbook.load();
         first.record(store)?;
+        crate::engine::Engine::new(&first.config, &first.rules, store).reroute_unavailable()?;
         let recorded = first.version().to_string();
         Ok(Ingest {
             store,

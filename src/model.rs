@@ -120,6 +120,7 @@ pub enum DecisionKind {
     TaskCreated,
     RuleError,
     ChainLimit,
+    TaskRerouted,
 }
 
 impl DecisionKind {
@@ -133,6 +134,7 @@ impl DecisionKind {
             DecisionKind::TaskCreated => "task_created",
             DecisionKind::RuleError => "rule_error",
             DecisionKind::ChainLimit => "chain_limit",
+            DecisionKind::TaskRerouted => "task_rerouted",
         }
     }
 }

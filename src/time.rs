@@ -12,26 +12,38 @@ pub fn now_stamp() -> String {
     stamp(Utc::now())
 }
 
-/// `date` plus `n` business days (Monday to Friday). Zero days from a
-/// weekend day lands on the next Monday, so nothing is ever due on a weekend.
-pub fn add_business_days(date: NaiveDate, n: i64) -> NaiveDate {
-    let mut d = date;
-    let step = if n < 0 { -1 } else { 1 };
-    let mut left = n.abs();
-    while left > 0 {
-        d += Duration::days(step);
-        if is_business_day(d) {
-            left -= 1;
-        }
-    }
-    while !is_business_day(d) {
-        d += Duration::days(1);
-    }
-    d
+/// The team's working days: Monday to Friday, less the configured holidays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendar {
+    holidays: std::collections::BTreeSet<NaiveDate>,
 }
 
-pub fn is_business_day(d: NaiveDate) -> bool {
-    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+impl Calendar {
+    pub fn new(holidays: impl IntoIterator<Item = NaiveDate>) -> Calendar {
+        Calendar { holidays: holidays.into_iter().collect() }
+    }
+
+    pub fn is_business_day(&self, d: NaiveDate) -> bool {
+        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&d)
+    }
+
+    /// `date` plus `n` business days. Zero days from a day off lands on the
+    /// next business day, so nothing is ever due on a weekend or a holiday.
+    pub fn add_business_days(&self, date: NaiveDate, n: i64) -> NaiveDate {
+        let mut d = date;
+        let step = if n < 0 { -1 } else { 1 };
+        let mut left = n.abs();
+        while left > 0 {
+            d += Duration::days(step);
+            if self.is_business_day(d) {
+                left -= 1;
+            }
+        }
+        while !self.is_business_day(d) {
+            d += Duration::days(1);
+        }
+        d
+    }
 }
 
 /// Whole months from `a` to `b` (negative when `b` is earlier), counting a
@@ -45,6 +57,29 @@ pub fn months_between(a: NaiveDate, b: NaiveDate) -> i64 {
     } else {
         months
     }
+}
+
+/// The first and last day of a target period: `2026`, `2026-H2`, `2026-Q4` or `2026-11`.
+pub fn period_range(period: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (year, part) = match period.split_once('-') {
+        Some((y, p)) => (y.parse::<i32>().ok()?, Some(p)),
+        None => (period.parse::<i32>().ok()?, None),
+    };
+    let (first_month, months) = match part {
+        None => (1, 12),
+        Some(p) if p.starts_with(['Q', 'q']) => {
+            let q: u32 = p[1..].parse().ok().filter(|q| (1..=4).contains(q))?;
+            (3 * q - 2, 3)
+        }
+        Some(p) if p.starts_with(['H', 'h']) => {
+            let h: u32 = p[1..].parse().ok().filter(|h| (1..=2).contains(h))?;
+            (6 * h - 5, 6)
+        }
+        Some(p) => (p.parse::<u32>().ok().filter(|m| (1..=12).contains(m))?, 1),
+    };
+    let start = NaiveDate::from_ymd_opt(year, first_month, 1)?;
+    let end = start.checked_add_months(chrono::Months::new(months))?.pred_opt()?;
+    Some((start, end))
 }
 
 /// Twelve months before `t`, as a store stamp.
@@ -61,12 +96,29 @@ mod tests {
     }
 
     #[test]
-    fn business_days_skip_weekends() {
+    fn business_days_skip_weekends_and_holidays() {
+        let plain = Calendar::default();
         // 2026-11-06 is a Friday.
-        assert_eq!(add_business_days(d("2026-11-06"), 1), d("2026-11-09"));
-        assert_eq!(add_business_days(d("2026-11-06"), 0), d("2026-11-06"));
-        assert_eq!(add_business_days(d("2026-11-07"), 0), d("2026-11-09"));
-        assert_eq!(add_business_days(d("2026-11-02"), 5), d("2026-11-09"));
+        assert_eq!(plain.add_business_days(d("2026-11-06"), 1), d("2026-11-09"));
+        assert_eq!(plain.add_business_days(d("2026-11-06"), 0), d("2026-11-06"));
+        assert_eq!(plain.add_business_days(d("2026-11-07"), 0), d("2026-11-09"));
+        assert_eq!(plain.add_business_days(d("2026-11-02"), 5), d("2026-11-09"));
+        let xmas = Calendar::new([d("2026-12-24"), d("2026-12-25")]);
+        // Wednesday 23rd + 1 business day skips Thu 24, Fri 25 and the weekend.
+        assert_eq!(xmas.add_business_days(d("2026-12-23"), 1), d("2026-12-28"));
+        assert_eq!(xmas.add_business_days(d("2026-12-25"), 0), d("2026-12-28"));
+        assert!(!xmas.is_business_day(d("2026-12-24")) && xmas.is_business_day(d("2026-12-23")));
+    }
+
+    #[test]
+    fn periods_name_their_days() {
+        assert_eq!(period_range("2026-Q4"), Some((d("2026-10-01"), d("2026-12-31"))));
+        assert_eq!(period_range("2026"), Some((d("2026-01-01"), d("2026-12-31"))));
+        assert_eq!(period_range("2026-H1"), Some((d("2026-01-01"), d("2026-06-30"))));
+        assert_eq!(period_range("2026-02"), Some((d("2026-02-01"), d("2026-02-28"))));
+        for bad in ["2026-Q5", "Q4", "2026-13", "soon"] {
+            assert_eq!(period_range(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -197,7 +197,9 @@ fn a_deal_walks_the_pipeline_as_activities_are_logged() {
 
     // Back to negotiation: the coordinator readies the paperwork and the manager hears of the big deal.
     let paperwork = ws.task_titled("Prepare order paperwork for Acme rollout");
-    assert_eq!((&paperwork["role"], &paperwork["assignee"]), (&json!("sales_coordinator"), &Value::Null));
+    // Coordinators take turns (round_robin): the paperwork came first, the won order second.
+    assert_eq!((&paperwork["role"], &paperwork["assignee"]), (&json!("sales_coordinator"), &json!("Gus Lindqvist")));
+    assert_eq!(t["assignee"], "Ines Moreau");
     assert_eq!(paperwork["due_at"], "2026-11-10");
     let manager = ws.task_titled("Big deal in negotiation: Acme rollout (50,000)");
     assert_eq!((&manager["role"], &manager["due_at"]), (&json!("sales_manager"), &json!("2026-11-09")));
@@ -345,7 +347,7 @@ fn revenue_over_twelve_months_makes_a_key_account_handed_to_an_account_manager()
     let comms = ws.task_titled("Communication plan for Acme Corp");
     assert_eq!(
         (&comms["role"], &comms["assignee"], &comms["due_at"]),
-        (&json!("marketing"), &Value::Null, &json!("2026-11-18"))
+        (&json!("marketing"), &json!("Hana Sato"), &json!("2026-11-18"))
     );
     let exec = ws.task_titled("Build a relationship with an executive at Acme Corp");
     assert_eq!(
@@ -669,7 +671,7 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_is_applied() {
 #[test]
 fn check_passes_on_the_default_playbook() {
     let ws = Workspace::new();
-    let rules: String = ["stages", "key_accounts", "tasks_sales", "tasks_account_management"]
+    let rules: String = ["stages", "key_accounts", "tasks_sales", "tasks_account_management", "time"]
         .iter()
         .map(|f| ws.read(&format!("rules/{f}.rhai")))
         .collect();
@@ -677,7 +679,7 @@ fn check_passes_on_the_default_playbook() {
     let (stage, key, task) = (count("stage_"), count("key_"), count("task_"));
     let out = ws.run(&["check"]).success();
     let expected = format!(
-        "ok: {} rules ({stage} stage, {key} key-account, {task} task) in 4 files, version ",
+        "ok: {} rules ({stage} stage, {key} key-account, {task} task) in 5 files, version ",
         stage + key + task
     );
     assert!(out.stdout.starts_with(&expected), "{}\nexpected {expected}", out.stdout);

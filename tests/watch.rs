@@ -131,7 +131,7 @@ fn edits_reload_in_place_by_rename_and_by_delete_and_recreate() {
     let line = w.expect("rules reloaded: ");
     let second = version_of(&line);
     assert_ne!(second, first);
-    assert_eq!(files_of(&line), "4");
+    assert_eq!(files_of(&line), "5");
     assert!(line.ends_with(" ms"), "{line}");
 
     // By rename, as editors save.
@@ -142,16 +142,16 @@ fn edits_reload_in_place_by_rename_and_by_delete_and_recreate() {
     // Delete, then recreate.
     let key = ws.read("rules/key_accounts.rhai");
     std::fs::remove_file(ws.path("rules/key_accounts.rhai")).unwrap();
-    assert_eq!(files_of(&w.expect("rules reloaded: ")), "3");
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "4");
     std::fs::write(ws.path("rules/key_accounts.rhai"), &key).unwrap();
     let back = w.expect("rules reloaded: ");
-    assert_eq!((files_of(&back), version_of(&back)), ("4", first.clone()));
+    assert_eq!((files_of(&back), version_of(&back)), ("5", first.clone()));
 
     // A new rule file, then its removal.
     ws.write("rules/marketing.rhai", EXTRA_RULE);
-    assert_eq!(files_of(&w.expect("rules reloaded: ")), "5");
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "6");
     std::fs::remove_file(ws.path("rules/marketing.rhai")).unwrap();
-    assert_eq!(files_of(&w.expect("rules reloaded: ")), "4");
+    assert_eq!(files_of(&w.expect("rules reloaded: ")), "5");
 
     // Swap files and other noise reload nothing.
     std::fs::write(ws.path("rules/.tasks_sales.rhai.swp"), "junk").unwrap();

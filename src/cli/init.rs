@@ -8,12 +8,13 @@ use super::Outcome;
 use super::context::Context;
 
 /// The defaults shipped inside the binary (the same files as the repository's).
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("config.toml", include_str!("../../config.toml")),
     ("rules/stages.rhai", include_str!("../../rules/stages.rhai")),
     ("rules/key_accounts.rhai", include_str!("../../rules/key_accounts.rhai")),
     ("rules/tasks_sales.rhai", include_str!("../../rules/tasks_sales.rhai")),
     ("rules/tasks_account_management.rhai", include_str!("../../rules/tasks_account_management.rhai")),
+    ("rules/time.rhai", include_str!("../../rules/time.rhai")),
 ];
 
 #[derive(clap::Args)]

@@ -12,6 +12,7 @@ mod listing;
 mod output;
 mod status;
 mod tasks;
+mod tick;
 mod watch;
 
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ enum Command {
     Run(watch::RunArgs),
     /// Stay running: hot-reload config and rules, process inbox files as they appear, tick.
     Watch(watch::WatchArgs),
+    /// Let time pass: run the time rules at a business time (--now) or now.
+    Tick(tick::Args),
     /// List tasks, or claim, complete or cancel one.
     Tasks(tasks::Args),
     /// List accounts, key accounts first.
@@ -88,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Run(a) => watch::run(&ctx, a),
         Command::Watch(a) => watch::watch(&ctx, a),
+        Command::Tick(a) => tick::run(&ctx, a),
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),

@@ -307,6 +307,43 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// The task's dedup key: rule, role, subject; the episode of a time event
+    /// (its `since`), so a condition that ends and comes back fires again; the
+    /// `every_days` bucket, so a condition that holds fires every N days; and
+    /// the rule's own `dedup` text.
+    fn dedup_key(
+        &self,
+        t: &Trigger,
+        rule: &Rule,
+        spec: &TaskSpec,
+        subject: &Subject,
+        today: chrono::NaiveDate,
+    ) -> std::result::Result<String, String> {
+        let mut key = format!("{}:{}:{}:{}", rule.name, spec.role, subject.kind, subject.id);
+        // The episode counts only for rules that read the event: a rule about
+        // state alone (say, a key account without an executive) fires once.
+        let since = Some(t)
+            .filter(|_| rule.params.contains(&Fact::Event))
+            .and_then(|t| t.data.get("since"))
+            .and_then(Value::as_str)
+            .and_then(crate::event::parse_date);
+        if let Some(since) = since {
+            key.push_str(&format!(":since {since}"));
+        }
+        if let Some(every) = spec.every_days {
+            if every < 1 {
+                return Err(format!("every_days must be at least 1, got {every}"));
+            }
+            let anchor = since.unwrap_or(chrono::NaiveDate::MIN);
+            let bucket = (today - anchor).num_days().div_euclid(every);
+            key.push_str(&format!(":every {every} #{bucket}"));
+        }
+        if let Some(extra) = &spec.dedup {
+            key.push_str(&format!(":{extra}"));
+        }
+        Ok(key)
+    }
+
     fn hand_over(
         &self,
         t: &Trigger,
@@ -394,39 +431,55 @@ impl Engine<'_> {
         let today = t.at.date_naive();
         let due = match (&spec.due, spec.due_in_days) {
             (Some(d), _) => match crate::event::parse_date(d) {
-                Some(date) => time::add_business_days(date, 0),
+                Some(date) => self.config.calendar.add_business_days(date, 0),
                 None => return Ok(Err(format!("due {d:?} is not a date"))),
             },
-            (None, Some(n)) => time::add_business_days(today, n),
-            (None, None) => time::add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
+            (None, Some(n)) => self.config.calendar.add_business_days(today, n),
+            (None, None) => self.config.calendar.add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
         };
-        let deal_owner = match &t.deal {
-            Some(d) => self.store.deal(d)?.and_then(|d| d.owner),
-            None => None,
-        };
-        let account_owner = match &t.account {
-            Some(a) => self.store.account(a)?.and_then(|a| a.owner),
-            None => None,
-        };
-        let assignee = match crate::assign::assignee(
-            self.config,
-            &spec.role,
-            spec.assignee.as_deref(),
-            &[deal_owner.as_deref(), account_owner.as_deref()],
-        ) {
-            Ok(a) => a,
+        let dedup_key = match self.dedup_key(t, rule, &spec, &subject, today) {
+            Ok(k) => k,
             Err(msg) => return Ok(Err(msg)),
         };
-        let mut dedup_key = format!("{}:{}:{}:{}", rule.name, spec.role, subject.kind, subject.id);
-        if let Some(extra) = &spec.dedup {
-            dedup_key = format!("{dedup_key}:{extra}");
-        }
         if !keys.insert(dedup_key.clone()) {
             return Ok(Err(format!(
                 "returned two {} tasks about {subject} that cannot be told apart (\"{}\"): give each a different `dedup`",
                 spec.role, spec.title
             )));
         }
+        // Known already: nothing to create, and no round-robin turn spent on it.
+        if self.store.task_key_exists(&dedup_key)? {
+            return Ok(Ok(()));
+        }
+        let deal_owner = match &t.deal {
+            Some(d) => self.store.deal(d)?.and_then(|d| d.owner),
+            None => None,
+        };
+        let account = match &t.account {
+            Some(a) => self.store.account(a)?,
+            None => None,
+        };
+        let lead_region = match &t.lead {
+            Some(l) => {
+                self.store.lead(l)?.and_then(|l| l.data.get("region").and_then(Value::as_str).map(str::to_string))
+            }
+            None => None,
+        };
+        let region = account
+            .as_ref()
+            .and_then(|a| a.data.get("region").and_then(Value::as_str).map(str::to_string))
+            .or(lead_region);
+        let owners = [deal_owner.as_deref(), account.as_ref().and_then(|a| a.owner.as_deref())];
+        let need = crate::assign::Need {
+            role: &spec.role,
+            named: spec.assignee.as_deref(),
+            owners: &owners,
+            region: region.as_deref(),
+        };
+        let assignee = match crate::assign::assignee(self.config, self.store, &need)? {
+            Ok(a) => a,
+            Err(msg) => return Ok(Err(msg)),
+        };
         let reason = spec
             .reason
             .clone()

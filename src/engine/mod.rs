@@ -6,6 +6,7 @@
 //! `limits.max_chain` per event, past which the engine reports a loop
 //! instead of spinning.
 
+mod clock;
 mod decide;
 mod fact_cache;
 mod outcome;
@@ -190,6 +191,40 @@ impl<'a> Engine<'a> {
         Ok(Applied::Done(run.counts, run.failures))
     }
 
+    /// Open tasks assigned to someone who is inactive or no longer has the
+    /// task's role go to someone else by the role's strategy, or back to the
+    /// role's queue. Returns how many moved.
+    pub fn reroute_unavailable(&self) -> Result<usize> {
+        let mut moved = 0;
+        let unavailable = self
+            .store
+            .open_task_holders()?
+            .into_iter()
+            .filter(|(role, who)| !self.config.person(who).is_some_and(|p| p.active && &p.role == role));
+        let mut tasks = Vec::new();
+        for (role, who) in unavailable {
+            tasks.extend(self.store.open_tasks_of(&role, &who)?.into_iter().map(|id| (id, role.clone(), who.clone())));
+        }
+        for (id, role, assignee) in tasks {
+            let need = crate::assign::Need { role: &role, named: None, owners: &[], region: None };
+            let to = crate::assign::assignee(self.config, self.store, &need)?.unwrap_or(None);
+            self.store.reassign_task(id, to.as_deref())?;
+            let reason = format!("{assignee} is not an active {role} any more");
+            let d = Decision {
+                kind: DecisionKind::TaskRerouted,
+                subject: Subject::new("task", &id.to_string()),
+                rule: None,
+                reason,
+                detail: serde_json::json!({"from": assignee, "to": to}),
+                event_id: String::new(),
+                at: crate::time::now_stamp(),
+            };
+            self.store.record_decision(&d, &self.rules.version)?;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
     fn stop_loop(&self, t: &Trigger, run: &mut Run) -> Result<()> {
         let max = self.config.limits.max_chain;
         let reason = format!(
@@ -224,7 +259,11 @@ impl<'a> Engine<'a> {
             self.react_to_pending(run)?;
         }
         self.decide_tasks(&t, run)?;
-        self.react_to_pending(run)
+        self.react_to_pending(run)?;
+        if t.kind == "clock.tick" && t.id == run.root {
+            self.clock(&t, run)?;
+        }
+        Ok(())
     }
 
     fn react_to_pending(&self, run: &mut Run) -> Result<()> {

@@ -29,6 +29,8 @@ pub struct TaskSpec {
     pub dedup: Option<String>,
     pub about: Option<String>,
     pub assignee: Option<String>,
+    /// Fire again every this many days while the condition holds.
+    pub every_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +39,20 @@ pub enum Action {
     Handover { role: String, reason: String },
 }
 
-const TASK_FIELDS: [&str; 11] =
-    ["decision", "role", "title", "due", "due_in_days", "priority", "reason", "dedup", "about", "assignee", "notes"];
+const TASK_FIELDS: [&str; 12] = [
+    "decision",
+    "role",
+    "title",
+    "due",
+    "due_in_days",
+    "priority",
+    "reason",
+    "dedup",
+    "about",
+    "assignee",
+    "notes",
+    "every_days",
+];
 
 fn field(m: &Map, key: &str) -> Option<Dynamic> {
     m.get(key).filter(|v| !v.is_unit()).cloned()
@@ -119,10 +133,13 @@ fn action(v: &Dynamic) -> Result<Action, String> {
                 Some(p) => Priority::parse(&p)
                     .ok_or_else(|| format!("priority {p:?} is not one of {}", Priority::NAMES.join(", ")))?,
             };
-            let due_in_days = match field(&m, "due_in_days") {
-                None => None,
-                Some(d) => Some(d.as_int().map_err(|t| format!("due_in_days must be a whole number, got {t}"))?),
+            let whole = |key: &str| -> Result<Option<i64>, String> {
+                match field(&m, key) {
+                    None => Ok(None),
+                    Some(d) => d.as_int().map(Some).map_err(|t| format!("{key} must be a whole number, got {t}")),
+                }
             };
+            let (due_in_days, every_days) = (whole("due_in_days")?, whole("every_days")?);
             Ok(Action::Task(TaskSpec {
                 role: required(&m, "role")?,
                 title: required(&m, "title")?,
@@ -133,6 +150,7 @@ fn action(v: &Dynamic) -> Result<Action, String> {
                 dedup: string(&m, "dedup")?,
                 about: string(&m, "about")?,
                 assignee: string(&m, "assignee")?,
+                every_days,
             }))
         }
         _ => Err(expected(WHAT, v)),

@@ -23,8 +23,8 @@ fn date_arg(s: &str) -> Fallible<chrono::NaiveDate> {
     parse_date(s).ok_or_else(|| format!("{s:?} is not a date (write it like 2026-11-02)").into())
 }
 
-/// Register the rule API on `engine`.
-pub fn register(engine: &mut Engine) {
+/// Register the rule API on `engine`; date helpers count business days on `calendar`.
+pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
     // Stage rules.
     engine
         .register_fn("move_to", |stage: &str, reason: &str| decision("move", &[("stage", stage), ("reason", reason)]));
@@ -56,9 +56,12 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("add_days", |d: &str, n: i64| -> Fallible<String> {
         Ok((date_arg(d)? + chrono::Duration::days(n)).to_string())
     });
-    engine.register_fn("add_business_days", |d: &str, n: i64| -> Fallible<String> {
-        Ok(time::add_business_days(date_arg(d)?, n).to_string())
+    let cal = calendar.clone();
+    engine.register_fn("add_business_days", move |d: &str, n: i64| -> Fallible<String> {
+        Ok(cal.add_business_days(date_arg(d)?, n).to_string())
     });
+    let cal = calendar.clone();
+    engine.register_fn("is_business_day", move |d: &str| -> Fallible<bool> { Ok(cal.is_business_day(date_arg(d)?)) });
 
     // Money, for reasons people read: 1234567 -> "1,234,567".
     engine.register_fn("money", |x: f64| money(x));
@@ -95,7 +98,7 @@ mod tests {
     #[test]
     fn helpers_work_from_scripts() {
         let mut engine = Engine::new();
-        register(&mut engine);
+        register(&mut engine, &time::Calendar::default());
         let n: i64 = engine.eval(r#"days_between("2026-11-01", "2026-11-11T10:00:00Z")"#).unwrap();
         assert_eq!(n, 10);
         let d: String = engine.eval(r#"add_business_days("2026-11-06", 1)"#).unwrap();

@@ -28,7 +28,7 @@ pub use api::money;
 /// The rule API on a plain engine, for unit tests elsewhere in the crate.
 #[cfg(test)]
 pub fn register_api_for_tests(engine: &mut Engine) {
-    api::register(engine);
+    api::register(engine, &crate::time::Calendar::default());
 }
 
 use std::collections::HashMap;
@@ -158,7 +158,7 @@ impl RuleSet {
     /// Build from `(display path, text)` pairs (the paths appear in messages).
     pub fn from_sources(config: &Config, files: Vec<(String, String)>) -> Result<RuleSet> {
         let mut engine = sandbox::engine(&config.limits, &config.rules_dir());
-        api::register(&mut engine);
+        api::register(&mut engine, &config.calendar);
         let mut problems = Vec::new();
         if files.is_empty() {
             problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));

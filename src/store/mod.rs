@@ -5,6 +5,7 @@
 //! Writes happen inside [`Store::begin`] / [`Store::commit`] batches, with a
 //! savepoint per event so one failing event never leaves half its changes.
 
+mod clock;
 mod log;
 mod schema;
 mod state;

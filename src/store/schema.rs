@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 const V1: &str = r#"
@@ -183,6 +183,28 @@ CREATE TABLE rules_loads (
     seq INTEGER PRIMARY KEY,
     version TEXT NOT NULL,
     loaded_at TEXT NOT NULL
+);
+"#;
+
+/// The clock and assignment: indexes for the time queries, the last tick,
+/// round-robin turns.
+const V2: &str = r#"
+CREATE INDEX deals_open_stage_entered ON deals(is_open, stage, stage_entered_at);
+CREATE INDEX tasks_status_due ON tasks(status, due_at);
+CREATE INDEX contracts_end ON contracts("end");
+CREATE INDEX accounts_key ON accounts(is_key);
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Whose turn it is next, per role and region ('' = all regions).
+CREATE TABLE assign_turns (
+    role TEXT NOT NULL,
+    region TEXT NOT NULL,
+    next INTEGER NOT NULL,
+    PRIMARY KEY (role, region)
 );
 "#;
 

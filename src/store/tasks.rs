@@ -86,6 +86,10 @@ impl Store {
         Ok(id)
     }
 
+    pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
+        Ok(self.one("SELECT 1 FROM tasks WHERE dedup_key = ?1", [dedup_key], |_| Ok(()))?.is_some())
+    }
+
     pub fn task(&self, id: i64) -> Result<Option<Task>> {
         self.one(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"), [id], task_row)
     }

@@ -1,0 +1,201 @@
+//! The clock: on a `clock.tick`, find what became due since the last tick and
+//! let the rules react to each, as a time event of its own:
+//!
+//! * `deal.stuck`: an open deal stayed in its stage longer than
+//!   `pipeline.stage_days` allows; again each time that many days pass;
+//! * `account.quiet`: a key account without contact for
+//!   `clock.quiet_account_days`; again each time that many days pass;
+//! * `contract.ending`: a contract ends within `clock.contract_notice_days`;
+//! * `task.overdue`: an open task is `clock.overdue_after_days` past its due date;
+//! * `target.behind`: an account's revenue from a product this period is
+//!   below `clock.target_behind_share` of its target pro-rated to date
+//!   (checked once a day).
+//!
+//! Each time event carries `since`, the day its condition began: task rules
+//! fire once per such episode unless they ask for `every_days`. Only what
+//! crossed a threshold between the last tick and this one is emitted (found
+//! through indexes), so a tick costs what is due, and the same tick twice
+//! emits nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+
+use super::{Engine, Run, Trigger};
+use crate::error::Result;
+use crate::time::{period_range, stamp};
+
+const LAST_TICK: &str = "last_tick";
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// How many whole `every`-day periods have passed from `from` to `to`.
+fn periods(from: DateTime<Utc>, to: DateTime<Utc>, every: u32) -> i64 {
+    if to <= from { 0 } else { (to - from).num_seconds() / (i64::from(every) * 86_400) }
+}
+
+fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
+    let data: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
+    Trigger::new("", kind, at, data)
+}
+
+impl Engine<'_> {
+    pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+        let now = t.at;
+        let last = self.store.meta(LAST_TICK)?.as_deref().and_then(parse_time);
+        if last.is_some_and(|l| l >= now) {
+            return Ok(());
+        }
+        let mut due = Vec::new();
+        self.stuck_deals(now, last, &mut due)?;
+        self.quiet_accounts(now, last, &mut due)?;
+        self.ending_contracts(now, last, &mut due)?;
+        self.overdue_tasks(now, last, &mut due)?;
+        if last.is_none_or(|l| l.date_naive() < now.date_naive()) {
+            self.targets_behind(now, &mut due)?;
+        }
+        self.store.set_meta(LAST_TICK, &stamp(now))?;
+        // Each time event is a reaction chain of its own.
+        for trigger in due {
+            run.steps = 0;
+            run.stopped = false;
+            run.push(trigger);
+            self.react_to_pending(run)?;
+        }
+        Ok(())
+    }
+
+    fn stuck_deals(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+        for (stage, &limit) in &self.config.pipeline.stage_days {
+            if self.config.pipeline.is_closed(stage) {
+                continue;
+            }
+            let by = stamp(now - Duration::days(i64::from(limit)));
+            for (id, account, entered) in self.store.deals_in_stage_since(stage, &by)? {
+                let Some(entered_at) = parse_time(&entered) else { continue };
+                let times = periods(entered_at, now, limit);
+                let before = last.map(|l| periods(entered_at, l, limit)).unwrap_or(0);
+                if times < 1 || times <= before {
+                    continue;
+                }
+                let since = (entered_at + Duration::days(i64::from(limit))).date_naive();
+                let mut e = event(
+                    "deal.stuck",
+                    now,
+                    json!({"deal_id": id, "account_id": account, "stage": stage, "days_in_stage": (now - entered_at).num_days(),
+                           "limit_days": limit, "times": times, "since": since.to_string()}),
+                );
+                e.deal = Some(id);
+                e.account = Some(account);
+                due.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn quiet_accounts(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+        let days = self.config.clock.quiet_account_days;
+        if days == 0 {
+            return Ok(());
+        }
+        for (id, quiet) in self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))? {
+            let Some(from) = parse_time(&quiet) else { continue };
+            let times = periods(from, now, days);
+            let before = last.map(|l| periods(from, l, days)).unwrap_or(0);
+            if times < 1 || times <= before {
+                continue;
+            }
+            let since = (from + Duration::days(i64::from(days))).date_naive();
+            let mut e = event(
+                "account.quiet",
+                now,
+                json!({"account_id": id, "last_contact": quiet, "days_since_contact": (now - from).num_days(),
+                       "limit_days": days, "times": times, "since": since.to_string()}),
+            );
+            e.account = Some(id);
+            due.push(e);
+        }
+        Ok(())
+    }
+
+    fn ending_contracts(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+        let days = self.config.clock.contract_notice_days;
+        if days == 0 {
+            return Ok(());
+        }
+        let notice = Duration::days(i64::from(days));
+        let today = now.date_naive();
+        let after = last.map(|l| (l.date_naive() + notice).to_string());
+        for (id, account, end) in
+            self.store.contracts_ending(after.as_deref(), &(today + notice).to_string(), &today.to_string())?
+        {
+            let Some(end_date) = crate::event::parse_date(&end) else { continue };
+            let mut e = event(
+                "contract.ending",
+                now,
+                json!({"contract_id": id, "account_id": account, "end": end, "days_left": (end_date - today).num_days(),
+                       "notice_days": days, "since": (end_date - notice).to_string()}),
+            );
+            e.account = Some(account);
+            due.push(e);
+        }
+        Ok(())
+    }
+
+    fn overdue_tasks(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+        // A task due on day D is overdue from D + 1 + grace: emit those whose day fell in (last, now].
+        let grace = Duration::days(i64::from(self.config.clock.overdue_after_days) + 1);
+        let today = now.date_naive();
+        let from = last.map(|l| (l.date_naive() - grace + Duration::days(1)).to_string());
+        for id in self.store.tasks_due_between(from.as_deref(), &(today - grace + Duration::days(1)).to_string())? {
+            let Some(task) = self.store.task(id)? else { continue };
+            let Some(due_date) = crate::event::parse_date(&task.due_at) else { continue };
+            let mut e = event(
+                "task.overdue",
+                now,
+                json!({"task_id": id, "task": task, "days_overdue": (today - due_date).num_days(),
+                       "since": (due_date + grace).to_string()}),
+            );
+            match task.subject.kind.as_str() {
+                "deal" => {
+                    e.account = self.store.deal(&task.subject.id)?.map(|d| d.account_id);
+                    e.deal = Some(task.subject.id.clone());
+                }
+                "account" => e.account = Some(task.subject.id.clone()),
+                "lead" => e.lead = Some(task.subject.id.clone()),
+                _ => {}
+            }
+            due.push(e);
+        }
+        Ok(())
+    }
+
+    fn targets_behind(&self, now: DateTime<Utc>, due: &mut Vec<Trigger>) -> Result<()> {
+        let today = now.date_naive();
+        let share = self.config.clock.target_behind_share;
+        for (account, product, period, amount) in self.store.all_targets()? {
+            let Some((start, end)) = period_range(&period) else { continue };
+            if today < start || today > end {
+                continue;
+            }
+            let elapsed = (today - start).num_days() as f64 + 1.0;
+            let length = (end - start).num_days() as f64 + 1.0;
+            let expected = amount * elapsed / length;
+            let from = stamp(start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+            let achieved = self.store.product_revenue(&account, &product, &from, &stamp(now))?;
+            if achieved >= expected * share {
+                continue;
+            }
+            let mut e = event(
+                "target.behind",
+                now,
+                json!({"account_id": account, "product": product, "period": period, "target": amount,
+                       "expected_to_date": expected.round(), "achieved": achieved, "since": start.to_string()}),
+            );
+            e.account = Some(account);
+            due.push(e);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! What the clock asks the store: which deals, accounts, contracts, tasks and
+//! targets became due, found through indexes, and the time of the last tick.
+
+use rusqlite::params;
+
+use super::{SqlContext, Store};
+use crate::error::Result;
+
+impl Store {
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")
+            .ctx(self)?
+            .execute(params![key, value])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    /// Open deals in `stage` that entered it at or before `entered_by`: `(id, account_id, stage_entered_at)`.
+    pub fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<(String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, account_id, stage_entered_at FROM deals WHERE is_open = 1 AND stage = ?1 AND stage_entered_at <= ?2",
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![stage, entered_by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Key accounts whose last contact (else the day they became key) is at or before `by`: `(id, since)`.
+    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, COALESCE(last_contact, key_since) AS quiet FROM accounts WHERE is_key = 1 AND quiet <= ?1",
+            )
+            .ctx(self)?;
+        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Contracts ending after `after` (exclusive, if given) and on or before `until`, not ended by `today`:
+    /// `(id, account_id, end)`.
+    pub fn contracts_ending(
+        &self,
+        after: Option<&str>,
+        until: &str,
+        today: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                r#"SELECT id, account_id, "end" FROM contracts
+                   WHERE (?1 IS NULL OR "end" > ?1) AND "end" <= ?2 AND "end" >= ?3 ORDER BY "end", id"#,
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![after, until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Open or claimed tasks due on or after `from` (if given) and before `before`: their ids.
+    pub fn tasks_due_between(&self, from: Option<&str>, before: &str) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tasks WHERE status IN ('open', 'claimed') AND (?1 IS NULL OR due_at >= ?1) AND due_at < ?2 ORDER BY id",
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![from, before], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Every target: `(account_id, product, period, amount)`.
+    pub fn all_targets(&self) -> Result<Vec<(String, String, String, f64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT account_id, product, period, amount FROM targets ORDER BY account_id, product")
+            .ctx(self)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Revenue from one product of an account between two times (orders and won deals).
+    pub fn product_revenue(&self, account: &str, product: &str, from: &str, to: &str) -> Result<f64> {
+        let orders: f64 = self
+            .one(
+                "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE account_id = ?1 AND product = ?2 AND at >= ?3 AND at <= ?4",
+                params![account, product, from, to],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0.0);
+        let deals: f64 = self
+            .one(
+                "SELECT COALESCE(SUM(amount), 0) FROM deals WHERE account_id = ?1 AND is_won = 1 AND json_extract(data, '$.product') = ?2
+                 AND closed_at >= ?3 AND closed_at <= ?4",
+                params![account, product, from, to],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0.0);
+        Ok(orders + deals)
+    }
+
+    /// Open tasks of a role per assignee.
+    pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<(String, i64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT assignee, COUNT(*) FROM tasks WHERE role = ?1 AND status IN ('open', 'claimed') AND assignee IS NOT NULL GROUP BY assignee",
+            )
+            .ctx(self)?;
+        let rows = st.query_map([role], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Take the next round-robin turn of `role` in `region` among `n` people: returns the index.
+    pub fn take_turn(&self, role: &str, region: &str, n: usize) -> Result<usize> {
+        let next: i64 = self
+            .one("SELECT next FROM assign_turns WHERE role = ?1 AND region = ?2", params![role, region], |r| r.get(0))?
+            .unwrap_or(0);
+        let index = (next.max(0) as usize) % n.max(1);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO assign_turns (role, region, next) VALUES (?1, ?2, ?3) ON CONFLICT(role, region) DO UPDATE SET next = ?3",
+            )
+            .ctx(self)?
+            .execute(params![role, region, (index + 1) as i64])
+            .ctx(self)?;
+        Ok(index)
+    }
+
+    /// Who has open tasks of which role: `(role, assignee)`.
+    pub fn open_task_holders(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT role, assignee FROM tasks WHERE status = 'open' AND assignee IS NOT NULL")
+            .ctx(self)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Open tasks of `role` assigned to `assignee`.
+    pub fn open_tasks_of(&self, role: &str, assignee: &str) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM tasks WHERE status = 'open' AND role = ?1 AND assignee = ?2 ORDER BY id")
+            .ctx(self)?;
+        let rows = st.query_map(params![role, assignee], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    pub fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1")
+            .ctx(self)?
+            .execute(params![id, assignee])
+            .ctx(self)?;
+        Ok(())
+    }
+}
