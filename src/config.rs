@@ -291,8 +291,14 @@ impl Config {
     /// Validate config text that belongs to the config directory `dir`.
     pub fn parse(dir: &Path, text: &str) -> Result<Config> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            Error::invalid(vec![Located::new(CONFIG_FILE, line, col, e.message().trim().to_string())])
+            let start = e.span().map(|s| s.start);
+            let (line, col) = start.map(|s| line_col(text, s)).unwrap_or((1, 1));
+            // toml's message says what is wrong with a value, not whose value it is.
+            let message = match start.and_then(|s| key_at(text, s)) {
+                Some(key) => format!("{key}: {}", e.message().trim()),
+                None => e.message().trim().to_string(),
+            };
+            Error::invalid(vec![Located::new(CONFIG_FILE, line, col, message)])
         })?;
         let mut problems = Vec::new();
         let mut at = |span: std::ops::Range<usize>, message: String| {
@@ -421,6 +427,29 @@ impl Config {
     }
 }
 
+/// The dotted name (`pipeline.stage_days.proposal`) of the `key = value` on
+/// the line of byte `offset`, under the last `[table]` header above it; `None`
+/// when that line holds no such key.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text[start..].lines().next()?.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c)) {
+        return None;
+    }
+    let key = key.replace('"', "");
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_matches(['[', ']']).trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key,
+    })
+}
+
 fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
@@ -474,6 +503,16 @@ lost = ["lost"]
         let text = format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\nrole = \"sales_repp\"\n");
         let msg = problems(&text);
         assert!(msg.contains("did you mean \"sales_rep\""), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let msg = problems(&format!("{MINIMAL}\n[pipeline.stage_days]\nlead = -3\n"));
+        assert!(msg.starts_with("config.toml:10:8: pipeline.stage_days.lead: invalid value"), "{msg}");
+        let msg = problems(&format!("{MINIMAL}assign = \"random\"\n"));
+        assert!(msg.contains("roles.sales_rep.assign: unknown variant `random`"), "{msg}");
+        let msg = problems(&format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\nrole = \"sales_rep\"\nactive = \"no\"\n"));
+        assert!(msg.contains("team.active: invalid type"), "{msg}");
     }
 
     #[test]

@@ -99,10 +99,12 @@ impl Engine<'_> {
         if days == 0 {
             return Ok(());
         }
-        for (id, quiet) in self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))? {
+        for (id, quiet, key_since) in self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))? {
             let Some(from) = parse_time(&quiet) else { continue };
             let times = periods(from, now, days);
-            let before = last.map(|l| periods(from, l, days)).unwrap_or(0);
+            // Not key at the last tick: nothing was emitted for it then.
+            let was_key = |l: DateTime<Utc>| parse_time(&key_since).is_some_and(|k| k <= l);
+            let before = last.filter(|l| was_key(*l)).map(|l| periods(from, l, days)).unwrap_or(0);
             if times < 1 || times <= before {
                 continue;
             }
@@ -127,8 +129,10 @@ impl Engine<'_> {
         let notice = Duration::days(i64::from(days));
         let today = now.date_naive();
         let after = last.map(|l| (l.date_naive() + notice).to_string());
+        let last_tick = last.map(stamp);
+        let until = (today + notice).to_string();
         for (id, account, end) in
-            self.store.contracts_ending(after.as_deref(), &(today + notice).to_string(), &today.to_string())?
+            self.store.contracts_ending(after.as_deref(), last_tick.as_deref(), &until, &today.to_string())?
         {
             let Some(end_date) = crate::event::parse_date(&end) else { continue };
             let mut e = event(

@@ -109,14 +109,13 @@ impl Engine<'_> {
                 }
                 self.ensure_account(&account, &at)?;
                 let value = e.num("annual_value").unwrap_or(0.0);
-                self.store.save_contract(
-                    e.str("id").unwrap_or_default(),
-                    &account,
-                    &s.to_string(),
-                    &n.to_string(),
-                    value,
-                    &e.data,
-                )?;
+                let contract = crate::model::Contract {
+                    id: e.str("id").unwrap_or_default().to_string(),
+                    start: s.to_string(),
+                    end: n.to_string(),
+                    annual_value: value,
+                };
+                self.store.save_contract(&account, &contract, &e.data, &at)?;
                 t.account = Some(account);
             }
             EventType::TargetSet => {

@@ -32,23 +32,27 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// Key accounts whose last contact (else the day they became key) is at or before `by`: `(id, since)`.
-    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String)>> {
+    /// Key accounts whose last contact (else the day they became key) is at or
+    /// before `by`: `(id, quiet since, key since)`.
+    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String)>> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, COALESCE(last_contact, key_since) AS quiet FROM accounts WHERE is_key = 1 AND quiet <= ?1",
+                "SELECT id, COALESCE(last_contact, key_since) AS quiet, COALESCE(key_since, '') FROM accounts
+                 WHERE is_key = 1 AND quiet <= ?1",
             )
             .ctx(self)?;
-        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// Contracts ending after `after` (exclusive, if given) and on or before `until`, not ended by `today`:
-    /// `(id, account_id, end)`.
+    /// Contracts not ended by `today` and ending on or before `until` whose
+    /// notice began since the last tick: ending after `after`, or recorded
+    /// after `last_tick` (signed already inside the window). `(id, account_id, end)`.
     pub fn contracts_ending(
         &self,
         after: Option<&str>,
+        last_tick: Option<&str>,
         until: &str,
         today: &str,
     ) -> Result<Vec<(String, String, String)>> {
@@ -56,10 +60,12 @@ impl Store {
             .conn
             .prepare_cached(
                 r#"SELECT id, account_id, "end" FROM contracts
-                   WHERE (?1 IS NULL OR "end" > ?1) AND "end" <= ?2 AND "end" >= ?3 ORDER BY "end", id"#,
+                   WHERE (?1 IS NULL OR "end" > ?1 OR recorded_at > ?2) AND "end" <= ?3 AND "end" >= ?4 ORDER BY "end", id"#,
             )
             .ctx(self)?;
-        let rows = st.query_map(params![after, until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
+        let rows = st
+            .query_map(params![after, last_tick, until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 

@@ -194,6 +194,11 @@ CREATE INDEX tasks_status_due ON tasks(status, due_at);
 CREATE INDEX contracts_end ON contracts("end");
 CREATE INDEX accounts_key ON accounts(is_key);
 
+-- When each contract was recorded (business time), so a contract signed
+-- already inside its notice window is still seen by the next tick.
+ALTER TABLE contracts ADD COLUMN recorded_at TEXT;
+CREATE INDEX contracts_recorded ON contracts(recorded_at);
+
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

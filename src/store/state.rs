@@ -239,22 +239,21 @@ impl Store {
         Ok(())
     }
 
+    /// Insert or update a contract; `recorded_at` is the business time it was recorded.
     pub fn save_contract(
         &self,
-        id: &str,
         account_id: &str,
-        start: &str,
-        end: &str,
-        annual_value: f64,
+        c: &Contract,
         data: &Map<String, Value>,
+        recorded_at: &str,
     ) -> Result<()> {
         self.conn
             .prepare_cached(
-                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6"#,
+                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6, recorded_at = ?7"#,
             )
             .ctx(self)?
-            .execute(params![id, account_id, start, end, annual_value, to_json(data)])
+            .execute(params![c.id, account_id, c.start, c.end, c.annual_value, to_json(data), recorded_at])
             .ctx(self)?;
         Ok(())
     }
