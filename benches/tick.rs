@@ -15,8 +15,12 @@ use dealflow::store::Store;
 use dealflow::time::stamp;
 use serde_json::{Map, Value, json};
 
-const ACCOUNTS: u64 = 100_000;
 const DEALS_PER_ACCOUNT: u64 = 10;
+
+/// 100,000 accounts, or `TICK_BENCH_ACCOUNTS` for a quicker look.
+fn accounts() -> u64 {
+    std::env::var("TICK_BENCH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -28,14 +32,15 @@ fn main() {
     let started = Instant::now();
     populate(&store, today);
     println!(
-        "setup: {ACCOUNTS} accounts, {} deals in {:.1} s",
-        ACCOUNTS * DEALS_PER_ACCOUNT,
+        "setup: {} accounts, {} deals in {:.1} s",
+        accounts(),
+        accounts() * DEALS_PER_ACCOUNT,
         started.elapsed().as_secs_f64()
     );
 
     for (what, at) in [
         ("daily tick (one day since the last)", today),
-        ("tick an hour later (nothing new)", today + chrono::Duration::hours(1)),
+        ("a tick an hour later", today + chrono::Duration::hours(1)),
         ("the same tick again (a duplicate)", today + chrono::Duration::hours(1)),
     ] {
         let started = Instant::now();
@@ -70,7 +75,7 @@ fn populate(store: &Store, today: DateTime<Utc>) {
     let mut seed = 7_u64;
     let ago = |secs: u64| stamp(today - chrono::Duration::seconds(secs as i64));
     store.begin().unwrap();
-    for a in 0..ACCOUNTS {
+    for a in 0..accounts() {
         let key = a % 10 == 0;
         let id = format!("A-{a}");
         let mut data = Map::new();

@@ -37,8 +37,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "version": loaded.as_ref().ok().map(|(_, r)| r.version.clone()),
             "rules": rules.unwrap_or_default(),
             "problems": problems,
+            "unstaffed_roles": loaded.as_ref().map(|(c, _)| dealflow::assign::unstaffed_roles(c)).unwrap_or_default(),
         }))?;
-    } else if let Ok((_, rules)) = &loaded {
+    } else if let Ok((config, rules)) = &loaded {
+        for role in dealflow::assign::unstaffed_roles(config) {
+            eprintln!("warning: nobody active has the role {role}: its tasks will wait in the queue");
+        }
         let count = |k| rules.rules(k).count();
         println!(
             "ok: {} rules ({} stage, {} key-account, {} task) in {} files, version {}",

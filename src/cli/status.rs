@@ -34,6 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         version_of(&all)
     });
     let version = loaded.as_ref().map(|v| v.version.clone());
+    let unstaffed = dealflow::assign::unstaffed_roles(&config);
     if args.json {
         output::json(&json!({
             "rules_version": version,
@@ -44,6 +45,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "key_accounts": key_accounts,
             "open_tasks": open,
             "rule_errors": rule_errors.len(),
+            "unstaffed_roles": unstaffed,
             "database": store.path().display().to_string(),
         }))?;
         return Ok(Outcome::Ok);
@@ -56,9 +58,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         println!("  the files on disk are version {} (not loaded yet)", on_disk.as_deref().unwrap_or("?"));
     }
     println!("{accounts} accounts ({key_accounts} key), {deals} deals");
-    let mut t = output::table(&["ROLE", "OPEN TASKS"]);
+    let mut t = output::table(&["ROLE", "OPEN TASKS", "PEOPLE"]);
     for (role, n) in &open {
-        t.add_row(vec![role.clone(), n.to_string()]);
+        let people = config.team.iter().filter(|p| &p.role == role && p.active).count();
+        let staff = if people == 0 { "nobody active: tasks wait in the queue".to_string() } else { people.to_string() };
+        t.add_row(vec![role.clone(), n.to_string(), staff]);
     }
     println!("{t}");
     if !rule_errors.is_empty() {

@@ -94,6 +94,15 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
         }
         files.push(p);
     }
+    // Time passes too: one tick at the wall clock after the inbox.
+    if !stop.load(Ordering::SeqCst) {
+        let quiet = |note: Note| {
+            if let Note::Ticked { at } = note {
+                tracing::info!("tick at {at}");
+            }
+        };
+        watch::tick(&store, &current, &quiet)?;
+    }
     if args.json {
         output::json(&json!({"files": files, "total": total}))?;
     } else if files.is_empty() {

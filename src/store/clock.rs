@@ -111,14 +111,9 @@ impl Store {
         Ok(orders + deals)
     }
 
-    /// Open tasks of a role per assignee.
+    /// Open tasks of a role per assignee (kept up to date by triggers on `tasks`).
     pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<(String, i64)>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT assignee, COUNT(*) FROM tasks WHERE role = ?1 AND status IN ('open', 'claimed') AND assignee IS NOT NULL GROUP BY assignee",
-            )
-            .ctx(self)?;
+        let mut st = self.conn.prepare_cached("SELECT assignee, open FROM task_load WHERE role = ?1").ctx(self)?;
         let rows = st.query_map([role], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }

@@ -204,6 +204,36 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 
+-- Open (or claimed) tasks per role and assignee, kept by triggers: what
+-- least_loaded reads, in time that does not grow with the queue.
+CREATE TABLE task_load (
+    role TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    PRIMARY KEY (role, assignee)
+);
+INSERT INTO task_load (role, assignee, open)
+    SELECT role, assignee, COUNT(*) FROM tasks WHERE assignee IS NOT NULL AND status IN ('open', 'claimed') GROUP BY role, assignee;
+CREATE TRIGGER task_load_insert AFTER INSERT ON tasks
+WHEN NEW.assignee IS NOT NULL AND NEW.status IN ('open', 'claimed')
+BEGIN
+    INSERT INTO task_load (role, assignee, open) VALUES (NEW.role, NEW.assignee, 1)
+    ON CONFLICT(role, assignee) DO UPDATE SET open = open + 1;
+END;
+CREATE TRIGGER task_load_update AFTER UPDATE OF role, assignee, status ON tasks
+BEGIN
+    UPDATE task_load SET open = open - 1
+    WHERE OLD.assignee IS NOT NULL AND OLD.status IN ('open', 'claimed') AND role = OLD.role AND assignee = OLD.assignee;
+    INSERT INTO task_load (role, assignee, open)
+    SELECT NEW.role, NEW.assignee, 1 WHERE NEW.assignee IS NOT NULL AND NEW.status IN ('open', 'claimed')
+    ON CONFLICT(role, assignee) DO UPDATE SET open = open + 1;
+END;
+CREATE TRIGGER task_load_delete AFTER DELETE ON tasks
+WHEN OLD.assignee IS NOT NULL AND OLD.status IN ('open', 'claimed')
+BEGIN
+    UPDATE task_load SET open = open - 1 WHERE role = OLD.role AND assignee = OLD.assignee;
+END;
+
 -- Whose turn it is next, per role and region ('' = all regions).
 CREATE TABLE assign_turns (
     role TEXT NOT NULL,

@@ -207,6 +207,30 @@ mod tests {
     }
 
     #[test]
+    fn the_load_table_follows_every_change_of_a_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let load = |s: &Store| {
+            let mut v = s.open_tasks_per_assignee("sales_rep").unwrap();
+            v.retain(|(_, n)| *n > 0);
+            v.sort();
+            v
+        };
+        let mut a = task("a", Priority::Low, "2026-01-01", "a");
+        a.assignee = Some("Ana".into());
+        let id = s.create_task(&a, "v", "e", "now").unwrap().unwrap();
+        s.create_task(&task("b", Priority::Low, "2026-01-01", "b"), "v", "e", "now").unwrap();
+        assert_eq!(load(&s), [("Ana".to_string(), 1)]);
+        let claimed = s.claim("sales_rep", "Ben", "now").unwrap().unwrap();
+        assert_eq!(load(&s), [("Ana".to_string(), 1), ("Ben".to_string(), 1)]);
+        s.close_task(claimed.id, "done", None, None, "now").unwrap();
+        s.reassign_task(id, Some("Cy")).unwrap();
+        assert_eq!(load(&s), [("Cy".to_string(), 1)]);
+        s.close_task(id, "cancelled", None, None, "now").unwrap();
+        assert!(load(&s).is_empty());
+    }
+
+    #[test]
     fn closing_twice_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
