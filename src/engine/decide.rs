@@ -33,8 +33,8 @@ pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
 impl Engine<'_> {
     /// Facts for the rules of `kind`, read fresh (earlier steps may have
     /// changed them), and only those that some rule of the kind asks for.
-    fn facts(&self, t: &Trigger, requested: Option<&str>, kind: RuleKind, run: &mut Run) -> Result<Facts> {
-        let needs = |fact| self.rules.needs(kind, fact);
+    fn facts(&self, t: &Trigger, requested: Option<&str>, rules: &[&Rule], run: &mut Run) -> Result<Facts> {
+        let needs = |fact| rules.iter().any(|r| r.params.contains(&fact));
         let mut f = Facts { event: facts::event(&t.id, &t.kind, t.at, &t.data), ..Facts::default() };
         if let Some(id) = t.account.as_ref().filter(|_| needs(Fact::Account)) {
             f.account = match run.cache.account(id) {
@@ -77,16 +77,16 @@ impl Engine<'_> {
         Ok(f)
     }
 
-    /// Run every rule of `kind`, logging failures; returns each rule's value.
+    /// Run `rules`, logging failures; returns each rule's value.
     fn run_rules<'r>(
-        &'r self,
-        kind: RuleKind,
+        &self,
+        rules: &[&'r Rule],
         f: &Facts,
         t: &Trigger,
         run: &mut Run,
     ) -> Result<Vec<(&'r Rule, Dynamic)>> {
         let mut out = Vec::new();
-        for rule in self.rules.rules(kind) {
+        for &rule in rules {
             match self.rules.call(rule, f) {
                 None => {}
                 Some(Ok(v)) => out.push((rule, v)),
@@ -118,10 +118,11 @@ impl Engine<'_> {
         if requested.is_none() && self.config.pipeline.is_closed(&deal.stage) {
             return Ok(());
         }
-        let f = self.facts(t, requested, RuleKind::Stage, run)?;
+        let rules: Vec<&Rule> = self.rules.rules(RuleKind::Stage).collect();
+        let f = self.facts(t, requested, &rules, run)?;
         let mut first_move: Option<(&Rule, String, String)> = None;
         let mut refusal: Option<(&Rule, String)> = None;
-        for (rule, v) in self.run_rules(RuleKind::Stage, &f, t, run)? {
+        for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::stage(&v) {
                 Ok(Some(StageOutcome::Refuse { reason })) => {
                     refusal.get_or_insert((rule, reason));
@@ -223,10 +224,11 @@ impl Engine<'_> {
         let Some(mut account) = self.store.account(account_id)? else {
             return Ok(());
         };
-        let f = self.facts(t, None, RuleKind::Key, run)?;
+        let rules: Vec<&Rule> = self.rules.rules(RuleKind::Key).collect();
+        let f = self.facts(t, None, &rules, run)?;
         let mut yes: Option<(&Rule, String)> = None;
         let mut veto: Option<(&Rule, String)> = None;
-        for (rule, v) in self.run_rules(RuleKind::Key, &f, t, run)? {
+        for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::key(&v) {
                 Ok(Some(KeyOutcome::Key(r))) => {
                     yes.get_or_insert((rule, r));
@@ -284,9 +286,14 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_tasks(&self, t: &Trigger, run: &mut Run) -> Result<()> {
-        let f = self.facts(t, t.requested_stage.as_deref(), RuleKind::Task, run)?;
+        // Only the rules that can act on this type of event, and only the facts they read.
+        let rules = self.rules.task_rules_for(&t.kind);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let f = self.facts(t, t.requested_stage.as_deref(), &rules, run)?;
         let mut actions = Vec::new();
-        for (rule, v) in self.run_rules(RuleKind::Task, &f, t, run)? {
+        for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::actions(&v) {
                 Ok(list) => actions.extend(list.into_iter().map(|a| (rule, a))),
                 Err(msg) => self.bad_return(rule, msg, t, run)?,

@@ -15,7 +15,9 @@ use super::{Fact, Rule, RuleKind};
 use crate::config::Config;
 use crate::error::{Located, hint, line_col};
 
+#[allow(clippy::too_many_arguments)]
 pub fn check_file(
+    engine: &rhai::Engine,
     config: &Config,
     path: &str,
     text: &str,
@@ -84,6 +86,11 @@ pub fn check_file(
             .join(" ")
             .trim()
             .to_string();
+        let events = (kind == RuleKind::Task)
+            .then(|| {
+                super::dispatch::block_after(&code, offset).and_then(|body| super::dispatch::event_types(engine, body))
+            })
+            .flatten();
         rules.push(Rule {
             kind,
             name: f.name.to_string(),
@@ -91,6 +98,7 @@ pub fn check_file(
             line: line_col(text, offset).0,
             params,
             doc,
+            events,
         });
     }
 

@@ -21,6 +21,7 @@
 
 mod api;
 mod check;
+mod dispatch;
 mod sandbox;
 
 pub use api::money;
@@ -101,6 +102,8 @@ pub struct Rule {
     pub params: Vec<Fact>,
     /// Its `///` comment: what it decides and why, in words.
     pub doc: String,
+    /// For task rules: the only event types it can act on, when its code shows them.
+    pub events: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Rule {
@@ -177,7 +180,7 @@ impl RuleSet {
             };
             file_ast.set_source(path.as_str());
             let first = rules.len();
-            check::check_file(config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
+            check::check_file(&engine, config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
             // Rhai lists functions in hash order; rules run in the order they are written.
             rules[first..].sort_by_key(|r| r.line);
             ast.combine(file_ast);
@@ -199,9 +202,9 @@ impl RuleSet {
         self.rules.iter().filter(move |r| r.kind == kind)
     }
 
-    /// Whether some rule of `kind` asks for `fact` (so the engine builds only what is read).
-    pub fn needs(&self, kind: RuleKind, fact: Fact) -> bool {
-        self.rules.iter().any(|r| r.kind == kind && r.params.contains(&fact))
+    /// The task rules that can act on an event of type `kind`.
+    pub fn task_rules_for(&self, kind: &str) -> Vec<&Rule> {
+        self.rules(RuleKind::Task).filter(|r| r.events.as_ref().is_none_or(|e| e.contains(kind))).collect()
     }
 
     pub fn all_rules(&self) -> &[Rule] {
