@@ -37,7 +37,7 @@ fn periods(from: DateTime<Utc>, to: DateTime<Utc>, every: u32) -> i64 {
 
 fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
     let data: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
-    Trigger::new("", kind, at, data)
+    Trigger { from_clock: true, ..Trigger::new("", kind, at, data) }
 }
 
 impl Engine<'_> {

@@ -84,6 +84,9 @@ struct Trigger {
     contact: Option<String>,
     /// The stage a `deal.upserted` asked for.
     requested_stage: Option<String>,
+    /// A time event from the clock: nothing about the deal or account
+    /// changed, so only task rules react.
+    from_clock: bool,
 }
 
 impl Trigger {
@@ -98,6 +101,7 @@ impl Trigger {
             lead: None,
             contact: None,
             requested_stage: None,
+            from_clock: false,
         }
     }
 
@@ -250,11 +254,11 @@ impl<'a> Engine<'a> {
         if run.steps > self.config.limits.max_chain {
             return self.stop_loop(&t, run);
         }
-        if let Some(deal) = &t.deal {
+        if let Some(deal) = t.deal.as_ref().filter(|_| !t.from_clock) {
             self.decide_stage(&t, deal, run)?;
             self.react_to_pending(run)?;
         }
-        if let Some(account) = &t.account {
+        if let Some(account) = t.account.as_ref().filter(|_| !t.from_clock) {
             self.decide_key(&t, account, run)?;
             self.react_to_pending(run)?;
         }

@@ -189,7 +189,8 @@ CREATE TABLE rules_loads (
 /// The clock and assignment: indexes for the time queries, the last tick,
 /// round-robin turns.
 const V2: &str = r#"
-CREATE INDEX deals_open_stage_entered ON deals(is_open, stage, stage_entered_at);
+-- Covering: the stuck-deal scan reads the index alone.
+CREATE INDEX deals_open_stage_entered ON deals(is_open, stage, stage_entered_at, id, account_id);
 CREATE INDEX tasks_status_due ON tasks(status, due_at);
 CREATE INDEX contracts_end ON contracts("end");
 CREATE INDEX accounts_key ON accounts(is_key);
