@@ -73,9 +73,36 @@ fn pool<'c>(config: &'c Config, role: &str, region: Option<&'c str>) -> (Vec<&'c
     (people, None)
 }
 
-/// Choose the person of `role` to take over an account: an active person of
-/// the role, in the account's region when there is one, with the fewest
-/// accounts already (`load`), the roster order breaking ties.
+/// The person of `role` to take over an account, in the account's region
+/// when the role has someone there: by the role's strategy (`round_robin`
+/// takes turns, `least_loaded` the fewest open tasks); with `owner`, the one
+/// with the fewest accounts already.
+pub fn new_owner(config: &Config, store: &Store, role: &str, region: Option<&str>) -> Result<Option<String>> {
+    let strategy = config.roles.get(role).map(|r| r.assign).unwrap_or_default();
+    let (people, narrowed) = pool(config, role, region);
+    if people.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match strategy {
+        Strategy::RoundRobin => people[store.take_turn(role, narrowed.unwrap_or(""), people.len())?].name.clone(),
+        Strategy::LeastLoaded => {
+            let loads = store.open_tasks_per_assignee(role)?;
+            let load = |n: &str| loads.iter().find(|(a, _)| a == n).map(|(_, c)| *c).unwrap_or(0);
+            people.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone()).unwrap_or_default()
+        }
+        Strategy::Owner => {
+            let mut owned = Vec::new();
+            for p in &people {
+                owned.push(store.accounts_owned(&p.name)?);
+            }
+            pick_owner(config, role, region, |n| people.iter().position(|p| p.name == n).map(|i| owned[i]).unwrap_or(0))
+                .unwrap_or_default()
+        }
+    }))
+}
+
+/// Of the active people of `role` (in `region` when it has some), the one
+/// with the least `load`, the roster order breaking ties.
 pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl Fn(&str) -> i64) -> Option<String> {
     let (pool, _) = pool(config, role, region);
     pool.into_iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
@@ -183,6 +210,14 @@ region = "East"
         };
         s.create_task(&t, "v", "e", "2026-01-01").unwrap();
         assert_eq!(pick(&c, &s, &[], Some("East")), Some("Cy".into()));
+    }
+
+    #[test]
+    fn takeover_follows_the_role_strategy() {
+        let (c, (_d, s)) = (config("round_robin"), store());
+        let east: Vec<_> = (0..3).map(|_| new_owner(&c, &s, "sales_rep", Some("East")).unwrap().unwrap()).collect();
+        assert_eq!(east, ["Ben", "Cy", "Ben"]);
+        assert_eq!(new_owner(&c, &s, "marketing", None).unwrap(), None);
     }
 
     #[test]

@@ -1081,3 +1081,37 @@ fn two_tasks_a_rule_cannot_tell_apart_are_an_error_not_a_silent_drop() {
     ws.task_titled("First");
     ws.task_titled("Third");
 }
+
+#[test]
+fn a_handover_closes_the_reps_open_tasks_about_the_account_and_keeps_claimed_ones() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/rep_followups.rhai",
+        r#"/// Reps thank customers for large orders.
+fn task_thank_for_order(event, account) {
+    if event.type == "order.placed" && event.data.amount >= 50000 {
+        return task("sales_rep", `Thank ${account.name} for order ${event.data.id}`, #{ dedup: event.data.id, about: "account" });
+    }
+}
+"#,
+    );
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        order("2026-11-02T09:00:00Z", "O-1", "A-1", 60_000),
+        order("2026-11-02T09:30:00Z", "O-2", "A-1", 60_000),
+    ]);
+    let first = ws.task_titled("Thank Acme Corp for order O-1");
+    assert_eq!(first["assignee"], "Ana Ruiz");
+    let claimed = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--json"]).success().json();
+    // The third large order makes the account key (revenue over 150,000): Dana takes over.
+    ws.ingest(&[order("2026-11-03T09:00:00Z", "O-3", "A-1", 60_000)]);
+    assert_eq!(ws.account("A-1")["owner"], "Dana Whitfield");
+    let after: Vec<Value> = ws.tasks_titled("Thank Acme Corp");
+    let state = |id: &Value| {
+        after.iter().find(|t| t["id"] == *id).map(|t| (t["status"].clone(), t["outcome"].clone())).unwrap()
+    };
+    let other =
+        after.iter().find(|t| t["id"] != claimed["id"] && t["title"] != "Thank Acme Corp for order O-3").unwrap();
+    assert_eq!(state(&claimed["id"]).0, "claimed", "a claimed task stays with whoever claimed it");
+    assert_eq!(state(&other["id"]), (json!("cancelled"), json!("the account was handed over to Dana Whitfield")));
+}

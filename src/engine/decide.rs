@@ -304,7 +304,9 @@ impl Engine<'_> {
         let mut keys = std::collections::HashSet::new();
         for (rule, action) in actions {
             let result = match action {
-                Action::Handover { role, reason } => self.hand_over(t, rule, &role, &reason, run),
+                Action::Handover { role, reason, close_open_tasks } => {
+                    self.hand_over(t, rule, &role, &reason, close_open_tasks, run)
+                }
                 Action::Task(spec) => self.create_task(t, rule, spec, &mut keys, run),
             };
             if let Err(msg) = result? {
@@ -357,6 +359,7 @@ impl Engine<'_> {
         rule: &Rule,
         role: &str,
         reason: &str,
+        close_open_tasks: bool,
         run: &mut Run,
     ) -> Result<std::result::Result<(), String>> {
         if !self.config.has_role(role) {
@@ -372,19 +375,26 @@ impl Engine<'_> {
             return Ok(Ok(()));
         }
         let region = account.data.get("region").and_then(Value::as_str).map(str::to_string);
-        let mut loads = std::collections::HashMap::new();
-        for p in self.config.team.iter().filter(|p| p.role == role) {
-            loads.insert(p.name.as_str(), self.store.accounts_owned(&p.name)?);
-        }
-        let load = |name: &str| loads.get(name).copied().unwrap_or(0);
-        let Some(new_owner) = crate::assign::pick_owner(self.config, role, region.as_deref(), load) else {
+        let Some(new_owner) = crate::assign::new_owner(self.config, self.store, role, region.as_deref())? else {
             return Ok(Err(format!("handover({role:?}): nobody active has that role in the team roster")));
         };
         let from = account.owner.replace(new_owner.clone());
         self.store.save_account(&account, &stamp(t.at))?;
         run.cache.changed();
         run.counts.owner_changes += 1;
-        let detail = json!({"from": from, "to": new_owner, "role": role});
+        let closed = match (&from, close_open_tasks) {
+            (Some(previous), true) => {
+                let outcome = format!("the account was handed over to {new_owner}");
+                self.store.cancel_open_tasks_about(
+                    &Subject::new("account", account_id),
+                    previous,
+                    &outcome,
+                    &stamp(t.at),
+                )?
+            }
+            _ => 0,
+        };
+        let detail = json!({"from": from, "to": new_owner, "role": role, "closed_tasks": closed});
         self.log(
             DecisionKind::OwnerChanged,
             Subject::new("account", account_id),

@@ -36,7 +36,13 @@ pub struct TaskSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Task(TaskSpec),
-    Handover { role: String, reason: String },
+    /// Give the account to a person of `role`; `close_open_tasks`: cancel the
+    /// previous owner's open tasks about the account.
+    Handover {
+        role: String,
+        reason: String,
+        close_open_tasks: bool,
+    },
 }
 
 const TASK_FIELDS: [&str; 12] = [
@@ -121,7 +127,14 @@ fn action(v: &Dynamic) -> Result<Action, String> {
         return Err(expected(WHAT, v));
     };
     match kind.as_str() {
-        "handover" => Ok(Action::Handover { role: required(&m, "role")?, reason: required(&m, "reason")? }),
+        "handover" => {
+            let close_open_tasks = match string(&m, "open_tasks")?.as_deref() {
+                None | Some("keep") => false,
+                Some("close") => true,
+                Some(other) => return Err(format!("open_tasks {other:?} is not \"keep\" or \"close\"")),
+            };
+            Ok(Action::Handover { role: required(&m, "role")?, reason: required(&m, "reason")?, close_open_tasks })
+        }
         "task" => {
             for k in m.keys() {
                 if !TASK_FIELDS.contains(&k.as_str()) {

@@ -19,6 +19,12 @@ fn decision(kind: &str, fields: &[(&str, &str)]) -> Map {
     m
 }
 
+/// A decision map with the rule's options laid over it.
+fn with_options(mut decision: Map, options: Map) -> Map {
+    decision.extend(options);
+    decision
+}
+
 fn date_arg(s: &str) -> Fallible<chrono::NaiveDate> {
     parse_date(s).ok_or_else(|| format!("{s:?} is not a date (write it like 2026-11-02)").into())
 }
@@ -35,14 +41,13 @@ pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
     // Task rules.
     engine.register_fn("task", |role: &str, title: &str| decision("task", &[("role", role), ("title", title)]));
     engine.register_fn("task", |role: &str, title: &str, options: Map| {
-        let mut m = decision("task", &[("role", role), ("title", title)]);
-        for (k, v) in options {
-            m.insert(k, v);
-        }
-        m
+        with_options(decision("task", &[("role", role), ("title", title)]), options)
     });
     engine.register_fn("handover", |role: &str, reason: &str| {
         decision("handover", &[("role", role), ("reason", reason)])
+    });
+    engine.register_fn("handover", |role: &str, reason: &str, options: Map| {
+        with_options(decision("handover", &[("role", role), ("reason", reason)]), options)
     });
 
     // Dates: strings like "2026-11-02" or full RFC 3339 times.

@@ -158,6 +158,24 @@ impl Store {
         Ok(task)
     }
 
+    /// Cancel `assignee`'s open (not claimed) tasks about `subject`; returns how many.
+    pub fn cancel_open_tasks_about(
+        &self,
+        subject: &Subject,
+        assignee: &str,
+        outcome: &str,
+        now: &str,
+    ) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE tasks SET status = 'cancelled', closed_at = ?4, outcome = ?5
+                 WHERE subject_kind = ?1 AND subject_id = ?2 AND assignee = ?3 AND status = 'open'",
+            )
+            .ctx(self)?
+            .execute(params![subject.kind, subject.id, assignee, now, outcome])
+            .ctx(self)
+    }
+
     /// Open tasks per role (claimed ones count as open work too).
     pub fn open_tasks_by_role(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
