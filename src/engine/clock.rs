@@ -35,6 +35,14 @@ fn periods(from: DateTime<Utc>, to: DateTime<Utc>, every: u32) -> i64 {
     if to <= from { 0 } else { (to - from).num_seconds() / (i64::from(every) * 86_400) }
 }
 
+/// How many `every`-day periods have passed since `from` at `now`, when
+/// that number grew since `last` (a threshold was crossed in between).
+fn crossed(from: DateTime<Utc>, now: DateTime<Utc>, last: Option<DateTime<Utc>>, every: u32) -> Option<i64> {
+    let times = periods(from, now, every);
+    let before = last.map(|l| periods(from, l, every)).unwrap_or(0);
+    (times >= 1 && times > before).then_some(times)
+}
+
 fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
     let data: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
     Trigger { from_clock: true, ..Trigger::new("", kind, at, data) }
@@ -74,11 +82,7 @@ impl Engine<'_> {
             let by = stamp(now - Duration::days(i64::from(limit)));
             for (id, account, entered) in self.store.deals_in_stage_since(stage, &by)? {
                 let Some(entered_at) = parse_time(&entered) else { continue };
-                let times = periods(entered_at, now, limit);
-                let before = last.map(|l| periods(entered_at, l, limit)).unwrap_or(0);
-                if times < 1 || times <= before {
-                    continue;
-                }
+                let Some(times) = crossed(entered_at, now, last, limit) else { continue };
                 let since = (entered_at + Duration::days(i64::from(limit))).date_naive();
                 let mut e = event(
                     "deal.stuck",
@@ -101,13 +105,9 @@ impl Engine<'_> {
         }
         for (id, quiet, key_since) in self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))? {
             let Some(from) = parse_time(&quiet) else { continue };
-            let times = periods(from, now, days);
             // Not key at the last tick: nothing was emitted for it then.
-            let was_key = |l: DateTime<Utc>| parse_time(&key_since).is_some_and(|k| k <= l);
-            let before = last.filter(|l| was_key(*l)).map(|l| periods(from, l, days)).unwrap_or(0);
-            if times < 1 || times <= before {
-                continue;
-            }
+            let was_key = |l: &DateTime<Utc>| parse_time(&key_since).is_some_and(|k| k <= *l);
+            let Some(times) = crossed(from, now, last.filter(was_key), days) else { continue };
             let since = (from + Duration::days(i64::from(days))).date_naive();
             let mut e = event(
                 "account.quiet",
@@ -161,15 +161,7 @@ impl Engine<'_> {
                 json!({"task_id": id, "task": task, "days_overdue": (today - due_date).num_days(),
                        "since": (due_date + grace).to_string()}),
             );
-            match task.subject.kind.as_str() {
-                "deal" => {
-                    e.account = self.store.deal(&task.subject.id)?.map(|d| d.account_id);
-                    e.deal = Some(task.subject.id.clone());
-                }
-                "account" => e.account = Some(task.subject.id.clone()),
-                "lead" => e.lead = Some(task.subject.id.clone()),
-                _ => {}
-            }
+            self.about_task_subject(&mut e, &task.subject)?;
             due.push(e);
         }
         Ok(())

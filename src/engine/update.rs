@@ -136,15 +136,7 @@ impl Engine<'_> {
                 if matches!(task.status.as_str(), "open" | "claimed") {
                     self.store.close_task(id, "done", e.str("by"), e.str("outcome"), &at)?;
                 }
-                match task.subject.kind.as_str() {
-                    "deal" => {
-                        t.account = self.store.deal(&task.subject.id)?.map(|d| d.account_id);
-                        t.deal = Some(task.subject.id.clone());
-                    }
-                    "account" => t.account = Some(task.subject.id.clone()),
-                    "lead" => t.lead = Some(task.subject.id.clone()),
-                    _ => {}
-                }
+                self.about_task_subject(&mut t, &task.subject)?;
                 t.data.insert("task".into(), serde_json::to_value(&task).unwrap_or(Value::Null));
             }
             EventType::ClockTick => {}
@@ -202,6 +194,20 @@ impl Engine<'_> {
         t.deal = Some(id.to_string());
         t.requested_stage = requested.filter(|s| *s != d.stage).map(str::to_string);
         Ok(Ok(t))
+    }
+
+    /// Point a trigger at what a task is about (a deal brings its account).
+    pub(super) fn about_task_subject(&self, t: &mut Trigger, subject: &crate::model::Subject) -> Result<()> {
+        match subject.kind.as_str() {
+            "deal" => {
+                t.account = self.store.deal(&subject.id)?.map(|d| d.account_id);
+                t.deal = Some(subject.id.clone());
+            }
+            "account" => t.account = Some(subject.id.clone()),
+            "lead" => t.lead = Some(subject.id.clone()),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// The account, created as a stub (name = id) when an event names one not seen yet.

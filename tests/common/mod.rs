@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
