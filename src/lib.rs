@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod event_source;
+pub mod explain;
 pub mod facts;
 pub mod inbox;
 pub mod ingest;

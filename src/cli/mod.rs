@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod context;
+mod explain;
 mod ingest;
 mod init;
 mod listing;
@@ -63,6 +64,8 @@ enum Command {
     Deals(listing::DealsArgs),
     /// The rules version in force and what the store holds.
     Status(status::Args),
+    /// Why: the events and decisions about a deal, an account (and why it is or is not key) or a task.
+    Explain(explain::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
     };
     match result {

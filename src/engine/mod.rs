@@ -54,6 +54,16 @@ impl Counts {
     }
 }
 
+/// What a key-account rule's value says: `Some((true, reason))` for key,
+/// `Some((false, reason))` for not key, `None` for nothing.
+pub fn key_outcome(v: &rhai::Dynamic) -> std::result::Result<Option<(bool, String)>, String> {
+    Ok(match outcome::key(v)? {
+        Some(outcome::KeyOutcome::Key(r)) => Some((true, r)),
+        Some(outcome::KeyOutcome::NotKey(r)) => Some((false, r)),
+        None => None,
+    })
+}
+
 /// A rule that failed on an event: where, what, and on which event.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleFailure {
@@ -193,6 +203,17 @@ impl<'a> Engine<'a> {
         };
         self.react(first, &mut run)?;
         Ok(Applied::Done(run.counts, run.failures))
+    }
+
+    /// An account's facts as key-account rules see them at business time `at`.
+    pub fn account_facts(&self, id: &str, at: DateTime<Utc>) -> Result<Option<crate::rules::Facts>> {
+        let Some(a) = self.store.account(id)? else { return Ok(None) };
+        let stats = self.store.account_stats(&a, &crate::time::year_before(at), &stamp(at))?;
+        Ok(Some(crate::rules::Facts {
+            event: crate::facts::event("explain", "explain", at, &Map::new()),
+            account: Some(crate::facts::account(&a, &stats, at)),
+            ..crate::rules::Facts::default()
+        }))
     }
 
     /// Open tasks assigned to someone who is inactive or no longer has the

@@ -130,7 +130,7 @@ pub fn check_file(
 }
 
 /// The text with comments blanked out (strings kept), offsets unchanged.
-fn mask_comments(text: &str) -> String {
+pub(crate) fn mask_comments(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = b.to_vec();
     let mut i = 0;
@@ -181,7 +181,7 @@ fn word_at(code: &str, word: &str) -> Vec<usize> {
         .collect()
 }
 
-fn find_fn(code: &str, name: &str) -> Option<usize> {
+pub(crate) fn find_fn(code: &str, name: &str) -> Option<usize> {
     word_at(code, name).into_iter().find(|&i| code[..i].trim_end().ends_with("fn"))
 }
 

@@ -22,6 +22,9 @@
 mod api;
 mod check;
 mod dispatch;
+mod explain;
+
+pub use explain::{Condition, function_line, function_source};
 mod sandbox;
 
 pub use api::money;

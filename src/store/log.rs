@@ -165,3 +165,65 @@ impl Store {
         })
     }
 }
+
+/// An applied event, for timelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    pub source: String,
+    pub line: i64,
+    pub rules_version: String,
+    pub data: serde_json::Value,
+}
+
+impl Store {
+    /// Applied events about a deal, an account or a lead, in order.
+    pub fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>> {
+        let filter = match kind {
+            "deal" => {
+                "(type = 'deal.upserted' AND json_extract(body, '$.data.id') = ?1) OR json_extract(body, '$.data.deal_id') = ?1"
+            }
+            "account" => {
+                "(type = 'account.upserted' AND json_extract(body, '$.data.id') = ?1) OR json_extract(body, '$.data.account_id') = ?1"
+            }
+            "lead" => "type = 'lead.created' AND json_extract(body, '$.data.id') = ?1",
+            _ => "0",
+        };
+        let sql = format!(
+            "SELECT seq, id, type, at, source, line, rules_version, body FROM events WHERE {filter} ORDER BY seq"
+        );
+        let mut st = self.conn.prepare(&sql).ctx(self)?;
+        let rows = st
+            .query_map([id], |r| {
+                let body: serde_json::Value = serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default();
+                Ok(EventRow {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    at: r.get(3)?,
+                    source: r.get(4)?,
+                    line: r.get(5)?,
+                    rules_version: r.get(6)?,
+                    data: body.get("data").cloned().unwrap_or_default(),
+                })
+            })
+            .ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// The files (path, text) of a stored rules version.
+    pub fn rules_version_files(&self, version: &str) -> Result<Option<Vec<(String, String)>>> {
+        Ok(self
+            .one("SELECT files FROM rules_versions WHERE version = ?1", [version], |r| r.get::<_, String>(0))?
+            .and_then(|f| serde_json::from_str(&f).ok()))
+    }
+
+    /// The business time of the latest applied event.
+    pub fn latest_event_at(&self) -> Result<Option<String>> {
+        Ok(self.one("SELECT MAX(at) FROM events", [], |r| r.get(0))?.flatten())
+    }
+}

@@ -11,7 +11,7 @@ mod schema;
 mod state;
 mod tasks;
 
-pub use log::{DecisionRow, RejectedRow, StoredVersion};
+pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;
 pub use tasks::TaskFilter;
 
