@@ -31,6 +31,7 @@ pub mod inbox;
 pub mod ingest;
 pub mod model;
 pub mod playbook;
+pub mod rule_tests;
 pub mod rules;
 pub mod store;
 pub mod synthetic;

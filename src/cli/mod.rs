@@ -13,6 +13,7 @@ mod listing;
 mod output;
 mod status;
 mod tasks;
+mod test;
 mod tick;
 mod watch;
 
@@ -56,6 +57,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Let time pass: run the time rules at a business time (--now) or now.
     Tick(tick::Args),
+    /// Run the rule tests in rules/tests/*.toml: each case's events through the rules, its expected outcome checked.
+    Test(test::Args),
     /// List tasks, or claim, complete or cancel one.
     Tasks(tasks::Args),
     /// List accounts, key accounts first.
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => watch::run(&ctx, a),
         Command::Watch(a) => watch::watch(&ctx, a),
         Command::Tick(a) => tick::run(&ctx, a),
+        Command::Test(a) => test::run(&ctx, a),
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
