@@ -19,6 +19,23 @@ impl Located {
     }
 }
 
+impl Located {
+    /// The source line under the location, with a caret at the column, as
+    /// compilers show it; `None` when the file cannot be read.
+    pub fn snippet(&self, dir: &std::path::Path) -> Option<String> {
+        let text = std::fs::read_to_string(dir.join(&self.file)).ok()?;
+        let source = text.lines().nth(self.line.checked_sub(1)?)?;
+        let width = self.line.to_string().len();
+        let pad = " ".repeat(width);
+        let indent: String =
+            source.chars().take(self.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        Some(format!(
+            "{pad} --> {}:{}:{}\n{pad} |\n{} | {source}\n{pad} | {indent}^",
+            self.file, self.line, self.col, self.line
+        ))
+    }
+}
+
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
@@ -97,6 +114,15 @@ mod tests {
         let roles = ["sales_rep", "account_manager", "marketing"];
         assert_eq!(did_you_mean("acount_manager", roles), Some("account_manager"));
         assert_eq!(did_you_mean("finance", roles), None);
+    }
+
+    #[test]
+    fn a_snippet_points_at_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.rhai"), "fn a() {\n    task(\"x\")\n}\n").unwrap();
+        let s = Located::new("r.rhai", 2, 10, "bad").snippet(dir.path()).unwrap();
+        assert_eq!(s, "  --> r.rhai:2:10\n  |\n2 |     task(\"x\")\n  |          ^");
+        assert!(Located::new("nope.rhai", 1, 1, "x").snippet(dir.path()).is_none());
     }
 
     #[test]

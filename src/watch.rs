@@ -39,6 +39,7 @@ pub enum Note {
     /// A reload failed; each problem as `FILE:LINE:COL: message` (or what could not be read).
     Rejected {
         problems: Vec<String>,
+        snippets: Vec<Option<String>>,
     },
     Processed(Processed),
     /// An inbox file could not be processed (it stays in the inbox).
@@ -91,11 +92,13 @@ fn classify(root: &Path, path: &Path) -> Change {
     }
 }
 
-/// The problems of a failed load, one per line.
-pub fn problems(e: &Error) -> Vec<String> {
+/// The problems of a failed load, one per line, and where each is in its file.
+pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
     match e {
-        Error::Invalid(p) => p.0.iter().map(ToString::to_string).collect(),
-        other => vec![other.to_string()],
+        Error::Invalid(p) => {
+            (p.0.iter().map(ToString::to_string).collect(), p.0.iter().map(|l| l.snippet(dir)).collect())
+        }
+        other => (vec![other.to_string()], vec![None]),
     }
 }
 
@@ -239,10 +242,10 @@ fn reload_loop(
                 notes(note);
             }
             Err(e) => {
-                let problems = problems(&e);
+                let (problems, snippets) = problems(&e, root);
                 if last_rejected.as_ref() != Some(&problems) {
                     last_rejected = Some(problems.clone());
-                    notes(Note::Rejected { problems });
+                    notes(Note::Rejected { problems, snippets });
                 }
             }
         }

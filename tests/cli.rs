@@ -1066,3 +1066,15 @@ fn task_thank_for_order(event, account) {
     assert_eq!(state(&claimed["id"]).0, "claimed", "a claimed task stays with whoever claimed it");
     assert_eq!(state(&other["id"]), (json!("cancelled"), json!("the account was handed over to Dana Whitfield")));
 }
+
+#[test]
+fn check_shows_the_source_line_with_a_caret_under_the_spot() {
+    let ws = Workspace::new();
+    ws.write("rules/zz.rhai", "/// x\nfn task_x(event) {\n    return task(\"acount_manager\", \"Hi\");\n}\n");
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(out.stdout.lines().count(), 1, "one line per problem on stdout: {}", out.stdout);
+    assert!(out.stdout.starts_with("rules/zz.rhai:3:17: unknown role \"acount_manager\""), "{}", out.stdout);
+    let expected =
+        "  --> rules/zz.rhai:3:17\n  |\n3 |     return task(\"acount_manager\", \"Hi\");\n  |                 ^";
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
+}

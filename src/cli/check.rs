@@ -54,8 +54,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             rules.version
         );
     } else {
+        // One line per problem on standard output (for scripts); where it is, on standard error (for people).
         for p in &problems {
             println!("{p}");
+            if let Some(snippet) = p.snippet(&ctx.dir) {
+                eprintln!("{snippet}\n");
+            }
         }
     }
     if problems.is_empty() {

@@ -38,14 +38,17 @@ fn print(note: Note) {
             eprintln!("watching: rules {version} ({files} files) in force; Ctrl-C stops")
         }
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
-        Note::Rejected { problems } => {
+        Note::Rejected { problems, snippets } => {
             eprintln!(
                 "rules rejected: {} problem{}; the rules in force stay",
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
             );
-            for p in problems {
+            for p in &problems {
                 eprintln!("  {p}");
+            }
+            for s in snippets.iter().flatten() {
+                eprintln!("{s}");
             }
         }
         Note::Processed(p) => {
