@@ -1073,8 +1073,9 @@ fn check_shows_the_source_line_with_a_caret_under_the_spot() {
     ws.write("rules/zz.rhai", "/// x\nfn task_x(event) {\n    return task(\"acount_manager\", \"Hi\");\n}\n");
     let out = ws.run(&["check"]).code(1);
     assert_eq!(out.stdout.lines().count(), 1, "one line per problem on stdout: {}", out.stdout);
-    assert!(out.stdout.starts_with("rules/zz.rhai:3:17: unknown role \"acount_manager\""), "{}", out.stdout);
+    // The caret stands under the misspelled role's first letter.
+    assert!(out.stdout.starts_with("rules/zz.rhai:3:18: unknown role \"acount_manager\""), "{}", out.stdout);
     let expected =
-        "  --> rules/zz.rhai:3:17\n  |\n3 |     return task(\"acount_manager\", \"Hi\");\n  |                 ^";
+        "  --> rules/zz.rhai:3:18\n  |\n3 |     return task(\"acount_manager\", \"Hi\");\n  |                  ^";
     assert!(out.stderr.contains(expected), "{}", out.stderr);
 }
