@@ -33,6 +33,7 @@ pub mod model;
 pub mod playbook;
 pub mod rule_tests;
 pub mod rules;
+pub mod simulate;
 pub mod store;
 pub mod synthetic;
 pub mod time;

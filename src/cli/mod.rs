@@ -11,6 +11,7 @@ mod ingest;
 mod init;
 mod listing;
 mod output;
+mod simulate;
 mod status;
 mod tasks;
 mod test;
@@ -57,6 +58,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Let time pass: run the time rules at a business time (--now) or now.
     Tick(tick::Args),
+    /// What candidate rules would have changed: replay the stored history under them (the database is only read).
+    Simulate(simulate::Args),
     /// Run the rule tests in rules/tests/*.toml: each case's events through the rules, its expected outcome checked.
     Test(test::Args),
     /// List tasks, or claim, complete or cancel one.
@@ -99,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Watch(a) => watch::watch(&ctx, a),
         Command::Tick(a) => tick::run(&ctx, a),
         Command::Test(a) => test::run(&ctx, a),
+        Command::Simulate(a) => simulate::run(&ctx, a),
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),

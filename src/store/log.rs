@@ -227,3 +227,12 @@ impl Store {
         Ok(self.one("SELECT MAX(at) FROM events", [], |r| r.get(0))?.flatten())
     }
 }
+
+impl Store {
+    /// Every applied event as its JSON line, in the order it was applied.
+    pub fn event_history(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("SELECT body FROM events ORDER BY seq").ctx(self)?;
+        let rows = st.query_map([], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+}

@@ -56,6 +56,18 @@ impl Store {
         Self::open(path, busy_timeout)
     }
 
+    /// Open an existing database for reading only: no migration, no write, ever.
+    pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::NotFound(format!("no database at {}", path.display())));
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| Store::describe(path, busy_timeout, e))?;
+        conn.busy_timeout(busy_timeout).map_err(|e| Store::describe(path, busy_timeout, e))?;
+        Ok(Store { conn, path: path.to_path_buf(), busy_timeout })
+    }
+
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
         let err = |message: String| Error::Store { path: path.to_path_buf(), message };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
