@@ -30,6 +30,8 @@ struct RawConfig {
     clock: ClockConfig,
     #[serde(default)]
     calendar: CalendarConfig,
+    #[serde(default)]
+    watch: WatchConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +164,24 @@ impl Default for ClockConfig {
     }
 }
 
+/// Watch mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    #[serde(default)]
+    pub reload: ReloadMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReloadMode {
+    /// Swap a good playbook in as soon as it loads.
+    #[default]
+    Direct,
+    /// Also replay the stored history under it and print what it changes.
+    SimulateFirst,
+}
+
 /// The team's working days: weekends and these holidays are skipped by due dates.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +298,7 @@ pub struct Config {
     pub limits: Limits,
     pub clock: ClockConfig,
     pub calendar: crate::time::Calendar,
+    pub watch: WatchConfig,
 }
 
 impl Config {
@@ -403,6 +424,7 @@ impl Config {
             limits: raw.limits,
             clock: raw.clock,
             calendar: crate::time::Calendar::new(raw.calendar.holidays),
+            watch: raw.watch,
         })
     }
 

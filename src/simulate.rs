@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
-use crate::playbook::{self, Playbook};
+use std::sync::Arc;
+
+use crate::playbook::Playbook;
 use crate::store::{Store, TaskFilter};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -50,10 +52,10 @@ struct Outcome {
     rule_errors: u64,
 }
 
-fn replay(history: &[String], p: Playbook, since: Option<&str>) -> Result<Outcome> {
+fn replay(history: &[String], p: Arc<Playbook>, since: Option<&str>) -> Result<Outcome> {
     let scratch = tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
     let store = Store::open(&scratch.path().join("replay.db"), Duration::from_secs(5))?;
-    let current = playbook::current(p);
+    let current = arc_swap::ArcSwap::new(p);
     let mut ingest = Ingest::start(&store, &current)?;
     let text = history.join("\n") + "\n";
     ingest.input("history", text.as_bytes())?;
@@ -71,11 +73,15 @@ fn replay(history: &[String], p: Playbook, since: Option<&str>) -> Result<Outcom
 
 /// Compare `candidate` with the playbook of `config_dir` on the history in `db`.
 pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str>) -> Result<Report> {
+    compare(db, Arc::new(Playbook::load(config_dir)?), Arc::new(candidate), since)
+}
+
+/// Compare two playbooks on the history stored in `db` (only read).
+pub fn compare(db: &Path, in_force: Arc<Playbook>, candidate: Arc<Playbook>, since: Option<&str>) -> Result<Report> {
     let history = {
         let store = Store::open_read_only(db, Duration::from_secs(5))?;
         store.event_history()?
     };
-    let in_force = Playbook::load(config_dir)?;
     let mut report = Report {
         events: history.len(),
         version_in_force: in_force.version().to_string(),
@@ -111,6 +117,24 @@ pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str
     report.accounts_gaining_key = cand.key.iter().filter(|a| !base.key.contains(a)).cloned().collect();
     report.accounts_losing_key = base.key.iter().filter(|a| !cand.key.contains(a)).cloned().collect();
     Ok(report)
+}
+
+/// One line a person reads: what a candidate would change.
+pub fn summary(r: &Report) -> String {
+    if r.is_empty() {
+        return format!("no difference on the {} stored events", r.events);
+    }
+    let mut parts = vec![format!("tasks +{} -{}", r.tasks_added.len(), r.tasks_removed.len())];
+    if !r.stages_differ.is_empty() {
+        parts.push(format!("{} deals end in another stage", r.stages_differ.len()));
+    }
+    if !r.accounts_gaining_key.is_empty() {
+        parts.push(format!("key: +{}", r.accounts_gaining_key.join(", +")));
+    }
+    if !r.accounts_losing_key.is_empty() {
+        parts.push(format!("key: -{}", r.accounts_losing_key.join(", -")));
+    }
+    format!("on the {} stored events: {}", r.events, parts.join("; "))
 }
 
 /// A candidate playbook: a config folder (`config.toml` and `rules/`), or a

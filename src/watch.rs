@@ -36,6 +36,11 @@ pub enum Note {
         files: usize,
         ms: f64,
     },
+    /// With `[watch] reload = "simulate-first"`: what the new version changes on the stored history.
+    Simulated {
+        version: String,
+        summary: String,
+    },
     /// A reload failed; each problem as `FILE:LINE:COL: message` (or what could not be read).
     Rejected {
         problems: Vec<String>,
@@ -233,6 +238,12 @@ fn reload_loop(
                 last_rejected = None;
                 let note = Note::Reloaded { version: p.version().to_string(), files: p.rule_files(), ms: p.load_ms };
                 let p = Arc::new(p);
+                let simulated = (p.config.watch.reload == crate::config::ReloadMode::SimulateFirst).then(|| {
+                    match crate::simulate::compare(db_path, current.load_full(), p.clone(), None) {
+                        Ok(r) => crate::simulate::summary(&r),
+                        Err(e) => format!("could not simulate: {e}"),
+                    }
+                });
                 current.store(p.clone());
                 if let Some(s) = &store
                     && let Err(e) = p.record(s)
@@ -240,6 +251,9 @@ fn reload_loop(
                     tracing::debug!("version {} will be recorded with the next event: {e}", p.version());
                 }
                 notes(note);
+                if let Some(summary) = simulated {
+                    notes(Note::Simulated { version: p.version().to_string(), summary });
+                }
             }
             Err(e) => {
                 let (problems, snippets) = problems(&e, root);

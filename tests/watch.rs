@@ -391,3 +391,16 @@ fn sorted(ws: &Workspace) -> Vec<String> {
     v.sort();
     v
 }
+
+#[test]
+fn simulate_first_prints_what_a_reload_changes_on_the_stored_history() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "[clock]", "[watch]\nreload = \"simulate-first\"\n\n[clock]");
+    ws.ingest_file(&example("quarter.jsonl"));
+    let mut w = Watching::start(&ws);
+    ws.edit("config.toml", "key_revenue_12m = 150000", "key_revenue_12m = 100000");
+    let reloaded = version_of(&w.expect("rules reloaded: "));
+    let line = w.expect("simulated ");
+    assert_eq!(line, format!("simulated {reloaded} on the 315 stored events: tasks +2 -0; key: +A-5"));
+    assert_eq!(w.stop(), 0);
+}

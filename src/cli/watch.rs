@@ -62,6 +62,7 @@ fn print(note: Note) {
         }
         Note::InboxError { file, error } => eprintln!("{file}: not processed: {error}"),
         Note::Ticked { at } => eprintln!("tick at {at}"),
+        Note::Simulated { version, summary } => eprintln!("simulated {version} {summary}"),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }
 }
