@@ -33,9 +33,25 @@ role = "marketing"
 title = "Call new lead Acme"
 "#;
 
+/// A workspace whose only rule tests are the ones a test writes.
+fn without_shipped_tests() -> Workspace {
+    let ws = Workspace::new();
+    std::fs::remove_dir_all(ws.path("rules/tests")).unwrap();
+    ws
+}
+
+#[test]
+fn a_new_folder_passes_the_tests_shipped_with_the_default_rules() {
+    let ws = Workspace::new();
+    let out = ws.run(&["test"]).success();
+    let last = out.stdout.trim_end().lines().last().unwrap().to_string();
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 19 && last.ends_with(" passed, 0 failed"), "{}", out.stdout);
+}
+
 #[test]
 fn passing_and_failing_cases_are_listed_with_a_diff_and_a_closing_count() {
-    let ws = Workspace::new();
+    let ws = without_shipped_tests();
     ws.write("rules/tests/a.toml", PASSING);
     let out = ws.run(&["test"]).success();
     assert!(out.stdout.contains("rules/tests/a.toml: a marketing lead gets a quick call ... ok"), "{}", out.stdout);
@@ -63,7 +79,7 @@ fn passing_and_failing_cases_are_listed_with_a_diff_and_a_closing_count() {
 
 #[test]
 fn a_malformed_test_file_is_located() {
-    let ws = Workspace::new();
+    let ws = without_shipped_tests();
     ws.write("rules/tests/bad.toml", "[[case]]\nname = \"x\"\nexpct = 1\n");
     let out = ws.run(&["test"]).code(1);
     assert!(out.stdout.starts_with("rules/tests/bad.toml:3:1: unknown field `expct`"), "{}", out.stdout);
