@@ -105,6 +105,23 @@ fn show(v: &Dynamic) -> String {
     }
 }
 
+/// Byte offsets of `text` outside strings and brackets, in order.
+fn top_level(text: &str) -> Vec<usize> {
+    let (mut depth, mut quote, mut out) = (0_i32, None::<char>, Vec::new());
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '`') => quote = Some(c),
+            (None, '(' | '[') => depth += 1,
+            (None, ')' | ']') => depth -= 1,
+            _ if depth == 0 => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The condition of the first `if` in a function's source.
 fn first_condition(source: &str) -> Option<String> {
     let code = mask_comments(source);
@@ -115,51 +132,27 @@ fn first_condition(source: &str) -> Option<String> {
             && b.get(i + 2).is_some_and(|c| c.is_ascii_whitespace() || *c == b'(')
     })?;
     let rest = &code[if_at + 2..];
-    let (mut depth, mut quote) = (0_i32, None::<char>);
-    for (i, c) in rest.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '`') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, '{') if depth == 0 => return Some(source[if_at + 2..if_at + 2 + i].trim().to_string()),
-            _ => {}
-        }
-    }
-    None
+    let open = top_level(rest).into_iter().find(|&i| rest.as_bytes()[i] == b'{')?;
+    Some(source[if_at + 2..if_at + 2 + open].trim().to_string())
 }
 
-/// Split `text` on any of `ops` outside parentheses and strings.
+/// Split `text` on any of `ops` outside parentheses and strings (`>` never
+/// splits `>=`, `=` never splits `==`).
 fn split_top(text: &str, ops: &[&str]) -> Vec<String> {
-    let (mut parts, mut depth, mut quote, mut start) = (Vec::new(), 0_i32, None::<char>, 0);
     let b = text.as_bytes();
-    let mut i = 0;
-    while i < text.len() {
-        let c = b[i] as char;
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '`') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            _ if depth == 0 && quote.is_none() => {
-                if let Some(op) = ops.iter().find(|op| text[i..].starts_with(**op)) {
-                    // `>=` is not `>` followed by `=`; `=>`/`<=` are not `=`.
-                    let longer =
-                        ["==", "!=", ">=", "<="].iter().any(|l| l.len() > op.len() && text[i..].starts_with(l))
-                            || (op.len() == 1 && i > 0 && matches!(b[i - 1], b'=' | b'!' | b'<' | b'>'));
-                    if !longer {
-                        parts.push(text[start..i].to_string());
-                        i += op.len();
-                        start = i;
-                        continue;
-                    }
-                }
-            }
-            _ => {}
+    let (mut parts, mut start, mut skip_to) = (Vec::new(), 0, 0);
+    for i in top_level(text) {
+        if i < skip_to {
+            continue;
         }
-        i += 1;
+        let Some(op) = ops.iter().find(|op| text[i..].starts_with(**op)) else { continue };
+        let longer = ["==", "!=", ">=", "<="].iter().any(|l| l.len() > op.len() && text[i..].starts_with(l))
+            || (op.len() == 1 && i > 0 && matches!(b[i - 1], b'=' | b'!' | b'<' | b'>'));
+        if !longer {
+            parts.push(text[start..i].to_string());
+            start = i + op.len();
+            skip_to = start;
+        }
     }
     parts.push(text[start..].to_string());
     parts
