@@ -1,11 +1,19 @@
-//! `dealflow bench`: ingest a seeded synthetic stream with the rules of the
-//! config folder into a scratch database, and report the rate.
+//! `dealflow bench`: write a seeded synthetic stream to a scratch folder,
+//! then ingest it twice, each into a new database: by the store-only
+//! baseline (parse and insert, no rules) and by the engine with the rules of
+//! the config folder. Reports both rates and their ratio, rule evaluations,
+//! the time spent in each rule, and peak memory.
 
+use std::fs::File;
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use dealflow::ingest::Ingest;
+use dealflow::benchmark::{self, memory};
+use dealflow::ingest::{Ingest, Summary};
 use dealflow::store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use serde_json::json;
 
 use super::Outcome;
@@ -13,6 +21,14 @@ use super::context::Context;
 use super::output;
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  dealflow bench                                  100,000 events over 2,000 accounts
+  dealflow bench --events 1000000 --accounts 20000
+  dealflow bench --json | jq .ratio_to_baseline
+
+The stream is the same for the same seed, byte for byte. Nothing touches the
+config folder's database: both runs write to scratch databases that are
+deleted afterwards (keep them with --keep DIR).")]
 pub struct Args {
     /// Accounts in the synthetic stream.
     #[arg(long, default_value_t = 2_000)]
@@ -23,44 +39,225 @@ pub struct Args {
     /// Seed: the same seed gives the same stream.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Rules listed in the per-rule table (slowest in all first).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Keep the stream and both databases in DIR instead of a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// One measured phase.
+#[derive(Debug, Serialize)]
+struct Phase {
+    events: u64,
+    seconds: f64,
+    events_per_second: f64,
+    /// Peak resident memory during the phase (bytes), where the system tells.
+    peak_memory_bytes: Option<u64>,
+}
+
+impl Phase {
+    fn new(events: u64, took: Duration, peak: Option<u64>) -> Phase {
+        let seconds = took.as_secs_f64();
+        Phase { events, seconds, events_per_second: events as f64 / seconds.max(1e-9), peak_memory_bytes: peak }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RuleTime {
+    rule: String,
+    file: String,
+    line: usize,
+    calls: u64,
+    seconds: f64,
+    micros_per_call: f64,
+    share_of_rule_time: f64,
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
     let version = playbook.version().to_string();
+    let batch = playbook.config.store.batch_size;
     let scratch = tempfile::tempdir()?;
-    let events = scratch.path().join("events.jsonl");
-    let text: String = dealflow::synthetic::stream(args.seed, args.accounts, args.events).map(|l| l + "\n").collect();
-    std::fs::write(&events, text)?;
-    let store = Store::open(&scratch.path().join("bench.db"), Duration::from_secs(5))?;
+    let dir = match &args.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => scratch.path().to_path_buf(),
+    };
+    let events_path = dir.join("events.jsonl");
+    let show = !args.json && std::io::stderr().is_terminal();
+
+    let bar = counter_bar(show, args.events, "writing the stream");
+    let written =
+        benchmark::write_stream(&events_path, args.seed, args.accounts, args.events, &|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    let bytes = std::fs::metadata(&events_path)?.len();
+
+    // The floor: parse and insert each event, no rules.
+    let baseline_db = fresh(&dir.join("baseline.db"))?;
+    let store = Store::open(&baseline_db, Duration::from_secs(5))?;
+    let bar = bytes_bar(show, bytes, "store-only baseline");
+    memory::reset_peak();
+    let started = Instant::now();
+    let stored = benchmark::baseline::store_only(&store, "synthetic", bar.wrap_read(File::open(&events_path)?), batch)?;
+    let baseline = Phase::new(stored.inserted, started.elapsed(), memory::peak_bytes());
+    bar.finish_and_clear();
+    drop(store);
+
+    // The engine with the rules of the config folder.
+    let engine_db = fresh(&dir.join("bench.db"))?;
+    let store = Store::open(&engine_db, Duration::from_secs(5))?;
     let current = dealflow::playbook::current(playbook);
+    let bar = bytes_bar(show, bytes, "with the rules");
+    memory::reset_peak();
     let started = Instant::now();
     let mut ingest = Ingest::start(&store, &current)?;
-    ingest.input("synthetic", std::fs::File::open(&events)?)?;
+    ingest.input("synthetic", bar.wrap_read(File::open(&events_path)?))?;
     let summary = ingest.finish()?;
-    let secs = started.elapsed().as_secs_f64();
-    let rate = summary.counts.applied as f64 / secs;
+    let engine = Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes());
+    bar.finish_and_clear();
+
+    let rules = current.load();
+    let mut times: Vec<RuleTime> = rules
+        .rules
+        .timings()
+        .into_iter()
+        .filter(|(_, s)| s.calls > 0)
+        .map(|(r, s)| RuleTime {
+            rule: r.name.clone(),
+            file: r.file.clone(),
+            line: r.line,
+            calls: s.calls,
+            seconds: s.nanos as f64 / 1e9,
+            micros_per_call: s.micros_per_call(),
+            share_of_rule_time: 0.0,
+        })
+        .collect();
+    let rule_seconds: f64 = times.iter().map(|t| t.seconds).sum();
+    let evaluations: u64 = times.iter().map(|t| t.calls).sum();
+    for t in &mut times {
+        t.share_of_rule_time = t.seconds / rule_seconds.max(1e-12);
+    }
+    times.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    let ratio = engine.events_per_second / baseline.events_per_second.max(1e-9);
+
     if args.json {
         output::json(&json!({
-            "events": summary.counts.applied, "accounts": args.accounts, "seed": args.seed,
-            "seconds": secs, "events_per_second": rate, "rules_version": version, "counts": summary.counts,
+            "events": written, "accounts": args.accounts, "seed": args.seed, "stream_bytes": bytes,
+            "rules_version": version, "baseline": baseline, "engine": engine,
+            "ratio_to_baseline": ratio,
+            "rule_evaluations": evaluations,
+            "rule_evaluations_per_second": evaluations as f64 / engine.seconds.max(1e-9),
+            "seconds_in_rules": rule_seconds,
+            "rules": times, "counts": summary.counts,
+            "events_per_second": engine.events_per_second,
         }))?;
     } else {
-        println!(
-            "{} events over {} accounts in {:.2} s: {:.0} events/s (rules {}; {} tasks, {} stage moves, {} key-account changes, {} rule errors)",
-            summary.counts.applied,
-            args.accounts,
-            secs,
-            rate,
-            version,
-            summary.counts.tasks_created,
-            summary.counts.stage_moves,
-            summary.counts.key_account_changes,
-            summary.counts.rule_errors
-        );
+        print_report(&args, written, bytes, &version, &baseline, &engine, &summary, &times, evaluations, rule_seconds);
+    }
+    if let Some(d) = &args.keep {
+        eprintln!("kept the stream and both databases in {}", d.display());
     }
     Ok(Outcome::Ok)
+}
+
+/// A database path with nothing at it yet (a kept folder may hold an older run).
+fn fresh(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(path.to_path_buf())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_report(
+    args: &Args,
+    written: u64,
+    bytes: u64,
+    version: &str,
+    baseline: &Phase,
+    engine: &Phase,
+    summary: &Summary,
+    times: &[RuleTime],
+    evaluations: u64,
+    rule_seconds: f64,
+) {
+    println!(
+        "{} events over {} accounts (seed {}, {:.0} MB), rules {version}",
+        written,
+        args.accounts,
+        args.seed,
+        bytes as f64 / 1e6
+    );
+    let mut t = output::table(&["run", "events", "time", "events/s", "peak memory"]);
+    for (name, p) in [("store-only baseline (no rules)", baseline), ("with the rules", engine)] {
+        t.add_row(vec![
+            name.to_string(),
+            p.events.to_string(),
+            format!("{:.2} s", p.seconds),
+            format!("{:.0}", p.events_per_second),
+            p.peak_memory_bytes.map(|b| format!("{:.0} MB", b as f64 / 1e6)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "with the rules: {:.2} of the baseline's rate; {} rule evaluations ({:.0}/s), {:.1} s in rules ({:.0}% of the run)",
+        engine.events_per_second / baseline.events_per_second.max(1e-9),
+        evaluations,
+        evaluations as f64 / engine.seconds.max(1e-9),
+        rule_seconds,
+        100.0 * rule_seconds / engine.seconds.max(1e-9)
+    );
+    let c = &summary.counts;
+    println!(
+        "made {} tasks, {} stage moves ({} refused), {} key-account changes, {} rule errors",
+        c.tasks_created, c.stage_moves, c.refused_moves, c.key_account_changes, c.rule_errors
+    );
+    if !times.is_empty() {
+        println!("\ntime in each rule, slowest in all first:");
+        let mut t = output::table(&["rule", "where", "calls", "time", "µs/call", "share"]);
+        for r in times.iter().take(args.top) {
+            t.add_row(vec![
+                r.rule.clone(),
+                format!("{}:{}", r.file, r.line),
+                r.calls.to_string(),
+                format!("{:.2} s", r.seconds),
+                format!("{:.2}", r.micros_per_call),
+                format!("{:.0}%", 100.0 * r.share_of_rule_time),
+            ]);
+        }
+        println!("{t}");
+        if times.len() > args.top {
+            println!("({} more rules; --top N to see them)", times.len() - args.top);
+        }
+    }
+}
+
+fn counter_bar(show: bool, len: u64, what: &str) -> ProgressBar {
+    bar(show, len, what, "{msg} [{bar:40}] {human_pos}/{human_len} events eta {eta}")
+}
+
+fn bytes_bar(show: bool, len: u64, what: &str) -> ProgressBar {
+    bar(show, len, what, "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+}
+
+fn bar(show: bool, len: u64, what: &str, template: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
 }

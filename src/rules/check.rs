@@ -99,6 +99,7 @@ pub fn check_file(
             params,
             doc,
             events,
+            slot: 0,
         });
     }
 

@@ -26,6 +26,7 @@ mod explain;
 
 pub use explain::{Condition, function_line, function_source};
 mod sandbox;
+pub mod timing;
 
 pub use api::money;
 
@@ -107,6 +108,8 @@ pub struct Rule {
     pub doc: String,
     /// For task rules: the only event types it can act on, when its code shows them.
     pub events: Option<std::collections::BTreeSet<String>>,
+    /// Its place in the rule set (for its timing).
+    pub slot: usize,
 }
 
 impl Rule {
@@ -151,6 +154,8 @@ pub struct RuleSet {
     pub version: String,
     /// `(path, text)` of `config.toml` and every rule file, as loaded.
     pub files: Vec<(String, String)>,
+    /// Calls and time spent, per rule (by slot), since this set was loaded.
+    timings: Vec<timing::Timing>,
 }
 
 impl RuleSet {
@@ -196,9 +201,22 @@ impl RuleSet {
             rhai::serde::to_dynamic(&config.settings).map(|v| v.into_read_only().into_shared()).map_err(|e| {
                 Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
             })?;
+        for (slot, rule) in rules.iter_mut().enumerate() {
+            rule.slot = slot;
+        }
+        let timings = rules.iter().map(|_| timing::Timing::default()).collect();
         let mut all_files = vec![(crate::config::CONFIG_FILE.to_string(), config.text.clone())];
         all_files.extend(files);
-        Ok(RuleSet { engine, ast, rules, fn_files, settings, version: version_of(&all_files), files: all_files })
+        Ok(RuleSet {
+            engine,
+            ast,
+            rules,
+            fn_files,
+            settings,
+            version: version_of(&all_files),
+            files: all_files,
+            timings,
+        })
     }
 
     pub fn rules(&self, kind: RuleKind) -> impl Iterator<Item = &Rule> {
@@ -212,6 +230,11 @@ impl RuleSet {
 
     pub fn all_rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// How often each rule ran and how long it took, since this set was loaded.
+    pub fn timings(&self) -> Vec<(&Rule, timing::Spent)> {
+        self.rules.iter().zip(&self.timings).map(|(r, t)| (r, t.spent())).collect()
     }
 
     /// Run one rule on `facts`. `None` when the rule asks for something this situation lacks.
@@ -229,8 +252,12 @@ impl RuleSet {
             args.push(v);
         }
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let started = std::time::Instant::now();
         let result =
             self.engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &self.ast, &rule.name, args);
+        if let Some(t) = self.timings.get(rule.slot) {
+            t.add(started.elapsed());
+        }
         Some(result.map_err(|e| RuleError { rule: rule.reference(), at: self.locate(rule, &e) }))
     }
 

@@ -1,0 +1,33 @@
+//! What `dealflow bench` and `benches/` measure: a seeded synthetic stream
+//! written to a file (streamed: never held in memory whole), then read back
+//! twice into scratch databases of the same kind, once by the store-only
+//! baseline (parse each event and insert it, no rules) and once by the
+//! engine with the playbook's rules, so the two rates come from one run on
+//! one machine and their ratio means something.
+
+pub mod baseline;
+pub mod memory;
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Write `events` synthetic events over `accounts` accounts to `path`, one
+/// per line; `progress` hears how many are written so far, now and then.
+pub fn write_stream(path: &Path, seed: u64, accounts: u64, events: u64, progress: &dyn Fn(u64)) -> Result<u64> {
+    let write_err = |source| Error::Write { path: path.to_path_buf(), source };
+    let file = std::fs::File::create(path).map_err(write_err)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut written = 0_u64;
+    for line in crate::synthetic::stream(seed, accounts, events) {
+        out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")).map_err(write_err)?;
+        written += 1;
+        if written.is_multiple_of(10_000) {
+            progress(written);
+        }
+    }
+    out.flush().map_err(write_err)?;
+    progress(written);
+    Ok(written)
+}
