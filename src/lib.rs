@@ -20,6 +20,7 @@
 //! rule runtime never touches SQLite; the store never runs a script.
 
 pub mod assign;
+pub mod benchmark;
 pub mod config;
 pub mod engine;
 pub mod error;
