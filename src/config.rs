@@ -32,6 +32,24 @@ struct RawConfig {
     calendar: CalendarConfig,
     #[serde(default)]
     watch: WatchConfig,
+    #[serde(default)]
+    import: RawImport,
+}
+
+/// `[import]`: how `dealflow import` reads CRM exports.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    #[serde(default)]
+    crm_sales_opportunities: RawCrmImport,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrmImport {
+    /// The export's deal stage → a stage of the pipeline.
+    #[serde(default)]
+    stages: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +300,21 @@ pub struct Person {
     pub active: bool,
 }
 
+/// `[import.crm_sales_opportunities]`: reading the crm-sales-opportunities export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrmImportConfig {
+    /// The export's deal stage (`Prospecting`, `Engaging`, `Won`, `Lost`) → a pipeline stage.
+    /// The defaults, overridden key by key by `[import.crm_sales_opportunities.stages]`.
+    pub stages: BTreeMap<String, String>,
+}
+
+impl Default for CrmImportConfig {
+    fn default() -> Self {
+        let stages = [("Prospecting", "lead"), ("Engaging", "qualified"), ("Won", "won"), ("Lost", "lost")];
+        CrmImportConfig { stages: stages.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+}
+
 /// A loaded, validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -299,6 +332,8 @@ pub struct Config {
     pub clock: ClockConfig,
     pub calendar: crate::time::Calendar,
     pub watch: WatchConfig,
+    /// `dealflow import crm-sales-opportunities`.
+    pub crm_import: CrmImportConfig,
 }
 
 impl Config {
@@ -399,6 +434,20 @@ impl Config {
                 active: p.active,
             });
         }
+        let mut crm_import = CrmImportConfig::default();
+        for (crm_stage, stage) in &raw.import.crm_sales_opportunities.stages {
+            if !stages.contains(stage.get_ref()) {
+                let h = hint(stage.get_ref(), stages.iter().map(String::as_str));
+                at(
+                    stage.span(),
+                    format!(
+                        "import.crm_sales_opportunities.stages.{crm_stage}: {:?} is not a stage of pipeline.stages{h}",
+                        stage.get_ref()
+                    ),
+                );
+            }
+            crm_import.stages.insert(crm_stage.clone(), stage.get_ref().clone());
+        }
         if raw.store.batch_size == 0 {
             at(0..0, "store.batch_size: must be at least 1".into());
         }
@@ -425,6 +474,7 @@ impl Config {
             clock: raw.clock,
             calendar: crate::time::Calendar::new(raw.calendar.holidays),
             watch: raw.watch,
+            crm_import,
         })
     }
 
@@ -535,6 +585,22 @@ lost = ["lost"]
         assert!(msg.contains("roles.sales_rep.assign: unknown variant `random`"), "{msg}");
         let msg = problems(&format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\nrole = \"sales_rep\"\nactive = \"no\"\n"));
         assert!(msg.contains("team.active: invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn crm_import_stages_default_and_must_be_pipeline_stages() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.crm_import.stages["Won"], "won");
+        assert_eq!(c.crm_import.stages["Engaging"], "qualified", "defaults are kept when the table is absent");
+        let c = parse(&format!("{MINIMAL}\n[import.crm_sales_opportunities.stages]\nEngaging = \"lead\"\n")).unwrap();
+        assert_eq!(c.crm_import.stages["Engaging"], "lead");
+        assert_eq!(c.crm_import.stages["Lost"], "lost", "keys not given keep their default");
+        let msg = problems(&format!("{MINIMAL}\n[import.crm_sales_opportunities.stages]\nWon = \"wonn\"\n"));
+        assert!(
+            msg.starts_with("config.toml:10:7: import.crm_sales_opportunities.stages.Won: \"wonn\" is not a stage"),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean \"won\""), "{msg}");
     }
 
     #[test]

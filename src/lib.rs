@@ -28,6 +28,7 @@ pub mod event;
 pub mod event_source;
 pub mod explain;
 pub mod facts;
+pub mod import;
 pub mod inbox;
 pub mod ingest;
 pub mod model;

@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod context;
 mod explain;
+mod import;
 mod ingest;
 mod init;
 mod listing;
@@ -52,6 +53,8 @@ enum Command {
     Check(check::Args),
     /// Apply events from JSON Lines files (`-` for standard input), in order.
     Ingest(ingest::Args),
+    /// Turn a CRM export (a crm-sales-opportunities folder, or any CSV with a mapping) into events and apply them.
+    Import(import::Args),
     /// Process the inbox once: ingest each inbox/*.jsonl, move it to done/ or failed/.
     Run(watch::RunArgs),
     /// Stay running: hot-reload config and rules, process inbox files as they appear, tick.
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
         Command::Run(a) => watch::run(&ctx, a),
         Command::Watch(a) => watch::watch(&ctx, a),
         Command::Tick(a) => tick::run(&ctx, a),
