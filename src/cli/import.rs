@@ -44,7 +44,7 @@ Examples:
   dealflow import csv opportunities.csv --mapping salesforce-opportunities.toml --json";
 
 #[derive(clap::Args)]
-#[command(after_long_help = AFTER_HELP)]
+#[command(after_help = "Formats, event ids and exit codes: dealflow import --help", after_long_help = AFTER_HELP)]
 pub struct Args {
     /// What kind of export PATH is.
     #[arg(value_enum, value_name = "FORMAT")]
