@@ -7,6 +7,7 @@
 
 mod clock;
 mod log;
+mod row_cache;
 mod schema;
 mod state;
 mod tasks;
@@ -26,6 +27,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    rows: std::cell::RefCell<row_cache::RowCache>,
 }
 
 /// Turns a SQLite error into one that names the database and says what to do.
@@ -65,7 +67,7 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(|e| Store::describe(path, busy_timeout, e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| Store::describe(path, busy_timeout, e))?;
-        Ok(Store { conn, path: path.to_path_buf(), busy_timeout })
+        Ok(Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default() })
     }
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
@@ -87,7 +89,7 @@ impl Store {
             rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
             other => err(format!("cannot migrate the schema: {other}")),
         })?;
-        Ok(Store { conn, path: path.to_path_buf(), busy_timeout })
+        Ok(Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -117,7 +119,24 @@ impl Store {
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
     /// database is reported here and not half-way through a batch.
     pub fn begin(&self) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").ctx(self)
+        self.conn.execute_batch("BEGIN IMMEDIATE").ctx(self)?;
+        // We hold the write lock now: rows cached before are good if nobody committed since.
+        let version = self.data_version()?;
+        self.rows.borrow_mut().check_version(version);
+        Ok(())
+    }
+
+    fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ctx(self)
+    }
+
+    /// The row cache, checked against other writers when no transaction holds them off.
+    fn cached_rows(&self) -> Result<std::cell::RefMut<'_, row_cache::RowCache>> {
+        if self.conn.is_autocommit() {
+            let version = self.data_version()?;
+            self.rows.borrow_mut().check_version(version);
+        }
+        Ok(self.rows.borrow_mut())
     }
 
     pub fn commit(&self) -> Result<()> {
@@ -125,6 +144,7 @@ impl Store {
     }
 
     pub fn rollback(&self) -> Result<()> {
+        self.rows.borrow_mut().clear();
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK").ctx(self)?;
         }
@@ -141,6 +161,7 @@ impl Store {
     }
 
     pub fn rollback_savepoint(&self) -> Result<()> {
+        self.rows.borrow_mut().clear();
         self.conn.execute_batch("ROLLBACK TO event; RELEASE event").ctx(self)
     }
 
@@ -191,5 +212,51 @@ mod tests {
         .unwrap();
         let err = Store::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
         assert!(err.contains("not a dealflow (SQLite) database"), "{err}");
+    }
+
+    fn owner(store: &Store, id: &str) -> Option<String> {
+        store.account(id).unwrap().unwrap().owner
+    }
+
+    #[test]
+    fn cached_rows_follow_this_writer_its_rollbacks_and_other_writers() {
+        use crate::model::Account;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (one, other) =
+            (Store::open(&path, Duration::from_secs(1)).unwrap(), Store::open(&path, Duration::from_secs(1)).unwrap());
+        let mut a =
+            Account { id: "A".into(), owner: Some("Ana".into()), created_at: "t0".into(), ..Account::default() };
+        one.begin().unwrap();
+        one.save_account(&a, "t0").unwrap();
+        one.commit().unwrap();
+        assert_eq!(owner(&one, "A").as_deref(), Some("Ana"));
+
+        // Its own write, then a rolled-back one.
+        one.begin().unwrap();
+        a.owner = Some("Ben".into());
+        one.save_account(&a, "t1").unwrap();
+        assert_eq!(owner(&one, "A").as_deref(), Some("Ben"));
+        one.savepoint().unwrap();
+        a.owner = Some("Cy".into());
+        one.save_account(&a, "t2").unwrap();
+        one.rollback_savepoint().unwrap();
+        assert_eq!(owner(&one, "A").as_deref(), Some("Ben"));
+        one.commit().unwrap();
+
+        // Another process commits: seen outside a transaction and at the next begin.
+        other.begin().unwrap();
+        a.owner = Some("Dee".into());
+        other.save_account(&a, "t3").unwrap();
+        other.commit().unwrap();
+        assert_eq!(owner(&one, "A").as_deref(), Some("Dee"));
+        other.begin().unwrap();
+        a.owner = Some("Eve".into());
+        other.save_account(&a, "t4").unwrap();
+        other.commit().unwrap();
+        one.begin().unwrap();
+        assert_eq!(owner(&one, "A").as_deref(), Some("Eve"));
+        assert_eq!(one.account("A").unwrap().unwrap().created_at, "t0");
+        one.commit().unwrap();
     }
 }

@@ -11,6 +11,8 @@ use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, Stage
 
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
 const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
+const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
+const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at FROM deals WHERE id = ?1";
 
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -53,7 +55,14 @@ pub fn merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
 
 impl Store {
     pub fn account(&self, id: &str) -> Result<Option<Account>> {
-        self.one(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), [id], account_row)
+        if let Some(a) = self.cached_rows()?.account(id) {
+            return Ok(Some(a));
+        }
+        let found = self.one(ACCOUNT_BY_ID, [id], account_row)?;
+        if let Some(a) = &found {
+            self.cached_rows()?.keep_account(a);
+        }
+        Ok(found)
     }
 
     /// Insert or update an account; `data` is the already-merged JSON.
@@ -79,6 +88,7 @@ impl Store {
                 now
             ])
             .ctx(self)?;
+        self.cached_rows()?.saved_account(a);
         Ok(())
     }
 
@@ -146,7 +156,14 @@ impl Store {
     }
 
     pub fn deal(&self, id: &str) -> Result<Option<Deal>> {
-        self.one(&format!("SELECT {DEAL_COLUMNS} FROM deals WHERE id = ?1"), [id], deal_row)
+        if let Some(d) = self.cached_rows()?.deal(id) {
+            return Ok(Some(d));
+        }
+        let found = self.one(DEAL_BY_ID, [id], deal_row)?;
+        if let Some(d) = &found {
+            self.cached_rows()?.keep_deal(d);
+        }
+        Ok(found)
     }
 
     /// Insert or update a deal; `is_open`/`is_won` follow from its stage in the pipeline.
@@ -174,6 +191,7 @@ impl Store {
                 now
             ])
             .ctx(self)?;
+        self.cached_rows()?.saved_deal(d);
         Ok(())
     }
 
