@@ -32,6 +32,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 use super::roster::Person;
+use super::sheet::{Csv, cell};
 use super::{LeadNote, Plan, Planned, RowNote, Spelling, at_hour, content_id, slug};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -65,63 +66,6 @@ pub fn match_product<'p>(written: &str, products: &'p [Product]) -> Option<&'p P
         let key = product_key(written);
         (!key.is_empty()).then(|| products.iter().find(|p| product_key(&p.name) == key)).flatten()
     })
-}
-
-/// One CSV file read whole: its header and its rows, numbered as a
-/// spreadsheet numbers them (header = row 1).
-pub(super) struct Csv {
-    pub file: String,
-    pub headers: Vec<String>,
-    pub rows: Vec<(usize, csv::StringRecord)>,
-    /// Rows that could not be read (not UTF-8), with the reason.
-    pub unreadable: Vec<(usize, String)>,
-}
-
-impl Csv {
-    /// Read `path`; `label` names it in the summary and in row references.
-    pub fn read(path: &Path, label: &str, delimiter: u8) -> Result<Csv> {
-        let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-        let mut reader = csv::ReaderBuilder::new().flexible(true).delimiter(delimiter).from_reader(file);
-        let bad = |e: csv::Error| Error::Usage(format!("{}: not a readable CSV file: {e}", path.display()));
-        let headers = reader.byte_headers().map_err(bad)?.clone();
-        let headers = csv::StringRecord::from_byte_record(headers)
-            .map_err(|_| Error::Usage(format!("{}: the header row is not UTF-8 text", path.display())))?;
-        let mut csv = Csv {
-            file: label.to_string(),
-            headers: headers.iter().map(|h| h.trim().to_string()).collect(),
-            rows: Vec::new(),
-            unreadable: Vec::new(),
-        };
-        for (i, record) in reader.byte_records().enumerate() {
-            let row = i + 2;
-            match csv::StringRecord::from_byte_record(record.map_err(bad)?) {
-                Ok(r) => csv.rows.push((row, r)),
-                Err(e) => csv.unreadable.push((row, format!("not valid UTF-8 text ({e})"))),
-            }
-        }
-        Ok(csv)
-    }
-
-    /// The index of a column, which must be there.
-    pub fn column(&self, name: &str) -> Result<usize> {
-        self.find(name).ok_or_else(|| {
-            let h = crate::error::hint(name, self.headers.iter().map(String::as_str));
-            Error::Usage(format!("{}: no column {name:?}{h} (the header has: {})", self.file, self.headers.join(", ")))
-        })
-    }
-
-    /// The index of a column, ignoring case and surrounding spaces.
-    pub fn find(&self, name: &str) -> Option<usize> {
-        self.headers
-            .iter()
-            .position(|h| h == name)
-            .or_else(|| self.headers.iter().position(|h| h.eq_ignore_ascii_case(name)))
-    }
-}
-
-/// A cell, trimmed; empty when the row is short.
-fn cell(r: &csv::StringRecord, i: usize) -> &str {
-    r.get(i).unwrap_or("").trim()
 }
 
 fn parse_day(s: &str) -> Option<NaiveDate> {
@@ -556,6 +500,14 @@ impl Pipeline<'_> {
             };
             let price = matched.and_then(|p| p.price);
             let owner = cell(r, agent);
+            if !owner.is_empty() && !plan.people.iter().any(|p| p.name == owner) {
+                plan.note(
+                    file,
+                    row,
+                    format!("sales_agent {owner:?} is not in sales_teams.csv: a sales_rep with no region"),
+                );
+                plan.people.push(Person { name: owner.to_string(), role: "sales_rep".into(), region: None });
+            }
             let account_name = cell(r, account);
             let opened = engaged.or(if closed { closed_on } else { None }).or(self.export_day);
             if account_name.is_empty() {
@@ -839,6 +791,24 @@ mod tests {
         let plan = plan(dir.path(), &config).unwrap();
         let d1 = plan.events.iter().find(|e| e.data["id"] == "D1").unwrap();
         assert_eq!(d1.data["stage"], "proposal");
+    }
+
+    #[test]
+    fn agents_missing_from_the_teams_file_join_the_roster_without_a_region() {
+        let dir = folder(&[
+            ("accounts.csv", ACCOUNTS),
+            ("sales_teams.csv", TEAMS),
+            ("products.csv", PRODUCTS),
+            ("sales_pipeline.csv", &PIPELINE.replace("D3,Zane Levy", "D3,Nobody New")),
+        ]);
+        let plan = plan(dir.path(), &config()).unwrap();
+        let p = plan.people.iter().find(|p| p.name == "Nobody New").expect("added");
+        assert_eq!((p.role.as_str(), p.region.as_deref()), ("sales_rep", None));
+        assert!(
+            plan.notes.iter().any(|n| n.row == 4 && n.message.contains("not in sales_teams.csv")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[test]

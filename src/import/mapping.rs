@@ -35,7 +35,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use super::crm::Csv;
+use super::sheet::Csv;
 use super::{Origin, Plan, Planned, content_id};
 use crate::error::{Error, Located, Result, hint, line_col};
 use crate::event::{EventType, fields_of};

@@ -14,6 +14,7 @@
 pub mod crm;
 pub mod mapping;
 pub mod roster;
+pub mod sheet;
 
 use std::collections::BTreeMap;
 use std::io::Read;
