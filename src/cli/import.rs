@@ -168,7 +168,7 @@ impl Progress {
     fn new(len: u64) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
         bar.set_style(
-            ProgressStyle::with_template("importing [{bar:40}] {pos}/{len} events {per_sec} eta {eta}")
+            ProgressStyle::with_template("importing [{bar:30}] {pos}/{len} events, {eta} left")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
