@@ -182,12 +182,12 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
     };
     let kind = EventType::from_name(&type_name).ok_or_else(|| {
         let h = crate::error::hint(&type_name, EventType::ALL.iter().map(|t| t.name()));
-        format!("unknown event type {type_name:?}{h}")
+        format!("unknown event type {}{h}", quote(&type_name))
     })?;
     let at = match envelope.remove("at") {
         None | Some(Value::Null) => now,
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| format!("field \"at\" is not an RFC 3339 time ({s:?}: {e})"))?
+            .map_err(|e| format!("field \"at\" is not an RFC 3339 time ({}: {e})", quote(&s)))?
             .with_timezone(&Utc),
         Some(other) => {
             return Err(format!("field \"at\" must be an RFC 3339 string, got {}", describe(&other)));
@@ -235,6 +235,7 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
             Some(_) => Ok(None),
             None => match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(Value::from(f as i64))),
+                Some(f) if f.fract() == 0.0 => Err(format!("is out of range ({n})")),
                 _ => Err(format!("must be a whole number, got {n}")),
             },
         },
@@ -242,15 +243,16 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
             if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() || DateTime::parse_from_rfc3339(s).is_ok() {
                 Ok(None)
             } else {
-                Err(format!("must be a date like 2026-11-02, got {s:?}"))
+                Err(format!("must be a date like 2026-11-02, got {}", quote(s)))
             }
         }
         (TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(None),
         (TextList, _) => Err(format!("must be a list of strings, got {}", describe(v))),
         (ContactRole, Value::String(s)) if CONTACT_ROLES.contains(&s.as_str()) => Ok(None),
         (ContactRole, Value::String(s)) => Err(format!(
-            "must be one of {}, got {s:?}{}",
+            "must be one of {}, got {}{}",
             CONTACT_ROLES.join(", "),
+            quote(s),
             crate::error::hint(s, CONTACT_ROLES)
         )),
         (want, got) => Err(format!("must be {}, got {}", want_name(want), describe(got))),
@@ -268,10 +270,32 @@ fn want_name(kind: Kind) -> &'static str {
     }
 }
 
+/// How many characters of a refused value a reason quotes.
+const QUOTED_CHARS: usize = 40;
+
+/// A refused string as a reason quotes it: its first characters, escaped like
+/// Rust's `{:?}` (control and bidi characters never reach a terminal raw), and
+/// `...` when it was cut. A reason never repeats a 10 MB value.
+fn quote(s: &str) -> String {
+    let short: String = s.chars().take(QUOTED_CHARS).collect();
+    let ellipsis = if short.len() < s.len() { "..." } else { "" };
+    format!("{short:?}{ellipsis}")
+}
+
+/// The kind of a refused value and its first characters as JSON, with what
+/// JSON leaves raw (DEL, C1 controls, bidi overrides) escaped.
 fn describe(v: &Value) -> String {
     let text = v.to_string();
-    let short: String = text.chars().take(40).collect();
-    let ellipsis = if short.len() < text.len() { "..." } else { "" };
+    let short: String = text
+        .chars()
+        .take(QUOTED_CHARS)
+        .map(|c| match c {
+            '"' | '\\' | '\'' => c.to_string(),
+            c if c.escape_debug().len() > 1 => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let ellipsis = if text.chars().nth(QUOTED_CHARS).is_some() { "..." } else { "" };
     let kind = match v {
         Value::Null => return "null".into(),
         Value::Bool(_) => "boolean",
@@ -341,6 +365,44 @@ mod tests {
             let err = parse_line(line, now()).unwrap_err();
             assert!(err.contains(want), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn reasons_quote_a_short_escaped_prefix_of_what_they_refuse() {
+        let huge = "x".repeat(10 << 20);
+        for line in [
+            format!(r#"{{"id": "1", "type": "{huge}"}}"#),
+            format!(r#"{{"id": "1", "type": "clock.tick", "at": "{huge}"}}"#),
+            format!(
+                r#"{{"id": "1", "type": "contact.upserted", "data": {{"id": "C", "account_id": "A", "name": "N", "role": "{huge}"}}}}"#
+            ),
+            format!(
+                r#"{{"id": "1", "type": "deal.upserted", "data": {{"id": "D", "account_id": "A", "expected_close": "{huge}"}}}}"#
+            ),
+            format!(
+                r#"{{"id": "1", "type": "order.placed", "data": {{"id": "O", "account_id": "A", "amount": "{huge}"}}}}"#
+            ),
+        ] {
+            let err = parse_line(&line, now()).unwrap_err();
+            assert!(err.len() < 300 && err.contains(r#""xxxxxxxxxx"#) && err.contains("..."), "{err}");
+        }
+        let err = parse_line(r#"{"id": "1", "type": "deal.\u202e\u001b[2J"}"#, now()).unwrap_err();
+        assert_eq!(err, r#"unknown event type "deal.\u{202e}\u{1b}[2J""#);
+        let err = parse_line("{\"id\": [\"\u{202e}\u{9b}\"], \"type\": \"clock.tick\"}", now()).unwrap_err();
+        assert_eq!(err, r#"field "id" must be a string, got array ["\u{202e}\u{9b}"]"#);
+    }
+
+    #[test]
+    fn whole_numbers_beyond_range_say_so() {
+        for n in ["18446744073709551615", "18446744073709551616", "1e20"] {
+            let line = format!(
+                r#"{{"id": "1", "type": "account.upserted", "data": {{"id": "A", "name": "N", "employees": {n}}}}}"#
+            );
+            let err = parse_line(&line, now()).unwrap_err();
+            assert!(err.contains("\"data.employees\" is out of range"), "{err}");
+        }
+        let line = r#"{"id": "1", "type": "account.upserted", "data": {"id": "A", "name": "N", "employees": -0}}"#;
+        assert_eq!(parse_line(line, now()).unwrap().data["employees"], 0);
     }
 
     #[test]

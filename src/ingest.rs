@@ -72,6 +72,29 @@ impl Summary {
     }
 }
 
+/// The longest reason kept for a rejected line, in characters.
+pub const MAX_REASON_CHARS: usize = 400;
+
+/// A reason as it is stored and printed: a reason quotes the value it refuses,
+/// and that value comes from the line, so control and bidi characters are
+/// escaped (they never reach a terminal raw) and a reason that quotes a huge
+/// value is cut. The line itself is kept whole, beside the reason.
+pub fn printable_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON_CHARS + 3));
+    for (i, c) in reason.chars().enumerate() {
+        if i == MAX_REASON_CHARS {
+            out.push_str("...");
+            break;
+        }
+        match c {
+            '"' | '\\' | '\'' => out.push(c),
+            c if c.escape_debug().len() > 1 => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How many rejections a summary lists; the store keeps them all.
 pub const LISTED_REJECTIONS: usize = 100;
 
@@ -164,6 +187,7 @@ impl<'a> Ingest<'a> {
     }
 
     fn reject(&mut self, source: &str, line: usize, reason: &str, raw: &str) -> Result<()> {
+        let reason = &printable_reason(reason);
         tracing::debug!("{source}:{line}: rejected: {reason}");
         self.store.record_rejected(source, line, reason, raw, &now_stamp())?;
         self.summary.counts.rejected += 1;
@@ -187,5 +211,19 @@ impl<'a> Ingest<'a> {
             let _ = self.store.rollback();
         }
         self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_printable_and_bounded() {
+        assert_eq!(printable_reason(r#"unknown event type "x""#), r#"unknown event type "x""#);
+        assert_eq!(printable_reason("account A\u{1b}[2J\u{202e}x"), "account A\\u{1b}[2J\\u{202e}x");
+        let long = printable_reason(&format!("stage {} is not in the pipeline", "x".repeat(1 << 20)));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 3);
+        assert!(long.ends_with("..."));
     }
 }
