@@ -166,7 +166,7 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
     };
     let id = match envelope.remove("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Number(n)) => number_id(&n).map_err(|why| format!("field \"id\" {why}"))?,
         Some(Value::String(_)) => return Err("field \"id\" is empty".into()),
         Some(other) => {
             return Err(format!("field \"id\" must be a string, got {}", describe(&other)));
@@ -224,7 +224,7 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
 fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
     match (kind, v) {
         (Id, Value::String(s)) if !s.trim().is_empty() => Ok(None),
-        (Id, Value::Number(n)) => Ok(Some(Value::String(n.to_string()))),
+        (Id, Value::Number(n)) => number_id(n).map(|id| Some(Value::String(id))),
         (Id, Value::String(_)) | (Text, Value::String(_)) if kind == Id => Err("is empty".into()),
         (Text, Value::String(_)) => Ok(None),
         (Number, Value::Number(n)) => match n.as_f64() {
@@ -256,6 +256,18 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
             crate::error::hint(s, CONTACT_ROLES)
         )),
         (want, got) => Err(format!("must be {}, got {}", want_name(want), describe(got))),
+    }
+}
+
+/// The text of an id given as a number. Only whole numbers that JSON parsing
+/// keeps exactly qualify: `18446744073709551616` and `18446744073709551617`
+/// both read as the same float, and two events must never share an id by
+/// rounding (the second would be skipped as a duplicate).
+fn number_id(n: &serde_json::Number) -> Result<String, String> {
+    if n.is_u64() || n.is_i64() {
+        Ok(n.to_string())
+    } else {
+        Err(format!("must be a string or a whole number from -2^63 to 2^64-1, got number {n}"))
     }
 }
 
@@ -390,6 +402,19 @@ mod tests {
         assert_eq!(err, r#"unknown event type "deal.\u{202e}\u{1b}[2J""#);
         let err = parse_line("{\"id\": [\"\u{202e}\u{9b}\"], \"type\": \"clock.tick\"}", now()).unwrap_err();
         assert_eq!(err, r#"field "id" must be a string, got array ["\u{202e}\u{9b}"]"#);
+    }
+
+    #[test]
+    fn numeric_ids_must_be_exact_whole_numbers() {
+        let tick = |id: &str| parse_line(&format!(r#"{{"id": {id}, "type": "clock.tick"}}"#), now());
+        assert_eq!(tick("18446744073709551615").unwrap().id, "18446744073709551615");
+        assert_eq!(tick("-9223372036854775808").unwrap().id, "-9223372036854775808");
+        for id in ["18446744073709551616", "18446744073709551617", "1.5", "-0", "1e3"] {
+            let err = tick(id).unwrap_err();
+            assert!(err.starts_with("field \"id\" must be a string or a whole number"), "{id}: {err}");
+        }
+        let line = r#"{"id": "1", "type": "deal.upserted", "data": {"id": 1e20, "account_id": "A"}}"#;
+        assert!(parse_line(line, now()).unwrap_err().starts_with("deal.upserted: field \"data.id\" must be a string"));
     }
 
     #[test]

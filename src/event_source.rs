@@ -74,10 +74,10 @@ impl<R: Read> Iterator for EventLines<R> {
                 let reason = format!("line is longer than {} MiB", MAX_LINE_BYTES >> 20);
                 return Some(Ok(self.line(Err(Rejected { reason, raw: String::new() }))));
             }
+            // A UTF-8 byte order mark opens a file saved by some editors; files
+            // joined with `cat` carry one at the start of a later line too.
             let mut bytes: &[u8] = &self.buf;
-            if self.number == 1 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            }
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             while let [rest @ .., b'\n' | b'\r'] = bytes {
                 bytes = rest;
             }
@@ -121,6 +121,13 @@ mod tests {
             b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\r\n\r\n   \n{\"id\":\"b\",\"type\":\"clock.tick\"}";
         let got = lines(input);
         assert_eq!(got, vec![(1, Ok("a".into())), (4, Ok("b".into()))]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_later_line_is_skipped_too() {
+        let input =
+            b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\n\xEF\xBB\xBF{\"id\":\"b\",\"type\":\"clock.tick\"}\n";
+        assert_eq!(lines(input), vec![(1, Ok("a".into())), (2, Ok("b".into()))]);
     }
 
     #[test]
