@@ -34,6 +34,58 @@ struct RawConfig {
     watch: WatchConfig,
     #[serde(default)]
     import: RawImport,
+    #[serde(default)]
+    tasks: RawTasks,
+}
+
+/// `[tasks]`: the task queues.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTasks {
+    #[serde(default = "default_raw_lease")]
+    lease_minutes: Spanned<u64>,
+}
+
+impl Default for RawTasks {
+    fn default() -> Self {
+        RawTasks { lease_minutes: default_raw_lease() }
+    }
+}
+
+fn default_raw_lease() -> Spanned<u64> {
+    Spanned::new(0..0, default_lease())
+}
+
+fn default_lease() -> u64 {
+    240
+}
+
+/// The longest lease: a year of minutes.
+const MAX_LEASE_MINUTES: u64 = 366 * 24 * 60;
+
+/// The task queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TasksConfig {
+    /// Minutes a claim holds a task; past them the task goes back to where it
+    /// was before the claim, so someone else can take it. 0: claims never run out.
+    pub lease_minutes: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig { lease_minutes: default_lease() }
+    }
+}
+
+impl TasksConfig {
+    pub fn lease(&self) -> Option<chrono::Duration> {
+        (self.lease_minutes > 0).then(|| chrono::Duration::minutes(self.lease_minutes as i64))
+    }
+
+    /// At `now`, claims taken before the returned time have run out (`None`: claims never run out).
+    pub fn lapsed_before(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        self.lease().map(|lease| crate::time::stamp(now - lease))
+    }
 }
 
 /// `[import]`: how `dealflow import` reads CRM exports.
@@ -334,6 +386,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// `dealflow import crm-sales-opportunities`.
     pub crm_import: CrmImportConfig,
+    /// `[tasks]`: how long a claim holds a task.
+    pub tasks: TasksConfig,
 }
 
 impl Config {
@@ -448,6 +502,14 @@ impl Config {
             }
             crm_import.stages.insert(crm_stage.clone(), stage.get_ref().clone());
         }
+        if *raw.tasks.lease_minutes.get_ref() > MAX_LEASE_MINUTES {
+            at(
+                raw.tasks.lease_minutes.span(),
+                format!(
+                    "tasks.lease_minutes: at most {MAX_LEASE_MINUTES} (a year); 0 means a claimed task is never taken back"
+                ),
+            );
+        }
         if raw.store.batch_size == 0 {
             at(0..0, "store.batch_size: must be at least 1".into());
         }
@@ -475,6 +537,7 @@ impl Config {
             calendar: crate::time::Calendar::new(raw.calendar.holidays),
             watch: raw.watch,
             crm_import,
+            tasks: TasksConfig { lease_minutes: raw.tasks.lease_minutes.into_inner() },
         })
     }
 
@@ -601,6 +664,22 @@ lost = ["lost"]
             "{msg}"
         );
         assert!(msg.contains("did you mean \"won\""), "{msg}");
+    }
+
+    #[test]
+    fn the_lease_defaults_to_four_hours_and_zero_turns_it_off() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.tasks.lease_minutes, 240);
+        let now = "2026-11-02T12:00:00Z".parse().unwrap();
+        assert_eq!(c.tasks.lapsed_before(now).as_deref(), Some("2026-11-02T08:00:00Z"));
+        let c = parse(&format!("{MINIMAL}\n[tasks]\nlease_minutes = 0\n")).unwrap();
+        assert_eq!(c.tasks.lapsed_before(now), None);
+        let msg = problems(&format!("{MINIMAL}\n[tasks]\nlease_minutes = 9999999\n"));
+        assert!(msg.starts_with("config.toml:10:17: tasks.lease_minutes: at most 527040"), "{msg}");
+        let msg = problems(&format!("{MINIMAL}\n[tasks]\nlease_minutes = -5\n"));
+        assert!(msg.starts_with("config.toml:10:17: tasks.lease_minutes: invalid value"), "{msg}");
+        let msg = problems(&format!("{MINIMAL}\n[tasks]\nlease = 5\n"));
+        assert!(msg.contains("unknown field `lease`"), "{msg}");
     }
 
     #[test]

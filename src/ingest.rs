@@ -125,6 +125,10 @@ impl<'a> Ingest<'a> {
         store.begin()?;
         let first = playbook.load();
         first.record(store)?;
+        // Claims whose lease ran out go back first, so rerouting sees them as open.
+        if let Some(before) = first.config.tasks.lapsed_before(chrono::Utc::now()) {
+            store.release_lapsed_claims(&before, &now_stamp())?;
+        }
         crate::engine::Engine::new(&first.config, &first.rules, store).reroute_unavailable()?;
         let recorded = first.version().to_string();
         Ok(Ingest {

@@ -107,6 +107,9 @@ pub struct Task {
     pub claimed_at: Option<String>,
     pub closed_at: Option<String>,
     pub outcome: Option<String>,
+    /// Who last held the task when their claim ran out (`[tasks] lease_minutes`), and when it went back.
+    pub released_from: Option<String>,
+    pub released_at: Option<String>,
 }
 
 /// The kinds of decision the log keeps.

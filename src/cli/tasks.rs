@@ -1,11 +1,12 @@
 //! `dealflow tasks`: list the queues; claim, complete or cancel a task.
 
 use anyhow::Result;
+use chrono::Utc;
 use clap::Subcommand;
 use dealflow::config::Config;
 use dealflow::model::{TASK_STATUSES, Task};
 use dealflow::store::TaskFilter;
-use dealflow::time::now_stamp;
+use dealflow::time::{now_stamp, stamp};
 
 use super::Outcome;
 use super::context::Context;
@@ -40,9 +41,12 @@ enum Action {
         /// Who takes it.
         #[arg(long = "as", value_name = "NAME")]
         who: String,
-        /// Print the claimed task as a JSON object.
+        /// Print the claimed task as a JSON object (with --count: a JSON array of the claimed tasks).
         #[arg(long)]
         json: bool,
+        /// Claim up to N tasks, one after the other (each claim is its own atomic step).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
     },
     /// Mark a task done.
     Done {
@@ -50,6 +54,9 @@ enum Action {
         /// What came of it.
         #[arg(long)]
         outcome: Option<String>,
+        /// Who did it: refused if someone else holds the task (after your claim ran out, say).
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +65,9 @@ enum Action {
         id: i64,
         #[arg(long, required = true)]
         reason: String,
+        /// Who cancels it: refused if someone else holds the task.
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -78,19 +88,58 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let config = ctx.config()?;
     match args.action {
         None => list(ctx, &config, args.role, args.assignee, args.status, args.json),
-        Some(Action::Claim { role, who, json }) => {
+        Some(Action::Claim { role, who, json, count }) => {
             check_role(&config, &role)?;
             let store = ctx.store(&config)?;
-            match store.claim(&role, &who, &now_stamp())? {
-                Some(t) if json => output::json(&t)?,
-                Some(t) => println!("claimed task {} for {who}: {} (due {}, {})", t.id, t.title, t.due_at, t.priority),
-                None => eprintln!("no open {role} tasks for {who}"),
+            let claim = || {
+                let now = Utc::now();
+                store.claim(&role, &who, &stamp(now), config.tasks.lapsed_before(now).as_deref())
+            };
+            let Some(count) = count else {
+                match claim()? {
+                    Some(t) if json => output::json(&t)?,
+                    Some(t) => print_claimed(&t, &who),
+                    None => eprintln!("no open {role} tasks for {who}"),
+                }
+                return Ok(Outcome::Ok);
+            };
+            // Each claim is printed (or kept for the array) as soon as it is taken,
+            // so a failure half-way still shows every task that is now the worker's.
+            let mut claimed = Vec::new();
+            let mut failure = None;
+            while (claimed.len() as u64) < count {
+                match claim() {
+                    Ok(Some(t)) => {
+                        if !json {
+                            print_claimed(&t, &who);
+                        }
+                        claimed.push(t);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if json {
+                output::json(&claimed)?;
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
+            if (claimed.len() as u64) < count {
+                eprintln!("no more open {role} tasks for {who} (claimed {} of {count})", claimed.len());
             }
             Ok(Outcome::Ok)
         }
-        Some(Action::Done { id, outcome, json }) => close(ctx, &config, id, "done", outcome, json),
-        Some(Action::Cancel { id, reason, json }) => close(ctx, &config, id, "cancelled", Some(reason), json),
+        Some(Action::Done { id, outcome, who, json }) => close(ctx, &config, id, "done", outcome, who, json),
+        Some(Action::Cancel { id, reason, who, json }) => close(ctx, &config, id, "cancelled", Some(reason), who, json),
     }
+}
+
+fn print_claimed(t: &Task, who: &str) {
+    println!("claimed task {} for {who}: {} (due {}, {})", t.id, t.title, t.due_at, t.priority);
 }
 
 fn close(
@@ -99,16 +148,37 @@ fn close(
     id: i64,
     status: &str,
     outcome: Option<String>,
+    who: Option<String>,
     json: bool,
 ) -> Result<Outcome> {
     let store = ctx.existing_store(config)?;
-    let task = store.close_task(id, status, None, outcome.as_deref(), &now_stamp())?;
+    let task = match store.close_task_as(id, status, who.as_deref(), outcome.as_deref(), &now_stamp())? {
+        Ok(task) => task,
+        Err(held) => anyhow::bail!("{}", held_by_another(&held, who.as_deref().unwrap_or_default(), config)),
+    };
     if json {
         output::json(&task)?;
     } else {
         println!("task {} {}: {}", task.id, task.status, task.title);
     }
     Ok(Outcome::Ok)
+}
+
+/// Why `who` may not close a task someone else has claimed.
+fn held_by_another(t: &Task, who: &str, config: &Config) -> String {
+    let holder = t.claimed_by.as_deref().unwrap_or("someone else");
+    let since = t.claimed_at.as_deref().unwrap_or("?");
+    if t.released_from.as_deref() == Some(who) {
+        format!(
+            "task {} is not yours any more: your claim ran out after {} minutes ([tasks] lease_minutes) at {}, \
+             and {holder} claimed it at {since}; nothing was changed",
+            t.id,
+            config.tasks.lease_minutes,
+            t.released_at.as_deref().unwrap_or("?"),
+        )
+    } else {
+        format!("task {} is claimed by {holder} (since {since}), not by {who}; nothing was changed", t.id)
+    }
 }
 
 fn list(

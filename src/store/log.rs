@@ -54,10 +54,13 @@ impl Store {
         Ok(())
     }
 
+    /// Record a rejected line, once: the same line of the same file rejected
+    /// again for the same reason (a re-sent file, a run after a crash) adds nothing.
     pub fn record_rejected(&self, source: &str, line: usize, reason: &str, raw: &str, now: &str) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO rejected_events (source, line, reason, raw, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO rejected_events (source, line, reason, raw, rejected_at) SELECT ?1, ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM rejected_events WHERE source = ?1 AND line = ?2 AND reason = ?3 AND raw = ?4)",
             )
             .ctx(self)?
             .execute(params![source, line as i64, reason, raw, now])

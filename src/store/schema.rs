@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 const V1: &str = r#"
@@ -242,6 +242,22 @@ CREATE TABLE assign_turns (
     next INTEGER NOT NULL,
     PRIMARY KEY (role, region)
 );
+"#;
+
+/// Leases on claims; rejected lines recorded once.
+const V3: &str = r#"
+-- Whom a claimed task was assigned to before the claim (NULL: the role's
+-- queue): where it goes back when the claim's lease runs out.
+ALTER TABLE tasks ADD COLUMN assignee_before_claim TEXT;
+-- The last claim that ran out: who had it, and when the task went back.
+ALTER TABLE tasks ADD COLUMN released_from TEXT;
+ALTER TABLE tasks ADD COLUMN released_at TEXT;
+-- Claims taken before this migration stay with whoever holds them when they run out.
+UPDATE tasks SET assignee_before_claim = assignee WHERE status = 'claimed';
+-- Claims by age: the ones that ran out are found without reading the others.
+CREATE INDEX tasks_claimed_at ON tasks(claimed_at) WHERE status = 'claimed';
+-- A line rejected again (a re-sent file, a run after a crash) is recorded once.
+CREATE INDEX rejected_events_line ON rejected_events(source, line);
 "#;
 
 #[cfg(test)]

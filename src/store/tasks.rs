@@ -1,6 +1,8 @@
 //! The task queues: one per role, ordered by urgency. Creation is
 //! deduplicated by key; claiming is one atomic `UPDATE … RETURNING` inside
-//! `BEGIN IMMEDIATE`, so two workers never get the same task.
+//! `BEGIN IMMEDIATE`, so two workers never get the same task. A claim can
+//! run out (a lease): its task goes back to where it was before the claim,
+//! with who had it noted, so a worker that vanished loses no follow-up.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -9,10 +11,21 @@ use crate::error::{Error, Result};
 use crate::model::{NewTask, Priority, Subject, Task};
 
 const TASK_COLUMNS: &str = "id, role, assignee, title, status, priority, due_at, subject_kind, subject_id, rule, reason, \
-     rules_version, created_at, event_id, dedup_key, claimed_by, claimed_at, closed_at, outcome";
+     rules_version, created_at, event_id, dedup_key, claimed_by, claimed_at, closed_at, outcome, \
+     released_from, released_at";
 
 /// The most urgent first: priority, then the earliest due, then the oldest.
 const URGENCY: &str = "priority DESC, due_at ASC, id ASC";
+
+/// One claim: the most urgent open task of role ?1 assigned to ?2 or to nobody becomes ?2's.
+static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE tasks SET status = 'claimed', assignee_before_claim = assignee, assignee = ?2, claimed_by = ?2, claimed_at = ?3
+         WHERE id = (SELECT id FROM tasks WHERE role = ?1 AND status = 'open' AND (assignee IS NULL OR assignee = ?2)
+                     ORDER BY {URGENCY} LIMIT 1)
+         RETURNING {TASK_COLUMNS}"
+    )
+});
 
 fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -34,6 +47,8 @@ fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
         claimed_at: r.get(16)?,
         closed_at: r.get(17)?,
         outcome: r.get(18)?,
+        released_from: r.get(19)?,
+        released_at: r.get(20)?,
     })
 }
 
@@ -108,18 +123,13 @@ impl Store {
     }
 
     /// Atomically take the most urgent open task of `role` that is assigned to `who` or to nobody.
-    pub fn claim(&self, role: &str, who: &str, now: &str) -> Result<Option<Task>> {
+    /// With `lapsed_before` (a time), claims taken before it run out first (see
+    /// [`Store::release_lapsed_claims`]), in the same transaction.
+    pub fn claim(&self, role: &str, who: &str, now: &str, lapsed_before: Option<&str>) -> Result<Option<Task>> {
         self.begin()?;
-        let sql = format!(
-            "UPDATE tasks SET status = 'claimed', assignee = ?2, claimed_by = ?2, claimed_at = ?3
-             WHERE id = (SELECT id FROM tasks WHERE role = ?1 AND status = 'open' AND (assignee IS NULL OR assignee = ?2)
-                         ORDER BY {URGENCY} LIMIT 1)
-             RETURNING {TASK_COLUMNS}"
-        );
-        let claimed = self
-            .conn
-            .prepare_cached(&sql)
-            .ctx(self)
+        let claimed = lapsed_before
+            .map_or(Ok(0), |before| self.release_lapsed_claims(before, now))
+            .and_then(|_| self.conn.prepare_cached(&CLAIM).ctx(self))
             .and_then(|mut st| st.query_row(params![role, who, now], task_row).optional().ctx(self));
         match claimed {
             Ok(t) => {
@@ -131,6 +141,21 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Claims taken before `lapsed_before` run out: each task goes back to
+    /// whom it was assigned before the claim (or to the role's queue), open,
+    /// with `released_from` (who had it) and `released_at` set. Returns how many.
+    pub fn release_lapsed_claims(&self, lapsed_before: &str, now: &str) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE tasks SET status = 'open', assignee = assignee_before_claim, assignee_before_claim = NULL,
+                        released_from = claimed_by, released_at = ?2, claimed_by = NULL, claimed_at = NULL
+                 WHERE status = 'claimed' AND claimed_at < ?1",
+            )
+            .ctx(self)?
+            .execute(params![lapsed_before, now])
+            .ctx(self)
     }
 
     /// Close a task as done or cancelled. Closing a closed task is an error that says its state.
@@ -156,6 +181,36 @@ impl Store {
             return Err(Error::Usage(format!("task {id} is already {}", task.status)));
         }
         Ok(task)
+    }
+
+    /// Close a task as done or cancelled on behalf of `who`, when given: a
+    /// task someone else holds a claim on is left as it is and returned as
+    /// `Err` (a claim of `who`'s that ran out, with nobody claiming it since,
+    /// still lets `who` close it). Closing a closed task is an error that says its state.
+    pub fn close_task_as(
+        &self,
+        id: i64,
+        status: &str,
+        who: Option<&str>,
+        outcome: Option<&str>,
+        now: &str,
+    ) -> Result<std::result::Result<Task, Task>> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE tasks SET status = ?2, closed_at = ?3, outcome = ?4,
+                        claimed_by = COALESCE(?5, claimed_by), assignee = COALESCE(assignee, ?5)
+                 WHERE id = ?1 AND (status = 'open' OR (status = 'claimed' AND (?5 IS NULL OR claimed_by = ?5)))",
+            )
+            .ctx(self)?
+            .execute(params![id, status, now, outcome, who])
+            .ctx(self)?;
+        let task = self.task(id)?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
+        match (changed, task.status.as_str()) {
+            (0, "claimed") => Ok(Err(task)),
+            (0, _) => Err(Error::Usage(format!("task {id} is already {}", task.status))),
+            _ => Ok(Ok(task)),
+        }
     }
 
     /// Cancel `assignee`'s open (not claimed) tasks about `subject`; returns how many.
@@ -220,9 +275,9 @@ mod tests {
         s.create_task(&task("soon", Priority::Normal, "2026-01-05", "b"), "v", "e", now).unwrap();
         s.create_task(&task("urgent", Priority::Urgent, "2026-03-01", "c"), "v", "e", now).unwrap();
         let order: Vec<String> =
-            std::iter::from_fn(|| s.claim("sales_rep", "Ana", now).unwrap()).map(|t| t.title).collect();
+            std::iter::from_fn(|| s.claim("sales_rep", "Ana", now, None).unwrap()).map(|t| t.title).collect();
         assert_eq!(order, ["urgent", "soon", "later"]);
-        assert!(s.claim("sales_rep", "Ana", now).unwrap().is_none());
+        assert!(s.claim("sales_rep", "Ana", now, None).unwrap().is_none());
     }
 
     #[test]
@@ -240,7 +295,7 @@ mod tests {
         let id = s.create_task(&a, "v", "e", "now").unwrap().unwrap();
         s.create_task(&task("b", Priority::Low, "2026-01-01", "b"), "v", "e", "now").unwrap();
         assert_eq!(load(&s), [("Ana".to_string(), 1)]);
-        let claimed = s.claim("sales_rep", "Ben", "now").unwrap().unwrap();
+        let claimed = s.claim("sales_rep", "Ben", "now", None).unwrap().unwrap();
         assert_eq!(load(&s), [("Ana".to_string(), 1), ("Ben".to_string(), 1)]);
         s.close_task(claimed.id, "done", None, None, "now").unwrap();
         s.reassign_task(id, Some("Cy")).unwrap();
@@ -258,5 +313,45 @@ mod tests {
         let err = s.close_task(id, "cancelled", None, None, "now").unwrap_err().to_string();
         assert_eq!(err, format!("task {id} is already done"));
         assert!(s.close_task(999, "done", None, None, "now").unwrap_err().to_string().contains("no task 999"));
+    }
+
+    #[test]
+    fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let at = |hm: &str| format!("2026-11-02T{hm}:00Z");
+        let queue = s.create_task(&task("queue", Priority::Urgent, "2026-11-03", "q"), "v", "e", "t").unwrap().unwrap();
+        let mut own = task("own", Priority::Normal, "2026-11-03", "o");
+        own.assignee = Some("Ana".into());
+        let own = s.create_task(&own, "v", "e", "t").unwrap().unwrap();
+        assert_eq!(s.claim("sales_rep", "Ana", &at("10:00"), None).unwrap().unwrap().id, queue);
+        assert_eq!(s.claim("sales_rep", "Ana", &at("10:00"), None).unwrap().unwrap().id, own);
+        // Within the lease nothing moves.
+        assert!(s.claim("sales_rep", "Ben", &at("10:20"), Some(&at("09:50"))).unwrap().is_none());
+
+        // Ana vanished: at 11:00 with a 30-minute lease both claims ran out.
+        let taken = s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().unwrap();
+        assert_eq!((taken.id, taken.assignee.as_deref()), (queue, Some("Ben")), "the queue's task is anyone's again");
+        assert_eq!((taken.released_from.as_deref(), taken.released_at), (Some("Ana"), Some(at("11:00"))));
+        let back = s.task(own).unwrap().unwrap();
+        assert_eq!(
+            (back.status.as_str(), back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
+            ("open", Some("Ana"), None, Some("Ana")),
+            "a task assigned to Ana goes back to Ana's queue"
+        );
+        assert!(s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().is_none());
+        let mut load = s.open_tasks_per_assignee("sales_rep").unwrap();
+        load.sort();
+        assert_eq!(load, [("Ana".to_string(), 1), ("Ben".to_string(), 1)]);
+
+        // Ana comes back: the task Ben took is his; the one nobody took she may still finish.
+        let held = s.close_task_as(queue, "done", Some("Ana"), None, &at("11:05")).unwrap().unwrap_err();
+        assert_eq!((held.status.as_str(), held.claimed_by.as_deref()), ("claimed", Some("Ben")));
+        let done = s.close_task_as(own, "done", Some("Ana"), Some("called"), &at("11:05")).unwrap().unwrap();
+        assert_eq!((done.status.as_str(), done.claimed_by.as_deref()), ("done", Some("Ana")));
+        assert_eq!(s.close_task_as(queue, "done", Some("Ben"), None, &at("11:10")).unwrap().unwrap().status, "done");
+        let err = s.close_task_as(queue, "done", Some("Ben"), None, &at("11:10")).unwrap_err().to_string();
+        assert_eq!(err, format!("task {queue} is already done"));
+        assert!(s.open_tasks_per_assignee("sales_rep").unwrap().iter().all(|(_, n)| *n == 0));
     }
 }

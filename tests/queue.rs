@@ -1,0 +1,234 @@
+//! The task queue as workers meet it: several `tasks claim` processes at
+//! once (one at a time and `--count N`), never the same task twice and none
+//! left behind; claims that run out (`[tasks] lease_minutes`) go back where
+//! they were, and whoever had one is told when someone else holds it now.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::events::{account, lead};
+use common::{Workspace, array};
+use serde_json::{Value, json};
+
+/// `n` new leads: `n` open, unassigned sales_rep tasks.
+fn leads(ws: &Workspace, n: usize) -> BTreeSet<i64> {
+    let events: Vec<String> = (1..=n)
+        .map(|i| {
+            let at = format!("2026-11-02T{:02}:{:02}:00Z", 8 + i / 60 % 10, i % 60);
+            lead(&at, &format!("L-{i}"), json!({"company": format!("Prospect {i}")}))
+        })
+        .collect();
+    ws.ingest(&events);
+    open_ids(ws)
+}
+
+fn open_ids(ws: &Workspace) -> BTreeSet<i64> {
+    array(ws.run(&["tasks", "--role", "sales_rep", "--status", "open", "--json"]).success().json())
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn id(t: &Value) -> i64 {
+    t["id"].as_i64().unwrap()
+}
+
+fn claim(ws: &Workspace, who: &str) -> Value {
+    ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"]).success().json()
+}
+
+#[test]
+fn four_workers_one_by_one_and_in_batches_share_the_queue_exactly() {
+    let ws = Workspace::new();
+    let open = leads(&ws, 240);
+    assert_eq!(open.len(), 240);
+
+    // Two workers take one task per process, two take up to 9 per process.
+    let workers = [("Ana Ruiz", None), ("Ben Okafor", Some("9")), ("Chloe Martin", None), ("Temp Rep", Some("9"))];
+    let claimed: Vec<(String, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|&(who, count)| {
+                let ws = &ws;
+                scope.spawn(move || {
+                    let mut args = vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"];
+                    args.extend(count.map(|n| ["--count", n]).into_iter().flatten());
+                    let mut got = Vec::new();
+                    loop {
+                        let out = ws.run(&args).success();
+                        let batch = match count {
+                            None if out.stdout.trim().is_empty() => Vec::new(),
+                            None => vec![out.json()],
+                            Some(_) => array(out.json()),
+                        };
+                        if batch.is_empty() {
+                            return got;
+                        }
+                        got.extend(batch.into_iter().map(|t| (who.to_string(), t)));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+
+    let ids: Vec<i64> = claimed.iter().map(|(_, t)| id(t)).collect();
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a task was claimed twice");
+    assert_eq!(unique, open, "every open task was claimed, none lost");
+    let per_worker = claimed.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, (w, _)| {
+        *m.entry(w.as_str()).or_default() += 1;
+        m
+    });
+    eprintln!("claims per worker: {per_worker:?}");
+    // What the store says agrees with what each worker was told.
+    let holder: BTreeMap<i64, &str> = claimed.iter().map(|(w, t)| (id(t), w.as_str())).collect();
+    for t in array(ws.run(&["tasks", "--role", "sales_rep", "--json"]).success().json()) {
+        assert_eq!((t["status"].as_str(), t["claimed_by"].as_str()), (Some("claimed"), Some(holder[&id(&t)])));
+    }
+}
+
+#[test]
+fn count_claims_up_to_n_and_prints_an_array_or_a_line_each() {
+    let ws = Workspace::new();
+    leads(&ws, 5);
+    let out =
+        ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "2", "--json"]).success();
+    let two = array(out.json());
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|t| t["status"] == "claimed" && t["assignee"] == "Ana Ruiz"));
+    assert_eq!(out.stderr, "", "all asked for were claimed: nothing to say");
+
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ben Okafor", "--count", "5"]).success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines.iter().all(|l| l.starts_with("claimed task ") && l.contains(" for Ben Okafor: Call new lead ")));
+    assert!(out.stderr.contains("no more open sales_rep tasks for Ben Okafor (claimed 3 of 5)"), "{}", out.stderr);
+
+    // An empty queue: an empty array, not a failure.
+    let out =
+        ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "3", "--json"]).success();
+    assert_eq!(out.json(), json!([]));
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"]).code(2);
+    assert!(out.stderr.contains("--count"), "{}", out.stderr);
+}
+
+/// Pretend a claim was taken `minutes` ago (the lease counts wall-clock time).
+fn backdate_claim(ws: &Workspace, task: i64, minutes: i64) {
+    let at = dealflow::time::stamp(chrono::Utc::now() - chrono::Duration::minutes(minutes));
+    let db = rusqlite::Connection::open(ws.path("dealflow.db")).unwrap();
+    let n = db.execute("UPDATE tasks SET claimed_at = ?1 WHERE id = ?2 AND status = 'claimed'", (at, task)).unwrap();
+    assert_eq!(n, 1, "task {task} is not claimed");
+}
+
+fn task(ws: &Workspace, task: i64) -> Value {
+    ws.tasks().into_iter().find(|t| id(t) == task).unwrap_or_else(|| panic!("no task {task}"))
+}
+
+#[test]
+fn a_claim_older_than_the_lease_goes_back_to_the_queue_for_someone_else() {
+    let ws = Workspace::new();
+    leads(&ws, 2);
+    let first = claim(&ws, "Ana Ruiz");
+    assert_eq!(first["released_from"], Value::Null);
+    // Four hours is the default lease: 3 hours on, Ana still has it.
+    backdate_claim(&ws, id(&first), 180);
+    let second = claim(&ws, "Ben Okafor");
+    assert_ne!(id(&second), id(&first));
+    assert_eq!(task(&ws, id(&first))["claimed_by"], "Ana Ruiz");
+
+    // Ana's worker vanished 5 hours ago: the next claim takes her task back first.
+    backdate_claim(&ws, id(&first), 300);
+    let again = claim(&ws, "Chloe Martin");
+    assert_eq!(id(&again), id(&first), "the most urgent task, back in the queue");
+    assert_eq!((&again["assignee"], &again["claimed_by"]), (&json!("Chloe Martin"), &json!("Chloe Martin")));
+    assert_eq!(again["released_from"], "Ana Ruiz", "who had it is kept");
+    assert!(again["released_at"].is_string());
+
+    // Ana comes back and says she did it: refused, it is Chloe's now.
+    let out = ws.run(&["tasks", "done", &id(&first).to_string(), "--as", "Ana Ruiz"]).code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("task {} is not yours any more: your claim ran out after 240 minutes", id(&first)))
+            && out.stderr.contains("Chloe Martin claimed it at")
+            && out.stderr.contains("nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(task(&ws, id(&first))["status"], "claimed");
+    // Nor may anyone else but the holder close it under their own name.
+    let out = ws.run(&["tasks", "cancel", &id(&second).to_string(), "--reason", "dup", "--as", "Ana Ruiz"]).code(1);
+    assert!(
+        out.stderr.contains(&format!("task {} is claimed by Ben Okafor (since ", id(&second)))
+            && out.stderr.contains("not by Ana Ruiz"),
+        "{}",
+        out.stderr
+    );
+    let done = ws.run(&["tasks", "done", &id(&first).to_string(), "--as", "Chloe Martin", "--json"]).success().json();
+    assert_eq!((&done["status"], &done["claimed_by"]), (&json!("done"), &json!("Chloe Martin")));
+}
+
+#[test]
+fn a_lapsed_claim_nobody_took_may_still_be_finished_by_its_worker() {
+    let ws = Workspace::new();
+    // A lead of Ana's own customer is hers; a prospect's is the queue's.
+    ws.ingest(&[account("2026-11-02T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"}))]);
+    ws.ingest(&[
+        lead("2026-11-02T09:00:00Z", "L-1", json!({"account_id": "A-1", "company": "Acme Corp"})),
+        lead("2026-11-02T09:01:00Z", "L-2", json!({"company": "Brightside"})),
+    ]);
+    let mine = claim(&ws, "Ana Ruiz");
+    let queue = claim(&ws, "Ana Ruiz");
+    let (mine, queue) = if mine["title"] == "Call new lead Acme Corp" { (mine, queue) } else { (queue, mine) };
+    backdate_claim(&ws, id(&mine), 241);
+    backdate_claim(&ws, id(&queue), 241);
+
+    // Whatever applies events (a tick here) also takes lapsed claims back.
+    ws.run(&["tick", "--now", "2026-11-02T10:00:00Z"]).success();
+    let back = task(&ws, id(&mine));
+    assert_eq!(
+        (&back["status"], &back["assignee"], &back["claimed_by"], &back["released_from"]),
+        (&json!("open"), &json!("Ana Ruiz"), &Value::Null, &json!("Ana Ruiz")),
+        "a task assigned to Ana before the claim goes back to Ana"
+    );
+    let back = task(&ws, id(&queue));
+    assert_eq!((&back["status"], &back["assignee"]), (&json!("open"), &Value::Null), "back to the role's queue");
+    assert_eq!(ws.status()["open_tasks"]["sales_rep"], 2);
+
+    // Nobody took them since: Ana may still report them done.
+    for t in [&mine, &queue] {
+        let done = ws.run(&["tasks", "done", &id(t).to_string(), "--as", "Ana Ruiz", "--json"]).success().json();
+        assert_eq!(
+            (&done["status"], &done["claimed_by"], &done["assignee"]),
+            (&json!("done"), &json!("Ana Ruiz"), &json!("Ana Ruiz"))
+        );
+    }
+}
+
+#[test]
+fn with_lease_minutes_zero_a_claim_never_runs_out() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "lease_minutes = 240", "lease_minutes = 0");
+    leads(&ws, 2);
+    let first = claim(&ws, "Ana Ruiz");
+    backdate_claim(&ws, id(&first), 60 * 24 * 365);
+    let second = claim(&ws, "Ben Okafor");
+    assert_ne!(id(&second), id(&first));
+    assert_eq!(task(&ws, id(&first))["claimed_by"], "Ana Ruiz");
+}
+
+#[test]
+fn check_names_a_lease_out_of_range_with_its_line() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "lease_minutes = 240", "lease_minutes = 99999999");
+    let out = ws.run(&["check"]).code(1);
+    let text = ws.read("config.toml");
+    let line = text.lines().position(|l| l.starts_with("lease_minutes")).unwrap() + 1;
+    assert!(
+        out.stdout.contains(&format!("config.toml:{line}:17: tasks.lease_minutes: at most 527040 (a year)")),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+}
