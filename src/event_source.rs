@@ -74,13 +74,7 @@ impl<R: Read> Iterator for EventLines<R> {
                 let reason = format!("line is longer than {} MiB", MAX_LINE_BYTES >> 20);
                 return Some(Ok(self.line(Err(Rejected { reason, raw: String::new() }))));
             }
-            // A UTF-8 byte order mark opens a file saved by some editors; files
-            // joined with `cat` carry one at the start of a later line too.
-            let mut bytes: &[u8] = &self.buf;
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            while let [rest @ .., b'\n' | b'\r'] = bytes {
-                bytes = rest;
-            }
+            let bytes = line_text(&self.buf);
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -96,7 +90,25 @@ impl<R: Read> Iterator for EventLines<R> {
     }
 }
 
+/// A line without its line end and byte order mark. A UTF-8 byte order mark
+/// opens a file saved by some editors; files joined with `cat` carry one at
+/// the start of a later line too.
+fn line_text(line: &[u8]) -> &[u8] {
+    let mut bytes = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    while let [rest @ .., b'\n' | b'\r'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
 impl<R> EventLines<R> {
+    /// The text of the line [`Iterator::next`] returned last, as the file
+    /// holds it (lossily decoded when it is not UTF-8): what the store keeps
+    /// of a line the engine rejects after it parsed.
+    pub fn current_text(&self) -> String {
+        String::from_utf8_lossy(line_text(&self.buf)).into_owned()
+    }
+
     fn line(&self, parsed: Result<Event, Rejected>) -> Line {
         Line { source: self.source.clone(), number: self.number, parsed }
     }
@@ -128,6 +140,14 @@ mod tests {
         let input =
             b"\xEF\xBB\xBF{\"id\":\"a\",\"type\":\"clock.tick\"}\n\xEF\xBB\xBF{\"id\":\"b\",\"type\":\"clock.tick\"}\n";
         assert_eq!(lines(input), vec![(1, Ok("a".into())), (2, Ok("b".into()))]);
+    }
+
+    #[test]
+    fn the_current_line_reads_back_as_the_file_holds_it() {
+        let mut lines =
+            EventLines::new("t.jsonl", &b"\xEF\xBB\xBF{\"id\": 1, \"type\": \"clock.tick\"}\r\n"[..], Utc::now());
+        assert!(lines.next().unwrap().unwrap().parsed.is_ok());
+        assert_eq!(lines.current_text(), r#"{"id": 1, "type": "clock.tick"}"#);
     }
 
     #[test]

@@ -151,7 +151,8 @@ impl<'a> Ingest<'a> {
     /// Apply every line of one input, in order.
     pub fn input<R: Read>(&mut self, source: &str, reader: R) -> Result<Ended> {
         let now = chrono::Utc::now();
-        for line in EventLines::new(source, reader, now) {
+        let mut lines = EventLines::new(source, reader, now);
+        while let Some(line) = lines.next() {
             if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Ok(Ended::Stopped);
             }
@@ -175,7 +176,7 @@ impl<'a> Ingest<'a> {
                         }
                         Applied::Duplicate => self.summary.counts.duplicates += 1,
                         Applied::Rejected(reason) => {
-                            self.reject(&line.source, line.number, &reason, &event.to_json())?
+                            self.reject(&line.source, line.number, &reason, &lines.current_text())?
                         }
                     }
                 }

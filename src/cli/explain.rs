@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
 }
 
 fn print(e: &Explanation) {
-    println!("{}", e.summary);
+    println!("{}", output::printable(&e.summary));
     if let Some(k) = &e.key_now {
         let verdict = match (k.is_key, k.would_be_key) {
             (true, true) => "key, and the rules still say so",
