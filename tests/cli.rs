@@ -396,7 +396,7 @@ fn an_active_contract_of_24_months_makes_a_key_account() {
 }
 
 #[test]
-fn a_large_company_with_three_open_deals_is_key_until_one_closes() {
+fn a_large_company_with_three_open_deals_worth_enough_is_key_until_one_closes() {
     let ws = Workspace::new();
     ws.ingest(&[
         account(
@@ -411,18 +411,23 @@ fn a_large_company_with_three_open_deals_is_key_until_one_closes() {
             "Midco",
             json!({"owner": "Chloe Martin", "region": "Central", "employees": 999}),
         ),
-        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Bigco one", 1000, "Chloe Martin"),
-        deal("2026-11-02T09:01:00Z", "D-2", "A-1", "Bigco two", 1000, "Chloe Martin"),
-        deal("2026-11-02T09:03:00Z", "D-4", "A-2", "Midco one", 1000, "Chloe Martin"),
-        deal("2026-11-02T09:04:00Z", "D-5", "A-2", "Midco two", 1000, "Chloe Martin"),
-        deal("2026-11-02T09:05:00Z", "D-6", "A-2", "Midco three", 1000, "Chloe Martin"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Bigco one", 20000, "Chloe Martin"),
+        deal("2026-11-02T09:01:00Z", "D-2", "A-1", "Bigco two", 20000, "Chloe Martin"),
+        deal("2026-11-02T09:03:00Z", "D-4", "A-2", "Midco one", 20000, "Chloe Martin"),
+        deal("2026-11-02T09:04:00Z", "D-5", "A-2", "Midco two", 20000, "Chloe Martin"),
+        deal("2026-11-02T09:05:00Z", "D-6", "A-2", "Midco three", 20000, "Chloe Martin"),
     ]);
     assert!(ws.key_accounts().is_empty(), "two open deals, or fewer than 1000 employees, is not enough");
 
+    // A third deal, but a small one: 41,000 open in all, under the 50,000 the settings ask for.
     let s = ws.ingest(&[deal("2026-11-02T10:00:00Z", "D-3", "A-1", "Bigco three", 1000, "Chloe Martin")]);
+    assert_eq!(s["key_account_changes"], 0);
+    assert!(ws.key_accounts().is_empty(), "three open deals worth 41,000 are not enough");
+
+    let s = ws.ingest(&[deal("2026-11-02T11:00:00Z", "D-3", "A-1", "Bigco three", 12000, "Chloe Martin")]);
     assert_eq!(s["key_account_changes"], 1);
     let a = ws.account("A-1");
-    assert_eq!(a["key_reason"], "large company (1000 employees) with 3 open deals");
+    assert_eq!(a["key_reason"], "large company (1000 employees) with 3 open deals worth 52,000");
     // No account manager in Central: the least loaded one, roster order breaking the tie.
     assert_eq!(a["owner"], "Dana Whitfield");
 
@@ -454,9 +459,9 @@ fn subsidiaries_of_a_key_account_are_key_while_the_parent_is() {
             "Northgate Field Services",
             east("Ben Okafor", json!({"parent_id": "P-1"})),
         ),
-        deal("2026-11-02T09:00:00Z", "D-1", "P-1", "One", 1000, "Ben Okafor"),
-        deal("2026-11-02T09:01:00Z", "D-2", "P-1", "Two", 1000, "Ben Okafor"),
-        deal("2026-11-02T09:02:00Z", "D-3", "P-1", "Three", 1000, "Ben Okafor"),
+        deal("2026-11-02T09:00:00Z", "D-1", "P-1", "One", 20000, "Ben Okafor"),
+        deal("2026-11-02T09:01:00Z", "D-2", "P-1", "Two", 20000, "Ben Okafor"),
+        deal("2026-11-02T09:02:00Z", "D-3", "P-1", "Three", 20000, "Ben Okafor"),
     ]);
     assert_eq!(ws.key_accounts(), ["P-1", "S-1"]);
     let s1 = ws.account("S-1");

@@ -88,13 +88,8 @@ fn the_sample_crm_imports_with_history_and_a_second_import_changes_nothing() {
     assert!(open_without_account > 0, "the sample has accountless open deals");
 
     let ws = Workspace::new();
-    // The default `key_large_company_open_deals = 3` suits a seller of a few
-    // large deals per customer. The sample sells about a hundred small ones to
-    // each, so nearly every large account has three open at any time: this
-    // business would switch that rule off, and so does the test. Accounts then
-    // become key by revenue (from the imported won deals) and by their parent
-    // (from the imported subsidiary_of).
-    ws.edit("config.toml", "key_large_company_open_deals = 3", "key_large_company_open_deals = 1000000");
+    // The default playbook as shipped: key accounts must come out sensible
+    // on this sample as it is (about a hundred small deals per customer).
     let config_before = ws.read("config.toml");
 
     let out = ws.run(&["import", "crm-sales-opportunities", crm.to_str().unwrap(), "--json"]).success();
