@@ -1084,3 +1084,38 @@ fn check_shows_the_source_line_with_a_caret_under_the_spot() {
         "  --> rules/zz.rhai:3:18\n  |\n3 |     return task(\"acount_manager\", \"Hi\");\n  |                  ^";
     assert!(out.stderr.contains(expected), "{}", out.stderr);
 }
+
+#[test]
+fn closing_a_deal_cancels_its_open_tasks_and_keeps_what_the_close_asks_for() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({"owner": "Ana Ruiz", "region": "West"})),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme lab", 20000, "Ana Ruiz"),
+        deal("2026-11-02T09:05:00Z", "D-2", "A-1", "Acme desks", 9000, "Ana Ruiz"),
+        request_stage("2026-11-03T09:00:00Z", "D-1", "A-1", "qualified"),
+        request_stage("2026-11-03T09:10:00Z", "D-2", "A-1", "qualified"),
+    ]);
+    assert_eq!(ws.task_titled("Prepare the proposal for Acme lab")["status"], "open");
+    assert_eq!(ws.task_titled("Prepare the proposal for Acme desks")["status"], "open");
+
+    ws.ingest(&[
+        request_stage("2026-11-04T09:00:00Z", "D-1", "A-1", "lost"),
+        request_stage("2026-11-04T10:00:00Z", "D-2", "A-1", "won"),
+    ]);
+    let cancelled = array(ws.run(&["tasks", "--status", "cancelled", "--json"]).success().json());
+    let mut gone: Vec<(String, String)> = cancelled
+        .iter()
+        .map(|t| (str_of(t, "title").to_string(), t["outcome"].as_str().unwrap_or("").to_string()))
+        .collect();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            ("Prepare the proposal for Acme desks".to_string(), "the deal was closed (won)".to_string()),
+            ("Prepare the proposal for Acme lab".to_string(), "the deal was closed (lost)".to_string()),
+        ]
+    );
+    // What the close itself asks for stays open.
+    let order = ws.task_titled("Process the order for Acme desks (9,000)");
+    assert_eq!((&order["status"], &order["role"]), (&json!("open"), &json!("sales_coordinator")));
+}

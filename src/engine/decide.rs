@@ -199,7 +199,16 @@ impl Engine<'_> {
             reason,
         })?;
         run.counts.stage_moves += 1;
-        let detail = json!({"from": from, "to": to});
+        // A closed deal needs no more work from before: what the close itself
+        // asks for (an order to process, say) comes from the reactions below.
+        let mut detail = json!({"from": from, "to": to});
+        if pipeline.is_closed(to) && !pipeline.is_closed(&from) {
+            let outcome = format!("the deal was closed ({to})");
+            let cancelled = self.store.cancel_all_open_tasks_about(&Subject::new("deal", &deal.id), &outcome, &at)?;
+            if cancelled > 0 {
+                detail["cancelled_tasks"] = json!(cancelled);
+            }
+        }
         self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
         let mut next = Trigger::new(
             "",

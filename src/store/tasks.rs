@@ -232,6 +232,18 @@ impl Store {
             .ctx(self)
     }
 
+    /// Cancel every open (not claimed) task about `subject`, whoever has it; returns how many.
+    pub fn cancel_all_open_tasks_about(&self, subject: &Subject, outcome: &str, now: &str) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE tasks SET status = 'cancelled', closed_at = ?3, outcome = ?4
+                 WHERE subject_kind = ?1 AND subject_id = ?2 AND +status = 'open'",
+            )
+            .ctx(self)?
+            .execute(params![subject.kind, subject.id, now, outcome])
+            .ctx(self)
+    }
+
     /// Open tasks per role (claimed ones count as open work too).
     pub fn open_tasks_by_role(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
