@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{Error, Located, Result, hint, line_col};
+use crate::error::{Error, Located, Result, hint};
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -394,15 +394,28 @@ impl Config {
     /// Read and validate `DIR/config.toml`.
     pub fn load(dir: &Path) -> Result<Config> {
         let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Say where, as for any other mistake in the file.
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let text = std::str::from_utf8(valid).unwrap_or_default();
+            let (line, col) = LineStarts::new(text).line_col(text, text.len());
+            let message = "not valid UTF-8: save config.toml as UTF-8 text";
+            Error::invalid(vec![Located::new(CONFIG_FILE, line, col, message)])
+        })?;
         Config::parse(dir, &text)
     }
 
     /// Validate config text that belongs to the config directory `dir`.
     pub fn parse(dir: &Path, text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            let message =
+                "the file is empty: it needs at least [pipeline] and [roles] (`dealflow init` writes a complete one)";
+            return Err(Error::invalid(vec![Located::new(CONFIG_FILE, 1, 1, message)]));
+        }
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let start = e.span().map(|s| s.start);
-            let (line, col) = start.map(|s| line_col(text, s)).unwrap_or((1, 1));
+            let (line, col) = start.map(|s| LineStarts::new(text).line_col(text, s)).unwrap_or((1, 1));
             // toml's message says what is wrong with a value, not whose value it is.
             let message = match start.and_then(|s| key_at(text, s)) {
                 Some(key) => format!("{key}: {}", e.message().trim()),
@@ -411,14 +424,15 @@ impl Config {
             Error::invalid(vec![Located::new(CONFIG_FILE, line, col, message)])
         })?;
         let mut problems = Vec::new();
+        let lines = LineStarts::new(text);
         let mut at = |span: std::ops::Range<usize>, message: String| {
-            let (line, col) = line_col(text, span.start);
+            let (line, col) = lines.line_col(text, span.start);
             problems.push(Located::new(CONFIG_FILE, line, col, message));
         };
 
         let stages: Vec<String> = raw.pipeline.stages.iter().map(|s| s.get_ref().clone()).collect();
         if stages.is_empty() {
-            at(0..0, "pipeline.stages: the pipeline needs at least one stage".into());
+            at(place(text, &["pipeline", "stages"]), "pipeline.stages: the pipeline needs at least one stage".into());
         }
         for (i, s) in raw.pipeline.stages.iter().enumerate() {
             if stages[..i].contains(s.get_ref()) {
@@ -437,7 +451,10 @@ impl Config {
             }
         }
         if raw.pipeline.won.is_empty() {
-            at(0..0, "pipeline.won: name at least one stage that means the deal is won".into());
+            at(
+                place(text, &["pipeline", "won"]),
+                "pipeline.won: name at least one stage that means the deal is won".into(),
+            );
         }
         if let Some(first) = stages.first()
             && (raw.pipeline.won.iter().chain(&raw.pipeline.lost)).any(|s| s.get_ref() == first)
@@ -459,17 +476,24 @@ impl Config {
             }
         }
         if !(0.0..=1.0).contains(&raw.clock.target_behind_share) {
-            at(0..0, "clock.target_behind_share: a share between 0 and 1, like 0.9".into());
+            at(
+                place(text, &["clock", "target_behind_share"]),
+                "clock.target_behind_share: a share between 0 and 1, like 0.9".into(),
+            );
         }
         if raw.roles.is_empty() {
-            at(0..0, "roles: define at least one role".into());
+            at(place(text, &["roles"]), "roles: define at least one role".into());
         }
         for name in raw.roles.keys() {
             if !is_identifier(name) {
-                at(0..0, format!("roles.{name}: a role name uses lowercase letters, digits and _ only"));
+                at(
+                    place(text, &["roles", name]),
+                    format!("roles.{name}: a role name uses lowercase letters, digits and _ only"),
+                );
             }
         }
         let mut team = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for p in &raw.team {
             if !raw.roles.contains_key(p.role.get_ref()) {
                 let h = hint(p.role.get_ref(), raw.roles.keys().map(String::as_str));
@@ -478,7 +502,7 @@ impl Config {
                     format!("team: {:?} has role {:?}, which is not in [roles]{h}", p.name.get_ref(), p.role.get_ref()),
                 );
             }
-            if team.iter().any(|q: &Person| &q.name == p.name.get_ref()) {
+            if !names.insert(p.name.get_ref()) {
                 at(p.name.span(), format!("team: {:?} is listed twice", p.name.get_ref()));
             }
             team.push(Person {
@@ -511,10 +535,13 @@ impl Config {
             );
         }
         if raw.store.batch_size == 0 {
-            at(0..0, "store.batch_size: must be at least 1".into());
+            at(place(text, &["store", "batch_size"]), "store.batch_size: must be at least 1".into());
         }
-        if raw.limits.max_chain == 0 || raw.limits.max_operations == 0 {
-            at(0..0, "limits: max_chain and max_operations must be at least 1".into());
+        for (key, value) in [("max_chain", raw.limits.max_chain as u64), ("max_operations", raw.limits.max_operations)]
+        {
+            if value == 0 {
+                at(place(text, &["limits", key]), format!("limits.{key}: must be at least 1"));
+            }
         }
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
@@ -583,6 +610,49 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         Some(t) if !t.is_empty() => format!("{t}.{key}"),
         _ => key,
     })
+}
+
+/// Where the key at `path` (`["clock", "target_behind_share"]`) is written
+/// in `text`: the key itself, else the deepest table of the path that is
+/// there, else the start of the file. For problems found after parsing, in
+/// values that carry no span of their own.
+fn place(text: &str, path: &[&str]) -> std::ops::Range<usize> {
+    let Ok(doc) = toml_edit::Document::parse(text) else { return 0..0 };
+    let mut found = 0..0;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    for (i, key) in path.iter().enumerate() {
+        let Some((k, item)) = table.get_key_value(key) else { break };
+        if let Some(span) = k.span().or_else(|| item.span()) {
+            found = span;
+        }
+        match item.as_table_like() {
+            Some(t) if i + 1 < path.len() => table = t,
+            _ => break,
+        }
+    }
+    found
+}
+
+/// Where each line of a text starts, to turn byte offsets into lines and
+/// columns without scanning the text again for every problem (a config with
+/// thousands of them stays fast).
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn new(text: &str) -> LineStarts {
+        LineStarts(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.0.partition_point(|&start| start <= offset);
+        let start = self.0[line - 1];
+        (line, text[start..offset].chars().count() + 1)
+    }
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -680,6 +750,122 @@ lost = ["lost"]
         assert!(msg.starts_with("config.toml:10:17: tasks.lease_minutes: invalid value"), "{msg}");
         let msg = problems(&format!("{MINIMAL}\n[tasks]\nlease = 5\n"));
         assert!(msg.contains("unknown field `lease`"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_file_says_what_it_needs() {
+        for text in ["", "  \n\t\n", "\n\n"] {
+            let msg = problems(text);
+            assert!(
+                msg.starts_with("config.toml:1:1: the file is empty: it needs at least [pipeline] and [roles]"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn problems_without_a_span_of_their_own_point_at_their_key() {
+        let msg = problems(&format!(
+            "{MINIMAL}
+[roles.Sales-Rep]
+"
+        ));
+        assert!(msg.starts_with("config.toml:9:8: roles.Sales-Rep: a role name uses lowercase"), "{msg}");
+        let msg = problems(&format!(
+            "{MINIMAL}
+[clock]
+target_behind_share = 1.5
+"
+        ));
+        assert!(msg.starts_with("config.toml:10:1: clock.target_behind_share: a share between 0 and 1"), "{msg}");
+        let msg = problems(&format!(
+            "{MINIMAL}
+[store]
+batch_size = 0
+"
+        ));
+        assert!(msg.starts_with("config.toml:10:1: store.batch_size: must be at least 1"), "{msg}");
+        let msg = problems(&format!(
+            "{MINIMAL}
+[limits]
+max_chain = 0
+max_operations = 0
+"
+        ));
+        assert!(msg.starts_with("config.toml:10:1: limits.max_chain: must be at least 1\n"), "{msg}");
+        assert!(msg.contains("config.toml:11:1: limits.max_operations: must be at least 1"), "{msg}");
+        let msg = problems(&MINIMAL.replace(r#"won = ["won"]"#, "won = []"));
+        assert!(msg.starts_with("config.toml:4:1: pipeline.won: name at least one stage"), "{msg}");
+        let msg = problems(&MINIMAL.replace(r#"stages = ["lead", "won", "lost"]"#, "stages = []"));
+        assert!(msg.starts_with("config.toml:3:1: pipeline.stages: the pipeline needs at least one stage"), "{msg}");
+        let msg = problems(&format!("roles = {{}}\n{}", MINIMAL.replace("[roles.sales_rep]\n", "")));
+        assert!(msg.starts_with("config.toml:1:1: roles: define at least one role"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_types_anywhere_name_their_key_and_line() {
+        let cases = [
+            (
+                MINIMAL.replace(r#"stages = ["lead", "won", "lost"]"#, r#"stages = "lead""#),
+                "3:10: pipeline.stages: invalid type",
+            ),
+            (MINIMAL.replace(r#"lost = ["lost"]"#, "lost = [1, 2]"), "5:9: pipeline.lost: invalid type: integer"),
+            (format!("{MINIMAL}description = 7\n"), "8:15: roles.sales_rep.description: invalid type: integer"),
+            (
+                format!("{MINIMAL}\n[clock]\nquiet_account_days = -1\n"),
+                "10:22: clock.quiet_account_days: invalid value",
+            ),
+            (
+                format!("{MINIMAL}\n[clock]\nquiet_account_days = 1e99\n"),
+                "10:22: clock.quiet_account_days: invalid type: floating point",
+            ),
+            (format!("{MINIMAL}\n[store]\nbatch_size = 99999999999999999999999\n"), "10:"),
+            (format!("{MINIMAL}\n[calendar]\nholidays = [\"2026-02-30\"]\n"), "10:"),
+            (
+                format!("{MINIMAL}\n[[team]]\nname = 5\nrole = \"sales_rep\"\n"),
+                "10:8: team.name: invalid type: integer",
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[settings]\nx = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+                ),
+                "10:",
+            ),
+            (format!("{MINIMAL}\n[pipeline]\n"), "9:2: duplicate key"),
+            ("pipeline = 3\n".to_string(), "1:12: pipeline: invalid type: integer"),
+            ("[pipeline\n".to_string(), "1:10:"),
+            ("\u{0}\u{1}\u{202e}".to_string(), "1:4: key with no value"),
+        ];
+        for (text, want) in cases {
+            let msg = problems(&text);
+            assert!(msg.starts_with(&format!("config.toml:{want}")), "want config.toml:{want}, got {msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_huge_config_loads_and_thousands_of_problems_are_quick() {
+        let team: String =
+            (0..20_000).map(|i| format!("\n[[team]]\nname = \"Person {i}\"\nrole = \"sales_rep\"\n")).collect();
+        let start = std::time::Instant::now();
+        assert_eq!(parse(&format!("{MINIMAL}{team}")).unwrap().team.len(), 20_000);
+        let wrong = team.replace("sales_rep", "ceo");
+        let msg = problems(&format!("{MINIMAL}{wrong}"));
+        assert_eq!(msg.lines().count(), 20_000);
+        assert!(
+            msg.lines().last().unwrap().starts_with("config.toml:80007:8: team: \"Person 19999\" has role \"ceo\"")
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), b"[pipeline]\nstages = [\"l\xe9ad\"]\n").unwrap();
+        let msg = Config::load(dir.path()).unwrap_err().to_string();
+        assert_eq!(msg, "config.toml:2:13: not valid UTF-8: save config.toml as UTF-8 text");
+        let msg = Config::load(&dir.path().join("missing")).unwrap_err().to_string();
+        assert!(msg.contains("config.toml"), "{msg}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! with its kind and whether it is required, so the table doubles as the
 //! reference for what a line must hold.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -68,6 +68,8 @@ pub enum Kind {
     TextList,
     /// One of the decision roles of a contact.
     ContactRole,
+    /// A target period: `2026`, `2026-H2`, `2026-Q4` or `2026-11`.
+    Period,
 }
 
 pub const CONTACT_ROLES: [&str; 4] = ["buyer", "technical", "executive", "other"];
@@ -128,7 +130,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("products", TextList, false),
         ],
         EventType::TargetSet => {
-            &[("account_id", Id, true), ("product", Text, true), ("period", Text, true), ("amount", Number, true)]
+            &[("account_id", Id, true), ("product", Text, true), ("period", Period, true), ("amount", Number, true)]
         }
         EventType::TaskCompleted => &[("task_id", Id, true), ("by", Text, false), ("outcome", Text, false)],
         EventType::ClockTick => &[],
@@ -193,6 +195,14 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
             return Err(format!("field \"at\" must be an RFC 3339 string, got {}", describe(&other)));
         }
     };
+    // `9999-12-31T23:59:59-01:00` is year 10000 in UTC: the store could not
+    // write it as RFC 3339, and a replay of the stored event would refuse it.
+    if !(0..=9999).contains(&at.year()) {
+        return Err(format!(
+            "field \"at\" is out of range: {} is not between the years 0000 and 9999 in UTC",
+            stamp_of(at)
+        ));
+    }
     let mut data = match envelope.remove("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
@@ -239,15 +249,18 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
                 _ => Err(format!("must be a whole number, got {n}")),
             },
         },
-        (Date, Value::String(s)) => {
-            if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() || DateTime::parse_from_rfc3339(s).is_ok() {
-                Ok(None)
-            } else {
-                Err(format!("must be a date like 2026-11-02, got {}", quote(s)))
-            }
-        }
+        (Date, Value::String(s)) => match parse_date(s) {
+            // Dates are compared as text in the store: `+10000-01-01` would sort before `2026-01-01`.
+            Some(d) if (0..=9999).contains(&d.year()) => Ok(None),
+            Some(_) => Err(format!("is out of range: {} is not between the years 0000 and 9999", quote(s))),
+            None => Err(format!("must be a date like 2026-11-02, got {}", quote(s))),
+        },
         (TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(None),
         (TextList, _) => Err(format!("must be a list of strings, got {}", describe(v))),
+        (Period, Value::String(s)) => match crate::time::period_range(s) {
+            Some((start, end)) if start.year() >= 0 && end.year() <= 9999 => Ok(None),
+            _ => Err(format!("must be a period like 2026, 2026-H2, 2026-Q4 or 2026-11, got {}", quote(s))),
+        },
         (ContactRole, Value::String(s)) if CONTACT_ROLES.contains(&s.as_str()) => Ok(None),
         (ContactRole, Value::String(s)) => Err(format!(
             "must be one of {}, got {}{}",
@@ -274,7 +287,7 @@ fn number_id(n: &serde_json::Number) -> Result<String, String> {
 fn want_name(kind: Kind) -> &'static str {
     match kind {
         Id => "a non-empty string",
-        Text | ContactRole => "a string",
+        Text | ContactRole | Period => "a string",
         Number => "a number",
         Integer => "a whole number",
         Date => "a date string",
@@ -317,6 +330,10 @@ fn describe(v: &Value) -> String {
         Value::Object(_) => "object",
     };
     format!("{kind} {short}{ellipsis}")
+}
+
+fn stamp_of(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Parse a date field: `YYYY-MM-DD` or RFC 3339.
@@ -415,6 +432,44 @@ mod tests {
         }
         let line = r#"{"id": "1", "type": "deal.upserted", "data": {"id": 1e20, "account_id": "A"}}"#;
         assert!(parse_line(line, now()).unwrap_err().starts_with("deal.upserted: field \"data.id\" must be a string"));
+    }
+
+    #[test]
+    fn times_and_dates_stay_within_years_0000_to_9999_so_the_stored_event_replays() {
+        for at in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
+            let err = parse_line(&format!(r#"{{"id": "a", "type": "clock.tick", "at": "{at}"}}"#), now()).unwrap_err();
+            assert!(err.starts_with("field \"at\" is out of range: "), "{err}");
+        }
+        for at in ["9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59+23:59"] {
+            let e = parse_line(&format!(r#"{{"id": "a", "type": "clock.tick", "at": "{at}"}}"#), now()).unwrap();
+            assert_eq!(parse_line(&e.to_json(), now()).unwrap().at, e.at, "{at}");
+        }
+        let deal = |date: &str| {
+            let line = format!(
+                r#"{{"id": "a", "type": "deal.upserted", "data": {{"id": "D", "account_id": "A", "expected_close": "{date}"}}}}"#
+            );
+            parse_line(&line, now())
+        };
+        for date in ["+10000-01-01", "-0001-12-31", "9999-12-31T23:59:59-01:00"] {
+            assert!(deal(date).unwrap_err().contains("is out of range"), "{date}");
+        }
+        assert!(deal("0000-01-01").is_ok() && deal("9999-12-31").is_ok());
+    }
+
+    #[test]
+    fn a_target_period_is_one_the_clock_can_follow() {
+        let target = |period: &str| {
+            let line = format!(
+                r#"{{"id": "a", "type": "target.set", "data": {{"account_id": "A", "product": "P", "period": "{period}", "amount": 1}}}}"#
+            );
+            parse_line(&line, now())
+        };
+        for period in ["2026", "2026-H2", "2026-Q4", "2026-11", "0000-01", "9999-q4"] {
+            assert!(target(period).is_ok(), "{period}");
+        }
+        for period in ["99999-Q9", "2026-Q5", "2026-13", "Q4 2026", "", "10000", "-1"] {
+            assert!(target(period).unwrap_err().contains("must be a period like 2026, 2026-H2"), "{period}");
+        }
     }
 
     #[test]

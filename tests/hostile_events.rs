@@ -1,7 +1,8 @@
 //! Hostile event input. The corpus in `tests/hostile/` holds lines a CRM
 //! export, a script or an attacker might send: broken JSON, bytes that are not
 //! UTF-8, wrong types, missing fields, unknown types, numbers JSON or the store
-//! cannot keep, nesting 10,000 deep, a byte order mark, CRLF line ends, and
+//! cannot keep, times beyond year 9999, nesting 10,000 deep, a byte order
+//! mark, CRLF line ends, and
 //! strings carrying SQL, paths, HTML, right-to-left overrides, emoji and NUL.
 //! A 10 MB line and a line over the 16 MiB limit are written by the test.
 //!
@@ -79,6 +80,17 @@ const CORPUS: &[(&str, &[(usize, &str)])] = &[
             (30, r#"field "data.role" must be one of buyer, technical, executive, other, got "boss""#),
             (31, r#"field "data.end" must be a date like 2026-11-02, got "someday""#),
             (32, r#"task.completed: task_id "T-999999999999999999999" is not a task number"#),
+        ],
+    ),
+    (
+        "times.jsonl",
+        &[
+            (1, r#"field "at" is out of range: +10000-01-01T23:58:59Z is not between the years 0000 and 9999 in UTC"#),
+            (2, r#"field "at" is out of range: -0001-12-31T23:59:00Z"#),
+            (3, r#"field "data.expected_close" is out of range: "+10000-01-01""#),
+            (10, r#"field "at" is not an RFC 3339 time ("2026-11-02T09:30:00": premature end of input)"#),
+            (11, "contract.signed: end 2026-01-01 is before start 2026-12-01"),
+            (13, r#"field "data.period" must be a period like 2026, 2026-H2, 2026-Q4 or 2026-11, got "99999-Q9""#),
         ],
     ),
     ("bom-crlf.jsonl", &[(2, "not valid JSON: EOF while parsing"), (6, "not valid JSON: trailing characters")]),

@@ -9,6 +9,9 @@ use super::Outcome;
 use super::context::Context;
 use super::output;
 
+/// How many problems `check` shows with their source line.
+const SNIPPETS: usize = 20;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Print a JSON object: ok, version, rules, problems.
@@ -54,10 +57,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             rules.version
         );
     } else {
-        // One line per problem on standard output (for scripts); where it is, on standard error (for people).
-        for p in &problems {
+        // One line per problem on standard output (for scripts); where it is, on standard error (for
+        // people), for the first ones: each snippet reads its file again.
+        for (i, p) in problems.iter().enumerate() {
             println!("{p}");
-            if let Some(snippet) = p.snippet(&ctx.dir) {
+            if i < SNIPPETS
+                && let Some(snippet) = p.snippet(&ctx.dir)
+            {
                 eprintln!("{snippet}\n");
             }
         }
