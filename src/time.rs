@@ -18,6 +18,9 @@ pub struct Calendar {
     holidays: std::collections::BTreeSet<NaiveDate>,
 }
 
+/// The most business days [`Calendar::add_business_days`] counts: a century.
+pub const MAX_BUSINESS_DAYS: i64 = 100 * 366;
+
 impl Calendar {
     pub fn new(holidays: impl IntoIterator<Item = NaiveDate>) -> Calendar {
         Calendar { holidays: holidays.into_iter().collect() }
@@ -29,18 +32,24 @@ impl Calendar {
 
     /// `date` plus `n` business days. Zero days from a day off lands on the
     /// next business day, so nothing is ever due on a weekend or a holiday.
+    ///
+    /// A rule may pass any number, even one taken from an event: beyond
+    /// [`MAX_BUSINESS_DAYS`] the count stops, and the walk stops at the ends of
+    /// chrono's calendar, so a hostile number is neither a hang nor a panic.
     pub fn add_business_days(&self, date: NaiveDate, n: i64) -> NaiveDate {
         let mut d = date;
         let step = if n < 0 { -1 } else { 1 };
-        let mut left = n.abs();
+        let mut left = n.clamp(-MAX_BUSINESS_DAYS, MAX_BUSINESS_DAYS).abs();
         while left > 0 {
-            d += Duration::days(step);
+            let Some(next) = d.checked_add_signed(Duration::days(step)) else { return d };
+            d = next;
             if self.is_business_day(d) {
                 left -= 1;
             }
         }
         while !self.is_business_day(d) {
-            d += Duration::days(1);
+            let Some(next) = d.succ_opt() else { return d };
+            d = next;
         }
         d
     }
@@ -108,6 +117,17 @@ mod tests {
         assert_eq!(xmas.add_business_days(d("2026-12-23"), 1), d("2026-12-28"));
         assert_eq!(xmas.add_business_days(d("2026-12-25"), 0), d("2026-12-28"));
         assert!(!xmas.is_business_day(d("2026-12-24")) && xmas.is_business_day(d("2026-12-23")));
+    }
+
+    #[test]
+    fn any_number_of_business_days_ends_quickly_without_a_panic() {
+        let plain = Calendar::default();
+        let far = plain.add_business_days(d("2026-11-06"), i64::MAX);
+        assert!(far.year() > 2100 && far.year() < 2200, "{far}");
+        let back = plain.add_business_days(d("2026-11-06"), i64::MIN);
+        assert!(back.year() < 1950 && back.year() > 1850, "{back}");
+        assert_eq!(plain.add_business_days(NaiveDate::MAX, 5), NaiveDate::MAX);
+        assert_eq!(plain.add_business_days(NaiveDate::MIN, -5), NaiveDate::MIN);
     }
 
     #[test]

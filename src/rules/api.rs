@@ -59,7 +59,9 @@ pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
         Ok(time::months_between(date_arg(a)?, date_arg(b)?))
     });
     engine.register_fn("add_days", |d: &str, n: i64| -> Fallible<String> {
-        Ok((date_arg(d)? + chrono::Duration::days(n)).to_string())
+        let date = date_arg(d)?;
+        let later = chrono::Duration::try_days(n).and_then(|days| date.checked_add_signed(days));
+        Ok(later.ok_or_else(|| format!("add_days({d:?}, {n}) is beyond the calendar"))?.to_string())
     });
     let cal = calendar.clone();
     engine.register_fn("add_business_days", move |d: &str, n: i64| -> Fallible<String> {
@@ -112,6 +114,13 @@ mod tests {
         assert_eq!(t["priority"].clone().into_string().unwrap(), "high");
         let err = engine.eval::<i64>(r#"days_between("soon", "2026-11-11")"#).unwrap_err().to_string();
         assert!(err.contains("is not a date"), "{err}");
+        // A number from an event can be anything: an error for the rule, never a panic.
+        let err = engine.eval::<String>(r#"add_days("2026-11-06", 9223372036854775807)"#).unwrap_err().to_string();
+        assert!(err.contains("is beyond the calendar"), "{err}");
+        let err = engine.eval::<String>(r#"add_days("2026-11-06", 100000000000)"#).unwrap_err().to_string();
+        assert!(err.contains("is beyond the calendar"), "{err}");
+        let d: String = engine.eval(r#"add_business_days("2026-11-06", 9223372036854775807)"#).unwrap();
+        assert!(d.starts_with("21"), "{d}");
         // Whole and decimal numbers compare as people expect.
         assert!(engine.eval::<bool>("150000.5 >= 150000").unwrap());
     }
