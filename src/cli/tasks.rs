@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use dealflow::config::Config;
 use dealflow::model::{TASK_STATUSES, Task};
-use dealflow::store::TaskFilter;
+use dealflow::store::{MAX_CLAIM_BATCH, TaskFilter};
 use dealflow::time::{now_stamp, stamp};
 
 use super::Outcome;
@@ -44,7 +44,7 @@ enum Action {
         /// Print the claimed task as a JSON object (with --count: a JSON array of the claimed tasks).
         #[arg(long)]
         json: bool,
-        /// Claim up to N tasks, one after the other (each claim is its own atomic step).
+        /// Claim up to N tasks, the most urgent first (in atomic steps of up to 100 tasks).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
@@ -91,31 +91,33 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         Some(Action::Claim { role, who, json, count }) => {
             check_role(&config, &role)?;
             let store = ctx.store(&config)?;
-            let claim = || {
+            let claim = |n: u64| {
                 let now = Utc::now();
-                store.claim(&role, &who, &stamp(now), config.tasks.lapsed_before(now).as_deref())
+                let n = n.min(MAX_CLAIM_BATCH as u64) as usize;
+                store.claim_up_to(&role, &who, &stamp(now), config.tasks.lapsed_before(now).as_deref(), n)
             };
             let Some(count) = count else {
-                match claim()? {
+                match claim(1)?.pop() {
                     Some(t) if json => output::json(&t)?,
                     Some(t) => print_claimed(&t, &who),
                     None => eprintln!("no open {role} tasks for {who}"),
                 }
                 return Ok(Outcome::Ok);
             };
-            // Each claim is printed (or kept for the array) as soon as it is taken,
-            // so a failure half-way still shows every task that is now the worker's.
+            // In steps of at most MAX_CLAIM_BATCH tasks, each one transaction, so other
+            // workers get their turn; each step is printed (or kept for the array) as
+            // soon as it is taken: a failure half-way still shows every task now the worker's.
             let mut claimed = Vec::new();
             let mut failure = None;
             while (claimed.len() as u64) < count {
-                match claim() {
-                    Ok(Some(t)) => {
+                match claim(count - claimed.len() as u64) {
+                    Ok(step) if step.is_empty() => break,
+                    Ok(step) => {
                         if !json {
-                            print_claimed(&t, &who);
+                            step.iter().for_each(|t| print_claimed(t, &who));
                         }
-                        claimed.push(t);
+                        claimed.extend(step);
                     }
-                    Ok(None) => break,
                     Err(e) => {
                         failure = Some(e);
                         break;

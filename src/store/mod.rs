@@ -14,7 +14,7 @@ mod tasks;
 
 pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;
-pub use tasks::TaskFilter;
+pub use tasks::{MAX_CLAIM_BATCH, TaskFilter};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,11 +119,40 @@ impl Store {
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
     /// database is reported here and not half-way through a batch.
     pub fn begin(&self) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").ctx(self)?;
+        self.begin_immediate()?;
         // We hold the write lock now: rows cached before are good if nobody committed since.
         let version = self.data_version()?;
         self.rows.borrow_mut().check_version(version);
         Ok(())
+    }
+
+    /// `BEGIN IMMEDIATE`, waiting for another writer up to the busy timeout in
+    /// short naps. SQLite's own wait looks ever more rarely (every 100 ms after
+    /// a while), and a worker among others that commit claims every few hundred
+    /// microseconds could wait out its whole timeout without once finding the
+    /// lock free.
+    fn begin_immediate(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + self.busy_timeout;
+        // Without a handler a busy database answers at once; this loop does the waiting.
+        self.conn.busy_handler(None).ctx(self)?;
+        let mut nap = Duration::from_micros(20);
+        let begun = loop {
+            match self.conn.execute_batch("BEGIN IMMEDIATE") {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    // A little jitter, so waiting workers do not all look at the same moment.
+                    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                    let jitter = jitter.map_or(0, |d| d.subsec_nanos() as u64 % 1000);
+                    std::thread::sleep(nap + Duration::from_nanos(jitter * nap.as_nanos() as u64 / 1000));
+                    nap = (nap * 2).min(Duration::from_millis(2));
+                }
+                other => break other,
+            }
+        };
+        self.conn.busy_timeout(self.busy_timeout).ctx(self)?;
+        begun.ctx(self)
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -212,6 +241,30 @@ mod tests {
         .unwrap();
         let err = Store::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
         assert!(err.contains("not a dealflow (SQLite) database"), "{err}");
+    }
+
+    #[test]
+    fn a_writer_waits_for_another_up_to_the_busy_timeout_and_no_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let holder = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let hasty = Store::open(&path, Duration::from_millis(100)).unwrap();
+        let patient = Store::open(&path, Duration::from_secs(5)).unwrap();
+        holder.begin().unwrap();
+        let started = std::time::Instant::now();
+        let err = hasty.begin().unwrap_err().to_string();
+        assert!(err.contains("locked by another process (waited 100 ms)"), "{err}");
+        assert!((100..2000).contains(&started.elapsed().as_millis()), "{:?}", started.elapsed());
+        // The other writer commits while this one waits: it gets in then, not at its timeout.
+        let committer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            holder.commit().unwrap();
+        });
+        let started = std::time::Instant::now();
+        patient.begin().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        patient.commit().unwrap();
+        committer.join().unwrap();
     }
 
     fn owner(store: &Store, id: &str) -> Option<String> {

@@ -17,15 +17,18 @@ const TASK_COLUMNS: &str = "id, role, assignee, title, status, priority, due_at,
 /// The most urgent first: priority, then the earliest due, then the oldest.
 const URGENCY: &str = "priority DESC, due_at ASC, id ASC";
 
-/// One claim: the most urgent open task of role ?1 assigned to ?2 or to nobody becomes ?2's.
+/// One claim: the ?4 most urgent open tasks of role ?1 assigned to ?2 or to nobody become ?2's.
 static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE tasks SET status = 'claimed', assignee_before_claim = assignee, assignee = ?2, claimed_by = ?2, claimed_at = ?3
-         WHERE id = (SELECT id FROM tasks WHERE role = ?1 AND status = 'open' AND (assignee IS NULL OR assignee = ?2)
-                     ORDER BY {URGENCY} LIMIT 1)
+         WHERE id IN (SELECT id FROM tasks WHERE role = ?1 AND status = 'open' AND (assignee IS NULL OR assignee = ?2)
+                      ORDER BY {URGENCY} LIMIT ?4)
          RETURNING {TASK_COLUMNS}"
     )
 });
+
+/// The most claims one transaction takes (`claim_up_to`): more would hold other workers off for longer.
+pub const MAX_CLAIM_BATCH: usize = 100;
 
 fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -126,15 +129,35 @@ impl Store {
     /// With `lapsed_before` (a time), claims taken before it run out first (see
     /// [`Store::release_lapsed_claims`]), in the same transaction.
     pub fn claim(&self, role: &str, who: &str, now: &str, lapsed_before: Option<&str>) -> Result<Option<Task>> {
+        Ok(self.claim_up_to(role, who, now, lapsed_before, 1)?.pop())
+    }
+
+    /// [`Store::claim`] up to `n` tasks (at most [`MAX_CLAIM_BATCH`]) in one
+    /// transaction: all of them or none. The most urgent first.
+    pub fn claim_up_to(
+        &self,
+        role: &str,
+        who: &str,
+        now: &str,
+        lapsed_before: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<Task>> {
+        let n = n.clamp(1, MAX_CLAIM_BATCH) as i64;
         self.begin()?;
         let claimed = lapsed_before
             .map_or(Ok(0), |before| self.release_lapsed_claims(before, now))
             .and_then(|_| self.conn.prepare_cached(&CLAIM).ctx(self))
-            .and_then(|mut st| st.query_row(params![role, who, now], task_row).optional().ctx(self));
+            .and_then(|mut st| {
+                let rows = st.query_map(params![role, who, now, n], task_row).ctx(self)?;
+                rows.collect::<rusqlite::Result<Vec<Task>>>().ctx(self)
+            });
         match claimed {
-            Ok(t) => {
+            Ok(mut tasks) => {
                 self.commit()?;
-                Ok(t)
+                // RETURNING gives no order: the most urgent first, as the queue has them.
+                let rank = |t: &Task| Priority::parse(&t.priority).map_or(0, |p| p as i64);
+                tasks.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| (&a.due_at, a.id).cmp(&(&b.due_at, b.id))));
+                Ok(tasks)
             }
             Err(e) => {
                 let _ = self.rollback();
@@ -149,8 +172,10 @@ impl Store {
     pub fn release_lapsed_claims(&self, lapsed_before: &str, now: &str) -> Result<usize> {
         self.conn
             .prepare_cached(
-                "UPDATE tasks SET status = 'open', assignee = assignee_before_claim, assignee_before_claim = NULL,
-                        released_from = claimed_by, released_at = ?2, claimed_by = NULL, claimed_at = NULL
+                // By the claims' own index: by status alone SQLite would read every claimed task, on every claim.
+                "UPDATE tasks INDEXED BY tasks_claimed_at
+                 SET status = 'open', assignee = assignee_before_claim, assignee_before_claim = NULL,
+                     released_from = claimed_by, released_at = ?2, claimed_by = NULL, claimed_at = NULL
                  WHERE status = 'claimed' AND claimed_at < ?1",
             )
             .ctx(self)?
@@ -290,6 +315,31 @@ mod tests {
             std::iter::from_fn(|| s.claim("sales_rep", "Ana", now, None).unwrap()).map(|t| t.title).collect();
         assert_eq!(order, ["urgent", "soon", "later"]);
         assert!(s.claim("sales_rep", "Ana", now, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_batch_takes_the_most_urgent_in_order_and_no_more_than_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let now = "2026-01-01T00:00:00Z";
+        for (i, p) in
+            [Priority::Low, Priority::Urgent, Priority::Normal, Priority::Urgent, Priority::High].iter().enumerate()
+        {
+            s.create_task(
+                &task(&format!("{p:?} {i}"), *p, &format!("2026-02-0{}", 5 - i), &i.to_string()),
+                "v",
+                "e",
+                now,
+            )
+            .unwrap();
+        }
+        let titles = |v: Vec<Task>| v.into_iter().map(|t| t.title).collect::<Vec<_>>();
+        assert_eq!(
+            titles(s.claim_up_to("sales_rep", "Ana", now, None, 3).unwrap()),
+            ["Urgent 3", "Urgent 1", "High 4"]
+        );
+        assert_eq!(titles(s.claim_up_to("sales_rep", "Ben", now, None, 5).unwrap()), ["Normal 2", "Low 0"]);
+        assert!(s.claim_up_to("sales_rep", "Ben", now, None, 5).unwrap().is_empty());
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! Claims per second from several worker processes at once on one queue.
+//!
+//! A config folder from `dealflow init`, a queue of open, unassigned
+//! `sales_rep` tasks, then W processes started together, each
+//! `dealflow tasks claim --role sales_rep --as worker-N --count K --json`
+//! (K large enough that each keeps claiming until the queue is empty). Each
+//! worker claims in steps of up to 100 tasks, each step one `BEGIN IMMEDIATE`
+//! transaction with one `UPDATE … RETURNING`. The figure is all claims over
+//! the wall time from starting the first process to the exit of the last
+//! (start-up included). The claimed ids are checked: each task exactly once.
+//!
+//! For comparison it also times one claim per transaction (W threads, each
+//! with its own connection, calling `Store::claim` in a loop), and one process
+//! per claim (the plain `tasks claim`, W at a time), which start-up alone
+//! keeps far below.
+//!
+//! `cargo bench --bench claims` (release build). Knobs: `CLAIMS_BENCH_TASKS`
+//! (default 100,000), `CLAIMS_BENCH_WORKERS` (4), `CLAIMS_BENCH_SINGLE` (the
+//! single-claim processes, 400).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dealflow::model::{NewTask, Priority, RuleRef, Subject};
+use dealflow::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dealflow");
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A config folder with `n` open, unassigned sales_rep tasks of mixed urgency.
+fn queue(dir: &Path, n: usize) {
+    let ok = Command::new(BIN).arg("init").arg(dir).stdout(Stdio::null()).status().unwrap().success();
+    assert!(ok, "dealflow init");
+    let store = Store::open(&dir.join("dealflow.db"), Duration::from_secs(5)).unwrap();
+    store.begin().unwrap();
+    let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
+    for i in 0..n {
+        let t = NewTask {
+            role: "sales_rep".into(),
+            assignee: None,
+            title: format!("Call prospect {i}"),
+            priority: priorities[i % 4],
+            due_at: format!("2026-12-{:02}", 1 + i % 28),
+            subject: Subject::new("lead", &format!("L-{i}")),
+            rule: RuleRef { file: "rules/bench.rhai".into(), function: "task_bench".into() },
+            reason: "benchmark".into(),
+            dedup_key: format!("bench-{i}"),
+        };
+        store.create_task(&t, "bench", "bench", "2026-11-26T00:00:00Z").unwrap();
+    }
+    store.commit().unwrap();
+}
+
+fn claim_command(dir: &Path, who: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--dir").arg(dir).args(["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"]);
+    cmd.env("RUST_LOG", "warn").stdin(Stdio::null());
+    cmd
+}
+
+/// W workers with `--count`: total claims/s, and each worker's share.
+fn batched(workers: usize, tasks: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    queue(dir.path(), tasks);
+    let started = Instant::now();
+    let children: Vec<_> = (0..workers)
+        .map(|w| {
+            let mut cmd = claim_command(dir.path(), &format!("worker-{w}"));
+            cmd.args(["--count", &tasks.to_string()]).stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let elapsed = started.elapsed();
+    let mut ids = BTreeSet::new();
+    let mut shares = Vec::new();
+    for out in &outputs {
+        assert!(out.status.success(), "a worker failed: {}", String::from_utf8_lossy(&out.stderr));
+        let claimed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        shares.push(claimed.len());
+        for t in &claimed {
+            assert!(ids.insert(t["id"].as_i64().unwrap()), "task {} was claimed twice", t["id"]);
+        }
+    }
+    assert_eq!(ids.len(), tasks, "every task claimed exactly once");
+    println!(
+        "{workers} processes with --count: {tasks} claims in {:.2} s = {:.0} claims/s in total (per process: {shares:?})",
+        elapsed.as_secs_f64(),
+        tasks as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// W connections (threads of this process), one claim per transaction.
+fn one_claim_per_transaction(workers: usize, tasks: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    queue(dir.path(), tasks);
+    let db = dir.path().join("dealflow.db");
+    let started = Instant::now();
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let db = &db;
+                scope.spawn(move || {
+                    let store = Store::open(db, Duration::from_secs(5)).unwrap();
+                    let who = format!("worker-{w}");
+                    let mut ids = Vec::new();
+                    loop {
+                        let now = chrono::Utc::now();
+                        let lapsed = dealflow::time::stamp(now - chrono::Duration::minutes(240));
+                        match store.claim("sales_rep", &who, &dealflow::time::stamp(now), Some(&lapsed)).unwrap() {
+                            Some(t) => ids.push(t.id),
+                            None => return ids,
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    let all: BTreeSet<i64> = claimed.iter().flatten().copied().collect();
+    assert_eq!((all.len(), claimed.iter().map(Vec::len).sum::<usize>()), (tasks, tasks), "each task once");
+    println!(
+        "{workers} connections, one claim per transaction: {tasks} claims in {:.2} s = {:.0} claims/s in total (per connection: {:?})",
+        elapsed.as_secs_f64(),
+        tasks as f64 / elapsed.as_secs_f64(),
+        claimed.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}
+
+/// One process per claim, W at a time.
+fn one_process_per_claim(workers: usize, claims: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    queue(dir.path(), claims);
+    let started = Instant::now();
+    let per_worker = claims / workers;
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let dir = dir.path();
+            scope.spawn(move || {
+                for _ in 0..per_worker {
+                    let out = claim_command(dir, &format!("worker-{w}")).output().unwrap();
+                    assert!(out.status.success() && !out.stdout.is_empty());
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    let done = per_worker * workers;
+    println!(
+        "{workers} workers, one process per claim: {done} claims in {:.2} s = {:.0} claims/s in total",
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    let tasks = knob("CLAIMS_BENCH_TASKS", 100_000);
+    let workers = knob("CLAIMS_BENCH_WORKERS", 4);
+    batched(1, tasks);
+    batched(workers, tasks);
+    one_claim_per_transaction(workers, tasks);
+    one_process_per_claim(workers, knob("CLAIMS_BENCH_SINGLE", 400));
+}
