@@ -14,7 +14,7 @@ use crate::model::{Account, Deal};
 
 /// Rows kept per kind; past it the cache starts afresh (cheap, and the
 /// working set of a batch refills it).
-const MAX_ROWS: usize = 20_000;
+const MAX_ROWS: usize = 4_000;
 
 #[derive(Default)]
 pub(super) struct RowCache {
