@@ -1119,3 +1119,21 @@ fn closing_a_deal_cancels_its_open_tasks_and_keeps_what_the_close_asks_for() {
     let order = ws.task_titled("Process the order for Acme desks (9,000)");
     assert_eq!((&order["status"], &order["role"]), (&json!("open"), &json!("sales_coordinator")));
 }
+
+#[test]
+fn a_claimed_or_closed_task_is_printed_with_control_characters_escaped() {
+    let ws = Workspace::new();
+    ws.ingest(&[lead(
+        "2026-11-02T10:00:00Z",
+        "L-1",
+        json!({"company": "Evil\u{1b}[2J\u{202e}Corp", "name": "Mal", "source": "website"}),
+    )]);
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz"]).success();
+    assert!(out.stdout.contains("Call new lead Evil\\u{1b}[2J\\u{202e}Corp"), "{}", out.stdout);
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{202e}'), "{:?}", out.stdout);
+    let id = ws.tasks()[0]["id"].to_string();
+    let out = ws.run(&["tasks", "done", &id]).success();
+    assert!(out.stdout.contains("Evil\\u{1b}[2J") && !out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
+    // The stored title is the text as it came.
+    assert_eq!(ws.tasks()[0]["title"], "Call new lead Evil\u{1b}[2J\u{202e}Corp");
+}

@@ -100,7 +100,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
                 match claim(1)?.pop() {
                     Some(t) if json => output::json(&t)?,
                     Some(t) => print_claimed(&t, &who),
-                    None => eprintln!("no open {role} tasks for {who}"),
+                    None => eprintln!("no open {role} tasks for {}", output::printable(&who)),
                 }
                 return Ok(Outcome::Ok);
             };
@@ -141,7 +141,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
 }
 
 fn print_claimed(t: &Task, who: &str) {
-    println!("claimed task {} for {who}: {} (due {}, {})", t.id, t.title, t.due_at, t.priority);
+    println!(
+        "claimed task {} for {}: {} (due {}, {})",
+        t.id,
+        output::printable(who),
+        output::printable(&t.title),
+        t.due_at,
+        t.priority
+    );
 }
 
 fn close(
@@ -161,7 +168,7 @@ fn close(
     if json {
         output::json(&task)?;
     } else {
-        println!("task {} {}: {}", task.id, task.status, task.title);
+        println!("task {} {}: {}", task.id, task.status, output::printable(&task.title));
     }
     Ok(Outcome::Ok)
 }
