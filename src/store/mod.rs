@@ -6,6 +6,7 @@
 //! savepoint per event so one failing event never leaves half its changes.
 
 mod clock;
+mod file_identity;
 mod log;
 mod row_cache;
 mod schema;
@@ -28,6 +29,8 @@ pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
     rows: std::cell::RefCell<row_cache::RowCache>,
+    /// The file opened (unix: device and inode), checked before each write batch.
+    identity: Option<file_identity::FileIdentity>,
 }
 
 /// Turns a SQLite error into one that names the database and says what to do.
@@ -67,7 +70,13 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(|e| Store::describe(path, busy_timeout, e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| Store::describe(path, busy_timeout, e))?;
-        Ok(Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+            rows: Default::default(),
+            identity: file_identity::FileIdentity::of(path),
+        })
     }
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
@@ -90,7 +99,13 @@ impl Store {
             rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
             other => err(format!("cannot migrate the schema: {other}")),
         })?;
-        Ok(Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+            rows: Default::default(),
+            identity: file_identity::FileIdentity::of(path),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -120,6 +135,14 @@ impl Store {
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
     /// database is reported here and not half-way through a batch.
     pub fn begin(&self) -> Result<()> {
+        if self.identity.is_some() && file_identity::FileIdentity::of(&self.path) != self.identity {
+            return Err(Error::Store {
+                path: self.path.clone(),
+                message: "the database file was deleted or replaced while dealflow was running: nothing more is \
+                          written to it (start dealflow again to open the file that is there now)"
+                    .into(),
+            });
+        }
         self.begin_immediate()?;
         // We hold the write lock now: rows cached before are good if nobody committed since.
         let version = self.data_version()?;
