@@ -887,31 +887,3 @@ fn a_stage_limit_for_a_stage_that_does_not_exist_suggests_the_right_one() {
     assert!(msg.contains("\"negotiaton\" is not a stage"), "{msg}");
     assert!(msg.contains("did you mean \"negotiation\""), "{msg}");
 }
-
-#[test]
-fn the_daily_review_takes_key_status_from_an_account_whose_revenue_aged_out() {
-    let ws = Workspace::new();
-    ws.ingest(&[
-        account("2026-01-05T08:00:00Z", "A-1", "Oakline Labs", json!({"owner": "Ana Ruiz", "region": "West"})),
-        order("2026-01-10T09:00:00Z", "O-1", "A-1", 160_000),
-    ]);
-    assert_eq!(ws.key_accounts(), ["A-1"]);
-
-    // Within the 12 months: still key, nothing lost.
-    let s = tick(&ws, "2026-12-01T07:00:00Z");
-    assert_eq!(s["key_account_changes"], 0, "{s:#}");
-    assert_eq!(ws.key_accounts(), ["A-1"]);
-
-    // The order is more than 12 months old: no event about the account, but the day's review sees it.
-    let s = tick(&ws, "2027-01-12T07:00:00Z");
-    assert_eq!(s["key_account_changes"], 1, "{s:#}");
-    assert!(ws.key_accounts().is_empty());
-    let alarm = ws.task_titled("Key account lost: Oakline Labs");
-    assert_eq!(alarm["role"], "sales_manager");
-    let a = ws.account("A-1");
-    assert_eq!(a["is_key"], false);
-
-    // Reviewed once a day: a later tick the same day changes nothing more.
-    let s = tick(&ws, "2027-01-12T09:00:00Z");
-    assert_eq!(s["key_account_changes"], 0, "{s:#}");
-}

@@ -11,11 +11,6 @@
 //!   below `clock.target_behind_share` of its target pro-rated to date
 //!   (checked once a day).
 //!
-//! Once a day the key accounts are reviewed too: the key-account rules run
-//! on each again, so an account whose revenue aged out of the 12-month
-//! window, or whose contract expired, loses its status without waiting for
-//! an event about it.
-//!
 //! Each time event carries `since`, the day its condition began: task rules
 //! fire once per such episode unless they ask for `every_days`. Only what
 //! crossed a threshold between the last tick and this one is emitted (found
@@ -65,34 +60,15 @@ impl Engine<'_> {
         self.quiet_accounts(now, last, &mut due)?;
         self.ending_contracts(now, last, &mut due)?;
         self.overdue_tasks(now, last, &mut due)?;
-        let new_day = last.is_none_or(|l| l.date_naive() < now.date_naive());
-        if new_day {
+        if last.is_none_or(|l| l.date_naive() < now.date_naive()) {
             self.targets_behind(now, &mut due)?;
         }
         self.store.set_meta(LAST_TICK, &stamp(now))?;
-        if new_day {
-            self.review_key_accounts(now, run)?;
-        }
         // Each time event is a reaction chain of its own.
         for trigger in due {
             run.steps = 0;
             run.stopped = false;
             run.push(trigger);
-            self.react_to_pending(run)?;
-        }
-        Ok(())
-    }
-
-    /// Run the key-account rules again on every key account (time alone can end their reasons).
-    fn review_key_accounts(&self, now: DateTime<Utc>, run: &mut Run) -> Result<()> {
-        for id in self.store.key_account_ids()? {
-            run.steps = 0;
-            run.stopped = false;
-            run.derived += 1;
-            let mut t = Trigger::new(&format!("{}#{}", run.root, run.derived), "account.key_review", now, Map::new());
-            t.data.insert("account_id".into(), json!(id));
-            t.account = Some(id.clone());
-            self.decide_key(&t, &id, run)?;
             self.react_to_pending(run)?;
         }
         Ok(())

@@ -32,13 +32,6 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// The ids of every key account, for the daily review.
-    pub fn key_account_ids(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare_cached("SELECT id FROM accounts WHERE is_key = 1 ORDER BY id").ctx(self)?;
-        let rows = st.query_map([], |r| r.get(0)).ctx(self)?;
-        rows.collect::<rusqlite::Result<_>>().ctx(self)
-    }
-
     /// Key accounts whose last contact (else the day they became key) is at or
     /// before `by`: `(id, quiet since, key since)`.
     pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String)>> {
