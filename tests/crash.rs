@@ -26,23 +26,8 @@ const ACCOUNTS: u64 = 150;
 /// A clock tick after every this many events, at the business time of the last one.
 const TICK_EVERY: usize = 250;
 
-/// splitmix64: the kill delays, reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The kill delays come from the synthetic stream's generator, reproducible from the seed.
+use dealflow::synthetic::Rng;
 
 fn seed(default: u64) -> u64 {
     let seed = std::env::var("DEALFLOW_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
@@ -262,8 +247,8 @@ fn run_and_kill(ws: &Workspace, args: &[&str], delay: Duration) -> End {
 fn delays(rng: &mut Rng, kills: usize, full_run: Duration) -> Vec<Duration> {
     (0..kills)
         .map(|i| match i {
-            0 => Duration::from_millis(5 + rng.next() % 40),
-            1 => Duration::from_millis(50 + rng.next() % 150),
+            0 => Duration::from_millis(5 + rng.next_u64() % 40),
+            1 => Duration::from_millis(50 + rng.next_u64() % 150),
             _ => full_run.mul_f64(0.03 + rng.unit() * 2.0 / kills as f64),
         })
         .collect()

@@ -302,35 +302,34 @@ mod tests {
         let path = dir.path().join("t.db");
         let (one, other) =
             (Store::open(&path, Duration::from_secs(1)).unwrap(), Store::open(&path, Duration::from_secs(1)).unwrap());
-        let mut a =
-            Account { id: "A".into(), owner: Some("Ana".into()), created_at: "t0".into(), ..Account::default() };
-        one.begin().unwrap();
-        one.save_account(&a, "t0").unwrap();
-        one.commit().unwrap();
+        let mut a = Account { id: "A".into(), created_at: "t0".into(), ..Account::default() };
+        // Give A to `who` through `store`, in a batch of its own.
+        let mut hand = |store: &Store, who: &str| {
+            a.owner = Some(who.into());
+            store.begin().unwrap();
+            store.save_account(&a, "t").unwrap();
+            store.commit().unwrap();
+        };
+        hand(&one, "Ana");
         assert_eq!(owner(&one, "A").as_deref(), Some("Ana"));
 
         // Its own write, then a rolled-back one.
         one.begin().unwrap();
-        a.owner = Some("Ben".into());
-        one.save_account(&a, "t1").unwrap();
+        let mut b = one.account("A").unwrap().unwrap();
+        b.owner = Some("Ben".into());
+        one.save_account(&b, "t1").unwrap();
         assert_eq!(owner(&one, "A").as_deref(), Some("Ben"));
         one.savepoint().unwrap();
-        a.owner = Some("Cy".into());
-        one.save_account(&a, "t2").unwrap();
+        b.owner = Some("Cy".into());
+        one.save_account(&b, "t2").unwrap();
         one.rollback_savepoint().unwrap();
         assert_eq!(owner(&one, "A").as_deref(), Some("Ben"));
         one.commit().unwrap();
 
         // Another process commits: seen outside a transaction and at the next begin.
-        other.begin().unwrap();
-        a.owner = Some("Dee".into());
-        other.save_account(&a, "t3").unwrap();
-        other.commit().unwrap();
+        hand(&other, "Dee");
         assert_eq!(owner(&one, "A").as_deref(), Some("Dee"));
-        other.begin().unwrap();
-        a.owner = Some("Eve".into());
-        other.save_account(&a, "t4").unwrap();
-        other.commit().unwrap();
+        hand(&other, "Eve");
         one.begin().unwrap();
         assert_eq!(owner(&one, "A").as_deref(), Some("Eve"));
         assert_eq!(one.account("A").unwrap().unwrap().created_at, "t0");
