@@ -35,10 +35,11 @@ mod tests {
         std::fs::write(&p, "a").unwrap();
         let first = FileIdentity::of(&p).unwrap();
         assert_eq!(FileIdentity::of(&p), Some(first));
-        std::fs::remove_file(&p).unwrap();
-        assert_eq!(FileIdentity::of(&p), None);
+        // Replaced while the first still exists (a deleted file's inode may be reused at once).
         std::fs::write(dir.path().join("g"), "b").unwrap();
         std::fs::rename(dir.path().join("g"), &p).unwrap();
         assert_ne!(FileIdentity::of(&p), Some(first));
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(FileIdentity::of(&p), None);
     }
 }
