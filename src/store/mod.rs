@@ -61,6 +61,12 @@ impl Store {
         Self::open(path, busy_timeout)
     }
 
+    /// A store over an opened connection to the file at `path`.
+    fn over(conn: Connection, path: &Path, busy_timeout: Duration) -> Store {
+        let identity = file_identity::FileIdentity::of(path);
+        Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default(), identity }
+    }
+
     /// Open an existing database for reading only: no migration, no write, ever.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         if !path.exists() {
@@ -70,13 +76,7 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(|e| Store::describe(path, busy_timeout, e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| Store::describe(path, busy_timeout, e))?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-            busy_timeout,
-            rows: Default::default(),
-            identity: file_identity::FileIdentity::of(path),
-        })
+        Ok(Store::over(conn, path, busy_timeout))
     }
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
@@ -99,13 +99,7 @@ impl Store {
             rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
             other => err(format!("cannot migrate the schema: {other}")),
         })?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-            busy_timeout,
-            rows: Default::default(),
-            identity: file_identity::FileIdentity::of(path),
-        })
+        Ok(Store::over(conn, path, busy_timeout))
     }
 
     pub fn path(&self) -> &Path {
