@@ -204,7 +204,7 @@ impl Engine<'_> {
         let mut detail = json!({"from": from, "to": to});
         if pipeline.is_closed(to) && !pipeline.is_closed(&from) {
             let outcome = format!("the deal was closed ({to})");
-            let cancelled = self.store.cancel_all_open_tasks_about(&Subject::new("deal", &deal.id), &outcome, &at)?;
+            let cancelled = self.store.cancel_open_tasks_about(&Subject::new("deal", &deal.id), None, &outcome, &at)?;
             if cancelled > 0 {
                 detail["cancelled_tasks"] = json!(cancelled);
             }
@@ -396,7 +396,7 @@ impl Engine<'_> {
                 let outcome = format!("the account was handed over to {new_owner}");
                 self.store.cancel_open_tasks_about(
                     &Subject::new("account", account_id),
-                    previous,
+                    Some(previous),
                     &outcome,
                     &stamp(t.at),
                 )?

@@ -238,34 +238,23 @@ impl Store {
         }
     }
 
-    /// Cancel `assignee`'s open (not claimed) tasks about `subject`; returns how many.
-    /// (`+status` keeps SQLite on the subject index: by status it would walk every open task.)
+    /// Cancel the open (not claimed) tasks about `subject`, only `assignee`'s
+    /// when given; returns how many. (`+status` keeps SQLite on the subject
+    /// index: by status it would walk every open task.)
     pub fn cancel_open_tasks_about(
         &self,
         subject: &Subject,
-        assignee: &str,
+        assignee: Option<&str>,
         outcome: &str,
         now: &str,
     ) -> Result<usize> {
         self.conn
             .prepare_cached(
                 "UPDATE tasks SET status = 'cancelled', closed_at = ?4, outcome = ?5
-                 WHERE subject_kind = ?1 AND subject_id = ?2 AND assignee = ?3 AND +status = 'open'",
+                 WHERE subject_kind = ?1 AND subject_id = ?2 AND (?3 IS NULL OR assignee = ?3) AND +status = 'open'",
             )
             .ctx(self)?
             .execute(params![subject.kind, subject.id, assignee, now, outcome])
-            .ctx(self)
-    }
-
-    /// Cancel every open (not claimed) task about `subject`, whoever has it; returns how many.
-    pub fn cancel_all_open_tasks_about(&self, subject: &Subject, outcome: &str, now: &str) -> Result<usize> {
-        self.conn
-            .prepare_cached(
-                "UPDATE tasks SET status = 'cancelled', closed_at = ?3, outcome = ?4
-                 WHERE subject_kind = ?1 AND subject_id = ?2 AND +status = 'open'",
-            )
-            .ctx(self)?
-            .execute(params![subject.kind, subject.id, now, outcome])
             .ctx(self)
     }
 
