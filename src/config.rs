@@ -286,6 +286,10 @@ pub struct Limits {
     /// one event may cause before the engine reports a loop.
     #[serde(default = "default_chain")]
     pub max_chain: usize,
+    /// A rule that fails on this many events in a row is quarantined: it does
+    /// not run again until the rules change (0: never).
+    #[serde(default = "default_quarantine")]
+    pub quarantine_after: u32,
 }
 
 fn default_ops() -> u64 {
@@ -303,6 +307,9 @@ fn default_collection() -> usize {
 fn default_chain() -> usize {
     50
 }
+fn default_quarantine() -> u32 {
+    5
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -312,6 +319,7 @@ impl Default for Limits {
             max_string_size: default_string(),
             max_collection_size: default_collection(),
             max_chain: default_chain(),
+            quarantine_after: default_quarantine(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Summary {
     pub rejections: Vec<Rejection>,
     /// Rule errors grouped by where they happened, most frequent first.
     pub rule_failures: Vec<FailureSite>,
+    /// The rules of the version in force that are quarantined (they no longer run).
+    pub quarantined_rules: Vec<crate::store::RuleHealth>,
 }
 
 /// One place in the rules that failed, how often, and the first event it failed on.
@@ -206,6 +208,8 @@ impl<'a> Ingest<'a> {
     pub fn finish(mut self) -> Result<Summary> {
         self.store.commit()?;
         self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
+        let health = self.store.rule_health(self.playbook.load().version())?;
+        self.summary.quarantined_rules = health.into_iter().filter(|h| h.quarantined_at.is_some()).collect();
         Ok(self.summary)
     }
 

@@ -124,6 +124,7 @@ pub enum DecisionKind {
     RuleError,
     ChainLimit,
     TaskRerouted,
+    RuleQuarantined,
 }
 
 impl DecisionKind {
@@ -138,6 +139,7 @@ impl DecisionKind {
             DecisionKind::RuleError => "rule_error",
             DecisionKind::ChainLimit => "chain_limit",
             DecisionKind::TaskRerouted => "task_rerouted",
+            DecisionKind::RuleQuarantined => "rule_quarantined",
         }
     }
 }

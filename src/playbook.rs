@@ -48,7 +48,9 @@ impl Playbook {
     /// Remember this version, with the text of every file, in the store.
     pub fn record(&self, store: &Store) -> Result<()> {
         let files = serde_json::to_string(&self.rules.files).unwrap_or_default();
-        store.record_rules_version(self.version(), &files, &self.loaded_at)
+        store.record_rules_version(self.version(), &files, &self.loaded_at)?;
+        self.rules.restore_health(&store.rule_health(self.version())?);
+        Ok(())
     }
 }
 

@@ -112,3 +112,90 @@ fn runtime_mistakes_are_contained_and_located() {
         assert_eq!(ws.status()["rule_errors"], 3, "{file}");
     }
 }
+
+fn lead(i: usize, company: &str) -> String {
+    common::event(
+        "lead.created",
+        &format!("2026-11-{:02}T09:00:00Z", i % 28 + 1),
+        json!({"id": format!("L-{i}"), "company": company}),
+    )
+}
+
+fn leads_from(first: usize, count: usize) -> Vec<String> {
+    (first..first + count).map(|i| lead(i, &format!("Prospect {i}"))).collect()
+}
+
+fn quarantined(v: &serde_json::Value) -> Vec<String> {
+    v["quarantined_rules"].as_array().unwrap().iter().map(|h| h["rule"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_rule_that_keeps_failing_is_quarantined_until_the_rules_change() {
+    let ws = workspace_with("missing_function.rhai");
+    // Four failing events in a row (the default limit is five): still running.
+    let s = ws.ingest(&leads_from(1, 4));
+    assert_eq!((&s["rule_errors"], &s["rules_quarantined"]), (&json!(4), &json!(0)), "{s}");
+    assert!(quarantined(&s).is_empty(), "{s}");
+    assert!(quarantined(&ws.status()).is_empty());
+    // The count survives between runs: the fifth failure quarantines it, and
+    // the events after it do not run it at all.
+    let s = ws.ingest(&leads_from(5, 3));
+    assert_eq!((&s["applied"], &s["rule_errors"], &s["rules_quarantined"]), (&json!(3), &json!(1), &json!(1)), "{s}");
+    assert_eq!(quarantined(&s), ["task_ghost"], "{s}");
+    let h = &s["quarantined_rules"][0];
+    assert_eq!((&h["file"], &h["line"], &h["failures"]), (&json!("rules/missing_function.rhai"), &json!(2), &json!(5)));
+    assert!(h["last_error"].as_str().unwrap().starts_with("rules/missing_function.rhai:3:5: "), "{h}");
+    assert!(h["last_event"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
+    // The other rules went on: every lead has its follow-up.
+    assert_eq!(ws.tasks_titled("Call new lead").len(), 7);
+    // Visible in status (text and JSON), in check (a warning; the rules still compile) and in the log.
+    assert_eq!(quarantined(&ws.status()), ["task_ghost"]);
+    let text = ws.run(&["status"]).success();
+    assert!(
+        text.stdout.contains("task_ghost (rules/missing_function.rhai:2): failed on 5 events in a row"),
+        "{}",
+        text.stdout
+    );
+    let check = ws.run(&["check"]).success();
+    assert!(
+        check.stderr.contains("warning: rules/missing_function.rhai:2: task_ghost is quarantined"),
+        "{}",
+        check.stderr
+    );
+    assert_eq!(quarantined(&ws.run(&["check", "--json"]).success().json()), ["task_ghost"]);
+    // A later run of the same rules does not run it either.
+    let s = ws.ingest(&leads_from(8, 2));
+    assert_eq!((&s["rule_errors"], &s["rules_quarantined"]), (&json!(0), &json!(0)), "{s}");
+    // Fixing the rule is a new rules version: it runs again, clean.
+    ws.write("rules/missing_function.rhai", "fn task_ghost(event) {\n    ()\n}\n");
+    let s = ws.ingest(&leads_from(10, 2));
+    assert_eq!((&s["rule_errors"], &s["applied"]), (&json!(0), &json!(2)), "{s}");
+    assert!(quarantined(&s).is_empty(), "{s}");
+    assert!(quarantined(&ws.status()).is_empty());
+    assert!(!ws.run(&["check"]).success().stderr.contains("quarantined"));
+}
+
+#[test]
+fn a_clean_event_resets_the_count_and_a_limit_of_zero_never_quarantines() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/picky.rhai",
+        "/// Fails on leads from Bad Co only.\nfn task_picky(lead) {\n    if lead.company == \"Bad Co\" { no_such_fn() }\n}\n",
+    );
+    let bad = |from: usize| (from..from + 4).map(|i| lead(i, "Bad Co")).collect::<Vec<_>>();
+    let mut events = bad(1);
+    events.push(lead(5, "Good Co"));
+    events.extend(bad(6));
+    let s = ws.ingest(&events);
+    assert_eq!((&s["rule_errors"], &s["rules_quarantined"]), (&json!(8), &json!(0)), "{s}");
+    // One more failure makes five in a row.
+    let s = ws.ingest(&bad(10)[..1]);
+    assert_eq!(quarantined(&s), ["task_picky"], "{s}");
+    // With quarantine off, the same rule keeps running and failing.
+    let off = Workspace::new();
+    off.write("rules/picky.rhai", &ws.read("rules/picky.rhai"));
+    off.edit("config.toml", "[store]", "[limits]\nquarantine_after = 0\n\n[store]");
+    let s = off.ingest(&bad(1).into_iter().chain(bad(5)).chain(bad(9)).collect::<Vec<_>>());
+    assert_eq!((&s["rule_errors"], &s["rules_quarantined"]), (&json!(12), &json!(0)), "{s}");
+    assert!(quarantined(&off.status()).is_empty());
+}

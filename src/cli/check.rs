@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             _ => return Err(anyhow::anyhow!("{e:#}")),
         },
     };
+    let quarantined = loaded.as_ref().map(|(c, r)| quarantined(ctx, c, &r.version)).unwrap_or_default();
     if args.json {
         let rules = loaded.as_ref().map(|(_, r)| {
             r.all_rules()
@@ -41,10 +42,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "rules": rules.unwrap_or_default(),
             "problems": problems,
             "unstaffed_roles": loaded.as_ref().map(|(c, _)| dealflow::assign::unstaffed_roles(c)).unwrap_or_default(),
+            "quarantined_rules": quarantined,
         }))?;
     } else if let Ok((config, rules)) = &loaded {
         for role in dealflow::assign::unstaffed_roles(config) {
             eprintln!("warning: nobody active has the role {role}: its tasks will wait in the queue");
+        }
+        for h in &quarantined {
+            eprintln!(
+                "warning: {}:{}: {} is quarantined: it failed on {} events in a row and does not run until the rules change; last error: {}",
+                h.file, h.line, h.rule, h.failures, h.last_error
+            );
         }
         let count = |k| rules.rules(k).count();
         println!(
@@ -75,5 +83,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
         }
         Ok(Outcome::Failed)
+    }
+}
+
+/// The rules of this version the database has quarantined (none without a database).
+fn quarantined(ctx: &Context, config: &dealflow::config::Config, version: &str) -> Vec<dealflow::store::RuleHealth> {
+    let path = config.store_path(ctx.db.as_deref());
+    if !path.exists() {
+        return Vec::new();
+    }
+    let timeout = std::time::Duration::from_millis(config.store.busy_timeout_ms);
+    match dealflow::store::Store::open_read_only(&path, timeout).and_then(|s| s.rule_health(version)) {
+        Ok(rows) => rows.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
+        Err(e) => {
+            tracing::debug!("rule health not read from {}: {e}", path.display());
+            Vec::new()
+        }
     }
 }

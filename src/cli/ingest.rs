@@ -84,6 +84,22 @@ fn progress_bar(f: &File, name: &str) -> ProgressBar {
     bar
 }
 
+/// The quarantined rules, one line each, for people.
+pub fn print_quarantined(rules: &[dealflow::store::RuleHealth]) {
+    if rules.is_empty() {
+        return;
+    }
+    println!(
+        "quarantined rules (they failed on too many events in a row and no longer run; any change to the rules brings them back):"
+    );
+    for h in rules {
+        println!(
+            "  {} ({}:{}): failed on {} events in a row; last on event {}: {}",
+            h.rule, h.file, h.line, h.failures, h.last_event, h.last_error
+        );
+    }
+}
+
 pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     if json {
         return output::json(s);
@@ -108,6 +124,7 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     if c.loops_stopped > 0 {
         println!("reaction loops stopped: {}", c.loops_stopped);
     }
+    print_quarantined(&s.quarantined_rules);
     for r in &s.rejections {
         eprintln!("{}:{}: rejected: {}", r.source, r.line, r.reason);
     }

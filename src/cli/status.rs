@@ -35,6 +35,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     });
     let version = loaded.as_ref().map(|v| v.version.clone());
     let unstaffed = dealflow::assign::unstaffed_roles(&config);
+    let quarantined: Vec<_> = match &version {
+        Some(v) => store.rule_health(v)?.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
+        None => Vec::new(),
+    };
     if args.json {
         output::json(&json!({
             "rules_version": version,
@@ -46,6 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "open_tasks": open,
             "rule_errors": rule_errors.len(),
             "unstaffed_roles": unstaffed,
+            "quarantined_rules": quarantined,
             "database": store.path().display().to_string(),
         }))?;
         return Ok(Outcome::Ok);
@@ -71,5 +76,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             println!("  event {}: {}", e.event_id, e.reason);
         }
     }
+    super::ingest::print_quarantined(&quarantined);
     Ok(Outcome::Ok)
 }

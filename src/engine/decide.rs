@@ -77,7 +77,7 @@ impl Engine<'_> {
         Ok(f)
     }
 
-    /// Run `rules`, logging failures; returns each rule's value.
+    /// Run `rules` (except quarantined ones), logging failures; returns each rule's value.
     fn run_rules<'r>(
         &self,
         rules: &[&'r Rule],
@@ -87,9 +87,15 @@ impl Engine<'_> {
     ) -> Result<Vec<(&'r Rule, Dynamic)>> {
         let mut out = Vec::new();
         for &rule in rules {
+            if self.rules.is_quarantined(rule) {
+                continue;
+            }
             match self.rules.call(rule, f) {
                 None => {}
-                Some(Ok(v)) => out.push((rule, v)),
+                Some(Ok(v)) => {
+                    run.ran.push(rule.slot);
+                    out.push((rule, v))
+                }
                 Some(Err(e)) => self.rule_failed(&e, t, run)?,
             }
         }
@@ -99,7 +105,7 @@ impl Engine<'_> {
     fn rule_failed(&self, e: &RuleError, t: &Trigger, run: &mut Run) -> Result<()> {
         tracing::debug!("event {}: {}", t.id, e.at);
         run.counts.rule_errors += 1;
-        run.failures.push(super::RuleFailure { at: e.at.clone(), event_id: t.id.clone() });
+        run.failures.push(super::RuleFailure { at: e.at.clone(), event_id: t.id.clone(), slot: e.slot });
         let detail = json!({"file": e.at.file, "line": e.at.line, "col": e.at.col, "message": e.at.message});
         self.log(DecisionKind::RuleError, t.subject(), Some(e.rule.clone()), &e.at.to_string(), detail, t)
     }
@@ -107,7 +113,7 @@ impl Engine<'_> {
     /// A rule returned something of the wrong shape: an error located at the rule.
     fn bad_return(&self, rule: &Rule, message: String, t: &Trigger, run: &mut Run) -> Result<()> {
         let at = crate::error::Located::new(&rule.file, rule.line, 1, format!("{}: {message}", rule.name));
-        self.rule_failed(&RuleError { rule: rule.reference(), at }, t, run)
+        self.rule_failed(&RuleError { rule: rule.reference(), slot: rule.slot, at }, t, run)
     }
 
     pub(super) fn decide_stage(&self, t: &Trigger, deal_id: &str, run: &mut Run) -> Result<()> {

@@ -9,6 +9,7 @@
 mod clock;
 mod decide;
 mod fact_cache;
+mod health;
 mod outcome;
 mod update;
 
@@ -36,6 +37,8 @@ pub struct Counts {
     pub key_account_changes: u64,
     pub owner_changes: u64,
     pub rule_errors: u64,
+    /// Rules quarantined: they failed on `limits.quarantine_after` events in a row.
+    pub rules_quarantined: u64,
     pub loops_stopped: u64,
 }
 
@@ -50,6 +53,7 @@ impl Counts {
         self.key_account_changes += o.key_account_changes;
         self.owner_changes += o.owner_changes;
         self.rule_errors += o.rule_errors;
+        self.rules_quarantined += o.rules_quarantined;
         self.loops_stopped += o.loops_stopped;
     }
 }
@@ -69,6 +73,9 @@ pub fn key_outcome(v: &rhai::Dynamic) -> std::result::Result<Option<(bool, Strin
 pub struct RuleFailure {
     pub at: crate::error::Located,
     pub event_id: String,
+    /// The rule's place in its rule set.
+    #[serde(skip)]
+    pub slot: usize,
 }
 
 /// The result of applying one event.
@@ -145,6 +152,8 @@ struct Run {
     steps: usize,
     stopped: bool,
     failures: Vec<RuleFailure>,
+    /// The rules that ran without failing (by slot), for their health.
+    ran: Vec<usize>,
     cache: fact_cache::FactCache,
 }
 
@@ -199,9 +208,11 @@ impl<'a> Engine<'a> {
             steps: 0,
             stopped: false,
             failures: Vec::new(),
+            ran: Vec::new(),
             cache: fact_cache::FactCache::default(),
         };
         self.react(first, &mut run)?;
+        self.settle_health(&stamp(event.at), &mut run)?;
         Ok(Applied::Done(run.counts, run.failures))
     }
 

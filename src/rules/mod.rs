@@ -23,6 +23,7 @@ mod api;
 mod check;
 mod dispatch;
 mod explain;
+mod health;
 
 pub use explain::{Condition, function_line, function_source};
 mod sandbox;
@@ -139,6 +140,8 @@ pub fn seal(map: rhai::Map) -> Dynamic {
 #[derive(Debug, Clone)]
 pub struct RuleError {
     pub rule: RuleRef,
+    /// The rule's place in its rule set.
+    pub slot: usize,
     pub at: Located,
 }
 
@@ -156,6 +159,8 @@ pub struct RuleSet {
     pub files: Vec<(String, String)>,
     /// Calls and time spent, per rule (by slot), since this set was loaded.
     timings: Vec<timing::Timing>,
+    /// Failures in a row and quarantine, per rule (by slot).
+    health: Vec<health::Health>,
 }
 
 impl RuleSet {
@@ -205,6 +210,7 @@ impl RuleSet {
             rule.slot = slot;
         }
         let timings = rules.iter().map(|_| timing::Timing::default()).collect();
+        let health = rules.iter().map(|_| health::Health::default()).collect();
         let mut all_files = vec![(crate::config::CONFIG_FILE.to_string(), config.text.clone())];
         all_files.extend(files);
         Ok(RuleSet {
@@ -216,6 +222,7 @@ impl RuleSet {
             version: version_of(&all_files),
             files: all_files,
             timings,
+            health,
         })
     }
 
@@ -258,7 +265,40 @@ impl RuleSet {
         if let Some(t) = self.timings.get(rule.slot) {
             t.add(started.elapsed());
         }
-        Some(result.map_err(|e| RuleError { rule: rule.reference(), at: self.locate(rule, &e) }))
+        Some(result.map_err(|e| RuleError { rule: rule.reference(), slot: rule.slot, at: self.locate(rule, &e) }))
+    }
+
+    /// A quarantined rule failed on too many events in a row; it does not run
+    /// until a new rules version is loaded.
+    pub fn is_quarantined(&self, rule: &Rule) -> bool {
+        self.health.get(rule.slot).is_some_and(|h| h.quarantined())
+    }
+
+    /// The rule in `slot` failed on one more event: the count of events in a
+    /// row, and whether this failure quarantined it (at `limit`; 0: never).
+    pub fn failed_on_event(&self, slot: usize, limit: u32) -> (u32, bool) {
+        self.health.get(slot).map_or((0, false), |h| h.failed(limit))
+    }
+
+    /// The rule in `slot` ran cleanly on an event: returns whether it had failures to forget.
+    pub fn clean_on_event(&self, slot: usize) -> bool {
+        self.health.get(slot).is_some_and(|h| h.ran_clean())
+    }
+
+    /// Take up the failure counts and quarantines stored for this version
+    /// (rules not listed start clean).
+    pub fn restore_health(&self, stored: &[crate::store::RuleHealth]) {
+        for (rule, h) in self.rules.iter().zip(&self.health) {
+            match stored.iter().find(|s| s.rule == rule.name) {
+                Some(s) => h.restore(u32::try_from(s.failures).unwrap_or(u32::MAX), s.quarantined_at.is_some()),
+                None => h.restore(0, false),
+            }
+        }
+    }
+
+    /// A rule by its slot.
+    pub fn rule(&self, slot: usize) -> Option<&Rule> {
+        self.rules.get(slot)
     }
 
     /// Where an error happened: the innermost script function and position.

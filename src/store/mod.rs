@@ -7,12 +7,14 @@
 
 mod clock;
 mod file_identity;
+mod health;
 mod log;
 mod row_cache;
 mod schema;
 mod state;
 mod tasks;
 
+pub use health::RuleHealth;
 pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;
 pub use tasks::{MAX_CLAIM_BATCH, TaskFilter};

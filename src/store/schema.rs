@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 const V1: &str = r#"
@@ -271,6 +271,24 @@ DROP INDEX deals_account_won;
 CREATE INDEX deals_account_won ON deals(account_id, is_won, closed_at, amount);
 DROP INDEX orders_account;
 CREATE INDEX orders_account ON orders(account_id, at, amount);
+"#;
+
+/// Rule health: rules that failed on the last events they ran on, and the
+/// quarantined ones, per rules version (a new version starts clean).
+const V5: &str = r#"
+CREATE TABLE rule_health (
+    rules_version TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    file TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    -- Events in a row the rule failed on; a clean run deletes the row.
+    failures INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    last_event TEXT NOT NULL,
+    -- Business time it was quarantined; NULL while it still runs.
+    quarantined_at TEXT,
+    PRIMARY KEY (rules_version, rule)
+);
 "#;
 
 #[cfg(test)]
