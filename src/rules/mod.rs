@@ -183,6 +183,12 @@ impl RuleSet {
         let mut rules: Vec<Rule> = Vec::new();
         let mut fn_files: HashMap<String, String> = HashMap::new();
         for (path, text) in &files {
+            if text.trim().is_empty() {
+                // Most often a file caught while an editor rewrites it in place:
+                // loading it would drop its rules until the next save.
+                problems.push(Located::new(path, 1, 1, "the file is empty: write rules in it, or delete it"));
+                continue;
+            }
             let mut file_ast = match engine.compile(text) {
                 Ok(a) => a,
                 Err(e) => {
@@ -450,6 +456,12 @@ limit = 3
             rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts).unwrap().unwrap_err().at.message).collect();
         assert!(errors[0].contains("ran too long"), "{}", errors[0]);
         assert!(errors[1].contains("nested too deep"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn an_empty_rule_file_is_a_problem_not_an_empty_rule_set() {
+        let err = load(" \n").err().unwrap().to_string();
+        assert_eq!(err, "rules/t.rhai:1:1: the file is empty: write rules in it, or delete it");
     }
 
     #[test]
