@@ -123,17 +123,18 @@ pub fn run(
     let tick_every = first.config.clock.tick_interval();
     let store = Store::open(&db_path, timeout)?;
     first.record(&store)?;
-    notes(Note::Started { version: first.version().to_string(), files: first.rule_files() });
+    let started = Note::Started { version: first.version().to_string(), files: first.rule_files() };
     let current: Arc<Current> = crate::playbook::current(first);
     let inbox = Inbox::new(&root);
     std::fs::create_dir_all(inbox.dir()).map_err(|source| Error::Write { path: inbox.dir().to_path_buf(), source })?;
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>();
+    let look_again = reload_tx.clone();
     let (inbox_tx, inbox_rx) = mpsc::channel::<()>();
     let watched_root = root.clone();
     let mut debouncer = new_debouncer(options.debounce, None, move |result: DebounceEventResult| {
         let Ok(events) = result else { return };
-        let paths = events.iter().flat_map(|e| e.event.paths.iter());
+        let paths = events.iter().filter(|e| changes_files(&e.event.kind)).flat_map(|e| e.event.paths.iter());
         let (mut reload, mut inbox) = (false, false);
         for p in paths {
             match classify(&watched_root, p) {
@@ -153,6 +154,10 @@ pub fn run(
     debouncer
         .watch(&root, RecursiveMode::Recursive)
         .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", root.display())))?;
+    // A change saved between the first load and the watch starting has no
+    // event: look at the files once more now (the same version reloads nothing).
+    let _ = look_again.send(());
+    notes(started);
 
     let reloader = {
         let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
@@ -205,6 +210,19 @@ pub fn run(
     result
 }
 
+/// Whether a file event can mean new content. Opening or reading a file is
+/// not a change: without this filter, loading the rules (which reads them)
+/// would itself ask for the next reload, over and over.
+fn changes_files(kind: &notify_debouncer_full::notify::EventKind) -> bool {
+    use notify_debouncer_full::notify::EventKind;
+    use notify_debouncer_full::notify::event::{AccessKind, AccessMode};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 fn reload_loop(
     root: &Path,
     db_path: &Path,
@@ -218,11 +236,15 @@ fn reload_loop(
     let store = Store::open(db_path, Duration::from_millis(100)).ok();
     // One save can arrive as several file events: say each distinct failure once.
     let mut last_rejected: Option<Vec<String>> = None;
+    // Changes arrived while the last load failed: load again without waiting.
+    let mut again = false;
     while !stop.load(Ordering::SeqCst) {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
+        if !std::mem::take(&mut again) {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
         while rx.try_recv().is_ok() {}
         match Playbook::load(root) {
@@ -254,6 +276,10 @@ fn reload_loop(
                 if let Some(summary) = simulated {
                     notes(Note::Simulated { version: p.version().to_string(), summary });
                 }
+            }
+            Err(_) if rx.recv_timeout(Duration::from_millis(250)).is_ok() => {
+                // More changes came: the files were caught mid-save. Load them again before saying anything.
+                again = true;
             }
             Err(e) => {
                 let (problems, snippets) = problems(&e, root);
@@ -311,6 +337,19 @@ fn display(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        use notify_debouncer_full::notify::EventKind;
+        use notify_debouncer_full::notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
+        assert!(!changes_files(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!changes_files(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(!changes_files(&EventKind::Access(AccessKind::Read)));
+        assert!(changes_files(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(changes_files(&EventKind::Modify(ModifyKind::Any)));
+        assert!(changes_files(&EventKind::Create(CreateKind::File)));
+        assert!(changes_files(&EventKind::Remove(RemoveKind::File)));
+    }
 
     #[test]
     fn paths_are_sorted_into_playbook_inbox_and_noise() {

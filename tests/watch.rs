@@ -217,7 +217,7 @@ fn a_broken_edit_is_rejected_with_its_place_and_the_old_rules_stay_in_force() {
     w.expect("rules rejected: "); // tasks_sales.rhai still names sales_repp
     ws.edit("rules/tasks_sales.rhai", "task(\"sales_repp\"", "task(\"sales_rep\"");
     let line = w.expect("rules reloaded: ");
-    assert_eq!(version_of(&line), good);
+    assert_eq!(version_of(&line), good, "{}", w.seen.join("\n"));
     assert_eq!(w.stop(), 0);
 }
 
