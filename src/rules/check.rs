@@ -86,11 +86,11 @@ pub fn check_file(
             .join(" ")
             .trim()
             .to_string();
-        let events = (kind == RuleKind::Task)
-            .then(|| {
-                super::dispatch::block_after(&code, offset).and_then(|body| super::dispatch::event_types(engine, body))
-            })
-            .flatten();
+        // The body as written (when the function is found in the text: never another function's).
+        let body = find_fn(&code, f.name).and_then(|at| super::dispatch::block_after(&code, at));
+        let events =
+            (kind == RuleKind::Task).then(|| body.and_then(|b| super::dispatch::event_types(engine, b))).flatten();
+        let guard = body.and_then(|b| super::guard::Guard::of_body(engine, b, &f.params)).map(std::sync::Arc::new);
         rules.push(Rule {
             kind,
             name: f.name.to_string(),
@@ -99,6 +99,7 @@ pub fn check_file(
             params,
             doc,
             events,
+            guard,
             slot: 0,
         });
     }

@@ -23,6 +23,7 @@ mod api;
 mod check;
 mod dispatch;
 mod explain;
+mod guard;
 mod health;
 
 pub use explain::{Condition, function_line, function_source};
@@ -109,6 +110,8 @@ pub struct Rule {
     pub doc: String,
     /// For task rules: the only event types it can act on, when its code shows them.
     pub events: Option<std::collections::BTreeSet<String>>,
+    /// A check, in Rust, of when the rule certainly returns nothing (see `guard.rs`).
+    pub guard: Option<std::sync::Arc<guard::Guard>>,
     /// Its place in the rule set (for its timing).
     pub slot: usize,
 }
@@ -212,8 +215,13 @@ impl RuleSet {
             rhai::serde::to_dynamic(&config.settings).map(|v| v.into_read_only().into_shared()).map_err(|e| {
                 Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
             })?;
+        // A rule set that defines `key` or `money` itself: its guards must not build decisions.
+        let own_api = guard::API_FUNCTIONS.iter().any(|f| fn_files.contains_key(*f));
         for (slot, rule) in rules.iter_mut().enumerate() {
             rule.slot = slot;
+            if own_api {
+                rule.guard = rule.guard.as_ref().map(|g| std::sync::Arc::new(g.without_decisions()));
+            }
         }
         let timings = rules.iter().map(|_| timing::Timing::default()).collect();
         let health = rules.iter().map(|_| health::Health::default()).collect();
@@ -252,20 +260,22 @@ impl RuleSet {
 
     /// Run one rule on `facts`. `None` when the rule asks for something this situation lacks.
     pub fn call(&self, rule: &Rule, facts: &Facts) -> Option<std::result::Result<Dynamic, RuleError>> {
-        let mut args = Vec::with_capacity(rule.params.len());
-        for p in &rule.params {
-            let v = match p {
-                Fact::Event => facts.event.clone(),
-                Fact::Deal => facts.deal.clone()?,
-                Fact::Account => facts.account.clone()?,
-                Fact::Lead => facts.lead.clone()?,
-                Fact::Contact => facts.contact.clone()?,
-                Fact::Settings => self.settings.clone(),
-            };
-            args.push(v);
-        }
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let started = std::time::Instant::now();
+        if let Some(g) = &rule.guard {
+            // Checked on the facts themselves: no arguments are built for a rule that says nothing.
+            let arg = |i: usize| rule.params.get(i).and_then(|p| self.fact(*p, facts));
+            if rule.params.iter().any(|p| self.fact(*p, facts).is_none()) {
+                return None;
+            }
+            if let Some(v) = g.run(&arg) {
+                if let Some(t) = self.timings.get(rule.slot) {
+                    t.add(started.elapsed());
+                }
+                return Some(Ok(v));
+            }
+        }
+        let args = self.args(rule, facts)?;
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let result =
             self.engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &self.ast, &rule.name, args);
         if let Some(t) = self.timings.get(rule.slot) {
@@ -305,6 +315,22 @@ impl RuleSet {
     /// A rule by its slot.
     pub fn rule(&self, slot: usize) -> Option<&Rule> {
         self.rules.get(slot)
+    }
+
+    /// A rule's arguments, in the order of its parameters; `None` when a fact it asks for is missing.
+    fn args(&self, rule: &Rule, facts: &Facts) -> Option<Vec<Dynamic>> {
+        rule.params.iter().map(|p| self.fact(*p, facts).cloned()).collect()
+    }
+
+    fn fact<'f>(&'f self, p: Fact, facts: &'f Facts) -> Option<&'f Dynamic> {
+        match p {
+            Fact::Event => Some(&facts.event),
+            Fact::Deal => facts.deal.as_ref(),
+            Fact::Account => facts.account.as_ref(),
+            Fact::Lead => facts.lead.as_ref(),
+            Fact::Contact => facts.contact.as_ref(),
+            Fact::Settings => Some(&self.settings),
+        }
     }
 
     /// Where an error happened: the innermost script function and position.

@@ -1,0 +1,634 @@
+//! Native guards: most rule calls end with nothing to say (the account is not
+//! big enough, the deal is in another stage). Entering Rhai costs about a
+//! microsecond per call before the rule reads a single fact, so a rule whose
+//! body has a simple shape gets a guard, checked here in Rust on the same
+//! fact maps, that tells when the rule certainly returns nothing.
+//!
+//! The shape: a body made only of `let NAME = EXPR;` and `if COND { ... }`
+//! (no `else`), where every `EXPR` and `COND` uses facts (`deal.stage`,
+//! `account.activities.meeting`, `settings.key_x`), earlier `let` names and
+//! literals, with comparisons, `&&`, `||`, `!`, `+ - * /` and
+//! `if A { B } else { C }`. When every `COND` is false the rule runs to its
+//! end without returning anything, so its value is nothing, exactly as Rhai
+//! would find. When a `COND` is true, or the guard meets anything it does not
+//! evaluate exactly as Rhai does (a type it does not handle, an overflow, a
+//! missing fact below a missing fact), Rhai runs the rule as written: its
+//! value, its errors and their places are Rhai's own.
+//!
+//! When the first true `COND` guards a body that is just
+//! `return key("...")` (or `not_key`, `refuse`, `move_to`) with a reason
+//! made of text, whole numbers, words and `money(...)` of numbers, the guard
+//! builds that decision itself, as the rule API would, unless the rules
+//! define a function of one of those names themselves.
+
+use rhai::{ASTFlags, Dynamic, Expr, ImmutableString, Map, Stmt};
+
+/// The rule API's decisions a guard can build: name, and the fields its arguments fill.
+const DECISIONS: [(&str, &str, &[&str]); 4] = [
+    ("key", "key", &["reason"]),
+    ("not_key", "not_key", &["reason"]),
+    ("refuse", "refuse", &["reason"]),
+    ("move_to", "move", &["stage", "reason"]),
+];
+
+/// The functions a guard calls as the rule API defines them: a rule set
+/// that defines one of these itself gets guards without decisions.
+pub const API_FUNCTIONS: [&str; 5] = ["key", "not_key", "refuse", "move_to", "money"];
+
+/// What a guard knows of a rule: the steps of its body.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    steps: Vec<Step>,
+    locals: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// `let NAME = EXPR;` (the next local).
+    Let(G),
+    /// `if COND { ... }`: the rule goes on when COND is false; when it is
+    /// true, the decision the body returns, when the guard can build it.
+    If(G, Option<Decision>),
+}
+
+/// `return key(...)` and the like: the decision map's `decision` value and its fields.
+#[derive(Debug, Clone)]
+struct Decision {
+    kind: &'static str,
+    fields: Vec<(&'static str, Vec<Part>)>,
+}
+
+/// A piece of a reason: text as written, a value, or `money(value)`.
+#[derive(Debug, Clone)]
+enum Part {
+    Text(ImmutableString),
+    Value(G),
+    Money(G),
+}
+
+#[derive(Debug, Clone)]
+enum G {
+    Lit(Val),
+    /// A parameter (by index) and the map keys below it.
+    Param(usize, Vec<ImmutableString>),
+    Local(usize),
+    Not(Box<G>),
+    And(Vec<G>),
+    Or(Vec<G>),
+    Cmp(Op, Box<G>, Box<G>),
+    Arith(Arith, Box<G>, Box<G>),
+    Neg(Box<G>),
+    IfElse(Box<G>, Box<G>, Box<G>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// The values a guard handles; anything else is Rhai's to evaluate.
+#[derive(Debug, Clone)]
+enum Val {
+    Int(i64),
+    Float(f64),
+    Str(ImmutableString),
+    Bool(bool),
+    Unit,
+}
+
+impl Guard {
+    /// The guard of a rule whose body (`{ ... }`, comments masked) is `body`.
+    pub fn of_body<P: AsRef<str>>(engine: &rhai::Engine, body: &str, params: &[P]) -> Option<Guard> {
+        let inner = body.strip_prefix('{')?.strip_suffix('}')?;
+        let ast = engine.compile(inner).ok()?;
+        let params: Vec<ImmutableString> = params.iter().map(|p| p.as_ref().into()).collect();
+        Guard::of(ast.statements(), &params)
+    }
+
+    /// The guard of a rule function, when its body has the shape.
+    pub fn of(body: &[Stmt], params: &[ImmutableString]) -> Option<Guard> {
+        let mut names: Vec<ImmutableString> = Vec::new();
+        let mut steps = Vec::new();
+        for stmt in body {
+            match stmt {
+                Stmt::Var(x, _, _) => {
+                    let (ident, expr, _) = &**x;
+                    steps.push(Step::Let(expr_of(expr, params, &names)?));
+                    names.push(ident.name.clone());
+                }
+                Stmt::If(flow, _) if flow.branch.statements().is_empty() => {
+                    let decision = decision_of(flow.body.statements(), params, &names);
+                    steps.push(Step::If(expr_of(&flow.expr, params, &names)?, decision));
+                }
+                Stmt::Noop(_) => {}
+                _ => return None,
+            }
+        }
+        steps.iter().any(|s| matches!(s, Step::If(..))).then_some(Guard { steps, locals: names.len() })
+    }
+
+    /// The same guard, without the decisions (for rules that define an API function themselves).
+    pub fn without_decisions(&self) -> Guard {
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::If(g, _) => Step::If(g.clone(), None),
+                other => other.clone(),
+            })
+            .collect();
+        Guard { steps, locals: self.locals }
+    }
+
+    /// The rule's value, given its arguments (`arg(i)`: the i-th), when the
+    /// guard can tell it: nothing (`()`), or the decision of the first true
+    /// condition. `None`: Rhai must run the rule.
+    pub fn run<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>) -> Option<Dynamic> {
+        let mut locals: Vec<Val> = Vec::with_capacity(self.locals);
+        for step in &self.steps {
+            match step {
+                Step::Let(g) => locals.push(g.eval(arg, &locals)?),
+                Step::If(g, decision) => match g.eval(arg, &locals)? {
+                    Val::Bool(false) => {}
+                    Val::Bool(true) => return decision.as_ref()?.build(arg, &locals),
+                    _ => return None,
+                },
+            }
+        }
+        Some(Dynamic::UNIT)
+    }
+
+    /// `true` when the rule, given its arguments, certainly returns nothing.
+    pub fn says_nothing<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>) -> bool {
+        self.run(arg).is_some_and(|v| v.is_unit())
+    }
+}
+
+/// The decision a body that is only `return NAME(ARGS)` returns, when the guard can build it.
+fn decision_of(body: &[Stmt], params: &[ImmutableString], locals: &[ImmutableString]) -> Option<Decision> {
+    let [Stmt::Return(Some(e), flags, _)] = body else { return None };
+    if flags.intersects(ASTFlags::BREAK) {
+        return None; // `throw`
+    }
+    let Expr::FnCall(f, _) = &**e else { return None };
+    if f.op_token.is_some() || !f.namespace.is_empty() || f.capture_parent_scope {
+        return None;
+    }
+    let (_, kind, fields) =
+        DECISIONS.iter().find(|(name, _, fields)| f.name == *name && f.args.len() == fields.len())?;
+    let fields = fields
+        .iter()
+        .zip(f.args.iter())
+        .map(|(field, a)| Some((*field, template(a, params, locals)?)))
+        .collect::<Option<_>>()?;
+    Some(Decision { kind, fields })
+}
+
+/// A string argument: text, or text with `${...}` parts.
+fn template(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> Option<Vec<Part>> {
+    let part = |x: &Expr| -> Option<Part> {
+        Some(match x {
+            Expr::StringConstant(s, _) => Part::Text(s.clone()),
+            Expr::FnCall(f, _)
+                if f.name == "money" && f.args.len() == 1 && f.op_token.is_none() && f.namespace.is_empty() =>
+            {
+                Part::Money(expr_of(&f.args[0], params, locals)?)
+            }
+            other => Part::Value(expr_of(other, params, locals)?),
+        })
+    };
+    match e {
+        Expr::StringConstant(s, _) => Some(vec![Part::Text(s.clone())]),
+        Expr::InterpolatedString(parts, _) => parts.iter().map(part).collect(),
+        _ => None,
+    }
+}
+
+impl Decision {
+    /// The map the rule API's function would return (`api::decision`).
+    fn build<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>, locals: &[Val]) -> Option<Dynamic> {
+        let mut m = Map::new();
+        m.insert("decision".into(), self.kind.into());
+        for (field, parts) in &self.fields {
+            let mut text = String::new();
+            for p in parts {
+                match p {
+                    Part::Text(t) => text.push_str(t),
+                    Part::Value(g) => match g.eval(arg, locals)? {
+                        // Only what prints the same in Rust as in Rhai.
+                        Val::Int(i) => text.push_str(&i.to_string()),
+                        Val::Str(s) => text.push_str(&s),
+                        Val::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                        Val::Float(_) | Val::Unit => return None,
+                    },
+                    Part::Money(g) => match g.eval(arg, locals)? {
+                        Val::Int(i) => text.push_str(&super::money(i as f64)),
+                        Val::Float(x) => text.push_str(&super::money(x)),
+                        _ => return None,
+                    },
+                }
+            }
+            m.insert((*field).into(), text.into());
+        }
+        Some(m.into())
+    }
+}
+
+fn expr_of(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> Option<G> {
+    let sub = |x: &Expr| expr_of(x, params, locals).map(Box::new);
+    Some(match e {
+        Expr::IntegerConstant(i, _) => G::Lit(Val::Int(*i)),
+        Expr::FloatConstant(f, _) => G::Lit(Val::Float(**f)),
+        Expr::StringConstant(s, _) => G::Lit(Val::Str(s.clone())),
+        Expr::BoolConstant(b, _) => G::Lit(Val::Bool(*b)),
+        Expr::Unit(_) => G::Lit(Val::Unit),
+        Expr::Variable(..) => variable(e, params, locals, Vec::new())?,
+        Expr::Dot(x, _, _) => {
+            let mut keys = Vec::new();
+            chain(&x.rhs, &mut keys)?;
+            variable(&x.lhs, params, locals, keys)?
+        }
+        Expr::And(xs, _) => G::And(xs.iter().map(|x| expr_of(x, params, locals)).collect::<Option<_>>()?),
+        Expr::Or(xs, _) => G::Or(xs.iter().map(|x| expr_of(x, params, locals)).collect::<Option<_>>()?),
+        Expr::FnCall(f, _) if f.op_token.is_some() && f.args.len() == 1 => match f.name.as_str() {
+            "!" => G::Not(sub(&f.args[0])?),
+            "-" => G::Neg(sub(&f.args[0])?),
+            _ => return None,
+        },
+        Expr::FnCall(f, _) if f.op_token.is_some() && f.args.len() == 2 => {
+            let (a, b) = (sub(&f.args[0])?, sub(&f.args[1])?);
+            match f.name.as_str() {
+                "==" => G::Cmp(Op::Eq, a, b),
+                "!=" => G::Cmp(Op::Ne, a, b),
+                "<" => G::Cmp(Op::Lt, a, b),
+                "<=" => G::Cmp(Op::Le, a, b),
+                ">" => G::Cmp(Op::Gt, a, b),
+                ">=" => G::Cmp(Op::Ge, a, b),
+                "+" => G::Arith(Arith::Add, a, b),
+                "-" => G::Arith(Arith::Sub, a, b),
+                "*" => G::Arith(Arith::Mul, a, b),
+                "/" => G::Arith(Arith::Div, a, b),
+                _ => return None,
+            }
+        }
+        // `if A { B } else { C }` used as a value.
+        Expr::Stmt(block) => {
+            let [Stmt::If(flow, _)] = block.statements() else { return None };
+            let value = |b: &rhai::StmtBlock| match b.statements() {
+                [Stmt::Expr(x)] => expr_of(x, params, locals),
+                _ => None,
+            };
+            G::IfElse(sub(&flow.expr)?, Box::new(value(&flow.body)?), Box::new(value(&flow.branch)?))
+        }
+        _ => return None,
+    })
+}
+
+/// A parameter or a `let` name, with the map keys read below it.
+fn variable(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString], keys: Vec<ImmutableString>) -> Option<G> {
+    let Expr::Variable(v, _, _) = e else { return None };
+    if !v.2.is_empty() {
+        return None;
+    }
+    // The latest `let` of a name hides earlier ones and the parameters.
+    if let Some(i) = locals.iter().rposition(|n| *n == v.1) {
+        // Locals hold plain values only: nothing to read below them.
+        return keys.is_empty().then_some(G::Local(i));
+    }
+    let i = params.iter().position(|p| *p == v.1)?;
+    Some(G::Param(i, keys))
+}
+
+fn chain(e: &Expr, keys: &mut Vec<ImmutableString>) -> Option<()> {
+    match e {
+        Expr::Property(p, _) => keys.push(p.2.clone()),
+        Expr::Dot(x, _, _) => {
+            chain(&x.lhs, keys)?;
+            chain(&x.rhs, keys)?;
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+impl G {
+    /// The value, when the guard can tell it exactly as Rhai would.
+    fn eval<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>, locals: &[Val]) -> Option<Val> {
+        let boolean = |g: &G| match g.eval(arg, locals)? {
+            Val::Bool(b) => Some(b),
+            _ => None,
+        };
+        Some(match self {
+            G::Lit(v) => v.clone(),
+            G::Local(i) => locals.get(*i)?.clone(),
+            G::Param(i, keys) => read(arg(*i)?, keys)?,
+            G::Not(x) => Val::Bool(!boolean(x)?),
+            G::And(xs) => {
+                for x in xs {
+                    if !boolean(x)? {
+                        return Some(Val::Bool(false));
+                    }
+                }
+                Val::Bool(true)
+            }
+            G::Or(xs) => {
+                for x in xs {
+                    if boolean(x)? {
+                        return Some(Val::Bool(true));
+                    }
+                }
+                Val::Bool(false)
+            }
+            G::Cmp(op, a, b) => Val::Bool(compare(*op, &a.eval(arg, locals)?, &b.eval(arg, locals)?)?),
+            G::Arith(op, a, b) => arith(*op, &a.eval(arg, locals)?, &b.eval(arg, locals)?)?,
+            G::Neg(x) => match x.eval(arg, locals)? {
+                Val::Int(i) => Val::Int(i.checked_neg()?),
+                Val::Float(f) => Val::Float(-f),
+                _ => return None,
+            },
+            G::IfElse(c, a, b) => {
+                if boolean(c)? {
+                    a.eval(arg, locals)?
+                } else {
+                    b.eval(arg, locals)?
+                }
+            }
+        })
+    }
+}
+
+/// The value at `keys` below `d` (a shared fact map, or a plain map inside one).
+fn read(d: &Dynamic, keys: &[ImmutableString]) -> Option<Val> {
+    let Some((k, rest)) = keys.split_first() else {
+        return plain(d);
+    };
+    let map = d.read_lock::<Map>()?;
+    match map.get(k.as_str()) {
+        Some(v) => read(v, rest),
+        // A missing property reads as (); a property of () is an error, Rhai's to report.
+        None if rest.is_empty() => Some(Val::Unit),
+        None => None,
+    }
+}
+
+fn plain(d: &Dynamic) -> Option<Val> {
+    Some(if d.is_unit() {
+        Val::Unit
+    } else if d.is_int() {
+        Val::Int(d.as_int().ok()?)
+    } else if d.is_float() {
+        Val::Float(d.as_float().ok()?)
+    } else if d.is_bool() {
+        Val::Bool(d.as_bool().ok()?)
+    } else if d.is_string() {
+        Val::Str(d.clone().into_immutable_string().ok()?)
+    } else {
+        return None;
+    })
+}
+
+/// Rhai's built-in comparisons (`func/builtin.rs`): numbers compare across
+/// integer and float; values of other, different types are unequal and not
+/// ordered. What this does not cover (units, NaN) is Rhai's.
+fn compare(op: Op, x: &Val, y: &Val) -> Option<bool> {
+    use std::cmp::Ordering;
+    let ord = match (x, y) {
+        (Val::Int(a), Val::Int(b)) => a.cmp(b),
+        (Val::Float(a), Val::Float(b)) => a.partial_cmp(b)?,
+        (Val::Int(a), Val::Float(b)) => (*a as f64).partial_cmp(b)?,
+        (Val::Float(a), Val::Int(b)) => a.partial_cmp(&(*b as f64))?,
+        (Val::Str(a), Val::Str(b)) => a.as_str().cmp(b.as_str()),
+        (Val::Bool(a), Val::Bool(b)) => match op {
+            Op::Eq => return Some(a == b),
+            Op::Ne => return Some(a != b),
+            _ => return None,
+        },
+        (Val::Unit, Val::Unit) => return None,
+        _ => return Some(matches!(op, Op::Ne)),
+    };
+    Some(match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Lt => ord == Ordering::Less,
+        Op::Le => ord != Ordering::Greater,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Ge => ord != Ordering::Less,
+    })
+}
+
+/// Rhai's built-in arithmetic on numbers: integers checked (an overflow or a
+/// division by zero is Rhai's error to report), a float with an integer in
+/// floats. A result that is not a finite number is left to Rhai too.
+fn arith(op: Arith, x: &Val, y: &Val) -> Option<Val> {
+    if let (Val::Int(a), Val::Int(b)) = (x, y) {
+        return Some(Val::Int(match op {
+            Arith::Add => a.checked_add(*b)?,
+            Arith::Sub => a.checked_sub(*b)?,
+            Arith::Mul => a.checked_mul(*b)?,
+            Arith::Div => a.checked_div(*b)?,
+        }));
+    }
+    let float = |v: &Val| match v {
+        Val::Int(i) => Some(*i as f64),
+        Val::Float(f) => Some(*f),
+        _ => None,
+    };
+    let (a, b) = (float(x)?, float(y)?);
+    let r = match op {
+        Arith::Add => a + b,
+        Arith::Sub => a - b,
+        Arith::Mul => a * b,
+        Arith::Div if b == 0.0 => return None,
+        Arith::Div => a / b,
+    };
+    r.is_finite().then_some(Val::Float(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{Account, AccountStats, Deal, DealStats, Lead};
+    use crate::rules::{Facts, RuleKind, RuleSet, seal};
+    use crate::synthetic::Rng;
+
+    fn playbook() -> crate::playbook::Playbook {
+        crate::playbook::Playbook::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// A value near the thresholds and stages rules compare with, or of another type.
+    fn value(rng: &mut Rng, words: &[String]) -> Dynamic {
+        const NUMBERS: [i64; 12] = [-1, 0, 1, 2, 3, 5, 10, 30, 500, 50_000, 150_000, 1_000_000];
+        match rng.below(8) {
+            0 | 1 => Dynamic::from(NUMBERS[rng.below(12) as usize]),
+            2 | 3 => Dynamic::from(NUMBERS[rng.below(12) as usize] as f64 * (0.5 + rng.unit())),
+            4 => Dynamic::from(rng.below(2) == 0),
+            5 | 6 => Dynamic::from(words[rng.below(words.len() as u64) as usize].clone()),
+            _ => Dynamic::UNIT,
+        }
+    }
+
+    /// `facts` with its values replaced at random (sometimes kept, sometimes removed), one level of nesting deep.
+    fn shake(facts: &Dynamic, rng: &mut Rng, stages: &[String]) -> Dynamic {
+        let map = facts.read_lock::<Map>().unwrap().clone();
+        seal(shake_map(map, rng, stages, true))
+    }
+
+    fn shake_map(map: Map, rng: &mut Rng, stages: &[String], nest: bool) -> Map {
+        let mut out = Map::new();
+        for (k, v) in map {
+            match rng.below(6) {
+                0 => {}
+                1 => {
+                    out.insert(k, v);
+                }
+                _ if nest && v.is_map() => {
+                    let inner = v.cast::<Map>();
+                    out.insert(k, shake_map(inner, rng, stages, false).into());
+                }
+                _ => {
+                    out.insert(k, value(rng, stages));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_default_key_and_stage_rules_all_have_guards() {
+        let p = playbook();
+        for kind in [RuleKind::Key, RuleKind::Stage] {
+            for rule in p.rules.rules(kind) {
+                assert!(rule.guard.is_some(), "{} has no guard", rule.name);
+            }
+        }
+    }
+
+    /// Whenever a guard says a rule returns nothing, Rhai, running the rule as
+    /// written, returns nothing too, without an error; and a guarded call
+    /// returns what Rhai returns. Facts of every type, near every threshold.
+    /// Returns how many rules have guards, and how many times a guard built a decision.
+    fn guards_agree_with_rhai(p: &crate::playbook::Playbook, rules: &RuleSet) -> (usize, usize) {
+        // Every stage and event type, so that comparisons with them are sometimes true.
+        let mut words = p.config.pipeline.stages.clone();
+        words.extend(crate::event::EventType::ALL.iter().map(|t| t.name().to_string()));
+        words.extend(rules.all_rules().iter().filter_map(|r| r.events.clone()).flatten());
+        words.push("x".into());
+        let at = chrono::Utc::now();
+        let account = crate::facts::account(&Account::default(), &AccountStats::default(), at);
+        let deal = crate::facts::deal(&Deal::default(), &DealStats::default(), &p.config.pipeline, None, at);
+        let lead = crate::facts::lead(&Lead::default());
+        let event = crate::facts::event("e", "lead.created", at, &serde_json::Map::new());
+        let mut rng = Rng(7);
+        let (mut guarded, mut built) = (0, 0);
+        for rule in rules.all_rules().iter().filter(|r| r.guard.is_some()) {
+            guarded += 1;
+            let unguarded = crate::rules::Rule { guard: None, ..rule.clone() };
+            let (mut silent, mut spoke) = (0, 0);
+            for _ in 0..2_000 {
+                let f = Facts {
+                    event: shake(&event, &mut rng, &words),
+                    account: Some(shake(&account, &mut rng, &words)),
+                    deal: Some(shake(&deal, &mut rng, &words)),
+                    lead: Some(shake(&lead, &mut rng, &words)),
+                    contact: None,
+                };
+                let args = rules.args(rule, &f).unwrap();
+                let says_nothing = rule.guard.as_ref().unwrap().says_nothing(&|i| args.get(i));
+                built += usize::from(rule.guard.as_ref().unwrap().run(&|i| args.get(i)).is_some_and(|v| !v.is_unit()));
+                let by_rhai = rules.call(&unguarded, &f);
+                match (rules.call(rule, &f), &by_rhai) {
+                    (Some(Ok(g)), Some(Ok(r))) => assert_eq!(g.to_string(), r.to_string(), "{}", rule.name),
+                    (Some(Err(_)), Some(Err(_))) => {}
+                    (g, r) => panic!("{}: with the guard {g:?}, by Rhai {r:?}", rule.name),
+                }
+                if says_nothing {
+                    match by_rhai {
+                        Some(Ok(v)) => assert!(v.is_unit(), "{}: the guard said nothing, Rhai said {v}", rule.name),
+                        other => panic!("{}: the guard said nothing, Rhai: {other:?}", rule.name),
+                    }
+                    silent += 1;
+                } else {
+                    spoke += 1;
+                }
+            }
+            assert!(silent > 0 && spoke > 0, "{}: {silent} silent, {spoke} not: the facts miss a case", rule.name);
+        }
+        (guarded, built)
+    }
+
+    #[test]
+    fn the_default_rules_guards_agree_with_rhai() {
+        let p = playbook();
+        let (guarded, built) = guards_agree_with_rhai(&p, &p.rules);
+        assert!(guarded >= 8, "only {guarded} rules have guards");
+        assert!(built > 100, "the guards built only {built} decisions");
+    }
+
+    #[test]
+    fn guards_of_every_form_agree_with_rhai() {
+        let p = playbook();
+        let src = r#"
+fn key_a(account, settings) {
+    let limit = settings.key_revenue_12m * settings.key_keep_share;
+    let share = if account.is_key { 0.5 } else { 1 };
+    if account.revenue_12m - 1 >= limit * share || !(account.open_deals < 3) { return key("a"); }
+    if account.employees / 2 == 5 && account.sector != "x" { return not_key("b"); }
+    if -account.open_deals > 0 { return key("c") }
+}
+fn key_b(account) {
+    let limit = 9223372036854775807;
+    if account.open_deals + limit < 0 { return key("overflow is Rhai's to report") }
+}
+fn key_reasons(account) {
+    if account.employees > 10 { return key(`${account.employees} people in ${account.sector}, ${money(account.revenue_12m)} (${account.is_key})`) }
+    if account.open_deals > 1 { return not_key(`${account.revenue_12m} as written`) }
+    if account.open_deals == 1 { throw "thrown, not returned" }
+}
+fn stage_c(deal) {
+    let n = deal.activities.meeting + deal.activities.demo * 2;
+    let n = n - 1;
+    if n >= 2 || deal.activities.nothing == 1 { return move_to("qualified", "n") }
+    if deal.stage <= "lead" && deal.amount != () { return refuse("no") }
+}
+"#;
+        let rules = RuleSet::from_sources(&p.config, vec![("rules/t.rhai".into(), src.into())]).unwrap();
+        let (guarded, built) = guards_agree_with_rhai(&p, &rules);
+        assert_eq!(guarded, 4);
+        assert!(built > 100, "the guards built only {built} decisions");
+        // The same rules with a `money` of their own: the guards build no decisions, and still agree.
+        let own = format!("{src}\nfn money(x) {{ `${{x}} euros` }}\n");
+        let rules = RuleSet::from_sources(&p.config, vec![("rules/t.rhai".into(), own)]).unwrap();
+        assert_eq!(guards_agree_with_rhai(&p, &rules), (4, 0));
+    }
+
+    #[test]
+    fn bodies_of_other_shapes_get_no_guard() {
+        let p = playbook();
+        let src = r#"
+fn key_else(account) { if account.is_key { return key("a") } else { return not_key("b") } }
+fn key_call(account) { if helper(account) { return key("a") } }
+fn helper(account) { true }
+fn key_loop(account) { let n = 0; for x in 0..3 { n += x; } if account.is_key { return key("a") } }
+fn key_no_if(account) { key("always") }
+"#;
+        let rules = RuleSet::from_sources(&p.config, vec![("rules/t.rhai".into(), src.into())]).unwrap();
+        for r in rules.all_rules() {
+            assert!(r.guard.is_none(), "{}", r.name);
+        }
+    }
+}
