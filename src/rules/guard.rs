@@ -100,12 +100,13 @@ enum Arith {
 }
 
 /// The values a guard handles; anything else is Rhai's to evaluate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 enum Val {
     Int(i64),
     Float(f64),
     Str(ImmutableString),
     Bool(bool),
+    #[default]
     Unit,
 }
 
@@ -157,18 +158,55 @@ impl Guard {
     /// guard can tell it: nothing (`()`), or the decision of the first true
     /// condition. `None`: Rhai must run the rule.
     pub fn run<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>) -> Option<Dynamic> {
-        let mut locals: Vec<Val> = Vec::with_capacity(self.locals);
+        // The `let` values: on the stack for the usual few.
+        let mut held: [Val; 4] = Default::default();
+        let mut more: Vec<Val> = Vec::new();
+        let mut n = 0;
         for step in &self.steps {
+            let locals: &[Val] = if self.locals <= held.len() { &held[..n] } else { &more };
             match step {
-                Step::Let(g) => locals.push(g.eval(arg, &locals)?),
-                Step::If(g, decision) => match g.eval(arg, &locals)? {
+                Step::Let(g) => {
+                    let v = g.eval(arg, locals)?;
+                    if self.locals <= held.len() {
+                        held[n] = v;
+                    } else {
+                        more.push(v);
+                    }
+                    n += 1;
+                }
+                Step::If(g, decision) => match g.eval(arg, locals)? {
                     Val::Bool(false) => {}
-                    Val::Bool(true) => return decision.as_ref()?.build(arg, &locals),
+                    Val::Bool(true) => return decision.as_ref()?.build(arg, locals),
                     _ => return None,
                 },
             }
         }
         Some(Dynamic::UNIT)
+    }
+
+    /// The same guard with parameter `param` fixed to `value` (the settings,
+    /// which do not change for a rule set): its reads become literals, and
+    /// arithmetic on literals is done once, here.
+    pub fn bind(&self, param: usize, value: &Dynamic) -> Guard {
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Let(g) => Step::Let(g.bind(param, value)),
+                Step::If(g, d) => Step::If(
+                    g.bind(param, value),
+                    d.as_ref().map(|d| Decision {
+                        kind: d.kind,
+                        fields: d
+                            .fields
+                            .iter()
+                            .map(|(f, parts)| (*f, parts.iter().map(|p| p.bind(param, value)).collect()))
+                            .collect(),
+                    }),
+                ),
+            })
+            .collect();
+        Guard { steps, locals: self.locals }
     }
 
     /// `true` when the rule, given its arguments, certainly returns nothing.
@@ -324,7 +362,46 @@ fn chain(e: &Expr, keys: &mut Vec<ImmutableString>) -> Option<()> {
     Some(())
 }
 
+impl Part {
+    fn bind(&self, param: usize, value: &Dynamic) -> Part {
+        match self {
+            Part::Text(t) => Part::Text(t.clone()),
+            Part::Value(g) => Part::Value(g.bind(param, value)),
+            Part::Money(g) => Part::Money(g.bind(param, value)),
+        }
+    }
+}
+
 impl G {
+    /// `self` with reads of parameter `param` replaced by their values, and
+    /// arithmetic on literals folded (what cannot be read stays as it was).
+    fn bind(&self, param: usize, value: &Dynamic) -> G {
+        let b = |g: &G| Box::new(g.bind(param, value));
+        match self {
+            G::Param(i, keys) if *i == param => match read(value, keys) {
+                Some(v) => G::Lit(v),
+                None => self.clone(),
+            },
+            G::Lit(_) | G::Param(..) | G::Local(_) => self.clone(),
+            G::Not(x) => G::Not(b(x)),
+            G::Neg(x) => G::Neg(b(x)),
+            G::And(xs) => G::And(xs.iter().map(|x| x.bind(param, value)).collect()),
+            G::Or(xs) => G::Or(xs.iter().map(|x| x.bind(param, value)).collect()),
+            G::Cmp(op, x, y) => G::Cmp(*op, b(x), b(y)),
+            G::Arith(op, x, y) => {
+                let (x, y) = (b(x), b(y));
+                match (&*x, &*y) {
+                    (G::Lit(l), G::Lit(r)) => match arith(*op, l, r) {
+                        Some(v) => G::Lit(v),
+                        None => G::Arith(*op, x, y),
+                    },
+                    _ => G::Arith(*op, x, y),
+                }
+            }
+            G::IfElse(c, x, y) => G::IfElse(b(c), b(x), b(y)),
+        }
+    }
+
     /// The value, when the guard can tell it exactly as Rhai would.
     fn eval<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>, locals: &[Val]) -> Option<Val> {
         let boolean = |g: &G| match g.eval(arg, locals)? {

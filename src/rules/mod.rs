@@ -219,8 +219,13 @@ impl RuleSet {
         let own_api = guard::API_FUNCTIONS.iter().any(|f| fn_files.contains_key(*f));
         for (slot, rule) in rules.iter_mut().enumerate() {
             rule.slot = slot;
-            if own_api {
-                rule.guard = rule.guard.as_ref().map(|g| std::sync::Arc::new(g.without_decisions()));
+            if let Some(g) = &rule.guard {
+                let mut g = if own_api { g.without_decisions() } else { (**g).clone() };
+                // The settings are fixed for this rule set: the guard reads them once, now.
+                if let Some(i) = rule.params.iter().position(|p| *p == Fact::Settings) {
+                    g = g.bind(i, &settings);
+                }
+                rule.guard = Some(std::sync::Arc::new(g));
             }
         }
         let timings = rules.iter().map(|_| timing::Timing::default()).collect();
