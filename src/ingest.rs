@@ -118,6 +118,8 @@ pub struct Ingest<'a> {
     recorded: String,
     /// Keep every rejection in the summary, not just the first ones.
     pub keep_all_rejections: bool,
+    /// Events before this business time make no tasks (importing history).
+    pub tasks_since: Option<chrono::DateTime<chrono::Utc>>,
     pub summary: Summary,
 }
 
@@ -140,6 +142,7 @@ impl<'a> Ingest<'a> {
             in_batch: 0,
             recorded,
             keep_all_rejections: false,
+            tasks_since: None,
             summary: Summary::default(),
         })
     }
@@ -168,7 +171,8 @@ impl<'a> Ingest<'a> {
             match line.parsed {
                 Err(rejected) => self.reject(&line.source, line.number, &rejected.reason, &rejected.raw)?,
                 Ok(event) => {
-                    let engine = Engine::new(&playbook.config, &playbook.rules, self.store);
+                    let engine =
+                        Engine::new(&playbook.config, &playbook.rules, self.store).tasks_since(self.tasks_since);
                     match engine.apply(&event, &line.source, line.number)? {
                         Applied::Done(c, failures) => {
                             self.summary.counts.add(&c);

@@ -429,3 +429,31 @@ fn a_csv_export_with_the_example_mapping() {
     let out = ws.run(&["import", "csv", csv_file.to_str().unwrap(), "--mapping", bad_map.to_str().unwrap()]).code(1);
     assert!(out.stderr.contains("column \"Owner\" is not in the header"), "{}", out.stderr);
 }
+
+#[test]
+fn history_before_tasks_since_decides_everything_but_makes_no_tasks() {
+    let Some(crm) = sample_crm() else { return };
+    let crm = crm.to_str().unwrap();
+    let all = Workspace::new();
+    let everything = all.run(&["import", "crm-sales-opportunities", crm, "--json"]).success().json();
+    let recent = Workspace::new();
+    let out =
+        recent.run(&["import", "crm-sales-opportunities", crm, "--tasks-since", "2017-12-01", "--json"]).success();
+    let s = out.json();
+    // The same history decided: stages, key accounts and owners as with every task made.
+    for k in ["applied", "stage_moves", "refused_moves", "key_account_changes", "owner_changes"] {
+        assert_eq!(s[k], everything[k], "{k}");
+    }
+    assert_eq!(recent.key_accounts(), all.key_accounts());
+    // Tasks only for December 2017: fewer by what the history asked for.
+    let skipped = s["tasks_skipped_as_history"].as_u64().unwrap();
+    assert!(skipped > 1000, "{s}");
+    assert!(s["tasks_created"].as_u64().unwrap() < everything["tasks_created"].as_u64().unwrap());
+    let tasks = recent.tasks();
+    assert!(!tasks.is_empty());
+    for t in &tasks {
+        assert!(t["created_at"].as_str().unwrap() >= "2017-12-01", "{t}");
+    }
+    let bad = recent.run(&["import", "crm-sales-opportunities", crm, "--tasks-since", "last year"]).code(1);
+    assert!(bad.stderr.contains("--tasks-since \"last year\" is not a date"), "{}", bad.stderr);
+}

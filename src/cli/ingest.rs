@@ -109,6 +109,9 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
         "applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {} ({} refused), key-account changes {}",
         c.applied, c.duplicates, c.rejected, c.tasks_created, c.stage_moves, c.refused_moves, c.key_account_changes
     );
+    if c.tasks_skipped_as_history > 0 {
+        println!("tasks not made for events before --tasks-since (history): {}", c.tasks_skipped_as_history);
+    }
     if c.owner_changes > 0 {
         println!("accounts handed over: {}", c.owner_changes);
     }

@@ -322,6 +322,10 @@ impl Engine<'_> {
                 Action::Handover { role, reason, close_open_tasks } => {
                     self.hand_over(t, rule, &role, &reason, close_open_tasks, run)
                 }
+                Action::Task(_) if self.tasks_since.is_some_and(|since| t.at < since) => {
+                    run.counts.tasks_skipped_as_history += 1;
+                    Ok(Ok(()))
+                }
                 Action::Task(spec) => self.create_task(t, rule, spec, &mut keys, run),
             };
             if let Err(msg) = result? {

@@ -36,6 +36,8 @@ pub struct Counts {
     pub refused_moves: u64,
     pub key_account_changes: u64,
     pub owner_changes: u64,
+    /// Tasks rules asked for on events older than `tasks_since`: not made.
+    pub tasks_skipped_as_history: u64,
     pub rule_errors: u64,
     /// Rules quarantined: they failed on `limits.quarantine_after` events in a row.
     pub rules_quarantined: u64,
@@ -52,6 +54,7 @@ impl Counts {
         self.refused_moves += o.refused_moves;
         self.key_account_changes += o.key_account_changes;
         self.owner_changes += o.owner_changes;
+        self.tasks_skipped_as_history += o.tasks_skipped_as_history;
         self.rule_errors += o.rule_errors;
         self.rules_quarantined += o.rules_quarantined;
         self.loops_stopped += o.loops_stopped;
@@ -140,6 +143,9 @@ pub struct Engine<'a> {
     pub config: &'a Config,
     pub rules: &'a RuleSet,
     pub store: &'a Store,
+    /// Events before this business time are history: applied and decided
+    /// (stages, key accounts, hand-overs), but they make no tasks.
+    pub tasks_since: Option<DateTime<Utc>>,
 }
 
 /// The running state of one event's reactions.
@@ -168,7 +174,13 @@ impl Run {
 
 impl<'a> Engine<'a> {
     pub fn new(config: &'a Config, rules: &'a RuleSet, store: &'a Store) -> Self {
-        Engine { config, rules, store }
+        Engine { config, rules, store, tasks_since: None }
+    }
+
+    /// Make no tasks for events before `since` (see `tasks_since`).
+    pub fn tasks_since(mut self, since: Option<DateTime<Utc>>) -> Self {
+        self.tasks_since = since;
+        self
     }
 
     /// Apply one event inside its own savepoint: all of it, or none of it.

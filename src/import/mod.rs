@@ -220,10 +220,12 @@ pub fn apply(
     store: &Store,
     current: &Current,
     stop: Option<&AtomicBool>,
+    tasks_since: Option<chrono::DateTime<chrono::Utc>>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Applied> {
     let mut ingest = Ingest::start(store, current)?;
     ingest.keep_all_rejections = true;
+    ingest.tasks_since = tasks_since;
     if let Some(flag) = stop {
         ingest = ingest.stop_when(flag);
     }
