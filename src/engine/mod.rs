@@ -71,6 +71,16 @@ pub fn key_outcome(v: &rhai::Dynamic) -> std::result::Result<Option<(bool, Strin
     })
 }
 
+/// What a stage rule's value says: `Some((Some(stage), reason))` for a move,
+/// `Some((None, reason))` for a refusal, `None` for nothing.
+pub fn stage_outcome(v: &rhai::Dynamic) -> std::result::Result<Option<(Option<String>, String)>, String> {
+    Ok(match outcome::stage(v)? {
+        Some(outcome::StageOutcome::Move { stage, reason }) => Some((Some(stage), reason)),
+        Some(outcome::StageOutcome::Refuse { reason }) => Some((None, reason)),
+        None => None,
+    })
+}
+
 /// A rule that failed on an event: where, what, and on which event.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleFailure {

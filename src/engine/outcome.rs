@@ -76,8 +76,9 @@ fn required(m: &Map, key: &str) -> Result<String, String> {
     string(m, key)?.filter(|s| !s.trim().is_empty()).ok_or_else(|| format!("{key} is missing or empty"))
 }
 
-fn decision_of(v: &Dynamic) -> Option<(Map, String)> {
-    let m = v.read_lock::<Map>()?.clone();
+/// The decision map a rule returned (borrowed, not copied) and its `decision`.
+fn decision_of(v: &Dynamic) -> Option<(impl std::ops::Deref<Target = Map> + '_, String)> {
+    let m = v.read_lock::<Map>()?;
     let kind = m.get("decision")?.clone().into_string().ok()?;
     Some((m, kind))
 }

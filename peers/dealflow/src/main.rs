@@ -21,7 +21,6 @@ use dealflow::config::Pipeline;
 use dealflow::model::{Account, AccountStats, Contract, Deal, DealStats};
 use dealflow::playbook::Playbook;
 use dealflow::rules::{Facts, Rule, RuleKind, RuleSet};
-use rhai::Dynamic;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -165,34 +164,6 @@ fn deal_facts(d: DealIn, pipeline: &Pipeline, at: DateTime<Utc>) -> (Facts, Stri
     (Facts { deal: Some(v), ..Facts::default() }, d.stage, d.requested_stage)
 }
 
-/// A stage rule's value read back as the engine reads it (`engine::outcome::stage`,
-/// private to the crate): `move_to(stage, reason)`, `refuse(reason)` or nothing.
-enum StageOutcome {
-    Move(String, String),
-    Refuse(String),
-}
-
-fn stage_outcome(v: &Dynamic) -> Result<Option<StageOutcome>, String> {
-    if v.is_unit() {
-        return Ok(None);
-    }
-    let Some(m) = v.read_lock::<rhai::Map>().map(|m| m.clone()) else {
-        return Err(format!("returned {}", v.type_name()));
-    };
-    let text = |k: &str| -> Result<String, String> {
-        m.get(k)
-            .filter(|v| v.is_string())
-            .map(|v| v.clone().into_string().unwrap_or_default())
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| format!("{k} is missing or empty"))
-    };
-    match text("decision")?.as_str() {
-        "move" => Ok(Some(StageOutcome::Move(text("stage")?, text("reason")?))),
-        "refuse" => Ok(Some(StageOutcome::Refuse(text("reason")?))),
-        other => Err(format!("unknown decision {other}")),
-    }
-}
-
 struct Tally {
     codes: Vec<u32>,
     errors: u64,
@@ -255,11 +226,11 @@ fn decide_stages(
         for (i, rule) in stage_rules.iter().enumerate() {
             match rules.call(rule, f) {
                 None => {}
-                Some(Ok(v)) => match stage_outcome(&v) {
-                    Ok(Some(StageOutcome::Refuse(reason))) => {
+                Some(Ok(v)) => match dealflow::engine::stage_outcome(&v) {
+                    Ok(Some((None, reason))) => {
                         refusal.get_or_insert((i, reason));
                     }
-                    Ok(Some(StageOutcome::Move(to, reason))) => {
+                    Ok(Some((Some(to), reason))) => {
                         if pipeline.index(&to).is_none() {
                             t.errors += 1;
                         } else if &to != stage && first_move.is_none() {
