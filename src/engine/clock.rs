@@ -16,12 +16,21 @@
 //! crossed a threshold between the last tick and this one is emitted (found
 //! through indexes), so a tick costs what is due, and the same tick twice
 //! emits nothing.
+//!
+//! A tick is applied as a transaction of its own, not in a savepoint inside
+//! a batch like other events ([`Engine::apply_as_transaction`]): it can make
+//! tens of thousands of changes, and inside one savepoint each SQLite
+//! statement that writes pays, when it ends, for all the savepoint holds so
+//! far (the in-memory savepoint journal is a list of 1 KiB chunks that
+//! SQLite walks from its start to cut off the statement's part): a large
+//! tick cost the square of its work.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{Engine, Run, Trigger};
+use super::{Applied, Engine, Run, Trigger};
 use crate::error::Result;
+use crate::event::Event;
 use crate::time::{period_range, stamp};
 
 const LAST_TICK: &str = "last_tick";
@@ -49,6 +58,19 @@ fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
 }
 
 impl Engine<'_> {
+    /// Apply one event (a `clock.tick`) directly in the caller's transaction,
+    /// without a savepoint of its own. The caller begins a transaction that
+    /// holds nothing else, commits it when this returns `Done` or
+    /// `Duplicate`, and rolls the whole transaction back when it returns
+    /// `Rejected` or an error: all of the event, or none of it, as
+    /// [`Engine::apply`] gives with a savepoint.
+    pub fn apply_as_transaction(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
+        if self.store.is_applied(&event.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        self.apply_inner(event, source, line)
+    }
+
     pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {
         let now = t.at;
         let last = self.store.meta(LAST_TICK)?.as_deref().and_then(parse_time);
