@@ -67,7 +67,9 @@ mod imp {
                 None => {}
             }
         }
-        match denied(&folder) {
+        // The folder matters when SQLite has a -wal or -shm file to create there.
+        let to_create = ["-wal", "-shm"].iter().any(|s| !super::companion(path, s).exists());
+        match denied(&folder).filter(|_| to_create) {
             Some(e) if e.raw_os_error() == Some(libc::EROFS) => return Some("it is on a read-only file system".into()),
             Some(_) => {
                 what.push(format!("its folder {} is not writable ({})", folder.display(), mode_and_owner(&folder)))
@@ -121,6 +123,15 @@ mod tests {
         chmod(dir.path(), 0o755);
         assert!(why.contains(", and its folder ") && why.contains("is not writable (mode 0555"), "{why}");
         assert!(why.ends_with("the user dealflow runs as"), "{why}");
+        // With -wal and -shm already there (and writable), SQLite creates nothing in the folder.
+        chmod(&db, 0o644);
+        for suffix in ["-wal", "-shm"] {
+            std::fs::write(companion(&db, suffix), "").unwrap();
+        }
+        chmod(dir.path(), 0o555);
+        let why = obstacle(&db);
+        chmod(dir.path(), 0o755);
+        assert_eq!(why, None);
     }
 
     #[test]
