@@ -38,9 +38,11 @@ impl Store {
     /// time up to `left_by`), and accounts with a contract that began on a day
     /// in `(last_day, today]` or ended on a day in `[last_day, today)`
     /// (`None`: any day before). Key accounts come through the `is_key` index,
-    /// each checked by a search of its orders and won deals (covering
-    /// indexes); contracts through their `end` index and a scan of their start
-    /// dates (a few per account at most).
+    /// each checked by a range search of its orders and won deals (covering
+    /// indexes); contracts that ended through the `end` index, those that
+    /// began by a scan of the contracts (there is no index on `start`; a
+    /// contract is one row per signed contract). `''` stands for "from the
+    /// beginning", so the bounds stay index ranges.
     pub fn accounts_to_review(
         &self,
         left_after: Option<&str>,
@@ -52,13 +54,13 @@ impl Store {
             .conn
             .prepare_cached(
                 r#"SELECT id FROM accounts WHERE is_key = 1 AND (
-                     EXISTS (SELECT 1 FROM orders WHERE account_id = accounts.id AND (?1 IS NULL OR at > ?1) AND at <= ?2)
+                     EXISTS (SELECT 1 FROM orders WHERE account_id = accounts.id AND at > COALESCE(?1, '') AND at <= ?2)
                      OR EXISTS (SELECT 1 FROM deals WHERE account_id = accounts.id AND is_won = 1
-                                  AND (?1 IS NULL OR closed_at > ?1) AND closed_at <= ?2))
+                                  AND closed_at > COALESCE(?1, '') AND closed_at <= ?2))
                    UNION
-                   SELECT account_id FROM contracts WHERE (?3 IS NULL OR start > ?3) AND start <= ?4
+                   SELECT account_id FROM contracts WHERE start > COALESCE(?3, '') AND start <= ?4
                    UNION
-                   SELECT account_id FROM contracts WHERE (?3 IS NULL OR "end" >= ?3) AND "end" < ?4
+                   SELECT account_id FROM contracts WHERE "end" >= COALESCE(?3, '') AND "end" < ?4
                    ORDER BY 1"#,
             )
             .ctx(self)?;
