@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
+use crate::event::{Event, EventType};
 use crate::event_source::EventLines;
 use crate::playbook::Current;
 use crate::store::Store;
@@ -173,7 +174,12 @@ impl<'a> Ingest<'a> {
                 Ok(event) => {
                     let engine =
                         Engine::new(&playbook.config, &playbook.rules, self.store).tasks_since(self.tasks_since);
-                    match engine.apply(&event, &line.source, line.number)? {
+                    let applied = if event.kind == EventType::ClockTick {
+                        self.apply_alone(&engine, &event, &line.source, line.number)?
+                    } else {
+                        engine.apply(&event, &line.source, line.number)?
+                    };
+                    match applied {
                         Applied::Done(c, failures) => {
                             self.summary.counts.add(&c);
                             for f in failures {
@@ -195,6 +201,35 @@ impl<'a> Ingest<'a> {
             }
         }
         Ok(Ended::Complete)
+    }
+
+    /// Apply an event as a transaction of its own: what came before it is
+    /// committed first, and it is committed at once (or rolled back whole).
+    /// Ticks go this way: a large tick inside a savepoint costs far more than
+    /// the same work in a plain transaction (see [`Engine::apply_as_transaction`]).
+    fn apply_alone(&mut self, engine: &Engine, event: &Event, source: &str, line: usize) -> Result<Applied> {
+        self.store.commit()?;
+        self.store.begin()?;
+        self.in_batch = 0;
+        match engine.apply_as_transaction(event, source, line) {
+            Ok(Applied::Rejected(why)) => {
+                self.store.rollback()?;
+                self.store.begin()?;
+                Ok(Applied::Rejected(why))
+            }
+            Ok(applied) => {
+                self.store.commit()?;
+                self.store.begin()?;
+                Ok(applied)
+            }
+            Err(e) => {
+                // Leave what the savepoint path leaves: the event undone, a transaction open.
+                if self.store.rollback().is_ok() {
+                    let _ = self.store.begin();
+                }
+                Err(e)
+            }
+        }
     }
 
     fn reject(&mut self, source: &str, line: usize, reason: &str, raw: &str) -> Result<()> {

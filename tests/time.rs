@@ -887,3 +887,100 @@ fn a_stage_limit_for_a_stage_that_does_not_exist_suggests_the_right_one() {
     assert!(msg.contains("\"negotiaton\" is not a stage"), "{msg}");
     assert!(msg.contains("did you mean \"negotiation\""), "{msg}");
 }
+
+// ---------------------------------------------------------------------------
+// Key status that time alone changes: revenue leaving the 12-month window,
+// contracts starting and ending
+// ---------------------------------------------------------------------------
+
+/// A supply contract long enough (24 months or more) to make the account key.
+fn long_contract(at: &str, id: &str, account: &str, start: &str, end: &str) -> String {
+    event(
+        "contract.signed",
+        at,
+        json!({"id": id, "account_id": account, "start": start, "end": end, "annual_value": 90000}),
+    )
+}
+
+#[test]
+fn a_key_account_whose_revenue_aged_out_loses_key_status_at_the_next_tick() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-01-05T08:00:00Z", "A-1", "Oakline Labs", json!({"owner": "Ana Ruiz", "region": "West"})),
+        order("2026-01-10T09:00:00Z", "O-1", "A-1", 160_000),
+    ]);
+    assert_eq!(ws.key_accounts(), ["A-1"]);
+
+    // Within the 12 months: still key, nothing lost.
+    let s = tick(&ws, "2026-12-01T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 0, "{s:#}");
+    assert_eq!(ws.key_accounts(), ["A-1"]);
+
+    // The order is more than 12 months old: no event about the account, but the tick's review sees it.
+    let s = tick(&ws, "2027-01-12T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 1, "{s:#}");
+    assert!(ws.key_accounts().is_empty());
+    let alarm = ws.task_titled("Key account lost: Oakline Labs");
+    assert_eq!(alarm["role"], "sales_manager");
+    let a = ws.account("A-1");
+    assert_eq!(a["is_key"], false);
+    tick_again(&ws, "2027-01-12T07:00:00Z");
+
+    // Reviewed once: a later tick changes nothing more.
+    let s = tick(&ws, "2027-01-12T09:00:00Z");
+    assert_eq!(s["key_account_changes"], 0, "{s:#}");
+    assert_eq!(ws.tasks_titled("Key account lost").len(), 1);
+}
+
+#[test]
+fn a_key_account_whose_long_contract_ended_loses_key_status_at_the_next_tick() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-01-05T08:00:00Z", "A-1", "Oakline Labs", json!({"owner": "Ana Ruiz", "region": "West"})),
+        long_contract("2026-01-05T09:00:00Z", "K-1", "A-1", "2024-03-01", "2027-02-28"),
+    ]);
+    assert_eq!(ws.key_accounts(), ["A-1"]);
+    assert_eq!(ws.account("A-1")["key_reason"], "long-term contract of 35 months");
+
+    // Its last day: the contract is still active, the account still key.
+    let s = tick(&ws, "2027-02-28T18:00:00Z");
+    assert_eq!(s["key_account_changes"], 0, "{s:#}");
+    assert_eq!(ws.key_accounts(), ["A-1"]);
+
+    // The day after it ended: no event about the account, but the tick's review sees it.
+    let s = tick(&ws, "2027-03-01T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 1, "{s:#}");
+    assert!(ws.key_accounts().is_empty());
+    let alarm = ws.task_titled("Key account lost: Oakline Labs");
+    assert_eq!(alarm["role"], "sales_manager");
+    tick_again(&ws, "2027-03-01T07:00:00Z");
+
+    let s = tick(&ws, "2027-03-02T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 0, "{s:#}");
+    assert_eq!(ws.tasks_titled("Key account lost").len(), 1);
+}
+
+#[test]
+fn an_account_whose_long_contract_starts_later_becomes_key_when_it_starts() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Oakline Labs", json!({"owner": "Ana Ruiz", "region": "West"})),
+        long_contract("2026-11-02T09:00:00Z", "K-1", "A-1", "2027-01-04", "2029-12-31"),
+    ]);
+    // Signed, not begun: not key yet.
+    assert!(ws.key_accounts().is_empty());
+    let s = tick(&ws, "2027-01-03T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 0, "{s:#}");
+    assert!(ws.key_accounts().is_empty());
+
+    // The day it begins: key, and handed to an account manager, with no event about the account.
+    let s = tick(&ws, "2027-01-04T07:00:00Z");
+    assert_eq!(s["key_account_changes"], 1, "{s:#}");
+    assert_eq!(ws.key_accounts(), ["A-1"]);
+    let a = ws.account("A-1");
+    assert_eq!(a["key_reason"], "long-term contract of 35 months");
+    assert_eq!(a["owner"], "Dana Whitfield");
+    let plan = ws.task_titled("Write the account plan for Oakline Labs");
+    assert_eq!(plan["role"], "account_manager");
+    tick_again(&ws, "2027-01-04T07:00:00Z");
+}

@@ -11,20 +11,41 @@
 //!   below `clock.target_behind_share` of its target pro-rated to date
 //!   (checked once a day).
 //!
+//! Each tick also reviews the key accounts whose facts time alone changed
+//! since the last review (found through indexes too): a key account with an
+//! order or a won deal that left the 12-month window, an account with a
+//! contract that began or ended. The key-account rules run on each again,
+//! so revenue that aged out or a contract that ended ends key status, and a
+//! long contract that starts makes an account key, without an event about
+//! the account. (A key rule that reads another fact time changes, such as
+//! `days_since_contact`, is not re-run by time alone.)
+//!
 //! Each time event carries `since`, the day its condition began: task rules
 //! fire once per such episode unless they ask for `every_days`. Only what
 //! crossed a threshold between the last tick and this one is emitted (found
 //! through indexes), so a tick costs what is due, and the same tick twice
 //! emits nothing.
+//!
+//! A tick is applied as a transaction of its own, not in a savepoint inside
+//! a batch like other events ([`Engine::apply_as_transaction`]): it can make
+//! tens of thousands of changes, and inside one savepoint each SQLite
+//! statement that writes pays, when it ends, for all the savepoint holds so
+//! far (the in-memory savepoint journal is a list of 1 KiB chunks that
+//! SQLite walks from its start to cut off the statement's part): a large
+//! tick cost the square of its work.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{Engine, Run, Trigger};
+use super::{Applied, Engine, Run, Trigger};
 use crate::error::Result;
+use crate::event::Event;
 use crate::time::{period_range, stamp};
 
 const LAST_TICK: &str = "last_tick";
+/// The business time the key accounts were last reviewed (absent: never, so
+/// the first review looks at everything up to now).
+const LAST_KEY_REVIEW: &str = "last_key_review";
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
@@ -49,12 +70,27 @@ fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
 }
 
 impl Engine<'_> {
+    /// Apply one event (a `clock.tick`) directly in the caller's transaction,
+    /// without a savepoint of its own. The caller begins a transaction that
+    /// holds nothing else, commits it when this returns `Done` or
+    /// `Duplicate`, and rolls the whole transaction back when it returns
+    /// `Rejected` or an error: all of the event, or none of it, as
+    /// [`Engine::apply`] gives with a savepoint.
+    pub fn apply_as_transaction(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
+        if self.store.is_applied(&event.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        self.apply_inner(event, source, line)
+    }
+
     pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {
         let now = t.at;
         let last = self.store.meta(LAST_TICK)?.as_deref().and_then(parse_time);
         if last.is_some_and(|l| l >= now) {
             return Ok(());
         }
+        // First, so what is due below sees key status as it is now.
+        self.review_key_accounts(now, run)?;
         let mut due = Vec::new();
         self.stuck_deals(now, last, &mut due)?;
         self.quiet_accounts(now, last, &mut due)?;
@@ -69,6 +105,35 @@ impl Engine<'_> {
             run.steps = 0;
             run.stopped = false;
             run.push(trigger);
+            self.react_to_pending(run)?;
+        }
+        Ok(())
+    }
+
+    /// Run the key-account rules again on each account whose facts time
+    /// alone changed since the last review; each is a reaction chain of its own.
+    fn review_key_accounts(&self, now: DateTime<Utc>, run: &mut Run) -> Result<()> {
+        let last = self.store.meta(LAST_KEY_REVIEW)?.as_deref().and_then(parse_time);
+        if last.is_some_and(|l| l >= now) {
+            return Ok(());
+        }
+        let left_after = last.map(crate::time::year_before);
+        let last_day = last.map(|l| l.date_naive().to_string());
+        let accounts = self.store.accounts_to_review(
+            left_after.as_deref(),
+            &crate::time::year_before(now),
+            last_day.as_deref(),
+            &now.date_naive().to_string(),
+        )?;
+        self.store.set_meta(LAST_KEY_REVIEW, &stamp(now))?;
+        for id in accounts {
+            run.steps = 0;
+            run.stopped = false;
+            run.derived += 1;
+            let mut t = Trigger::new(&format!("{}#{}", run.root, run.derived), "account.key_review", now, Map::new());
+            t.data.insert("account_id".into(), json!(id));
+            t.account = Some(id.clone());
+            self.decide_key(&t, &id, run)?;
             self.react_to_pending(run)?;
         }
         Ok(())

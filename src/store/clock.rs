@@ -32,6 +32,42 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
+    /// Accounts whose key-account facts time alone changed since the last
+    /// review, for the review: key accounts with an order or a won deal dated
+    /// in `(left_after, left_by]` (it left the 12-month window; `None`: any
+    /// time up to `left_by`), and accounts with a contract that began on a day
+    /// in `(last_day, today]` or ended on a day in `[last_day, today)`
+    /// (`None`: any day before). Key accounts come through the `is_key` index,
+    /// each checked by a range search of its orders and won deals (covering
+    /// indexes); contracts that ended through the `end` index, those that
+    /// began by a scan of the contracts (there is no index on `start`; a
+    /// contract is one row per signed contract). `''` stands for "from the
+    /// beginning", so the bounds stay index ranges.
+    pub fn accounts_to_review(
+        &self,
+        left_after: Option<&str>,
+        left_by: &str,
+        last_day: Option<&str>,
+        today: &str,
+    ) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                r#"SELECT id FROM accounts WHERE is_key = 1 AND (
+                     EXISTS (SELECT 1 FROM orders WHERE account_id = accounts.id AND at > COALESCE(?1, '') AND at <= ?2)
+                     OR EXISTS (SELECT 1 FROM deals WHERE account_id = accounts.id AND is_won = 1
+                                  AND closed_at > COALESCE(?1, '') AND closed_at <= ?2))
+                   UNION
+                   SELECT account_id FROM contracts WHERE start > COALESCE(?3, '') AND start <= ?4
+                   UNION
+                   SELECT account_id FROM contracts WHERE "end" >= COALESCE(?3, '') AND "end" < ?4
+                   ORDER BY 1"#,
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![left_after, left_by, last_day, today], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
     /// Key accounts whose last contact (else the day they became key) is at or
     /// before `by`: `(id, quiet since, key since)`.
     pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String)>> {

@@ -13,6 +13,7 @@ mod row_cache;
 mod schema;
 mod state;
 mod tasks;
+mod writable;
 
 pub use health::RuleHealth;
 pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
@@ -52,7 +53,10 @@ impl Store {
         Self::open_with(path, busy_timeout, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
     }
 
-    /// Open an existing database without creating it (for read-only commands).
+    /// Open an existing database without creating it (for commands that
+    /// mostly read). One this user may not write is opened for reading only,
+    /// so listings and `status` still work; a write through it is refused
+    /// with an error that says why.
     pub fn open_existing(path: &Path, busy_timeout: Duration) -> Result<Store> {
         if !path.exists() {
             return Err(Error::NotFound(format!(
@@ -60,7 +64,39 @@ impl Store {
                 path.display()
             )));
         }
-        Self::open(path, busy_timeout)
+        if writable::obstacle(path).is_none() {
+            return Self::open(path, busy_timeout);
+        }
+        let store = Self::open_for_reading(path, busy_timeout)?;
+        let pending = schema::migrations().pending_migrations(&store.conn).unwrap_or(0);
+        if pending > 0 {
+            return Err(Error::Store {
+                path: path.to_path_buf(),
+                message: format!(
+                    "its schema is older than this dealflow's and must be upgraded first, which needs write access: {}",
+                    Store::read_only_message(path)
+                ),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Open for reading a database this user may not write. A WAL database
+    /// is read through its `-shm` file, which SQLite creates when missing: one
+    /// made here would belong to this user, and could stop the database's
+    /// owner from writing later (or fail, in a read-only folder). So when
+    /// neither `-wal` nor `-shm` exists, which means no writer has the
+    /// database open (a writer keeps both), it is read as an unchanging file
+    /// (`immutable=1`), creating nothing; else through the files there.
+    fn open_for_reading(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        let in_use = ["-wal", "-shm"].iter().any(|s| writable::companion(path, s).exists());
+        let Some(uri_path) = path.to_str().filter(|_| cfg!(unix) && !in_use).map(uri_path) else {
+            return Self::open_read_only(path, busy_timeout);
+        };
+        let uri = format!("file:{uri_path}?immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
+        Ok(Store::over(conn, path, busy_timeout))
     }
 
     /// A store over an opened connection to the file at `path`.
@@ -84,6 +120,10 @@ impl Store {
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
         let err = |message: String| Error::Store { path: path.to_path_buf(), message };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
+        // SQLite falls back to reading a file it may not write: say so now, not at the first write.
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(err(Store::read_only_message(path)));
+        }
         conn.busy_timeout(busy_timeout).map_err(|e| err(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(128);
         let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);
@@ -115,13 +155,24 @@ impl Store {
                 "the database is locked by another process (waited {} ms); try again when it is done",
                 busy_timeout.as_millis()
             ),
-            Some(ReadOnly) => "the database is read-only: dealflow needs write access to it and its folder".into(),
+            Some(ReadOnly) => Store::read_only_message(path),
+            Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => Store::read_only_message(path),
             Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),
             Some(NotADatabase) => "this file is not a dealflow (SQLite) database".into(),
             Some(DiskFull) => "the disk is full".into(),
             _ => e.to_string(),
         };
         Error::Store { path: path.to_path_buf(), message }
+    }
+
+    /// Why a database cannot be written, and what to do about it.
+    fn read_only_message(path: &Path) -> String {
+        let why = writable::obstacle(path).unwrap_or_else(|| "SQLite opened it for reading only".into());
+        format!(
+            "the database is read-only for this user: {why}. dealflow needs to write the file and to create its -wal \
+             and -shm files beside it: give the user that runs dealflow write access to the file and its folder (or \
+             run dealflow as their owner)"
+        )
     }
 
     fn error(&self, e: rusqlite::Error) -> Error {
@@ -229,6 +280,18 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.one("PRAGMA integrity_check", [], |r| r.get(0))?.unwrap_or_default())
     }
+}
+
+/// A path as the path part of an SQLite `file:` URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &str) -> String {
+    let mut out = String::new();
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
