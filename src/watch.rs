@@ -223,6 +223,17 @@ fn changes_files(kind: &notify_debouncer_full::notify::EventKind) -> bool {
     }
 }
 
+/// How often the rules are hashed in case a file event was missed.
+const RULES_RESCAN: Duration = Duration::from_secs(3);
+
+/// The rules version of the files on disk (hashed, not compiled), as a load would name it.
+fn version_on_disk(root: &Path, rules_dir: &Path) -> Option<String> {
+    let config = std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).ok()?;
+    let mut files = vec![(crate::config::CONFIG_FILE.to_string(), config)];
+    files.extend(crate::rules::read_rule_files(rules_dir).ok()?);
+    Some(crate::rules::version_of(&files))
+}
+
 fn reload_loop(
     root: &Path,
     db_path: &Path,
@@ -238,15 +249,32 @@ fn reload_loop(
     let mut last_rejected: Option<Vec<String>> = None;
     // Changes arrived while the last load failed: load again without waiting.
     let mut again = false;
+    // A safety net for file events that never come (a busy machine, a network
+    // folder): every few seconds the files are hashed, and a version not
+    // seen yet is loaded as if an event had said so.
+    let mut next_look = Instant::now() + RULES_RESCAN;
+    let mut seen = current.load().version().to_string();
     while !stop.load(Ordering::SeqCst) {
         if !std::mem::take(&mut again) {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(()) => {}
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    if Instant::now() < next_look {
+                        continue;
+                    }
+                    next_look = Instant::now() + RULES_RESCAN;
+                    match version_on_disk(root, &current.load().config.rules_dir()) {
+                        Some(v) if v != seen => tracing::debug!("rules {v} found on disk without a file event"),
+                        _ => continue,
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         while rx.try_recv().is_ok() {}
+        if let Some(v) = version_on_disk(root, &current.load().config.rules_dir()) {
+            seen = v;
+        }
         match Playbook::load(root) {
             Ok(p) if p.version() == current.load().version() => {
                 // Back to the version in force after a rejection: say that all is well again.
@@ -337,6 +365,13 @@ fn display(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_on_disk_is_the_version_a_load_gives() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let p = Playbook::load(root).unwrap();
+        assert_eq!(version_on_disk(root, &p.config.rules_dir()).as_deref(), Some(p.version()));
+    }
 
     #[test]
     fn reading_a_file_is_not_a_change() {

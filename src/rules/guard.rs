@@ -210,6 +210,7 @@ impl Guard {
     }
 
     /// `true` when the rule, given its arguments, certainly returns nothing.
+    #[cfg(test)]
     pub fn says_nothing<'a>(&self, arg: &dyn Fn(usize) -> Option<&'a Dynamic>) -> bool {
         self.run(arg).is_some_and(|v| v.is_unit())
     }
