@@ -188,13 +188,7 @@ impl Unprivileged {
                 c
             }
         };
-        let out = cmd.output().expect("run dealflow");
-        Output {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        common::output(args, cmd.output().expect("run dealflow"))
     }
 }
 

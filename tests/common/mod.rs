@@ -220,7 +220,11 @@ impl Workspace {
 }
 
 fn finish(args: &[&str], mut cmd: Command) -> Output {
-    let out = cmd.output().expect("run dealflow");
+    output(args, cmd.output().expect("run dealflow"))
+}
+
+/// What a finished run of dealflow printed, and its exit code.
+pub fn output(args: &[&str], out: std::process::Output) -> Output {
     Output {
         args: args.iter().map(|s| s.to_string()).collect(),
         code: out.status.code().unwrap_or(-1),
