@@ -8,6 +8,9 @@
 mod clock;
 mod file_identity;
 mod health;
+mod ledger;
+#[cfg(test)]
+mod ledger_tests;
 mod log;
 mod row_cache;
 mod schema;

@@ -1,6 +1,7 @@
 //! Account and deal rows kept in memory between reads: rules ask for the
 //! same account and deal many times per event and across the events of a
-//! batch, and each read would otherwise parse the row's JSON again.
+//! batch, and each read would otherwise parse the row's JSON again. The
+//! accounts' ledgers ([`super::ledger`]) live and die with them.
 //!
 //! The cache never serves a row SQLite would not: every write of these rows
 //! goes through [`Store::save_account`](super::Store::save_account) and
@@ -22,12 +23,15 @@ pub(super) struct RowCache {
     deals: HashMap<String, Deal>,
     /// `PRAGMA data_version` when the rows were read: another connection's commit changes it.
     data_version: Option<i64>,
+    /// Accounts' ledgers, trusted and emptied with the rows.
+    pub(super) ledgers: super::ledger::Ledgers,
 }
 
 impl RowCache {
     pub(super) fn clear(&mut self) {
         self.accounts.clear();
         self.deals.clear();
+        self.ledgers.clear();
     }
 
     /// Trust the rows only if nobody else committed since they were read.

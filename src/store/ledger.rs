@@ -1,0 +1,261 @@
+//! Each account's ledger kept in memory between events: the orders and won
+//! deals of its recent past, its open deals, contacts, contracts and targets.
+//! Key-account rules read an account's derived facts (twelve months of
+//! revenue, open pipeline, contacts by role, ...) on nearly every event; from
+//! a ledger they are added up in memory instead of by five SQL statements.
+//!
+//! A ledger is loaded from SQLite the first time its account is asked about,
+//! then kept current by the store's writes ([`Store::save_deal`] and the
+//! others update the ledgers they touch), emptied with the row cache (a
+//! rollback, another process's commit), and dropped whole when too many are
+//! kept. It holds orders and won deals only after its `floor`: a question
+//! about an earlier twelve months loads it again.
+//!
+//! Sums are added in the order SQLite's indexes hold the rows, with SQLite's
+//! own summation (Kahan-Babuska-Neumaier), so the facts are the same to the
+//! last bit as the SQL that reads them (a test compares the two).
+//!
+//! [`Store::save_deal`]: super::Store::save_deal
+
+use std::collections::HashMap;
+
+use crate::model::{AccountStats, Contract, Target};
+
+/// Ledgers kept; past it the cache starts afresh. A ledger is a few hundred
+/// bytes: 25,000 of them stay well inside the memory an ingest may use.
+const MAX_LEDGERS: usize = 25_000;
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Ledger {
+    /// Orders and won deals at or before this time are not held.
+    floor: Box<str>,
+    /// (at, amount), in the order of the index `orders(account_id, at, amount)`.
+    orders: Vec<(Box<str>, f64)>,
+    /// (deal id, amount) of open deals, by amount.
+    open: Vec<(Box<str>, f64)>,
+    /// (closed_at, amount, deal id) of won deals closed after `floor`, by (closed_at, amount).
+    won: Vec<(Box<str>, f64, Box<str>)>,
+    /// Won deals of every time.
+    won_total: i64,
+    /// (contact id, role).
+    contacts: Vec<(Box<str>, Box<str>)>,
+    /// By start, then id.
+    contracts: Vec<Contract>,
+    /// By period, then product.
+    targets: Vec<Target>,
+}
+
+/// SQLite's `SUM` over REAL values: Kahan-Babuska-Neumaier steps, then the
+/// running error added once at the end (unless it overflowed).
+#[derive(Default)]
+struct Sum {
+    sum: f64,
+    err: f64,
+}
+
+impl Sum {
+    fn add(&mut self, r: f64) {
+        let s = self.sum;
+        let t = s + r;
+        if s.abs() > r.abs() {
+            self.err += (s - t) + r;
+        } else {
+            self.err += (r - t) + s;
+        }
+        self.sum = t;
+    }
+
+    fn total(&self) -> f64 {
+        if self.err.is_finite() { self.sum + self.err } else { self.sum }
+    }
+}
+
+fn by_time_then_amount(a: &(&str, f64), b: &(&str, f64)) -> std::cmp::Ordering {
+    a.0.cmp(b.0).then(a.1.total_cmp(&b.1))
+}
+
+impl Ledger {
+    /// An empty ledger holding what happens after `floor`.
+    pub(super) fn after(floor: &str) -> Ledger {
+        Ledger { floor: floor.into(), ..Ledger::default() }
+    }
+
+    pub(super) fn order(&mut self, at: &str, amount: f64) {
+        if at <= &*self.floor {
+            return;
+        }
+        let i = self.orders.partition_point(|(t, a)| by_time_then_amount(&(t, *a), &(at, amount)).is_le());
+        self.orders.insert(i, (at.into(), amount));
+    }
+
+    /// A deal now in this account, in this state.
+    pub(super) fn deal(&mut self, id: &str, is_open: bool, is_won: bool, closed_at: Option<&str>, amount: f64) {
+        if is_open {
+            let i = self.open.partition_point(|(_, a)| a.total_cmp(&amount).is_le());
+            self.open.insert(i, (id.into(), amount));
+        }
+        if is_won {
+            self.won_total += 1;
+            if let Some(at) = closed_at.filter(|at| *at > &*self.floor) {
+                let i = self.won.partition_point(|(t, a, _)| by_time_then_amount(&(t, *a), &(at, amount)).is_le());
+                self.won.insert(i, (at.into(), amount, id.into()));
+            }
+        }
+    }
+
+    /// A deal that was in this account (won or not) before a write.
+    pub(super) fn drop_deal(&mut self, id: &str, was_won: bool) {
+        self.open.retain(|(d, _)| &**d != id);
+        self.won.retain(|(_, _, d)| &**d != id);
+        if was_won {
+            self.won_total -= 1;
+        }
+    }
+
+    pub(super) fn contact(&mut self, id: &str, role: &str) {
+        self.contacts.push((id.into(), role.into()));
+    }
+
+    pub(super) fn drop_contact(&mut self, id: &str) {
+        self.contacts.retain(|(c, _)| &**c != id);
+    }
+
+    pub(super) fn contract(&mut self, c: &Contract) {
+        let i = self.contracts.partition_point(|k| (&k.start, &k.id) <= (&c.start, &c.id));
+        self.contracts.insert(i, c.clone());
+    }
+
+    pub(super) fn drop_contract(&mut self, id: &str) {
+        self.contracts.retain(|c| c.id != id);
+    }
+
+    /// A target set (a new one, or a new amount for a product and period).
+    pub(super) fn target(&mut self, t: &Target) {
+        match self.targets.iter_mut().find(|k| k.product == t.product && k.period == t.period) {
+            Some(known) => known.amount = t.amount,
+            None => {
+                let i = self.targets.partition_point(|k| (&k.period, &k.product) <= (&t.period, &t.product));
+                self.targets.insert(i, t.clone());
+            }
+        }
+    }
+
+    /// The account's facts over the twelve months `(since, at]`, or `None`
+    /// when that reaches before what the ledger holds. What is older than
+    /// `since` is let go: later questions look later still.
+    pub(super) fn stats(&mut self, since: &str, at: &str, parent_is_key: bool) -> Option<AccountStats> {
+        if since < &*self.floor {
+            return None;
+        }
+        if since > &*self.floor {
+            self.orders.retain(|(t, _)| &**t > since);
+            self.won.retain(|(t, _, _)| &**t > since);
+            self.floor = since.into();
+        }
+        let in_window = |t: &str| t > since && t <= at;
+        let (mut orders_12m, mut order_revenue, mut won_revenue, mut open_pipeline) =
+            (0, Sum::default(), Sum::default(), Sum::default());
+        for (_, amount) in self.orders.iter().filter(|(t, _)| in_window(t)) {
+            orders_12m += 1;
+            order_revenue.add(*amount);
+        }
+        for (_, amount, _) in self.won.iter().filter(|(t, _, _)| in_window(t)) {
+            won_revenue.add(*amount);
+        }
+        for (_, amount) in &self.open {
+            open_pipeline.add(*amount);
+        }
+        let mut contacts: Vec<(String, i64)> = Vec::new();
+        for (_, role) in &self.contacts {
+            match contacts.iter_mut().find(|(r, _)| r == &**role) {
+                Some((_, n)) => *n += 1,
+                None => contacts.push((role.to_string(), 1)),
+            }
+        }
+        contacts.sort();
+        Some(AccountStats {
+            revenue_12m: order_revenue.total() + won_revenue.total(),
+            orders_12m,
+            open_deals: self.open.len() as i64,
+            open_pipeline: open_pipeline.total(),
+            won_deals: self.won_total,
+            contacts,
+            contracts: self.contracts.clone(),
+            targets: self.targets.clone(),
+            parent_is_key,
+        })
+    }
+}
+
+/// The ledgers kept, by account id.
+#[derive(Default)]
+pub(super) struct Ledgers {
+    by_account: HashMap<String, Ledger>,
+}
+
+impl Ledgers {
+    pub(super) fn clear(&mut self) {
+        self.by_account.clear();
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_account.is_empty()
+    }
+
+    pub(super) fn get(&mut self, account: &str) -> Option<&mut Ledger> {
+        self.by_account.get_mut(account)
+    }
+
+    /// A ledger just loaded from SQLite.
+    pub(super) fn keep(&mut self, account: &str, ledger: Ledger) -> &mut Ledger {
+        if self.by_account.len() >= MAX_LEDGERS {
+            self.by_account.clear();
+        }
+        self.by_account.entry(account.to_string()).insert_entry(ledger).into_mut()
+    }
+
+    /// Forget one account's ledger (a write it is easier to read back than to follow).
+    pub(super) fn forget(&mut self, account: &str) {
+        self.by_account.remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sum_is_sqlites_not_the_naive_one() {
+        let mut s = Sum::default();
+        for x in [1e16, 1.0, -1e16] {
+            s.add(x);
+        }
+        assert_eq!(s.total(), 1.0);
+        assert_eq!(1e16 + 1.0 - 1e16, 0.0);
+    }
+
+    #[test]
+    fn a_window_before_the_floor_is_not_answered_and_old_rows_are_let_go() {
+        let mut l = Ledger::after("2026-01-01");
+        l.order("2026-02-01", 10.0);
+        l.order("2026-03-01", 5.0);
+        l.order("2025-12-01", 99.0);
+        assert!(l.stats("2025-06-01", "2026-06-01", false).is_none());
+        let s = l.stats("2026-02-15", "2026-06-01", false).unwrap();
+        assert_eq!((s.orders_12m, s.revenue_12m), (1, 5.0));
+        assert!(l.stats("2026-01-15", "2026-06-01", false).is_none());
+    }
+
+    #[test]
+    fn deals_move_between_open_and_won() {
+        let mut l = Ledger::after("2026-01-01");
+        l.deal("D1", true, false, None, 100.0);
+        l.deal("D2", true, false, None, 50.0);
+        let s = l.stats("2026-01-01", "2026-12-31", false).unwrap();
+        assert_eq!((s.open_deals, s.open_pipeline, s.won_deals), (2, 150.0, 0));
+        l.drop_deal("D1", false);
+        l.deal("D1", false, true, Some("2026-05-01"), 100.0);
+        let s = l.stats("2026-01-01", "2026-12-31", false).unwrap();
+        assert_eq!((s.open_deals, s.open_pipeline, s.won_deals, s.revenue_12m), (1, 50.0, 1, 100.0));
+    }
+}

@@ -1,0 +1,211 @@
+//! The ledgers against SQL: random writes (deals changing state and account,
+//! orders sent again, contacts and contracts moving, targets, rollbacks,
+//! another process writing), and after each, every account's facts read from
+//! its ledger must equal the same facts added up by SQL, to the last bit.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde_json::Map;
+
+use super::Store;
+use crate::model::{Account, Contract, Deal};
+
+const ACCOUNTS: [&str; 3] = ["A", "B", "C"];
+/// Amounts whose sums round differently in different orders.
+const AMOUNTS: [f64; 6] = [0.1, 1e16, 3.3, 1234.56, -1e16, 7.0];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Deal {
+        id: u8,
+        account: usize,
+        state: u8,
+        amount: usize,
+        day: u16,
+    },
+    Order {
+        id: u8,
+        account: usize,
+        amount: usize,
+        day: u16,
+    },
+    Contact {
+        id: u8,
+        account: usize,
+        role: u8,
+    },
+    Contract {
+        id: u8,
+        account: usize,
+        start: u16,
+        months: u16,
+        value: usize,
+    },
+    Target {
+        account: usize,
+        product: u8,
+        period: u8,
+        amount: usize,
+    },
+    /// Ask for an account's facts at `day` (as a rule would).
+    Ask {
+        account: usize,
+        day: u16,
+    },
+    /// The next write happens in a savepoint that is rolled back.
+    RolledBack(Box<Op>),
+    /// Another connection orders for `account` and commits.
+    OtherWriter {
+        id: u8,
+        account: usize,
+        amount: usize,
+        day: u16,
+    },
+    Commit,
+}
+
+fn write() -> impl Strategy<Value = Op> {
+    let a = 0..ACCOUNTS.len();
+    let amt = 0..AMOUNTS.len();
+    prop_oneof![
+        (0..6u8, a.clone(), 0..3u8, amt.clone(), 0..700u16).prop_map(|(id, account, state, amount, day)| Op::Deal {
+            id,
+            account,
+            state,
+            amount,
+            day
+        }),
+        (0..8u8, a.clone(), amt.clone(), 0..700u16).prop_map(|(id, account, amount, day)| Op::Order {
+            id,
+            account,
+            amount,
+            day
+        }),
+        (0..5u8, a.clone(), 0..4u8).prop_map(|(id, account, role)| Op::Contact { id, account, role }),
+        (0..3u8, a.clone(), 0..700u16, 0..30u16, amt.clone())
+            .prop_map(|(id, account, start, months, value)| Op::Contract { id, account, start, months, value }),
+        (a, 0..2u8, 0..2u8, amt).prop_map(|(account, product, period, amount)| Op::Target {
+            account,
+            product,
+            period,
+            amount
+        }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => write(),
+        4 => (0..ACCOUNTS.len(), 0..900u16).prop_map(|(account, day)| Op::Ask { account, day }),
+        1 => write().prop_map(|w| Op::RolledBack(Box::new(w))),
+        1 => (100..104u8, 0..ACCOUNTS.len(), 0..AMOUNTS.len(), 0..700u16)
+            .prop_map(|(id, account, amount, day)| Op::OtherWriter { id, account, amount, day }),
+        1 => Just(Op::Commit),
+    ]
+}
+
+fn day(n: u16) -> String {
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    (start + chrono::Days::new(n.into())).format("%Y-%m-%dT09:00:00Z").to_string()
+}
+
+fn apply(store: &Store, op: &Op) {
+    match op {
+        Op::Deal { id, account, state, amount, day: d } => {
+            let (is_open, is_won) = [(true, false), (false, true), (false, false)][*state as usize];
+            let deal = Deal {
+                id: format!("D{id}"),
+                account_id: ACCOUNTS[*account].into(),
+                stage: "s".into(),
+                amount: AMOUNTS[*amount],
+                closed_at: (!is_open).then(|| day(*d)),
+                created_at: day(0),
+                ..Deal::default()
+            };
+            store.save_deal(&deal, is_open, is_won, &day(*d)).unwrap();
+        }
+        Op::Order { id, account, amount, day: d } => {
+            let product = Some("P");
+            store.save_order(&format!("O{id}"), ACCOUNTS[*account], AMOUNTS[*amount], product, &day(*d), &Map::new())
+        }
+        .unwrap(),
+        Op::Contact { id, account, role } => {
+            let role = ["buyer", "technical", "executive", "other"][*role as usize];
+            store.save_contact(&format!("P{id}"), ACCOUNTS[*account], role, &Map::new(), &day(0)).unwrap();
+        }
+        Op::Contract { id, account, start, months, value } => {
+            let start_day = &day(*start)[..10];
+            let end_day = &day(*start + *months * 30)[..10];
+            let c = Contract {
+                id: format!("K{id}"),
+                start: start_day.into(),
+                end: end_day.into(),
+                annual_value: AMOUNTS[*value],
+            };
+            store.save_contract(ACCOUNTS[*account], &c, &Map::new(), &day(0)).unwrap();
+        }
+        Op::Target { account, product, period, amount } => {
+            let (product, period) = (["GTX", "MG"][*product as usize], ["2025", "2026"][*period as usize]);
+            store.save_target(ACCOUNTS[*account], product, period, AMOUNTS[*amount], &day(0)).unwrap();
+        }
+        Op::RolledBack(w) => {
+            store.savepoint().unwrap();
+            apply(store, w);
+            store.rollback_savepoint().unwrap();
+        }
+        Op::Ask { .. } | Op::OtherWriter { .. } | Op::Commit => {}
+    }
+}
+
+fn same_facts(store: &Store, account: &str, at_day: u16) -> Result<(), TestCaseError> {
+    let Some(a) = store.account(account).unwrap() else { return Ok(()) };
+    let at: chrono::DateTime<chrono::Utc> = day(at_day).parse().unwrap();
+    let (since, at) = (crate::time::year_before(at), crate::time::stamp(at));
+    let from_ledger = store.account_stats(&a, &since, &at).unwrap();
+    let by_sql = store.account_stats_by_sql(&a, &since, &at).unwrap();
+    prop_assert_eq!(format!("{from_ledger:?}"), format!("{by_sql:?}"), "account {} at {}", account, at);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ledger_facts_equal_the_sql_ones(ops in proptest::collection::vec(op(), 1..80)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let other = Store::open(&path, Duration::from_secs(1)).unwrap();
+        store.begin().unwrap();
+        for (i, id) in ACCOUNTS.iter().enumerate() {
+            let parent = (i > 0).then(|| ACCOUNTS[0].to_string());
+            let a = Account { id: (*id).into(), parent_id: parent, is_key: i == 0, created_at: day(0), ..Account::default() };
+            store.save_account(&a, &day(0)).unwrap();
+        }
+        store.commit().unwrap();
+        store.begin().unwrap();
+        for op in &ops {
+            match op {
+                Op::Ask { account, day } => same_facts(&store, ACCOUNTS[*account], *day)?,
+                Op::Commit => {
+                    store.commit().unwrap();
+                    store.begin().unwrap();
+                }
+                Op::OtherWriter { id, account, amount, day: d } => {
+                    store.commit().unwrap();
+                    other.begin().unwrap();
+                    other.save_order(&format!("O{id}"), ACCOUNTS[*account], AMOUNTS[*amount], None, &day(*d), &Map::new()).unwrap();
+                    other.commit().unwrap();
+                    store.begin().unwrap();
+                }
+                write => apply(&store, write),
+            }
+            // After every step, every account, at a time the last write may have reached.
+            for account in ACCOUNTS {
+                same_facts(&store, account, 400)?;
+            }
+        }
+        store.commit().unwrap();
+    }
+}
