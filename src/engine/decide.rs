@@ -35,11 +35,21 @@ impl Engine<'_> {
     /// changed them), and only those that some rule of the kind asks for.
     fn facts(&self, t: &Trigger, requested: Option<&str>, rules: &[&Rule], run: &mut Run) -> Result<Facts> {
         let needs = |fact| rules.iter().any(|r| r.params.contains(&fact));
-        let mut f = Facts { event: facts::event(&t.id, &t.kind, t.at, &t.data), ..Facts::default() };
+        let mut f = Facts::default();
+        if needs(Fact::Event) {
+            f.event = match run.cache.event(&t.id) {
+                Some(hit) => hit,
+                None => {
+                    let v = facts::event(&t.id, &t.kind, t.at, &t.data);
+                    run.cache.keep_event(&t.id, &v);
+                    v
+                }
+            };
+        }
         if let Some(id) = t.account.as_ref().filter(|_| needs(Fact::Account)) {
             f.account = match run.cache.account(id) {
                 Some(hit) => Some(hit),
-                None => match self.store.account(id)? {
+                None => match self.store.shared_account(id)? {
                     Some(a) => {
                         let stats = self.store.account_stats(&a, &time::year_before(t.at), &stamp(t.at))?;
                         let v = facts::account(&a, &stats, t.at);
@@ -53,7 +63,7 @@ impl Engine<'_> {
         if let Some(id) = t.deal.as_ref().filter(|_| needs(Fact::Deal)) {
             f.deal = match run.cache.deal(id, requested) {
                 Some(hit) => Some(hit),
-                None => match self.store.deal(id)? {
+                None => match self.store.shared_deal(id)? {
                     Some(d) => {
                         let stats = self.store.deal_stats(id)?;
                         let v = facts::deal(&d, &stats, &self.config.pipeline, requested, t.at);
@@ -488,11 +498,11 @@ impl Engine<'_> {
             return Ok(Ok(()));
         }
         let deal_owner = match &t.deal {
-            Some(d) => self.store.deal(d)?.and_then(|d| d.owner),
+            Some(d) => self.store.shared_deal(d)?.and_then(|d| d.owner.clone()),
             None => None,
         };
         let account = match &t.account {
-            Some(a) => self.store.account(a)?,
+            Some(a) => self.store.shared_account(a)?,
             None => None,
         };
         let lead_region = match &t.lead {

@@ -7,6 +7,8 @@ use rhai::Dynamic;
 #[derive(Default)]
 pub struct FactCache {
     generation: u64,
+    /// The trigger's event map (it never changes: kept by trigger id).
+    event: Option<(String, Dynamic)>,
     account: Option<(String, u64, Dynamic)>,
     deal: Option<(String, Option<String>, u64, Dynamic)>,
 }
@@ -15,6 +17,14 @@ impl FactCache {
     /// State changed: what was built before is stale.
     pub fn changed(&mut self) {
         self.generation += 1;
+    }
+
+    pub fn event(&self, trigger: &str) -> Option<Dynamic> {
+        self.event.as_ref().filter(|(t, _)| t == trigger).map(|(_, v)| v.clone())
+    }
+
+    pub fn keep_event(&mut self, trigger: &str, v: &Dynamic) {
+        self.event = Some((trigger.to_string(), v.clone()));
     }
 
     pub fn account(&self, id: &str) -> Option<Dynamic> {

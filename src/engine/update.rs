@@ -64,17 +64,14 @@ impl Engine<'_> {
             EventType::DealUpserted => return self.upsert_deal(e, t, &at),
             EventType::ActivityLogged => {
                 let account = account_id.clone().unwrap_or_default();
-                let mut a = self.ensure_account(&account, &at)?;
-                if a.last_contact.as_deref().is_none_or(|last| last < at.as_str()) {
-                    a.last_contact = Some(at.clone());
-                    self.store.save_account(&a, &at)?;
-                }
+                self.ensure_account(&account, &at)?;
+                self.store.touch_last_contact(&account, &at)?;
                 let deal = e.str("deal_id");
                 let contact = e.str("contact_id");
                 self.store.save_activity(e)?;
                 t.account = Some(account);
                 if let Some(d) = deal
-                    && self.store.deal(d)?.is_some()
+                    && self.store.shared_deal(d)?.is_some()
                 {
                     t.deal = Some(d.to_string());
                 }
@@ -200,7 +197,7 @@ impl Engine<'_> {
     pub(super) fn about_task_subject(&self, t: &mut Trigger, subject: &crate::model::Subject) -> Result<()> {
         match subject.kind.as_str() {
             "deal" => {
-                t.account = self.store.deal(&subject.id)?.map(|d| d.account_id);
+                t.account = self.store.shared_deal(&subject.id)?.map(|d| d.account_id.clone());
                 t.deal = Some(subject.id.clone());
             }
             "account" => t.account = Some(subject.id.clone()),
@@ -210,14 +207,12 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// The account, created as a stub (name = id) when an event names one not seen yet.
-    fn ensure_account(&self, id: &str, at: &str) -> Result<Account> {
-        if let Some(a) = self.store.account(id)? {
-            return Ok(a);
+    /// Create the account as a stub (name = id) when an event names one not seen yet.
+    fn ensure_account(&self, id: &str, at: &str) -> Result<()> {
+        if self.store.shared_account(id)?.is_none() {
+            self.store.save_account(&new_account(id, at), at)?;
         }
-        let a = new_account(id, at);
-        self.store.save_account(&a, at)?;
-        Ok(a)
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@
 //! is seen through `PRAGMA data_version` before the cache is trusted again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::{Account, Deal};
 
@@ -19,8 +20,8 @@ const MAX_ROWS: usize = 4_000;
 
 #[derive(Default)]
 pub(super) struct RowCache {
-    accounts: HashMap<String, Account>,
-    deals: HashMap<String, Deal>,
+    accounts: HashMap<String, Arc<Account>>,
+    deals: HashMap<String, Arc<Deal>>,
     /// `PRAGMA data_version` when the rows were read: another connection's commit changes it.
     data_version: Option<i64>,
     /// Accounts' ledgers, trusted and emptied with the rows.
@@ -42,23 +43,24 @@ impl RowCache {
         }
     }
 
-    pub(super) fn account(&self, id: &str) -> Option<Account> {
+    /// The row, shared: readers that change it clone it first.
+    pub(super) fn account(&self, id: &str) -> Option<Arc<Account>> {
         self.accounts.get(id).cloned()
     }
 
-    pub(super) fn deal(&self, id: &str) -> Option<Deal> {
+    pub(super) fn deal(&self, id: &str) -> Option<Arc<Deal>> {
         self.deals.get(id).cloned()
     }
 
     /// A row just read from SQLite.
-    pub(super) fn keep_account(&mut self, a: &Account) {
+    pub(super) fn keep_account(&mut self, a: &Arc<Account>) {
         if self.accounts.len() >= MAX_ROWS {
             self.accounts.clear();
         }
         self.accounts.insert(a.id.clone(), a.clone());
     }
 
-    pub(super) fn keep_deal(&mut self, d: &Deal) {
+    pub(super) fn keep_deal(&mut self, d: &Arc<Deal>) {
         if self.deals.len() >= MAX_ROWS {
             self.deals.clear();
         }
@@ -70,17 +72,24 @@ impl RowCache {
     /// read again next time.
     pub(super) fn saved_account(&mut self, a: &Account) {
         if let Some(known) = self.accounts.get_mut(&a.id) {
-            let created_at = std::mem::take(&mut known.created_at);
-            *known = a.clone();
-            known.created_at = created_at;
+            let mut row = a.clone();
+            row.created_at = known.created_at.clone();
+            *known = Arc::new(row);
+        }
+    }
+
+    /// An account's `last_contact` just written.
+    pub(super) fn contacted(&mut self, id: &str, at: &str) {
+        if let Some(known) = self.accounts.get_mut(id) {
+            Arc::make_mut(known).last_contact = Some(at.to_string());
         }
     }
 
     pub(super) fn saved_deal(&mut self, d: &Deal) {
         if let Some(known) = self.deals.get_mut(&d.id) {
-            let created_at = std::mem::take(&mut known.created_at);
-            *known = d.clone();
-            known.created_at = created_at;
+            let mut row = d.clone();
+            row.created_at = known.created_at.clone();
+            *known = Arc::new(row);
         }
     }
 }
@@ -97,7 +106,7 @@ mod tests {
     fn a_write_updates_a_known_row_and_keeps_its_creation_time() {
         let mut c = RowCache::default();
         c.check_version(1);
-        c.keep_account(&account("A", "Ana", "day 1"));
+        c.keep_account(&Arc::new(account("A", "Ana", "day 1")));
         c.saved_account(&account("A", "Ben", "day 9"));
         let a = c.account("A").unwrap();
         assert_eq!((a.owner.as_deref(), a.created_at.as_str()), (Some("Ben"), "day 1"));
@@ -110,12 +119,12 @@ mod tests {
     fn another_writer_or_a_rollback_empties_it() {
         let mut c = RowCache::default();
         c.check_version(1);
-        c.keep_deal(&Deal { id: "D".into(), ..Deal::default() });
+        c.keep_deal(&Arc::new(Deal { id: "D".into(), ..Deal::default() }));
         c.check_version(1);
         assert!(c.deal("D").is_some());
         c.check_version(2);
         assert!(c.deal("D").is_none());
-        c.keep_deal(&Deal { id: "D".into(), ..Deal::default() });
+        c.keep_deal(&Arc::new(Deal { id: "D".into(), ..Deal::default() }));
         c.clear();
         assert!(c.deal("D").is_none());
     }

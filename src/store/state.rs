@@ -1,6 +1,8 @@
 //! The state the events build: accounts, contacts, leads, deals, activities,
 //! orders, contracts, targets, and the facts derived from them.
 
+use std::sync::Arc;
+
 use rusqlite::params;
 use serde_json::{Map, Value};
 
@@ -56,10 +58,15 @@ pub fn merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
 
 impl Store {
     pub fn account(&self, id: &str) -> Result<Option<Account>> {
+        Ok(self.shared_account(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The account's row as the row cache shares it, for readers that do not change it.
+    pub fn shared_account(&self, id: &str) -> Result<Option<Arc<Account>>> {
         if let Some(a) = self.cached_rows()?.account(id) {
             return Ok(Some(a));
         }
-        let found = self.one(ACCOUNT_BY_ID, [id], account_row)?;
+        let found = self.one(ACCOUNT_BY_ID, [id], account_row)?.map(Arc::new);
         if let Some(a) = &found {
             self.cached_rows()?.keep_account(a);
         }
@@ -90,6 +97,22 @@ impl Store {
             ])
             .ctx(self)?;
         self.cached_rows()?.saved_account(a);
+        Ok(())
+    }
+
+    /// Note contact with the account at `at`, unless a later contact is known.
+    pub fn touch_last_contact(&self, id: &str, at: &str) -> Result<()> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE accounts SET last_contact = ?2, updated_at = ?2 WHERE id = ?1 AND (last_contact IS NULL OR last_contact < ?2)",
+            )
+            .ctx(self)?
+            .execute(params![id, at])
+            .ctx(self)?;
+        if changed > 0 {
+            self.cached_rows()?.contacted(id, at);
+        }
         Ok(())
     }
 
@@ -169,10 +192,15 @@ impl Store {
     }
 
     pub fn deal(&self, id: &str) -> Result<Option<Deal>> {
+        Ok(self.shared_deal(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The deal's row as the row cache shares it, for readers that do not change it.
+    pub fn shared_deal(&self, id: &str) -> Result<Option<Arc<Deal>>> {
         if let Some(d) = self.cached_rows()?.deal(id) {
             return Ok(Some(d));
         }
-        let found = self.one(DEAL_BY_ID, [id], deal_row)?;
+        let found = self.one(DEAL_BY_ID, [id], deal_row)?.map(Arc::new);
         if let Some(d) = &found {
             self.cached_rows()?.keep_deal(d);
         }
@@ -353,7 +381,7 @@ impl Store {
     /// Read from the account's ledger, loaded the first time (see [`super::ledger`]).
     pub fn account_stats(&self, account: &Account, since: &str, at: &str) -> Result<AccountStats> {
         let parent_is_key = match &account.parent_id {
-            Some(p) => self.account(p)?.is_some_and(|p| p.is_key),
+            Some(p) => self.shared_account(p)?.is_some_and(|p| p.is_key),
             None => false,
         };
         let id = account.id.as_str();
