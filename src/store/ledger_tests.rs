@@ -1,7 +1,9 @@
-//! The ledgers against SQL: random writes (deals changing state and account,
-//! orders sent again, contacts and contracts moving, targets, rollbacks,
-//! another process writing), and after each, every account's facts read from
-//! its ledger must equal the same facts added up by SQL, to the last bit.
+//! The ledgers and deal activity sums against SQL: random writes (deals
+//! changing state and account, orders and activities sent again, contacts
+//! changing role and account, contracts moving, targets, rollbacks, another
+//! process writing), and after each, every account's facts read from its
+//! ledger, and every deal's from its kept sums, must equal the same facts
+//! read by SQL, to the last bit.
 
 use std::time::Duration;
 
@@ -12,11 +14,19 @@ use super::Store;
 use crate::model::{Account, Contract, Deal};
 
 const ACCOUNTS: [&str; 3] = ["A", "B", "C"];
+const DEALS: u8 = 6;
 /// Amounts whose sums round differently in different orders.
 const AMOUNTS: [f64; 6] = [0.1, 1e16, 3.3, 1234.56, -1e16, 7.0];
 
 #[derive(Debug, Clone)]
 enum Op {
+    Activity {
+        id: u8,
+        deal: u8,
+        contact: Option<u8>,
+        kind: u8,
+        day: u16,
+    },
     Deal {
         id: u8,
         account: usize,
@@ -69,7 +79,7 @@ fn write() -> impl Strategy<Value = Op> {
     let a = 0..ACCOUNTS.len();
     let amt = 0..AMOUNTS.len();
     prop_oneof![
-        (0..6u8, a.clone(), 0..3u8, amt.clone(), 0..700u16).prop_map(|(id, account, state, amount, day)| Op::Deal {
+        (0..DEALS, a.clone(), 0..3u8, amt.clone(), 0..700u16).prop_map(|(id, account, state, amount, day)| Op::Deal {
             id,
             account,
             state,
@@ -91,6 +101,8 @@ fn write() -> impl Strategy<Value = Op> {
             period,
             amount
         }),
+        (0..12u8, 0..DEALS, proptest::option::of(0..6u8), 0..3u8, 0..700u16)
+            .prop_map(|(id, deal, contact, kind, day)| Op::Activity { id, deal, contact, kind, day }),
     ]
 }
 
@@ -149,6 +161,21 @@ fn apply(store: &Store, op: &Op) {
             let (product, period) = (["GTX", "MG"][*product as usize], ["2025", "2026"][*period as usize]);
             store.save_target(ACCOUNTS[*account], product, period, AMOUNTS[*amount], &day(0)).unwrap();
         }
+        Op::Activity { id, deal, contact, kind, day: d } => {
+            let kind = ["call", "meeting", "demo"][*kind as usize];
+            let mut data = serde_json::json!({
+                "id": format!("V{id}"),
+                "account_id": "A",
+                "deal_id": format!("D{deal}"),
+                "kind": kind,
+            });
+            if let Some(c) = contact {
+                data["contact_id"] = format!("P{c}").into();
+            }
+            let line = serde_json::json!({"id": format!("E{id}"), "type": "activity.logged", "at": day(*d), "data": data});
+            let event = crate::event::parse_line(&line.to_string(), chrono::Utc::now()).unwrap();
+            store.save_activity(&event).unwrap();
+        }
         Op::RolledBack(w) => {
             store.savepoint().unwrap();
             apply(store, w);
@@ -201,9 +228,14 @@ proptest! {
                 }
                 write => apply(&store, write),
             }
-            // After every step, every account, at a time the last write may have reached.
+            // After every step, every account, at a time the last write may have reached, and every deal.
             for account in ACCOUNTS {
                 same_facts(&store, account, 400)?;
+            }
+            for deal in 0..DEALS {
+                let id = format!("D{deal}");
+                let (kept, by_sql) = (store.deal_stats(&id).unwrap(), store.deal_stats_by_sql(&id).unwrap());
+                prop_assert_eq!(format!("{kept:?}"), format!("{by_sql:?}"), "deal {}", id);
             }
         }
         store.commit().unwrap();

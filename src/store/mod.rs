@@ -6,6 +6,7 @@
 //! savepoint per event so one failing event never leaves half its changes.
 
 mod clock;
+mod deal_activity;
 mod file_identity;
 mod health;
 mod ledger;

@@ -1,7 +1,8 @@
 //! Account and deal rows kept in memory between reads: rules ask for the
 //! same account and deal many times per event and across the events of a
 //! batch, and each read would otherwise parse the row's JSON again. The
-//! accounts' ledgers ([`super::ledger`]) live and die with them.
+//! accounts' ledgers ([`super::ledger`]) and the deals' activities
+//! ([`super::deal_activity`]) live and die with them.
 //!
 //! The cache never serves a row SQLite would not: every write of these rows
 //! goes through [`Store::save_account`](super::Store::save_account) and
@@ -26,6 +27,8 @@ pub(super) struct RowCache {
     data_version: Option<i64>,
     /// Accounts' ledgers, trusted and emptied with the rows.
     pub(super) ledgers: super::ledger::Ledgers,
+    /// Deals' activities added up, likewise.
+    pub(super) deal_activity: super::deal_activity::DealActivities,
 }
 
 impl RowCache {
@@ -33,6 +36,7 @@ impl RowCache {
         self.accounts.clear();
         self.deals.clear();
         self.ledgers.clear();
+        self.deal_activity.clear();
     }
 
     /// Trust the rows only if nobody else committed since they were read.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::params;
 use serde_json::{Map, Value};
 
+use super::deal_activity::DECISION_ROLES;
 use super::ledger::Ledger;
 use super::{SqlContext, Store, json_map};
 use crate::error::Result;
@@ -136,11 +137,8 @@ impl Store {
         data: &Map<String, Value>,
         now: &str,
     ) -> Result<()> {
-        let before: Option<String> = if self.cached_rows()?.ledgers.is_empty() {
-            None
-        } else {
-            self.one("SELECT account_id FROM contacts WHERE id = ?1", [id], |r| r.get(0))?
-        };
+        let before: Option<(String, String)> =
+            self.one("SELECT account_id, role FROM contacts WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         self.conn
             .prepare_cached(
                 "INSERT INTO contacts (id, account_id, role, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -150,7 +148,12 @@ impl Store {
             .execute(params![id, account_id, role, to_json(data), now])
             .ctx(self)?;
         let mut rows = self.cached_rows()?;
-        if let Some(ledger) = before.and_then(|account| rows.ledgers.get(&account)) {
+        match &before {
+            None => rows.deal_activity.contact_saved(id, true),
+            Some((_, was)) if was != role => rows.deal_activity.contact_saved(id, false),
+            Some(_) => {}
+        }
+        if let Some(ledger) = before.and_then(|(account, _)| rows.ledgers.get(&account)) {
             ledger.drop_contact(id);
         }
         if let Some(ledger) = rows.ledgers.get(account_id) {
@@ -273,22 +276,38 @@ impl Store {
 
     /// Store an `activity.logged` event's activity.
     pub fn save_activity(&self, e: &Event) -> Result<()> {
-        self.conn
+        let (deal, contact, kind, at) = (e.str("deal_id"), e.str("contact_id"), e.str("kind"), crate::time::stamp(e.at));
+        let row = params![e.str("id"), e.str("account_id"), deal, contact, kind, at, to_json(&e.data)];
+        let inserted = self
+            .conn
             .prepare_cached(
                 "INSERT INTO activities (id, account_id, deal_id, contact_id, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, deal_id = ?3, contact_id = ?4, kind = ?5, at = ?6, data = ?7",
+                 ON CONFLICT(id) DO NOTHING",
             )
             .ctx(self)?
-            .execute(params![
-                e.str("id"),
-                e.str("account_id"),
-                e.str("deal_id"),
-                e.str("contact_id"),
-                e.str("kind"),
-                crate::time::stamp(e.at),
-                to_json(&e.data)
-            ])
+            .execute(row)
             .ctx(self)?;
+        if inserted == 0 {
+            // Sent again, and it may now be about another deal: rare, so every deal's sum is read again.
+            self.conn
+                .prepare_cached(
+                    "UPDATE activities SET account_id = ?2, deal_id = ?3, contact_id = ?4, kind = ?5, at = ?6, data = ?7 WHERE id = ?1",
+                )
+                .ctx(self)?
+                .execute(row)
+                .ctx(self)?;
+            self.cached_rows()?.deal_activity.clear();
+            return Ok(());
+        }
+        let Some(deal) = deal else { return Ok(()) };
+        if !self.cached_rows()?.deal_activity.has(deal) {
+            return Ok(());
+        }
+        let role = match contact {
+            Some(c) => self.contact_role(c)?,
+            None => None,
+        };
+        self.cached_rows()?.deal_activity.add(deal, kind.unwrap_or_default(), &at, contact, role.as_deref());
         Ok(())
     }
 
@@ -439,8 +458,12 @@ impl Store {
         Ok(ledger)
     }
 
-    /// Derived facts of a deal: its activities per kind, whether a decision maker took part.
+    /// Derived facts of a deal: its activities per kind, whether a decision
+    /// maker took part, the last one. Kept in memory once read (see [`super::deal_activity`]).
     pub fn deal_stats(&self, deal_id: &str) -> Result<DealStats> {
+        if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
+            return Ok(stats);
+        }
         let activities = {
             let mut st = self
                 .conn
@@ -451,17 +474,26 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .ctx(self)?
         };
-        let decision_maker_met = self
-            .one(
-                "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
-                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive'))",
-                [deal_id],
-                |r| r.get(0),
-            )?
-            .unwrap_or(false);
+        let contacts: Vec<(String, Option<String>)> = {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT DISTINCT a.contact_id, c.role FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
+                     WHERE a.deal_id = ?1 AND a.contact_id IS NOT NULL",
+                )
+                .ctx(self)?;
+            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(self)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(self)?
+        };
+        let decision_maker_met =
+            contacts.iter().any(|(_, role)| role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)));
         let last_activity =
             self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
-        Ok(DealStats { activities, decision_maker_met, last_activity })
+        let stats = DealStats { activities, decision_maker_met, last_activity };
+        self.cached_rows()?.deal_activity.keep(deal_id, stats.clone(), contacts);
+        Ok(stats)
     }
 
     /// Counts for `status`: accounts, deals, key accounts.
@@ -578,5 +610,31 @@ impl Store {
             targets,
             parent_is_key,
         })
+    }
+
+    /// The same facts as [`Store::deal_stats`], read by SQL: what the kept ones are tested against.
+    #[cfg(test)]
+    pub(crate) fn deal_stats_by_sql(&self, deal_id: &str) -> Result<DealStats> {
+        let activities = {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind")
+                .ctx(self)?;
+            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx(self)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(self)?
+        };
+        let decision_maker_met = self
+            .one(
+                "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
+                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive'))",
+                [deal_id],
+                |r| r.get(0),
+            )?
+            .unwrap_or(false);
+        let last_activity =
+            self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
+        Ok(DealStats { activities, decision_maker_met, last_activity })
     }
 }
