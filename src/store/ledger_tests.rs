@@ -172,7 +172,8 @@ fn apply(store: &Store, op: &Op) {
             if let Some(c) = contact {
                 data["contact_id"] = format!("P{c}").into();
             }
-            let line = serde_json::json!({"id": format!("E{id}"), "type": "activity.logged", "at": day(*d), "data": data});
+            let line =
+                serde_json::json!({"id": format!("E{id}"), "type": "activity.logged", "at": day(*d), "data": data});
             let event = crate::event::parse_line(&line.to_string(), chrono::Utc::now()).unwrap();
             store.save_activity(&event).unwrap();
         }

@@ -244,7 +244,14 @@ impl Store {
     }
 
     pub fn commit(&self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").ctx(self)
+        self.run("COMMIT")
+    }
+
+    /// A statement with no parameters and no rows, prepared once
+    /// (`execute_batch` prepares it again on every call).
+    fn run(&self, sql: &str) -> Result<()> {
+        self.conn.prepare_cached(sql).ctx(self)?.execute([]).ctx(self)?;
+        Ok(())
     }
 
     pub fn rollback(&self) -> Result<()> {
@@ -257,11 +264,11 @@ impl Store {
 
     /// A savepoint around one event.
     pub fn savepoint(&self) -> Result<()> {
-        self.conn.execute_batch("SAVEPOINT event").ctx(self)
+        self.run("SAVEPOINT event")
     }
 
     pub fn release(&self) -> Result<()> {
-        self.conn.execute_batch("RELEASE event").ctx(self)
+        self.run("RELEASE event")
     }
 
     pub fn rollback_savepoint(&self) -> Result<()> {

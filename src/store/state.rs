@@ -276,7 +276,8 @@ impl Store {
 
     /// Store an `activity.logged` event's activity.
     pub fn save_activity(&self, e: &Event) -> Result<()> {
-        let (deal, contact, kind, at) = (e.str("deal_id"), e.str("contact_id"), e.str("kind"), crate::time::stamp(e.at));
+        let (deal, contact, kind, at) =
+            (e.str("deal_id"), e.str("contact_id"), e.str("kind"), crate::time::stamp(e.at));
         let row = params![e.str("id"), e.str("account_id"), deal, contact, kind, at, to_json(&e.data)];
         let inserted = self
             .conn
