@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use crate::model::DealStats;
 
 /// Deals kept; past it the cache starts afresh.
-const MAX_DEALS: usize = 20_000;
+const MAX_DEALS: usize = 8_000;
 
 /// The roles whose presence makes `decision_maker_met`.
 pub(super) const DECISION_ROLES: [&str; 3] = ["buyer", "technical", "executive"];

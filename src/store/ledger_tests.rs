@@ -20,6 +20,13 @@ const AMOUNTS: [f64; 6] = [0.1, 1e16, 3.3, 1234.56, -1e16, 7.0];
 
 #[derive(Debug, Clone)]
 enum Op {
+    /// An order whose time is a date alone: a ledger cannot hold it.
+    OrderDatedOnly {
+        id: u8,
+        account: usize,
+        amount: usize,
+        day: u16,
+    },
     Activity {
         id: u8,
         deal: u8,
@@ -87,6 +94,12 @@ fn write() -> impl Strategy<Value = Op> {
             day
         }),
         (0..8u8, a.clone(), amt.clone(), 0..700u16).prop_map(|(id, account, amount, day)| Op::Order {
+            id,
+            account,
+            amount,
+            day
+        }),
+        (0..8u8, a.clone(), amt.clone(), 0..700u16).prop_map(|(id, account, amount, day)| Op::OrderDatedOnly {
             id,
             account,
             amount,
@@ -160,6 +173,10 @@ fn apply(store: &Store, op: &Op) {
         Op::Target { account, product, period, amount } => {
             let (product, period) = (["GTX", "MG"][*product as usize], ["2025", "2026"][*period as usize]);
             store.save_target(ACCOUNTS[*account], product, period, AMOUNTS[*amount], &day(0)).unwrap();
+        }
+        Op::OrderDatedOnly { id, account, amount, day: d } => {
+            let date = &day(*d)[..10];
+            store.save_order(&format!("O{id}"), ACCOUNTS[*account], AMOUNTS[*amount], None, date, &Map::new()).unwrap();
         }
         Op::Activity { id, deal, contact, kind, day: d } => {
             let kind = ["call", "meeting", "demo"][*kind as usize];

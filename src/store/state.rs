@@ -7,7 +7,7 @@ use rusqlite::params;
 use serde_json::{Map, Value};
 
 use super::deal_activity::DECISION_ROLES;
-use super::ledger::Ledger;
+use super::ledger::{Ledger, time_key};
 use super::{SqlContext, Store, json_map};
 use crate::error::Result;
 use crate::event::Event;
@@ -153,12 +153,16 @@ impl Store {
             Some((_, was)) if was != role => rows.deal_activity.contact_saved(id, false),
             Some(_) => {}
         }
-        if let Some(ledger) = before.and_then(|(account, _)| rows.ledgers.get(&account)) {
-            ledger.drop_contact(id);
+        if let Some((account, was)) = &before {
+            rows.ledgers.change(account, |l| {
+                l.drop_contact(was);
+                true
+            });
         }
-        if let Some(ledger) = rows.ledgers.get(account_id) {
-            ledger.contact(id, role);
-        }
+        rows.ledgers.change(account_id, |l| {
+            l.contact(role);
+            true
+        });
         Ok(())
     }
 
@@ -242,14 +246,13 @@ impl Store {
             .ctx(self)?;
         let mut rows = self.cached_rows()?;
         rows.saved_deal(d);
-        if let Some((account, was_won)) = before
-            && let Some(ledger) = rows.ledgers.get(&account)
-        {
-            ledger.drop_deal(&d.id, was_won);
+        if let Some((account, was_won)) = before {
+            rows.ledgers.change(&account, |l| {
+                l.drop_deal(&d.id, was_won);
+                true
+            });
         }
-        if let Some(ledger) = rows.ledgers.get(&d.account_id) {
-            ledger.deal(&d.id, is_open, is_won, d.closed_at.as_deref(), d.amount);
-        }
+        rows.ledgers.change(&d.account_id, |l| l.deal(&d.id, is_open, is_won, d.closed_at.as_deref(), d.amount));
         Ok(())
     }
 
@@ -331,9 +334,7 @@ impl Store {
             .execute(params![id, account_id, amount, product, at, to_json(data)])
             .ctx(self)?;
         if inserted == 1 {
-            if let Some(ledger) = self.cached_rows()?.ledgers.get(account_id) {
-                ledger.order(at, amount);
-            }
+            self.cached_rows()?.ledgers.change(account_id, |l| l.order(at, amount));
             return Ok(());
         }
         // An order sent again: it keeps its time, and may change account.
@@ -373,12 +374,16 @@ impl Store {
             .execute(params![c.id, account_id, c.start, c.end, c.annual_value, to_json(data), recorded_at])
             .ctx(self)?;
         let mut rows = self.cached_rows()?;
-        if let Some(ledger) = before.and_then(|account| rows.ledgers.get(&account)) {
-            ledger.drop_contract(&c.id);
+        if let Some(account) = before {
+            rows.ledgers.change(&account, |l| {
+                l.drop_contract(&c.id);
+                true
+            });
         }
-        if let Some(ledger) = rows.ledgers.get(account_id) {
-            ledger.contract(c);
-        }
+        rows.ledgers.change(account_id, |l| {
+            l.contract(c);
+            true
+        });
         Ok(())
     }
 
@@ -391,9 +396,10 @@ impl Store {
             .ctx(self)?
             .execute(params![account_id, product, period, amount, at])
             .ctx(self)?;
-        if let Some(ledger) = self.cached_rows()?.ledgers.get(account_id) {
-            ledger.target(&Target { product: product.into(), period: period.into(), amount });
-        }
+        self.cached_rows()?.ledgers.change(account_id, |l| {
+            l.target(&Target { product: product.into(), period: period.into(), amount });
+            true
+        });
         Ok(())
     }
 
@@ -405,39 +411,51 @@ impl Store {
             None => false,
         };
         let id = account.id.as_str();
-        if let Some(stats) = self.cached_rows()?.ledgers.get(id).and_then(|l| l.stats(since, at, parent_is_key)) {
+        let (Some(since_key), Some(at_key)) = (time_key(since), time_key(at)) else {
+            return self.account_stats_by_sql(account, since, at);
+        };
+        if let Some(stats) = self.cached_rows()?.ledgers.get(id).and_then(|l| l.stats(since_key, at_key, parent_is_key))
+        {
             return Ok(stats);
         }
-        let ledger = self.load_ledger(id, since)?;
-        let mut rows = self.cached_rows()?;
-        let stats = rows.ledgers.keep(id, ledger).stats(since, at, parent_is_key);
-        Ok(stats.unwrap_or_default())
+        match self.load_ledger(id, since, since_key)? {
+            Some(ledger) => {
+                let mut rows = self.cached_rows()?;
+                let stats = rows.ledgers.keep(id, ledger).stats(since_key, at_key, parent_is_key);
+                Ok(stats.unwrap_or_default())
+            }
+            None => self.account_stats_by_sql(account, since, at),
+        }
     }
 
-    /// An account's ledger from SQLite, holding orders and won deals after `floor`.
-    fn load_ledger(&self, id: &str, floor: &str) -> Result<Ledger> {
-        let mut ledger = Ledger::after(floor);
+    /// An account's ledger from SQLite, holding orders and won deals after
+    /// `floor` (`floor_key` as a [`time_key`]); `None` when it holds a time a
+    /// ledger cannot.
+    fn load_ledger(&self, id: &str, floor: &str, floor_key: u64) -> Result<Option<Ledger>> {
+        let mut ledger = Ledger::after(floor_key);
+        let mut exact = true;
         let mut st =
             self.conn.prepare_cached("SELECT at, amount FROM orders WHERE account_id = ?1 AND at > ?2").ctx(self)?;
         for row in st.query_map(params![id, floor], |r| Ok((r.get::<_, String>(0)?, r.get(1)?))).ctx(self)? {
             let (at, amount) = row.ctx(self)?;
-            ledger.order(&at, amount);
+            exact &= ledger.order(&at, amount);
         }
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, is_open, is_won, closed_at, amount FROM deals WHERE account_id = ?1 AND (is_open = 1 OR is_won = 1)")
+            .prepare_cached(
+                "SELECT id, is_open, is_won, closed_at, amount FROM deals WHERE account_id = ?1 AND (is_open = 1 OR is_won = 1)",
+            )
             .ctx(self)?;
         let deals = st.query_map([id], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
         });
         for row in deals.ctx(self)? {
             let (deal, is_open, is_won, closed_at, amount) = row.ctx(self)?;
-            ledger.deal(&deal, is_open, is_won, closed_at.as_deref(), amount);
+            exact &= ledger.deal(&deal, is_open, is_won, closed_at.as_deref(), amount);
         }
-        let mut st = self.conn.prepare_cached("SELECT id, role FROM contacts WHERE account_id = ?1").ctx(self)?;
-        for row in st.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).ctx(self)? {
-            let (contact, role) = row.ctx(self)?;
-            ledger.contact(&contact, &role);
+        let mut st = self.conn.prepare_cached("SELECT role FROM contacts WHERE account_id = ?1").ctx(self)?;
+        for row in st.query_map([id], |r| r.get::<_, String>(0)).ctx(self)? {
+            ledger.contact(&row.ctx(self)?);
         }
         let mut st = self
             .conn
@@ -451,12 +469,11 @@ impl Store {
         }
         let mut st =
             self.conn.prepare_cached("SELECT product, period, amount FROM targets WHERE account_id = ?1").ctx(self)?;
-        for row in
-            st.query_map([id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? })).ctx(self)?
-        {
+        let targets = st.query_map([id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }));
+        for row in targets.ctx(self)? {
             ledger.target(&row.ctx(self)?);
         }
-        Ok(ledger)
+        Ok(exact.then_some(ledger))
     }
 
     /// Derived facts of a deal: its activities per kind, whether a decision
@@ -534,8 +551,8 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// The same facts as [`Store::account_stats`], added up by SQL: what the ledgers are tested against.
-    #[cfg(test)]
+    /// The same facts as [`Store::account_stats`], added up by SQL: for times
+    /// a ledger cannot hold, and what the ledgers are tested against.
     pub(crate) fn account_stats_by_sql(&self, account: &Account, since: &str, at: &str) -> Result<AccountStats> {
         let id = account.id.as_str();
         // One statement, each part answered from a covering index.
