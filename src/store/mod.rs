@@ -289,6 +289,17 @@ impl Store {
         st.query_row(params, f).optional().ctx(self)
     }
 
+    /// Every row a read returns, each made by `f`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql).ctx(self)?;
+        st.query_map(params, f).ctx(self)?.collect::<rusqlite::Result<Vec<_>>>().ctx(self)
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.one("PRAGMA integrity_check", [], |r| r.get(0))?.unwrap_or_default())

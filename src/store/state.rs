@@ -482,29 +482,16 @@ impl Store {
         if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
             return Ok(stats);
         }
-        let activities = {
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind")
-                .ctx(self)?;
-            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(self)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .ctx(self)?
-        };
-        let contacts: Vec<(String, Option<String>)> = {
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    "SELECT DISTINCT a.contact_id, c.role FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
+        let activities =
+            self.all("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind", [deal_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let contacts: Vec<(String, Option<String>)> = self.all(
+            "SELECT DISTINCT a.contact_id, c.role FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
                      WHERE a.deal_id = ?1 AND a.contact_id IS NOT NULL",
-                )
-                .ctx(self)?;
-            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(self)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .ctx(self)?
-        };
+            [deal_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let decision_maker_met =
             contacts.iter().any(|(_, role)| role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)));
         let last_activity =
@@ -577,42 +564,20 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )?
             .unwrap_or_default();
-        let contacts = {
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT role, COUNT(*) FROM contacts WHERE account_id = ?1 GROUP BY role")
-                .ctx(self)?;
-            st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(self)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .ctx(self)?
-        };
-        let contracts = {
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1 ORDER BY start, id"#,
-                )
-                .ctx(self)?;
-            st.query_map([id], |r| {
-                Ok(Contract { id: r.get(0)?, start: r.get(1)?, end: r.get(2)?, annual_value: r.get(3)? })
-            })
-            .ctx(self)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self)?
-        };
-        let targets = {
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    "SELECT product, period, amount FROM targets WHERE account_id = ?1 ORDER BY period, product",
-                )
-                .ctx(self)?;
-            st.query_map([id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }))
-                .ctx(self)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .ctx(self)?
-        };
+        let contacts =
+            self.all("SELECT role, COUNT(*) FROM contacts WHERE account_id = ?1 GROUP BY role", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let contracts = self.all(
+            r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1 ORDER BY start, id"#,
+            [id],
+            |r| Ok(Contract { id: r.get(0)?, start: r.get(1)?, end: r.get(2)?, annual_value: r.get(3)? }),
+        )?;
+        let targets = self.all(
+            "SELECT product, period, amount FROM targets WHERE account_id = ?1 ORDER BY period, product",
+            [id],
+            |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }),
+        )?;
         let parent_is_key = match &account.parent_id {
             Some(p) => self.one("SELECT is_key FROM accounts WHERE id = ?1", [p], |r| r.get(0))?.unwrap_or(false),
             None => false,
@@ -633,16 +598,10 @@ impl Store {
     /// The same facts as [`Store::deal_stats`], read by SQL: what the kept ones are tested against.
     #[cfg(test)]
     pub(crate) fn deal_stats_by_sql(&self, deal_id: &str) -> Result<DealStats> {
-        let activities = {
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind")
-                .ctx(self)?;
-            st.query_map([deal_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx(self)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .ctx(self)?
-        };
+        let activities =
+            self.all("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind", [deal_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let decision_maker_met = self
             .one(
                 "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
