@@ -5,7 +5,8 @@
 //! ([`super::deal_activity`]) live and die with them.
 //!
 //! The cache never serves a row SQLite would not: every write of these rows
-//! goes through [`Store::save_account`](super::Store::save_account) and
+//! goes through [`Store::save_account`](super::Store::save_account),
+//! [`Store::touch_last_contact`](super::Store::touch_last_contact) and
 //! [`Store::save_deal`](super::Store::save_deal), which update it; a rollback
 //! empties it; and a commit by another connection (another dealflow process)
 //! is seen through `PRAGMA data_version` before the cache is trusted again.
