@@ -404,7 +404,7 @@ impl Store {
     }
 
     /// Derived facts of an account at business time `at`; `since` is `at` minus twelve months.
-    /// Read from the account's ledger, loaded the first time (see [`super::ledger`]).
+    /// Read from the account's ledger in memory, loaded the first time.
     pub fn account_stats(&self, account: &Account, since: &str, at: &str) -> Result<AccountStats> {
         let parent_is_key = match &account.parent_id {
             Some(p) => self.shared_account(p)?.is_some_and(|p| p.is_key),
@@ -477,7 +477,7 @@ impl Store {
     }
 
     /// Derived facts of a deal: its activities per kind, whether a decision
-    /// maker took part, the last one. Kept in memory once read (see [`super::deal_activity`]).
+    /// maker took part, the last one. Kept in memory once read.
     pub fn deal_stats(&self, deal_id: &str) -> Result<DealStats> {
         if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
             return Ok(stats);
