@@ -434,44 +434,29 @@ impl Store {
     fn load_ledger(&self, id: &str, floor: &str, floor_key: u64) -> Result<Option<Ledger>> {
         let mut ledger = Ledger::after(floor_key);
         let mut exact = true;
-        let mut st =
-            self.conn.prepare_cached("SELECT at, amount FROM orders WHERE account_id = ?1 AND at > ?2").ctx(self)?;
-        for row in st.query_map(params![id, floor], |r| Ok((r.get::<_, String>(0)?, r.get(1)?))).ctx(self)? {
-            let (at, amount) = row.ctx(self)?;
+        let orders = "SELECT at, amount FROM orders WHERE account_id = ?1 AND at > ?2";
+        for (at, amount) in self.all(orders, params![id, floor], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
             exact &= ledger.order(&at, amount);
         }
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, is_open, is_won, closed_at, amount FROM deals WHERE account_id = ?1 AND (is_open = 1 OR is_won = 1)",
-            )
-            .ctx(self)?;
-        let deals = st.query_map([id], |r| {
+        let deals = "SELECT id, is_open, is_won, closed_at, amount FROM deals WHERE account_id = ?1 AND (is_open = 1 OR is_won = 1)";
+        let deals = self.all(deals, [id], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
-        });
-        for row in deals.ctx(self)? {
-            let (deal, is_open, is_won, closed_at, amount) = row.ctx(self)?;
+        })?;
+        for (deal, is_open, is_won, closed_at, amount) in deals {
             exact &= ledger.deal(&deal, is_open, is_won, closed_at.as_deref(), amount);
         }
-        let mut st = self.conn.prepare_cached("SELECT role FROM contacts WHERE account_id = ?1").ctx(self)?;
-        for row in st.query_map([id], |r| r.get::<_, String>(0)).ctx(self)? {
-            ledger.contact(&row.ctx(self)?);
+        for role in self.all("SELECT role FROM contacts WHERE account_id = ?1", [id], |r| r.get::<_, String>(0))? {
+            ledger.contact(&role);
         }
-        let mut st = self
-            .conn
-            .prepare_cached(r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1"#)
-            .ctx(self)?;
-        let contracts = st.query_map([id], |r| {
+        let contracts = r#"SELECT id, start, "end", annual_value FROM contracts WHERE account_id = ?1"#;
+        for c in self.all(contracts, [id], |r| {
             Ok(Contract { id: r.get(0)?, start: r.get(1)?, end: r.get(2)?, annual_value: r.get(3)? })
-        });
-        for row in contracts.ctx(self)? {
-            ledger.contract(&row.ctx(self)?);
+        })? {
+            ledger.contract(&c);
         }
-        let mut st =
-            self.conn.prepare_cached("SELECT product, period, amount FROM targets WHERE account_id = ?1").ctx(self)?;
-        let targets = st.query_map([id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }));
-        for row in targets.ctx(self)? {
-            ledger.target(&row.ctx(self)?);
+        let targets = "SELECT product, period, amount FROM targets WHERE account_id = ?1";
+        for t in self.all(targets, [id], |r| Ok(Target { product: r.get(0)?, period: r.get(1)?, amount: r.get(2)? }))? {
+            ledger.target(&t);
         }
         Ok(exact.then_some(ledger))
     }
