@@ -1,21 +1,30 @@
-//! Ingesting event files: stream lines, apply each event in its own
-//! savepoint, commit every `store.batch_size` events, and add up what
-//! happened. Rejected lines are stored with their file, line and reason; the
-//! rest of the file is still applied.
+//! Ingesting event files: stream lines, apply each event, commit every
+//! `store.batch_size` events, and add up what happened. Rejected lines are
+//! stored with their file, line and reason; the rest of the file is still
+//! applied.
 //!
 //! Each event is decided by the playbook in force when it starts, so a
 //! reload during a long file takes effect from the next event on.
+//!
+//! An event is all applied or not at all. Events are applied straight into
+//! the batch's transaction, without a savepoint each: a savepoint makes
+//! SQLite copy every page the event touches into its journal, a tenth of
+//! the cost of an event. The lines of the batch are kept until it commits;
+//! when an event fails half way, the batch is rolled back and applied again
+//! line by line, each event in a savepoint, which leaves every event before
+//! the failing one whole and nothing of the failing one.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
-use crate::event::{Event, EventType};
-use crate::event_source::EventLines;
-use crate::playbook::Current;
+use crate::event::EventType;
+use crate::event_source::{EventLines, Line};
+use crate::playbook::{Current, Playbook};
 use crate::store::Store;
 use crate::time::now_stamp;
 
@@ -114,7 +123,12 @@ pub struct Ingest<'a> {
     store: &'a Store,
     playbook: &'a Current,
     stop: Option<&'a AtomicBool>,
-    in_batch: usize,
+    /// The lines applied since the last commit, to apply again if one fails half way.
+    uncommitted: Vec<Uncommitted>,
+    /// What the summary and `recorded` were at the last commit.
+    committed: Committed,
+    /// A rollback failed: the transaction may hold part of an event, and is never committed.
+    poisoned: bool,
     /// The rules version last recorded as in force.
     recorded: String,
     /// Keep every rejection in the summary, not just the first ones.
@@ -135,12 +149,17 @@ impl<'a> Ingest<'a> {
             store.release_lapsed_claims(&before, &now_stamp())?;
         }
         crate::engine::Engine::new(&first.config, &first.rules, store).reroute_unavailable()?;
+        // The batches hold events alone, so one can be rolled back and applied again.
+        store.commit()?;
+        store.begin()?;
         let recorded = first.version().to_string();
         Ok(Ingest {
             store,
             playbook,
             stop: None,
-            in_batch: 0,
+            uncommitted: Vec::new(),
+            committed: Committed { recorded: recorded.clone(), ..Committed::default() },
+            poisoned: false,
             recorded,
             keep_all_rejections: false,
             tasks_since: None,
@@ -163,69 +182,133 @@ impl<'a> Ingest<'a> {
                 return Ok(Ended::Stopped);
             }
             let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
-            let playbook = self.playbook.load();
-            if playbook.version() != self.recorded {
-                // A reload happened: the new version is in force from this event on.
-                playbook.record(self.store)?;
-                self.recorded = playbook.version().to_string();
+            let line = Uncommitted {
+                text: if line.parsed.is_ok() { lines.current_text() } else { String::new() },
+                playbook: self.playbook.load_full(),
+                line,
+            };
+            if matches!(&line.line.parsed, Ok(e) if e.kind == EventType::ClockTick) {
+                self.apply_alone(&line)?;
+                continue;
             }
-            match line.parsed {
-                Err(rejected) => self.reject(&line.source, line.number, &rejected.reason, &rejected.raw)?,
-                Ok(event) => {
-                    let engine =
-                        Engine::new(&playbook.config, &playbook.rules, self.store).tasks_since(self.tasks_since);
-                    let applied = if event.kind == EventType::ClockTick {
-                        self.apply_alone(&engine, &event, &line.source, line.number)?
-                    } else {
-                        engine.apply(&event, &line.source, line.number)?
-                    };
-                    match applied {
-                        Applied::Done(c, failures) => {
-                            self.summary.counts.add(&c);
-                            for f in failures {
-                                self.summary.note_failure(f);
-                            }
-                        }
-                        Applied::Duplicate => self.summary.counts.duplicates += 1,
-                        Applied::Rejected(reason) => {
-                            self.reject(&line.source, line.number, &reason, &lines.current_text())?
-                        }
-                    }
-                }
+            let applied = self.apply(&line, false);
+            self.uncommitted.push(line);
+            if let Err(e) = applied {
+                self.apply_again(e)?;
             }
-            self.in_batch += 1;
-            if self.in_batch >= playbook.config.store.batch_size {
-                self.store.commit()?;
-                self.store.begin()?;
-                self.in_batch = 0;
+            if self.uncommitted.len() >= self.playbook.load().config.store.batch_size {
+                self.commit()?;
             }
         }
         Ok(Ended::Complete)
     }
 
+    /// Apply one line in the open transaction, in a savepoint of its own if
+    /// `savepoint` (otherwise a failure may leave part of it written).
+    fn apply(&mut self, u: &Uncommitted, savepoint: bool) -> Result<()> {
+        let playbook = &u.playbook;
+        if playbook.version() != self.recorded {
+            // A reload happened: the new version is in force from this event on.
+            playbook.record(self.store)?;
+            self.recorded = playbook.version().to_string();
+        }
+        let line = &u.line;
+        let event = match &line.parsed {
+            Err(rejected) => return self.reject(&line.source, line.number, &rejected.reason, &rejected.raw),
+            Ok(event) => event,
+        };
+        let engine = Engine::new(&playbook.config, &playbook.rules, self.store).tasks_since(self.tasks_since);
+        let applied = if savepoint {
+            engine.apply(event, &line.source, line.number)?
+        } else {
+            engine.apply_in_transaction(event, &line.source, line.number)?
+        };
+        self.count(applied, line, &u.text)
+    }
+
+    fn count(&mut self, applied: Applied, line: &Line, text: &str) -> Result<()> {
+        match applied {
+            Applied::Done(c, failures) => {
+                self.summary.counts.add(&c);
+                for f in failures {
+                    self.summary.note_failure(f);
+                }
+            }
+            Applied::Duplicate => self.summary.counts.duplicates += 1,
+            Applied::Rejected(reason) => self.reject(&line.source, line.number, &reason, text)?,
+        }
+        Ok(())
+    }
+
+    /// The last line failed and may have left part of itself written: roll
+    /// the batch back and apply its lines again, each event in a savepoint.
+    /// An error that comes back is returned, with the events before it
+    /// applied whole; an error that does not (a refusal found after a write,
+    /// a passing fault) is only logged.
+    fn apply_again(&mut self, first: crate::error::Error) -> Result<()> {
+        tracing::debug!("an event failed half way ({first}); applying the batch again, event by event");
+        if let Err(e) = self.store.rollback() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.store.begin()?;
+        self.forget_uncommitted();
+        // Rule health is kept in memory too: back to what the store holds.
+        let mut restored: Vec<&Arc<Playbook>> = Vec::new();
+        for u in &self.uncommitted {
+            if !restored.iter().any(|p| Arc::ptr_eq(p, &u.playbook)) {
+                u.playbook.rules.restore_health(&self.store.rule_health(u.playbook.version())?);
+                restored.push(&u.playbook);
+            }
+        }
+        let lines = std::mem::take(&mut self.uncommitted);
+        for (i, u) in lines.iter().enumerate() {
+            if let Err(e) = self.apply(u, true) {
+                self.uncommitted.extend(lines.into_iter().take(i));
+                return Err(e);
+            }
+        }
+        self.uncommitted = lines;
+        Ok(())
+    }
+
+    /// Count only what was committed: the transaction is being rolled back.
+    fn forget_uncommitted(&mut self) {
+        self.summary.counts = self.committed.counts.clone();
+        self.summary.rejections.truncate(self.committed.rejections);
+        self.summary.rule_failures.clone_from(&self.committed.rule_failures);
+        self.recorded.clone_from(&self.committed.recorded);
+    }
+
+    /// Commit the batch and open the next.
+    fn commit(&mut self) -> Result<()> {
+        self.store.commit()?;
+        self.uncommitted.clear();
+        self.committed = Committed {
+            counts: self.summary.counts.clone(),
+            rejections: self.summary.rejections.len(),
+            rule_failures: self.summary.rule_failures.clone(),
+            recorded: self.recorded.clone(),
+        };
+        self.store.begin()
+    }
+
     /// Apply an event as a transaction of its own: what came before it is
     /// committed first, and it is committed at once (or rolled back whole).
-    /// Ticks go this way: a large tick inside a savepoint costs far more than
-    /// the same work in a plain transaction (see [`Engine::apply_as_transaction`]).
-    fn apply_alone(&mut self, engine: &Engine, event: &Event, source: &str, line: usize) -> Result<Applied> {
-        self.store.commit()?;
-        self.store.begin()?;
-        self.in_batch = 0;
-        match engine.apply_as_transaction(event, source, line) {
-            Ok(Applied::Rejected(why)) => {
-                self.store.rollback()?;
-                self.store.begin()?;
-                Ok(Applied::Rejected(why))
-            }
-            Ok(applied) => {
-                self.store.commit()?;
-                self.store.begin()?;
-                Ok(applied)
-            }
+    /// Ticks go this way, as they can be large: a failing tick leaves no
+    /// batch to apply again.
+    fn apply_alone(&mut self, u: &Uncommitted) -> Result<()> {
+        self.commit()?;
+        match self.apply(u, false) {
+            Ok(()) => self.commit(),
             Err(e) => {
-                // Leave what the savepoint path leaves: the event undone, a transaction open.
-                if self.store.rollback().is_ok() {
-                    let _ = self.store.begin();
+                // Leave what a failed event in a batch leaves: the event undone, a transaction open.
+                self.forget_uncommitted();
+                match self.store.rollback() {
+                    Ok(()) => {
+                        let _ = self.store.begin();
+                    }
+                    Err(_) => self.poisoned = true,
                 }
                 Err(e)
             }
@@ -245,6 +328,12 @@ impl<'a> Ingest<'a> {
 
     /// Commit what is left and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
+        if self.poisoned {
+            let _ = self.store.rollback();
+            return Err(self
+                .store
+                .fault("a failed event could not be rolled back; the last batch was not kept".into()));
+        }
         self.store.commit()?;
         self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
         let health = self.store.rule_health(self.playbook.load().version())?;
@@ -255,11 +344,29 @@ impl<'a> Ingest<'a> {
     /// Stop after a failure: keep every event applied before it (each was
     /// whole), drop nothing else.
     pub fn abort(self) -> Summary {
-        if self.store.commit().is_err() {
+        if self.poisoned || self.store.commit().is_err() {
             let _ = self.store.rollback();
         }
         self.summary
     }
+}
+
+/// A line applied since the last commit.
+struct Uncommitted {
+    line: Line,
+    /// The line as the file holds it, stored if the engine refuses the event.
+    text: String,
+    /// The playbook in force when the line was first applied.
+    playbook: Arc<Playbook>,
+}
+
+/// What [`Ingest`] had counted and recorded at the last commit.
+#[derive(Default)]
+struct Committed {
+    counts: Counts,
+    rejections: usize,
+    rule_failures: Vec<FailureSite>,
+    recorded: String,
 }
 
 #[cfg(test)]

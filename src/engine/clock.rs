@@ -27,7 +27,7 @@
 //! emits nothing.
 //!
 //! A tick is applied as a transaction of its own, not in a savepoint inside
-//! a batch like other events ([`Engine::apply_as_transaction`]): it can make
+//! a batch like other events ([`Engine::apply_in_transaction`]): it can make
 //! tens of thousands of changes, and inside one savepoint each SQLite
 //! statement that writes pays, when it ends, for all the savepoint holds so
 //! far (the in-memory savepoint journal is a list of 1 KiB chunks that
@@ -70,17 +70,23 @@ fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
 }
 
 impl Engine<'_> {
-    /// Apply one event (a `clock.tick`) directly in the caller's transaction,
-    /// without a savepoint of its own. The caller begins a transaction that
-    /// holds nothing else, commits it when this returns `Done` or
-    /// `Duplicate`, and rolls the whole transaction back when it returns
-    /// `Rejected` or an error: all of the event, or none of it, as
-    /// [`Engine::apply`] gives with a savepoint.
-    pub fn apply_as_transaction(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
+    /// Apply one event directly in the caller's transaction, without a
+    /// savepoint of its own (SQLite copies every page an event touches into
+    /// a savepoint's journal, a tenth of an ordinary event's cost and far more
+    /// for a large tick). If this returns an error, part of the event may be
+    /// written: the caller rolls the whole transaction back. `Rejected` means
+    /// nothing was written (an event that is refused after writing is an
+    /// error here, so the caller undoes it).
+    pub fn apply_in_transaction(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
         if self.store.is_applied(&event.id)? {
             return Ok(Applied::Duplicate);
         }
-        self.apply_inner(event, source, line)
+        let before = self.store.total_changes();
+        let applied = self.apply_inner(event, source, line)?;
+        if matches!(applied, Applied::Rejected(_)) && self.store.total_changes() != before {
+            return Err(self.store.fault(format!("event {} was refused after part of it was written", event.id)));
+        }
+        Ok(applied)
     }
 
     pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {

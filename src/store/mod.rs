@@ -2,8 +2,9 @@
 //! and the task queues. All SQL of the project lives in this module, behind
 //! [`Store`]'s methods, so another backend can stand in later.
 //!
-//! Writes happen inside [`Store::begin`] / [`Store::commit`] batches, with a
-//! savepoint per event so one failing event never leaves half its changes.
+//! Writes happen inside [`Store::begin`] / [`Store::commit`] batches. An
+//! event that fails half way is undone by rolling the batch back and
+//! applying it again with a savepoint per event (see [`crate::ingest`]).
 
 mod clock;
 mod deal_activity;
@@ -183,6 +184,22 @@ impl Store {
 
     fn error(&self, e: rusqlite::Error) -> Error {
         Store::describe(&self.path, self.busy_timeout, e)
+    }
+
+    /// An error about this database that SQLite did not raise.
+    pub fn fault(&self, message: String) -> Error {
+        Error::Store { path: self.path.clone(), message }
+    }
+
+    /// The connection, for tests that reach under the store (say, to make a write fail).
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Rows written, updated or deleted through this connection since it was opened.
+    pub fn total_changes(&self) -> u64 {
+        self.conn.total_changes()
     }
 
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
