@@ -106,7 +106,12 @@ impl<R> EventLines<R> {
     /// holds it (lossily decoded when it is not UTF-8): what the store keeps
     /// of a line the engine rejects after it parsed.
     pub fn current_text(&self) -> String {
-        String::from_utf8_lossy(line_text(&self.buf)).into_owned()
+        self.current_str().into_owned()
+    }
+
+    /// [`EventLines::current_text`], borrowed when the line is valid UTF-8.
+    pub fn current_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(line_text(&self.buf))
     }
 
     fn line(&self, parsed: Result<Event, Rejected>) -> Line {

@@ -31,8 +31,6 @@ pub mod facts;
 pub mod import;
 pub mod inbox;
 pub mod ingest;
-#[cfg(test)]
-mod ingest_recovery_tests;
 pub mod model;
 pub mod playbook;
 pub mod rule_tests;

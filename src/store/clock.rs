@@ -147,7 +147,7 @@ impl Store {
         Ok(orders + deals)
     }
 
-    /// Open tasks of a role per assignee (kept up to date by triggers on `tasks`).
+    /// Open tasks of a role per assignee (kept up to date by `create_task` and by triggers on `tasks`).
     pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<(String, i64)>> {
         let mut st = self.conn.prepare_cached("SELECT assignee, open FROM task_load WHERE role = ?1").ctx(self)?;
         let rows = st.query_map([role], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;

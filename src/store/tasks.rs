@@ -4,7 +4,7 @@
 //! run out (a lease): its task goes back to where it was before the claim,
 //! with who had it noted, so a worker that vanished loses no follow-up.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{SqlContext, Store};
 use crate::error::{Error, Result};
@@ -73,34 +73,44 @@ impl Store {
         event_id: &str,
         created_at: &str,
     ) -> Result<Option<i64>> {
-        let id = self
+        // No `RETURNING` (SQLite runs it as a trigger, and a statement with a
+        // trigger keeps a journal of every page it touches): the new row's id
+        // is the last one inserted.
+        let inserted = self
             .conn
             .prepare_cached(
                 "INSERT INTO tasks (role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(dedup_key) DO NOTHING RETURNING id",
+                 ON CONFLICT(dedup_key) DO NOTHING",
             )
             .ctx(self)?
-            .query_row(
-                params![
-                    t.role,
-                    t.assignee,
-                    t.title,
-                    t.priority as i64,
-                    t.due_at,
-                    t.subject.kind,
-                    t.subject.id,
-                    t.rule.to_string(),
-                    t.reason,
-                    rules_version,
-                    t.dedup_key,
-                    event_id,
-                    created_at
-                ],
-                |r| r.get(0),
-            )
-            .optional()
+            .execute(params![
+                t.role,
+                t.assignee,
+                t.title,
+                t.priority as i64,
+                t.due_at,
+                t.subject.kind,
+                t.subject.id,
+                t.rule.to_string(),
+                t.reason,
+                rules_version,
+                t.dedup_key,
+                event_id,
+                created_at
+            ])
             .ctx(self)?;
+        let id = (inserted == 1).then(|| self.conn.last_insert_rowid());
+        if let (Some(_), Some(assignee)) = (id, &t.assignee) {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO task_load (role, assignee, open) VALUES (?1, ?2, 1)
+                     ON CONFLICT(role, assignee) DO UPDATE SET open = open + 1",
+                )
+                .ctx(self)?
+                .execute(params![t.role, assignee])
+                .ctx(self)?;
+        }
         Ok(id)
     }
 

@@ -20,6 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+#[cfg(test)]
+mod recovery_tests;
+mod uncommitted;
+
+use uncommitted::Uncommitted;
+
 use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
 use crate::event::EventType;
@@ -124,7 +130,7 @@ pub struct Ingest<'a> {
     playbook: &'a Current,
     stop: Option<&'a AtomicBool>,
     /// The lines applied since the last commit, to apply again if one fails half way.
-    uncommitted: Vec<Uncommitted>,
+    uncommitted: Uncommitted,
     /// What the summary and `recorded` were at the last commit.
     committed: Committed,
     /// A rollback failed: the transaction may hold part of an event, and is never committed.
@@ -157,7 +163,7 @@ impl<'a> Ingest<'a> {
             store,
             playbook,
             stop: None,
-            uncommitted: Vec::new(),
+            uncommitted: Uncommitted::default(),
             committed: Committed { recorded: recorded.clone(), ..Committed::default() },
             poisoned: false,
             recorded,
@@ -176,23 +182,21 @@ impl<'a> Ingest<'a> {
     /// Apply every line of one input, in order.
     pub fn input<R: Read>(&mut self, source: &str, reader: R) -> Result<Ended> {
         let now = chrono::Utc::now();
+        let name: Arc<str> = source.into();
         let mut lines = EventLines::new(source, reader, now);
         while let Some(line) = lines.next() {
             if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Ok(Ended::Stopped);
             }
             let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
-            let line = Uncommitted {
-                text: if line.parsed.is_ok() { lines.current_text() } else { String::new() },
-                playbook: self.playbook.load_full(),
-                line,
-            };
-            if matches!(&line.line.parsed, Ok(e) if e.kind == EventType::ClockTick) {
-                self.apply_alone(&line)?;
+            let text = lines.current_str();
+            let playbook = self.playbook.load_full();
+            if matches!(&line.parsed, Ok(e) if e.kind == EventType::ClockTick) {
+                self.apply_alone(&line, &text, &playbook)?;
                 continue;
             }
-            let applied = self.apply(&line, false);
-            self.uncommitted.push(line);
+            let applied = self.apply(&line, &text, &playbook, false);
+            self.uncommitted.push(&name, now, &line, &text, playbook);
             if let Err(e) = applied {
                 self.apply_again(e)?;
             }
@@ -203,16 +207,15 @@ impl<'a> Ingest<'a> {
         Ok(Ended::Complete)
     }
 
-    /// Apply one line in the open transaction, in a savepoint of its own if
-    /// `savepoint` (otherwise a failure may leave part of it written).
-    fn apply(&mut self, u: &Uncommitted, savepoint: bool) -> Result<()> {
-        let playbook = &u.playbook;
+    /// Apply one line (its text is `text`) in the open transaction, in a
+    /// savepoint of its own if `savepoint` (otherwise a failure may leave
+    /// part of it written).
+    fn apply(&mut self, line: &Line, text: &str, playbook: &Playbook, savepoint: bool) -> Result<()> {
         if playbook.version() != self.recorded {
             // A reload happened: the new version is in force from this event on.
             playbook.record(self.store)?;
             self.recorded = playbook.version().to_string();
         }
-        let line = &u.line;
         let event = match &line.parsed {
             Err(rejected) => return self.reject(&line.source, line.number, &rejected.reason, &rejected.raw),
             Ok(event) => event,
@@ -223,7 +226,7 @@ impl<'a> Ingest<'a> {
         } else {
             engine.apply_in_transaction(event, &line.source, line.number)?
         };
-        self.count(applied, line, &u.text)
+        self.count(applied, line, text)
     }
 
     fn count(&mut self, applied: Applied, line: &Line, text: &str) -> Result<()> {
@@ -254,22 +257,19 @@ impl<'a> Ingest<'a> {
         self.store.begin()?;
         self.forget_uncommitted();
         // Rule health is kept in memory too: back to what the store holds.
-        let mut restored: Vec<&Arc<Playbook>> = Vec::new();
-        for u in &self.uncommitted {
-            if !restored.iter().any(|p| Arc::ptr_eq(p, &u.playbook)) {
-                u.playbook.rules.restore_health(&self.store.rule_health(u.playbook.version())?);
-                restored.push(&u.playbook);
-            }
+        for p in self.uncommitted.playbooks() {
+            p.rules.restore_health(&self.store.rule_health(p.version())?);
         }
-        let lines = std::mem::take(&mut self.uncommitted);
-        for (i, u) in lines.iter().enumerate() {
-            if let Err(e) = self.apply(u, true) {
-                self.uncommitted.extend(lines.into_iter().take(i));
-                return Err(e);
-            }
+        let mut kept = std::mem::take(&mut self.uncommitted);
+        let failed = kept
+            .lines()
+            .enumerate()
+            .find_map(|(i, (line, text, playbook))| self.apply(&line, text, playbook, true).err().map(|e| (i, e)));
+        if let Some((i, _)) = failed {
+            kept.truncate(i);
         }
-        self.uncommitted = lines;
-        Ok(())
+        self.uncommitted = kept;
+        failed.map_or(Ok(()), |(_, e)| Err(e))
     }
 
     /// Count only what was committed: the transaction is being rolled back.
@@ -297,9 +297,9 @@ impl<'a> Ingest<'a> {
     /// committed first, and it is committed at once (or rolled back whole).
     /// Ticks go this way, as they can be large: a failing tick leaves no
     /// batch to apply again.
-    fn apply_alone(&mut self, u: &Uncommitted) -> Result<()> {
+    fn apply_alone(&mut self, line: &Line, text: &str, playbook: &Playbook) -> Result<()> {
         self.commit()?;
-        match self.apply(u, false) {
+        match self.apply(line, text, playbook, false) {
             Ok(()) => self.commit(),
             Err(e) => {
                 // Leave what a failed event in a batch leaves: the event undone, a transaction open.
@@ -349,15 +349,6 @@ impl<'a> Ingest<'a> {
         }
         self.summary
     }
-}
-
-/// A line applied since the last commit.
-struct Uncommitted {
-    line: Line,
-    /// The line as the file holds it, stored if the engine refuses the event.
-    text: String,
-    /// The playbook in force when the line was first applied.
-    playbook: Arc<Playbook>,
 }
 
 /// What [`Ingest`] had counted and recorded at the last commit.
