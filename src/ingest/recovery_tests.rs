@@ -50,16 +50,17 @@ fn ingest_all(store: &Store, lines: &[String]) -> Summary {
     }
 }
 
+/// The first column of every row `sql` returns.
+fn texts(store: &Store, sql: &str) -> Vec<String> {
+    let mut st = store.connection().prepare(sql).unwrap();
+    st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
 /// Every row of every table, in row order, without wall-clock times.
 fn dump(store: &Store) -> Vec<String> {
     let conn = store.connection();
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let mut tables =
+        texts(store, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
     tables.retain(|t| t != "rules_loads");
     let mut rows = Vec::new();
     for table in tables {
@@ -82,14 +83,7 @@ fn dump(store: &Store) -> Vec<String> {
 
 /// The line (1-based) of the `nth` event that made a task, in a run without failures.
 fn nth_event_with_a_task(store: &Store, lines: &[String], nth: usize) -> (usize, String) {
-    let ids: Vec<String> = store
-        .connection()
-        .prepare("SELECT DISTINCT event_id FROM tasks ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let ids = texts(store, "SELECT DISTINCT event_id FROM tasks ORDER BY id");
     let id = ids.iter().filter(|id| !id.contains('#')).nth(nth).expect("enough events make tasks").clone();
     let at = lines.iter().position(|l| l.contains(&format!("\"{id}\""))).expect("the event is in the stream");
     (at + 1, id)
