@@ -10,7 +10,7 @@ use super::outcome::{self, Action, KeyOutcome, StageOutcome, TaskSpec};
 use super::{Engine, Run, Trigger};
 use crate::error::Result;
 use crate::facts;
-use crate::model::{DecisionKind, NewTask, RuleRef, StageChange, Subject};
+use crate::model::{Account, DecisionKind, NewTask, RuleRef, StageChange, Subject};
 use crate::rules::{Fact, Facts, Rule, RuleError, RuleKind};
 use crate::time::{self, stamp};
 
@@ -127,7 +127,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_stage(&self, t: &Trigger, deal_id: &str, run: &mut Run) -> Result<()> {
-        let Some(deal) = self.store.deal(deal_id)? else {
+        let Some(deal) = self.store.shared_deal(deal_id)? else {
             return Ok(());
         };
         let requested = t.requested_stage.as_deref();
@@ -180,9 +180,9 @@ impl Engine<'_> {
                 run.push(next);
                 Ok(())
             }
-            (Some(to), None) => self.move_deal(t, deal, to, None, "requested by the event", run),
+            (Some(to), None) => self.move_deal(t, &deal, to, None, "requested by the event", run),
             (None, _) => match first_move {
-                Some((rule, to, reason)) => self.move_deal(t, deal, &to, Some(rule.reference()), &reason, run),
+                Some((rule, to, reason)) => self.move_deal(t, &deal, &to, Some(rule.reference()), &reason, run),
                 None => Ok(()),
             },
         }
@@ -191,12 +191,13 @@ impl Engine<'_> {
     fn move_deal(
         &self,
         t: &Trigger,
-        mut deal: crate::model::Deal,
+        deal: &crate::model::Deal,
         to: &str,
         rule: Option<RuleRef>,
         reason: &str,
         run: &mut Run,
     ) -> Result<()> {
+        let mut deal = deal.clone();
         let pipeline = &self.config.pipeline;
         let at = stamp(t.at);
         let from = std::mem::replace(&mut deal.stage, to.to_string());
@@ -246,7 +247,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn decide_key(&self, t: &Trigger, account_id: &str, run: &mut Run) -> Result<()> {
-        let Some(mut account) = self.store.account(account_id)? else {
+        let Some(account) = self.store.shared_account(account_id)? else {
             return Ok(());
         };
         let rules: Vec<&Rule> = self.rules.rules(RuleKind::Key).collect();
@@ -271,6 +272,7 @@ impl Engine<'_> {
             if let (true, Some((_, reason))) = (is_key, &yes)
                 && account.key_reason.as_deref() != Some(reason)
             {
+                let mut account = Account::clone(&account);
                 account.key_reason = Some(reason.clone());
                 self.store.save_account(&account, &stamp(t.at))?;
                 run.cache.changed();
@@ -282,6 +284,7 @@ impl Engine<'_> {
             _ => (None, "no key-account rule holds any more".to_string()),
         };
         let at = stamp(t.at);
+        let mut account = Account::clone(&account);
         account.is_key = is_key;
         account.key_since = is_key.then(|| at.clone());
         account.key_reason = is_key.then(|| reason.clone());

@@ -157,7 +157,8 @@ impl Engine<'_> {
         let account = e.str("account_id").unwrap_or_default().to_string();
         self.ensure_account(&account, at)?;
         let existing = self.store.deal(id)?;
-        let mut d = existing.clone().unwrap_or_else(|| Deal {
+        let created = existing.is_none();
+        let mut d = existing.unwrap_or_else(|| Deal {
             id: id.to_string(),
             stage: pipeline.first().to_string(),
             stage_entered_at: at.to_string(),
@@ -176,7 +177,7 @@ impl Engine<'_> {
         }
         let (open, won) = (!pipeline.is_closed(&d.stage), pipeline.is_won(&d.stage));
         self.store.save_deal(&d, open, won, at)?;
-        if existing.is_none() {
+        if created {
             self.store.record_stage_change(&StageChange {
                 deal_id: id,
                 from: None,
