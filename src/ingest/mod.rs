@@ -196,11 +196,12 @@ impl<'a> Ingest<'a> {
                 continue;
             }
             let applied = self.apply(&line, &text, &playbook, false);
+            let batch_size = playbook.config.store.batch_size;
             self.uncommitted.push(&name, now, &line, &text, playbook);
             if let Err(e) = applied {
                 self.apply_again(e)?;
             }
-            if self.uncommitted.len() >= self.playbook.load().config.store.batch_size {
+            if self.uncommitted.len() >= batch_size {
                 self.commit()?;
             }
         }
