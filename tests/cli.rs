@@ -1137,3 +1137,100 @@ fn a_claimed_or_closed_task_is_printed_with_control_characters_escaped() {
     // The stored title is the text as it came.
     assert_eq!(ws.tasks()[0]["title"], "Call new lead Evil\u{1b}[2J\u{202e}Corp");
 }
+
+// ---------------------------------------------------------------------------
+// 10. What the terminal is shown: escaped text, colour, exit codes, times
+// ---------------------------------------------------------------------------
+
+/// A name that would forge a log line and turn the terminal red if printed raw.
+const HOSTILE: &str = "evil\n\u{1b}[31mforged: applied 999";
+/// How every output shows [`HOSTILE`].
+const HOSTILE_SHOWN: &str = r"evil\n\u{1b}[31mforged: applied 999";
+
+/// Nothing a terminal would obey, and no line that starts with the forged text.
+fn assert_clean(what: &str, text: &str) {
+    assert!(!text.contains('\u{1b}'), "{what}: an ESC reached the output: {text:?}");
+    assert!(!text.lines().any(|l| l.starts_with("\u{1b}[31mforged") || l.starts_with("forged")), "{what}: {text}");
+}
+
+#[test]
+fn hostile_file_and_account_names_are_escaped_in_run_and_ingest_messages_and_tables() {
+    let ws = Workspace::new();
+    let lines = |n: u32| {
+        [
+            account("2026-11-02T08:00:00Z", &format!("A-{n}"), HOSTILE, json!({"owner": "Ana Ruiz", "region": "West"})),
+            lead("2026-11-02T09:00:00Z", &format!("L-{n}"), json!({"company": HOSTILE})),
+            "not json".to_string(),
+        ]
+        .map(|l| format!("{l}\n"))
+        .concat()
+    };
+
+    // An inbox file with the name: `run` names it in its message and its rejected line.
+    std::fs::write(ws.path("inbox").join(format!("{HOSTILE}.jsonl")), lines(1)).unwrap();
+    let out = ws.run(&["run"]).code(2);
+    assert!(out.stderr.contains(&format!("inbox/{HOSTILE_SHOWN}.jsonl: applied 2")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{HOSTILE_SHOWN}.jsonl:3: rejected")), "{}", out.stderr);
+    assert_clean("run", &format!("{}{}", out.stdout, out.stderr));
+
+    // An event file given to `ingest`: its rejected line names it.
+    let file = ws.root().join(format!("{HOSTILE}.jsonl"));
+    std::fs::write(&file, lines(2)).unwrap();
+    let out = ws.run(&["ingest", file.to_str().unwrap()]).code(2);
+    assert!(out.stderr.contains(&format!("{HOSTILE_SHOWN}.jsonl:3: rejected")), "{}", out.stderr);
+    assert_clean("ingest", &format!("{}{}", out.stdout, out.stderr));
+
+    // Tables: one row per account and task, the name escaped in its cell.
+    let out = ws.run(&["accounts"]).success();
+    let rows: Vec<&str> = out.stdout.lines().filter(|l| l.contains(HOSTILE_SHOWN)).collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(rows.iter().all(|r| r.contains("A-")), "{}", out.stdout);
+    assert_clean("accounts", &out.stdout);
+    let out = ws.run(&["tasks"]).success();
+    assert!(out.stdout.contains(&format!("Call new lead {HOSTILE_SHOWN}")), "{}", out.stdout);
+    assert_clean("tasks", &out.stdout);
+    // The store keeps the text as it came.
+    assert_eq!(ws.account("A-1")["name"], HOSTILE);
+}
+
+#[test]
+fn a_hostile_inbox_file_name_is_escaped_in_what_watch_prints() {
+    use std::io::{BufRead, BufReader};
+    let ws = Workspace::new();
+    let mut cmd = ws.command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"]);
+    cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start dealflow watch");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut expect = |part: &str| loop {
+        let line = rx.recv_timeout(wait).unwrap_or_else(|_| panic!("no {part:?} in:\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        if line.contains(part) {
+            break seen.join("\n");
+        }
+    };
+    expect("watching: ");
+    let name = format!("{HOSTILE}.jsonl");
+    let tmp = ws.path(".incoming");
+    std::fs::write(&tmp, format!("{}\nnot json\n", lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Acme"}))))
+        .unwrap();
+    std::fs::rename(&tmp, ws.path("inbox").join(&name)).unwrap();
+    let printed = expect("moved to");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        printed.contains(&format!("inbox/{HOSTILE_SHOWN}.jsonl: applied 1, duplicates skipped 0, rejected 1")),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("moved to inbox/failed/{HOSTILE_SHOWN}.jsonl")), "{printed}");
+    assert_clean("watch", &printed);
+}

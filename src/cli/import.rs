@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 const AFTER_HELP: &str = "\
 Formats:
@@ -263,7 +263,7 @@ impl Report<'_> {
             super::ingest::print_summary(&shown, false)?;
         }
         for r in self.plan.rejected_rows.iter().take(100) {
-            eprintln!("{}:{}: rejected: {}", r.file, r.row, r.message);
+            eprintln!("{}:{}: rejected: {}", printable(&r.file), r.row, printable(&r.message));
         }
         if self.plan.rejected_rows.len() > 100 {
             eprintln!("... and {} more rejected rows (--json lists them all)", self.plan.rejected_rows.len() - 100);
@@ -274,11 +274,11 @@ impl Report<'_> {
     fn text(&self, out: &mut String) {
         use std::fmt::Write;
         let p = self.plan;
-        let _ = writeln!(out, "{} export {}", p.format, self.path);
+        let _ = writeln!(out, "{} export {}", p.format, printable(self.path));
         for f in &p.files {
             let outcomes: Vec<String> = f.outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let what = if outcomes.is_empty() { "nothing".to_string() } else { outcomes.join(", ") };
-            let _ = writeln!(out, "  {}: {} rows: {what}", f.file, f.rows);
+            let _ = writeln!(out, "  {}: {} rows: {}", printable(&f.file), f.rows, printable(&what));
         }
         if let Some(r) = self.roster {
             let verb = if r.written { "added" } else { "would add" };
@@ -301,12 +301,13 @@ impl Report<'_> {
                 let mut line = String::from(" ");
                 for (i, person) in r.added.iter().enumerate() {
                     let sep = if i + 1 < r.added.len() { "," } else { "" };
-                    if line.len() + person.name.len() > 96 {
+                    let name = printable(&person.name);
+                    if line.len() + name.len() > 96 {
                         let _ = writeln!(out, "{line}");
                         line = String::from(" ");
                     }
                     line.push(' ');
-                    line.push_str(&person.name);
+                    line.push_str(&name);
                     line.push_str(sep);
                 }
                 let _ = writeln!(out, "{line}");
@@ -323,8 +324,11 @@ impl Report<'_> {
             let _ = writeln!(out, "  {} events repeated by later rows were made once", p.repeated_events);
         }
         if let Some(target) = self.emitted {
-            let place =
-                if target.as_os_str() == "-" { "standard output".to_string() } else { target.display().to_string() };
+            let place = if target.as_os_str() == "-" {
+                "standard output".to_string()
+            } else {
+                printable(&target.display().to_string())
+            };
             let _ = writeln!(out, "written to {place}; nothing was applied (ingest it with `dealflow ingest`)");
         }
         for s in &p.product_spellings {
@@ -334,7 +338,9 @@ impl Report<'_> {
         if p.format == crm::FORMAT {
             let _ = writeln!(out, "leads made from open deals without an account: {}", p.leads.len());
             for l in p.leads.iter().take(LISTED) {
-                let _ = writeln!(out, "  {}:{}: lead {} ({}, {})", l.file, l.row, l.lead_id, l.product, l.owner);
+                let (file, lead) = (printable(&l.file), printable(&l.lead_id));
+                let (product, owner) = (printable(&l.product), printable(&l.owner));
+                let _ = writeln!(out, "  {file}:{}: lead {lead} ({product}, {owner})", l.row);
             }
             if p.leads.len() > LISTED {
                 let _ = writeln!(out, "  ... and {} more (--json lists every one)", p.leads.len() - LISTED);
@@ -352,7 +358,7 @@ impl Report<'_> {
 }
 
 fn note(r: &RowNote) -> String {
-    format!("{}:{}: {}", r.file, r.row, r.message)
+    format!("{}:{}: {}", printable(&r.file), r.row, printable(&r.message))
 }
 
 fn list(out: &mut String, title: &str, items: &[RowNote]) {

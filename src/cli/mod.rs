@@ -119,7 +119,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::printable_lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -8,7 +8,7 @@ use dealflow::simulate;
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,21 +47,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if !r.tasks_added.is_empty() || !r.tasks_removed.is_empty() {
         let by_role: Vec<String> = r.tasks_by_role.iter().map(|(role, (a, d))| format!("{role} +{a} -{d}")).collect();
         println!("tasks: +{} -{} ({})", r.tasks_added.len(), r.tasks_removed.len(), by_role.join(", "));
-        for (role, title, about) in &r.tasks_added {
-            println!("  + {role}: {title} ({about})");
-        }
-        for (role, title, about) in &r.tasks_removed {
-            println!("  - {role}: {title} ({about})");
+        for (sign, tasks) in [('+', &r.tasks_added), ('-', &r.tasks_removed)] {
+            for (role, title, about) in tasks {
+                println!("  {sign} {role}: {} ({})", printable(title), printable(about));
+            }
         }
     }
     for (deal, was, would) in &r.stages_differ {
-        println!("deal {deal}: ends in {would} instead of {was}");
+        println!("deal {}: ends in {would} instead of {was}", printable(deal));
     }
     if !r.accounts_gaining_key.is_empty() {
-        println!("accounts that would become key: {}", r.accounts_gaining_key.join(", "));
+        println!("accounts that would become key: {}", printable(&r.accounts_gaining_key.join(", ")));
     }
     if !r.accounts_losing_key.is_empty() {
-        println!("accounts that would not be key: {}", r.accounts_losing_key.join(", "));
+        println!("accounts that would not be key: {}", printable(&r.accounts_losing_key.join(", ")));
     }
     if r.rule_errors > 0 {
         println!(

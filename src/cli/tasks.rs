@@ -131,7 +131,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
                 return Err(e.into());
             }
             if (claimed.len() as u64) < count {
-                eprintln!("no more open {role} tasks for {who} (claimed {} of {count})", claimed.len());
+                eprintln!(
+                    "no more open {role} tasks for {} (claimed {} of {count})",
+                    output::printable(&who),
+                    claimed.len()
+                );
             }
             Ok(Outcome::Ok)
         }

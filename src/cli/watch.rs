@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::context::{Context, stop_flag};
-use super::output;
+use super::output::{self, printable, printable_lines};
 
 #[derive(clap::Args)]
 pub struct WatchArgs {
@@ -31,7 +31,8 @@ pub struct RunArgs {
     json: bool,
 }
 
-/// One line per note on standard error; the reload lines are the fixed contract.
+/// One line per note on standard error (a rule's source is shown as lines);
+/// the reload lines are the fixed contract.
 fn print(note: Note) {
     match note {
         Note::Started { version, files } => {
@@ -45,24 +46,32 @@ fn print(note: Note) {
                 if problems.len() == 1 { "" } else { "s" }
             );
             for p in &problems {
-                eprintln!("  {p}");
+                eprintln!("  {}", printable(p));
             }
             for s in snippets.iter().flatten() {
-                eprintln!("{s}");
+                eprintln!("{}", printable_lines(s));
             }
         }
         Note::Processed(p) => {
             let c = &p.summary.counts;
-            let whereto =
-                p.moved_to.map(|m| format!("moved to {m}")).unwrap_or_else(|| "stopped; stays in the inbox".into());
+            let whereto = p
+                .moved_to
+                .map(|m| format!("moved to {}", printable(&m)))
+                .unwrap_or_else(|| "stopped; stays in the inbox".into());
             eprintln!(
                 "{}: applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {}, key-account changes {}; {whereto}",
-                p.file, c.applied, c.duplicates, c.rejected, c.tasks_created, c.stage_moves, c.key_account_changes
+                printable(&p.file),
+                c.applied,
+                c.duplicates,
+                c.rejected,
+                c.tasks_created,
+                c.stage_moves,
+                c.key_account_changes
             );
         }
-        Note::InboxError { file, error } => eprintln!("{file}: not processed: {error}"),
+        Note::InboxError { file, error } => eprintln!("{}: not processed: {}", printable(&file), printable(&error)),
         Note::Ticked { at } => eprintln!("tick at {at}"),
-        Note::Simulated { version, summary } => eprintln!("simulated {version} {summary}"),
+        Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }
 }
