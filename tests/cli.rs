@@ -1234,3 +1234,43 @@ fn a_hostile_inbox_file_name_is_escaped_in_what_watch_prints() {
     assert!(printed.contains(&format!("moved to inbox/failed/{HOSTILE_SHOWN}.jsonl")), "{printed}");
     assert_clean("watch", &printed);
 }
+
+/// Fails on every lead, with the lead's company in its error.
+const THROWING_RULE: &str = r#"/// Fails on every lead.
+fn task_fail_on_leads(event) {
+    if event.type == "lead.created" {
+        throw event.data.company;
+    }
+}
+"#;
+
+#[test]
+fn warnings_written_to_a_pipe_have_no_colour_and_no_raw_control_characters() {
+    let ws = Workspace::new();
+    ws.write("rules/x.rhai", THROWING_RULE);
+    let leads: Vec<String> =
+        (1..=6).map(|n| lead("2026-11-02T09:00:00Z", &format!("L-{n}"), json!({"company": HOSTILE}))).collect();
+    let file = ws.event_file(&leads);
+    let ingest = |env: &[(&str, &str)]| {
+        let mut cmd = ws.command(&["ingest", file.to_str().unwrap()]);
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE").env_remove("CLICOLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        std::fs::remove_file(ws.path("dealflow.db")).ok();
+        common::output(&["ingest"], cmd.output().unwrap()).success()
+    };
+    // Standard error is a pipe here: no colour, and the rule's error text is escaped.
+    let out = ingest(&[]);
+    assert!(out.stderr.contains("is quarantined"), "{}", out.stderr);
+    assert!(out.stderr.contains(HOSTILE_SHOWN), "{}", out.stderr);
+    assert_clean("the warning", &out.stderr);
+    assert!(out.stdout.contains(HOSTILE_SHOWN), "{}", out.stdout);
+    assert_clean("the summary", &out.stdout);
+    // Colour on demand (CLICOLOR_FORCE), but NO_COLOR wins.
+    let forced = ingest(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.stderr.contains("\u{1b}["), "{:?}", forced.stderr);
+    assert!(forced.stderr.contains(HOSTILE_SHOWN), "{:?}", forced.stderr);
+    let plain = ingest(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!plain.stderr.contains('\u{1b}'), "{:?}", plain.stderr);
+}

@@ -17,6 +17,7 @@ mod status;
 mod tasks;
 mod test;
 mod tick;
+mod warnings;
 mod watch;
 
 use std::path::PathBuf;
@@ -90,12 +91,7 @@ pub enum Outcome {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+    warnings::init();
     let ctx = context::Context { dir: cli.dir, db: cli.db };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
