@@ -1274,3 +1274,40 @@ fn warnings_written_to_a_pipe_have_no_colour_and_no_raw_control_characters() {
     let plain = ingest(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
     assert!(!plain.stderr.contains('\u{1b}'), "{:?}", plain.stderr);
 }
+
+/// The business time a wall-clock tick today finds a deal stuck at.
+fn days_ago(days: i64) -> String {
+    dealflow::time::stamp(chrono::Utc::now() - chrono::Duration::days(days))
+}
+
+#[test]
+fn run_on_an_empty_inbox_reports_what_its_tick_did() {
+    // A deal that entered its stage 20 days ago: the wall-clock tick of `run` finds it stuck.
+    let stuck = || {
+        let ws = Workspace::new();
+        let at = days_ago(20);
+        ws.ingest(&[
+            account(&at, "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+            deal(&at, "D-1", "A-1", "Acme rollout", 30000, "Ana Ruiz"),
+        ]);
+        let before = ws.tasks().len();
+        (ws, before)
+    };
+    let (ws, before) = stuck();
+    let out = ws.run(&["run"]).success();
+    let made = ws.tasks().len() - before;
+    assert!(made > 0, "the tick found the stuck deal: {}", out.stdout);
+    assert!(out.stdout.contains("is empty"), "{}", out.stdout);
+    let tick = out.stdout.lines().find(|l| l.starts_with("tick at ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(tick.contains(&format!("tasks created {made},")), "{}", out.stdout);
+
+    // As JSON: the inbox's total apart, the tick's own counts beside it.
+    let (ws, before) = stuck();
+    let out = ws.run(&["run", "--json"]).success().json();
+    let made = ws.tasks().len() - before;
+    assert!(made > 0);
+    assert_eq!(out["total"]["applied"], 0, "{out:#}");
+    assert_eq!(out["tick"]["tasks_created"], json!(made), "{out:#}");
+    assert_eq!(out["tick"]["applied"], 1, "{out:#}");
+    assert!(out["tick"]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{out:#}");
+}

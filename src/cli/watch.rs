@@ -107,28 +107,36 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
         }
         files.push(p);
     }
-    // Time passes too: one tick at the wall clock after the inbox.
-    if !stop.load(Ordering::SeqCst) {
-        let quiet = |note: Note| {
-            if let Note::Ticked { at } = note {
-                tracing::info!("tick at {at}");
-            }
-        };
-        watch::tick(&store, &current, &quiet)?;
-    }
+    // Time passes too: one tick at the wall clock after the inbox, reported beside it.
+    let tick = if stop.load(Ordering::SeqCst) { None } else { Some(watch::tick(&store, &current, &|_| {})?) };
     if args.json {
-        output::json(&json!({"files": files, "total": total}))?;
-    } else if files.is_empty() {
-        println!("the inbox ({}) is empty", inbox.dir().display());
+        output::json(&json!({"files": files, "total": total, "tick": tick}))?;
+        return Ok(ended(&stop, &total));
+    }
+    if files.is_empty() {
+        println!("the inbox ({}) is empty", printable(&inbox.dir().display().to_string()));
     } else {
         println!("{} file{}:", files.len(), if files.len() == 1 { "" } else { "s" });
         super::ingest::print_summary(&total, false)?;
     }
-    Ok(if stop.load(Ordering::SeqCst) {
+    match &tick {
+        Some(t) if t.summary.counts.duplicates > 0 => println!("tick at {} was applied before: nothing new", t.at),
+        Some(t) => {
+            print!("tick at {}: ", t.at);
+            super::ingest::print_summary(&t.summary, false)?;
+        }
+        None => {}
+    }
+    Ok(ended(&stop, &total))
+}
+
+/// A stop is a failure (the inbox may not be done); rejected lines are a partial success.
+fn ended(stop: &std::sync::atomic::AtomicBool, total: &Summary) -> Outcome {
+    if stop.load(Ordering::SeqCst) {
         Outcome::Failed
     } else if total.counts.rejected > 0 {
         Outcome::Partial
     } else {
         Outcome::Ok
-    })
+    }
 }
