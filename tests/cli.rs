@@ -1007,8 +1007,8 @@ fn an_unknown_role_is_refused_with_a_suggestion() {
     }
     // A known role with no tasks is just an empty list.
     assert_eq!(ws.run(&["tasks", "--role", "marketing", "--json"]).success().json(), json!([]));
-    let out = ws.run(&["tasks", "--status", "opne"]).code(1);
-    assert!(out.stderr.contains(r#"unknown status "opne""#), "{}", out.stderr);
+    let out = ws.run(&["tasks", "--status", "opne"]).code(64);
+    assert!(out.stderr.contains("invalid value 'opne' for '--status <STATUS>'"), "{}", out.stderr);
 }
 
 #[test]
@@ -1310,4 +1310,29 @@ fn run_on_an_empty_inbox_reports_what_its_tick_did() {
     assert_eq!(out["tick"]["tasks_created"], json!(made), "{out:#}");
     assert_eq!(out["tick"]["applied"], 1, "{out:#}");
     assert!(out["tick"]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{out:#}");
+}
+
+#[test]
+fn usage_errors_exit_64_and_rejected_lines_keep_2() {
+    let ws = Workspace::new();
+    for args in [
+        &["tasks", "--bogus"][..],
+        &[],
+        &["ingest"],
+        &["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"],
+        &["watch", "--settle-ms", "soon"],
+        &["tasks", "--status", "opne"],
+    ] {
+        let out = ws.run(args).code(64);
+        assert!(out.stderr.starts_with("error: ") || out.stderr.contains("Usage:"), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+    let out = ws.run(&["tasks", "--status", "opne"]).code(64);
+    assert!(out.stderr.contains("'open'"), "a suggestion: {}", out.stderr);
+    for args in [&["--help"][..], &["--version"], &["tasks", "--help"]] {
+        let out = ws.run(args).success();
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    let out = ws.run(&["ingest", example("with-errors.jsonl").to_str().unwrap()]).code(2);
+    assert!(out.stderr.contains("rejected"), "{}", out.stderr);
 }

@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and dispatch.
 //!
 //! Exit codes: 0 all well; 1 a failure (bad config or rules, a missing file,
-//! a locked database); 2 `ingest` applied the events but rejected some lines.
+//! a locked database); 2 `ingest` applied the events but rejected some lines;
+//! 64 (`EX_USAGE` of sysexits.h) the command line itself is wrong: nothing
+//! was read or changed.
 
 mod bench;
 mod check;
@@ -89,8 +91,20 @@ pub enum Outcome {
     Failed,
 }
 
+/// The exit code of a command line that does not parse (sysexits.h's `EX_USAGE`),
+/// apart from 2, which says that some input lines were rejected.
+pub const USAGE: u8 = 64;
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are not errors: clap prints them on standard output.
+            let code = if e.use_stderr() { USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     warnings::init();
     let ctx = context::Context { dir: cli.dir, db: cli.db };
     let result = match cli.command {

@@ -23,8 +23,8 @@ pub struct Args {
     /// Only tasks assigned to this person.
     #[arg(long)]
     assignee: Option<String>,
-    /// Only tasks in this status: open, claimed, done, cancelled.
-    #[arg(long)]
+    /// Only tasks in this status.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TASK_STATUSES))]
     status: Option<String>,
     /// Print a JSON array.
     #[arg(long)]
@@ -204,11 +204,6 @@ fn list(
 ) -> Result<Outcome> {
     if let Some(r) = &role {
         check_role(config, r)?;
-    }
-    if let Some(s) = &status
-        && !TASK_STATUSES.contains(&s.as_str())
-    {
-        anyhow::bail!("unknown status {s:?}; use one of {}", TASK_STATUSES.join(", "));
     }
     let store = ctx.existing_store(config)?;
     let tasks = store.tasks(&TaskFilter { role, assignee, status, subject: None })?;
