@@ -1322,6 +1322,7 @@ fn usage_errors_exit_64_and_rejected_lines_keep_2() {
         &["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"],
         &["watch", "--settle-ms", "soon"],
         &["tasks", "--status", "opne"],
+        &["tick", "--now", "next friday"],
     ] {
         let out = ws.run(args).code(64);
         assert!(out.stderr.starts_with("error: ") || out.stderr.contains("Usage:"), "{args:?}: {}", out.stderr);
@@ -1335,4 +1336,38 @@ fn usage_errors_exit_64_and_rejected_lines_keep_2() {
     }
     let out = ws.run(&["ingest", example("with-errors.jsonl").to_str().unwrap()]).code(2);
     assert!(out.stderr.contains("rejected"), "{}", out.stderr);
+}
+
+#[test]
+fn a_plain_date_is_the_start_of_that_day_for_every_time_option() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-10-01T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        deal("2026-10-01T09:00:00Z", "D-1", "A-1", "Acme rollout", 30000, "Ana Ruiz"),
+    ]);
+    let out = ws.run(&["tick", "--now", "2026-10-30"]).success();
+    assert!(out.stdout.starts_with("tick at 2026-10-30T00:00:00Z: applied 1"), "{}", out.stdout);
+    let out = ws.run(&["tick", "--now", "2026-10-30T00:00:00Z"]).success();
+    assert!(out.stdout.contains("was applied before"), "the same tick: {}", out.stdout);
+    // Another offset is the same instant; a time without an offset is UTC, business time.
+    let out = ws.run(&["tick", "--now", "2026-10-30T02:00:00+02:00"]).success();
+    assert!(out.stdout.contains("was applied before"), "{}", out.stdout);
+    let out = ws.run(&["tick", "--now", "2026-10-31T09:30"]).success();
+    assert!(out.stdout.starts_with("tick at 2026-10-31T09:30:00Z: "), "{}", out.stdout);
+
+    // Anything else says which forms it takes, for each option that takes a time.
+    for args in [
+        &["tick", "--now", "2026-10-30 9am"][..],
+        &["simulate", "--rules", "rules", "--since", "last month"],
+        &["import", "crm-sales-opportunities", "nowhere", "--tasks-since", "last year"],
+    ] {
+        let out = ws.run(args).code(64);
+        assert!(out.stderr.contains("2026-10-30") && out.stderr.contains("2026-10-30T09:00:00Z"), "{}", out.stderr);
+    }
+    // simulate compares from the instant, whatever the offset it was written with.
+    let candidate = ws.config_dir().to_str().unwrap().to_string();
+    let out = ws.run(&["simulate", "--rules", &candidate, "--since", "2026-10-30T02:00:00+02:00", "--json"]).success();
+    assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
+    let out = ws.run(&["simulate", "--rules", &candidate, "--since", "2026-10-30", "--json"]).success();
+    assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
 }

@@ -65,8 +65,8 @@ pub struct Args {
     emit: Option<PathBuf>,
     /// Treat what happened before DATE as history: those events set stages, key accounts and
     /// owners, but make no follow-up tasks (a 2017 order needs no processing today).
-    #[arg(long, value_name = "DATE")]
-    tasks_since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = super::time_arg::business_time)]
+    tasks_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the summary as JSON (on standard error when --emit - writes the events to standard output).
     #[arg(long)]
     json: bool,
@@ -94,15 +94,6 @@ impl Format {
 const LISTED: usize = 10;
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let tasks_since = match &args.tasks_since {
-        Some(d) => Some(
-            dealflow::event::parse_date(d)
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-                .with_context(|| format!("--tasks-since {d:?} is not a date (write it like 2017-10-01)"))?,
-        ),
-        None => None,
-    };
     // The rules must load before anything is read or changed.
     let mut playbook = ctx.playbook()?;
     let plan = match (args.format, &args.mapping) {
@@ -152,7 +143,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let stop = super::context::stop_flag()?;
     let bar = Progress::new(plan.events.len() as u64);
     let source = format!("dealflow import {} {path}", args.format.name());
-    let applied = import::apply(&plan, &source, &store, &current, Some(&stop), tasks_since, &mut |n| bar.at(n))?;
+    let applied = import::apply(&plan, &source, &store, &current, Some(&stop), args.tasks_since, &mut |n| bar.at(n))?;
     bar.done();
     let report = Report { plan: &plan, path: &path, roster: roster.as_ref(), applied: Some(&applied), emitted: None };
     report.print(args.json, false)?;

@@ -19,6 +19,7 @@ mod status;
 mod tasks;
 mod test;
 mod tick;
+mod time_arg;
 mod warnings;
 mod watch;
 

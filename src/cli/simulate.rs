@@ -15,9 +15,10 @@ pub struct Args {
     /// The candidate: a config folder (config.toml and rules/), or a folder of .rhai rule files.
     #[arg(long, value_name = "DIR")]
     rules: PathBuf,
-    /// Only compare what happened from this business time on (RFC 3339 or a date like 2026-09-01).
-    #[arg(long, value_name = "TIME")]
-    since: Option<String>,
+    /// Only compare what happened from this business time on (RFC 3339, or a date like
+    /// 2026-09-01 for the start of that day).
+    #[arg(long, value_name = "TIME", value_parser = super::time_arg::business_time)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -29,7 +30,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         anyhow::anyhow!("the candidate rules in {} do not load; nothing was simulated:\n{e}", args.rules.display())
     })?;
     let db = config.store_path(ctx.db.as_deref());
-    let r = simulate::run(&ctx.dir, &db, candidate, args.since.as_deref())?;
+    let since = args.since.map(dealflow::time::stamp);
+    let r = simulate::run(&ctx.dir, &db, candidate, since.as_deref())?;
     if args.json {
         output::json(&r)?;
         return Ok(Outcome::Ok);
