@@ -1334,6 +1334,7 @@ fn usage_errors_exit_64_and_rejected_lines_keep_2() {
         let out = ws.run(args).success();
         assert!(!out.stdout.is_empty(), "{args:?}");
     }
+    assert!(ws.run(&["--help"]).stdout.contains("64 the command line is wrong"));
     let out = ws.run(&["ingest", example("with-errors.jsonl").to_str().unwrap()]).code(2);
     assert!(out.stderr.contains("rejected"), "{}", out.stderr);
 }

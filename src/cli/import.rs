@@ -36,7 +36,7 @@ event says, so importing the same export again applies nothing, and a newer expo
 only what changed.
 
 Exit codes: 0 all applied; 2 some rows or events were rejected (each is listed with its file
-and row), the rest applied; 1 a failure that stopped the import.
+and row), the rest applied; 1 a failure that stopped the import; 64 the command line is wrong.
 
 Examples:
   dealflow import crm-sales-opportunities ../exports/crm --emit events.jsonl   # look first

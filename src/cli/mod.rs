@@ -36,7 +36,10 @@ use clap::{Parser, Subcommand};
     long_about = "dealflow reads sales events (JSON Lines), lets the team's Rhai rules decide when deals move \
 stages, which accounts are key and which follow-up tasks each role gets, and keeps it all in SQLite.\n\n\
 A config folder holds config.toml and rules/*.rhai; the current directory is used unless --dir says otherwise.",
-    after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks"
+    after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks",
+    after_long_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks\n\n\
+Exit codes: 0 all well; 1 a failure that stopped the command; 2 some input lines were rejected and the rest \
+applied; 64 the command line is wrong (an unknown option, a value not of the option's form): nothing was done."
 )]
 pub struct Cli {
     /// The config folder (config.toml, rules/, inbox/).
