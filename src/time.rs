@@ -1,7 +1,8 @@
-//! Business time: how times are written in the store, and calendar helpers
-//! (due dates count business days: weekends are skipped).
+//! Business time: how times are written in the store, how a person may
+//! write one, and calendar helpers (due dates count business days: weekends
+//! are skipped).
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc, Weekday};
 
 /// The one way times are written in the store and output: RFC 3339, UTC, seconds.
 pub fn stamp(t: DateTime<Utc>) -> String {
@@ -10,6 +11,34 @@ pub fn stamp(t: DateTime<Utc>) -> String {
 
 pub fn now_stamp() -> String {
     stamp(Utc::now())
+}
+
+/// The forms [`parse_time`] reads, for messages that ask for a time.
+pub const TIME_FORMS: &str = "a date like 2026-10-30 (the start of that day), \
+    or a time like 2026-10-30T09:00:00Z or 2026-10-30T11:00:00+02:00 (without an offset, UTC)";
+
+/// A business time as a person writes it: RFC 3339 (`2026-10-30T09:00:00Z`,
+/// any offset), a date and time without an offset (`2026-10-30T09:00`, read
+/// as UTC like every business time), or a plain date (`2026-10-30`), which
+/// means the start of that day. Business time is UTC and the configuration
+/// names no working hours, so a day starts at 00:00Z, business day or not.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(start_of_day(d));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|form| NaiveDateTime::parse_from_str(text, form).ok())
+        .map(|t| t.and_utc())
+}
+
+/// When business day `d` starts: 00:00 UTC.
+pub fn start_of_day(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// The team's working days: Monday to Friday, less the configured holidays.
@@ -102,6 +131,21 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_time_is_read_in_every_form_a_person_writes_it() {
+        let at = |s: &str| parse_time(s).map(stamp);
+        assert_eq!(at("2026-10-30").as_deref(), Some("2026-10-30T00:00:00Z"));
+        assert_eq!(at("2026-10-30T09:00:00Z").as_deref(), Some("2026-10-30T09:00:00Z"));
+        assert_eq!(at("2026-10-30T11:00:00+02:00").as_deref(), Some("2026-10-30T09:00:00Z"));
+        assert_eq!(at(" 2026-10-30T09:00 ").as_deref(), Some("2026-10-30T09:00:00Z"));
+        assert_eq!(at("2026-10-30 09:00:30").as_deref(), Some("2026-10-30T09:00:30Z"));
+        // A day off starts like any other day.
+        assert_eq!(at("2026-12-25").as_deref(), Some("2026-12-25T00:00:00Z"));
+        for bad in ["", "2026-10-30 9am", "30/10/2026", "2026-13-01", "2026-02-30", "next friday", "1730278800"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -346,14 +346,22 @@ pub fn drain_inbox(
 }
 
 /// One `clock.tick` event at the wall-clock time.
-pub fn tick(store: &Store, current: &Current, notes: &(dyn Fn(Note) + Send + Sync)) -> Result<()> {
+pub fn tick(store: &Store, current: &Current, notes: &(dyn Fn(Note) + Send + Sync)) -> Result<Tick> {
     let at = crate::time::now_stamp();
     let line = format!(r#"{{"id": "tick-{at}", "type": "clock.tick", "at": "{at}"}}"#);
     let mut ingest = crate::ingest::Ingest::start(store, current)?;
     ingest.input("clock", line.as_bytes())?;
-    ingest.finish()?;
-    notes(Note::Ticked { at });
-    Ok(())
+    let summary = ingest.finish()?;
+    notes(Note::Ticked { at: at.clone() });
+    Ok(Tick { at, summary })
+}
+
+/// What one tick did: its business time, and what the time rules made of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tick {
+    pub at: String,
+    #[serde(flatten)]
+    pub summary: crate::ingest::Summary,
 }
 
 fn display(p: &Path) -> String {

@@ -1007,8 +1007,8 @@ fn an_unknown_role_is_refused_with_a_suggestion() {
     }
     // A known role with no tasks is just an empty list.
     assert_eq!(ws.run(&["tasks", "--role", "marketing", "--json"]).success().json(), json!([]));
-    let out = ws.run(&["tasks", "--status", "opne"]).code(1);
-    assert!(out.stderr.contains(r#"unknown status "opne""#), "{}", out.stderr);
+    let out = ws.run(&["tasks", "--status", "opne"]).code(64);
+    assert!(out.stderr.contains("invalid value 'opne' for '--status <STATUS>'"), "{}", out.stderr);
 }
 
 #[test]
@@ -1136,4 +1136,239 @@ fn a_claimed_or_closed_task_is_printed_with_control_characters_escaped() {
     assert!(out.stdout.contains("Evil\\u{1b}[2J") && !out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
     // The stored title is the text as it came.
     assert_eq!(ws.tasks()[0]["title"], "Call new lead Evil\u{1b}[2J\u{202e}Corp");
+}
+
+// ---------------------------------------------------------------------------
+// 10. What the terminal is shown: escaped text, colour, exit codes, times
+// ---------------------------------------------------------------------------
+
+/// A name that would forge a log line and turn the terminal red if printed raw.
+const HOSTILE: &str = "evil\n\u{1b}[31mforged: applied 999";
+/// How every output shows [`HOSTILE`].
+const HOSTILE_SHOWN: &str = r"evil\n\u{1b}[31mforged: applied 999";
+
+/// Nothing a terminal would obey, and no line that starts with the forged text.
+fn assert_clean(what: &str, text: &str) {
+    assert!(!text.contains('\u{1b}'), "{what}: an ESC reached the output: {text:?}");
+    assert!(!text.lines().any(|l| l.starts_with("\u{1b}[31mforged") || l.starts_with("forged")), "{what}: {text}");
+}
+
+#[test]
+fn hostile_file_and_account_names_are_escaped_in_run_and_ingest_messages_and_tables() {
+    let ws = Workspace::new();
+    let lines = |n: u32| {
+        [
+            account("2026-11-02T08:00:00Z", &format!("A-{n}"), HOSTILE, json!({"owner": "Ana Ruiz", "region": "West"})),
+            lead("2026-11-02T09:00:00Z", &format!("L-{n}"), json!({"company": HOSTILE})),
+            "not json".to_string(),
+        ]
+        .map(|l| format!("{l}\n"))
+        .concat()
+    };
+
+    // An inbox file with the name: `run` names it in its message and its rejected line.
+    std::fs::write(ws.path("inbox").join(format!("{HOSTILE}.jsonl")), lines(1)).unwrap();
+    let out = ws.run(&["run"]).code(2);
+    assert!(out.stderr.contains(&format!("inbox/{HOSTILE_SHOWN}.jsonl: applied 2")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{HOSTILE_SHOWN}.jsonl:3: rejected")), "{}", out.stderr);
+    assert_clean("run", &format!("{}{}", out.stdout, out.stderr));
+
+    // An event file given to `ingest`: its rejected line names it.
+    let file = ws.root().join(format!("{HOSTILE}.jsonl"));
+    std::fs::write(&file, lines(2)).unwrap();
+    let out = ws.run(&["ingest", file.to_str().unwrap()]).code(2);
+    assert!(out.stderr.contains(&format!("{HOSTILE_SHOWN}.jsonl:3: rejected")), "{}", out.stderr);
+    assert_clean("ingest", &format!("{}{}", out.stdout, out.stderr));
+
+    // Tables: one row per account and task, the name escaped in its cell.
+    let out = ws.run(&["accounts"]).success();
+    let rows: Vec<&str> = out.stdout.lines().filter(|l| l.contains(HOSTILE_SHOWN)).collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(rows.iter().all(|r| r.contains("A-")), "{}", out.stdout);
+    assert_clean("accounts", &out.stdout);
+    let out = ws.run(&["tasks"]).success();
+    assert!(out.stdout.contains(&format!("Call new lead {HOSTILE_SHOWN}")), "{}", out.stdout);
+    assert_clean("tasks", &out.stdout);
+    // The store keeps the text as it came.
+    assert_eq!(ws.account("A-1")["name"], HOSTILE);
+}
+
+#[test]
+fn a_hostile_inbox_file_name_is_escaped_in_what_watch_prints() {
+    use std::io::{BufRead, BufReader};
+    let ws = Workspace::new();
+    let mut cmd = ws.command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"]);
+    cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start dealflow watch");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut expect = |part: &str| loop {
+        let line = rx.recv_timeout(wait).unwrap_or_else(|_| panic!("no {part:?} in:\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        if line.contains(part) {
+            break seen.join("\n");
+        }
+    };
+    expect("watching: ");
+    let name = format!("{HOSTILE}.jsonl");
+    let tmp = ws.path(".incoming");
+    std::fs::write(&tmp, format!("{}\nnot json\n", lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Acme"}))))
+        .unwrap();
+    std::fs::rename(&tmp, ws.path("inbox").join(&name)).unwrap();
+    let printed = expect("moved to");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        printed.contains(&format!("inbox/{HOSTILE_SHOWN}.jsonl: applied 1, duplicates skipped 0, rejected 1")),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("moved to inbox/failed/{HOSTILE_SHOWN}.jsonl")), "{printed}");
+    assert_clean("watch", &printed);
+}
+
+/// Fails on every lead, with the lead's company in its error.
+const THROWING_RULE: &str = r#"/// Fails on every lead.
+fn task_fail_on_leads(event) {
+    if event.type == "lead.created" {
+        throw event.data.company;
+    }
+}
+"#;
+
+#[test]
+fn warnings_written_to_a_pipe_have_no_colour_and_no_raw_control_characters() {
+    let ws = Workspace::new();
+    ws.write("rules/x.rhai", THROWING_RULE);
+    let leads: Vec<String> =
+        (1..=6).map(|n| lead("2026-11-02T09:00:00Z", &format!("L-{n}"), json!({"company": HOSTILE}))).collect();
+    let file = ws.event_file(&leads);
+    let ingest = |env: &[(&str, &str)]| {
+        let mut cmd = ws.command(&["ingest", file.to_str().unwrap()]);
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE").env_remove("CLICOLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        std::fs::remove_file(ws.path("dealflow.db")).ok();
+        common::output(&["ingest"], cmd.output().unwrap()).success()
+    };
+    // Standard error is a pipe here: no colour, and the rule's error text is escaped.
+    let out = ingest(&[]);
+    assert!(out.stderr.contains("is quarantined"), "{}", out.stderr);
+    assert!(out.stderr.contains(HOSTILE_SHOWN), "{}", out.stderr);
+    assert_clean("the warning", &out.stderr);
+    assert!(out.stdout.contains(HOSTILE_SHOWN), "{}", out.stdout);
+    assert_clean("the summary", &out.stdout);
+    // Colour on demand (CLICOLOR_FORCE), but NO_COLOR wins.
+    let forced = ingest(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.stderr.contains("\u{1b}["), "{:?}", forced.stderr);
+    assert!(forced.stderr.contains(HOSTILE_SHOWN), "{:?}", forced.stderr);
+    let plain = ingest(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!plain.stderr.contains('\u{1b}'), "{:?}", plain.stderr);
+}
+
+/// The business time a wall-clock tick today finds a deal stuck at.
+fn days_ago(days: i64) -> String {
+    dealflow::time::stamp(chrono::Utc::now() - chrono::Duration::days(days))
+}
+
+#[test]
+fn run_on_an_empty_inbox_reports_what_its_tick_did() {
+    // A deal that entered its stage 20 days ago: the wall-clock tick of `run` finds it stuck.
+    let stuck = || {
+        let ws = Workspace::new();
+        let at = days_ago(20);
+        ws.ingest(&[
+            account(&at, "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+            deal(&at, "D-1", "A-1", "Acme rollout", 30000, "Ana Ruiz"),
+        ]);
+        let before = ws.tasks().len();
+        (ws, before)
+    };
+    let (ws, before) = stuck();
+    let out = ws.run(&["run"]).success();
+    let made = ws.tasks().len() - before;
+    assert!(made > 0, "the tick found the stuck deal: {}", out.stdout);
+    assert!(out.stdout.contains("is empty"), "{}", out.stdout);
+    let tick = out.stdout.lines().find(|l| l.starts_with("tick at ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(tick.contains(&format!("tasks created {made},")), "{}", out.stdout);
+
+    // As JSON: the inbox's total apart, the tick's own counts beside it.
+    let (ws, before) = stuck();
+    let out = ws.run(&["run", "--json"]).success().json();
+    let made = ws.tasks().len() - before;
+    assert!(made > 0);
+    assert_eq!(out["total"]["applied"], 0, "{out:#}");
+    assert_eq!(out["tick"]["tasks_created"], json!(made), "{out:#}");
+    assert_eq!(out["tick"]["applied"], 1, "{out:#}");
+    assert!(out["tick"]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{out:#}");
+}
+
+#[test]
+fn usage_errors_exit_64_and_rejected_lines_keep_2() {
+    let ws = Workspace::new();
+    for args in [
+        &["tasks", "--bogus"][..],
+        &[],
+        &["ingest"],
+        &["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"],
+        &["watch", "--settle-ms", "soon"],
+        &["tasks", "--status", "opne"],
+        &["tick", "--now", "next friday"],
+    ] {
+        let out = ws.run(args).code(64);
+        assert!(out.stderr.starts_with("error: ") || out.stderr.contains("Usage:"), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+    let out = ws.run(&["tasks", "--status", "opne"]).code(64);
+    assert!(out.stderr.contains("'open'"), "a suggestion: {}", out.stderr);
+    for args in [&["--help"][..], &["--version"], &["tasks", "--help"]] {
+        let out = ws.run(args).success();
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(ws.run(&["--help"]).stdout.contains("64 the command line is wrong"));
+    let out = ws.run(&["ingest", example("with-errors.jsonl").to_str().unwrap()]).code(2);
+    assert!(out.stderr.contains("rejected"), "{}", out.stderr);
+}
+
+#[test]
+fn a_plain_date_is_the_start_of_that_day_for_every_time_option() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-10-01T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ana Ruiz", "region": "West"})),
+        deal("2026-10-01T09:00:00Z", "D-1", "A-1", "Acme rollout", 30000, "Ana Ruiz"),
+    ]);
+    let out = ws.run(&["tick", "--now", "2026-10-30"]).success();
+    assert!(out.stdout.starts_with("tick at 2026-10-30T00:00:00Z: applied 1"), "{}", out.stdout);
+    let out = ws.run(&["tick", "--now", "2026-10-30T00:00:00Z"]).success();
+    assert!(out.stdout.contains("was applied before"), "the same tick: {}", out.stdout);
+    // Another offset is the same instant; a time without an offset is UTC, business time.
+    let out = ws.run(&["tick", "--now", "2026-10-30T02:00:00+02:00"]).success();
+    assert!(out.stdout.contains("was applied before"), "{}", out.stdout);
+    let out = ws.run(&["tick", "--now", "2026-10-31T09:30"]).success();
+    assert!(out.stdout.starts_with("tick at 2026-10-31T09:30:00Z: "), "{}", out.stdout);
+
+    // Anything else says which forms it takes, for each option that takes a time.
+    for args in [
+        &["tick", "--now", "2026-10-30 9am"][..],
+        &["simulate", "--rules", "rules", "--since", "last month"],
+        &["import", "crm-sales-opportunities", "nowhere", "--tasks-since", "last year"],
+    ] {
+        let out = ws.run(args).code(64);
+        assert!(out.stderr.contains("2026-10-30") && out.stderr.contains("2026-10-30T09:00:00Z"), "{}", out.stderr);
+    }
+    // simulate compares from the instant, whatever the offset it was written with.
+    let candidate = ws.config_dir().to_str().unwrap().to_string();
+    let out = ws.run(&["simulate", "--rules", &candidate, "--since", "2026-10-30T02:00:00+02:00", "--json"]).success();
+    assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
+    let out = ws.run(&["simulate", "--rules", &candidate, "--since", "2026-10-30", "--json"]).success();
+    assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
 }

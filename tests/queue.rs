@@ -110,7 +110,7 @@ fn count_claims_up_to_n_and_prints_an_array_or_a_line_each() {
     let out =
         ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "3", "--json"]).success();
     assert_eq!(out.json(), json!([]));
-    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"]).code(2);
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "0"]).code(64);
     assert!(out.stderr.contains("--count"), "{}", out.stderr);
 }
 

@@ -834,12 +834,12 @@ fn by_region_prefers_people_of_the_accounts_region_and_takes_turns_within_it() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn a_tick_time_that_is_not_rfc_3339_is_refused() {
+fn a_tick_time_that_is_not_a_time_is_refused_with_the_forms_it_takes() {
     let ws = Workspace::new();
-    for bad in ["yesterday", "2026-11-02", "2026-11-02 09:00"] {
-        let out = ws.run(&["tick", "--now", bad, "--json"]).code(1);
+    for bad in ["yesterday", "2026-11-02 9am", "02/11/2026"] {
+        let out = ws.run(&["tick", "--now", bad, "--json"]).code(64);
         let text = printed(&out);
-        assert!(text.contains("RFC 3339") && text.contains(bad), "{text}");
+        assert!(text.contains("2026-10-30T09:00:00Z") && text.contains(bad), "{text}");
         assert!(out.stdout.trim().is_empty(), "nothing on stdout: {}", out.stdout);
     }
     // Nothing was applied: the first real tick is new.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable, printable_lines};
 
 /// How many problems `check` shows with their source line.
 const SNIPPETS: usize = 20;
@@ -46,12 +46,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }))?;
     } else if let Ok((config, rules)) = &loaded {
         for role in dealflow::assign::unstaffed_roles(config) {
-            eprintln!("warning: nobody active has the role {role}: its tasks will wait in the queue");
+            eprintln!("warning: nobody active has the role {}: its tasks will wait in the queue", printable(&role));
         }
         for h in &quarantined {
             eprintln!(
                 "warning: {}:{}: {} is quarantined: it failed on {} events in a row and does not run until the rules change; last error: {}",
-                h.file, h.line, h.rule, h.failures, h.last_error
+                printable(&h.file),
+                h.line,
+                printable(&h.rule),
+                h.failures,
+                printable(&h.last_error)
             );
         }
         let count = |k| rules.rules(k).count();
@@ -68,11 +72,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         // One line per problem on standard output (for scripts); where it is, on standard error (for
         // people), for the first ones: each snippet reads its file again.
         for (i, p) in problems.iter().enumerate() {
-            println!("{p}");
+            println!("{}", printable(&p.to_string()));
             if i < SNIPPETS
                 && let Some(snippet) = p.snippet(&ctx.dir)
             {
-                eprintln!("{snippet}\n");
+                eprintln!("{}\n", printable_lines(&snippet));
             }
         }
     }

@@ -5,7 +5,7 @@ use dealflow::explain::{self, Explanation};
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Kind {
@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
 }
 
 fn print(e: &Explanation) {
-    println!("{}", output::printable(&e.summary));
+    println!("{}", printable(&e.summary));
     if let Some(k) = &e.key_now {
         let verdict = match (k.is_key, k.would_be_key) {
             (true, true) => "key, and the rules still say so",
@@ -61,20 +61,22 @@ fn print(e: &Explanation) {
                 Some(r) => format!("{}: {r}", v.says),
                 None => v.says.clone(),
             };
-            println!("  {}  →  {says}", v.rule);
+            println!("  {}  →  {}", printable(&v.rule), printable(&says));
             for c in &v.conditions {
                 match &c.values {
-                    Some(values) => println!("      {}  ({values}): {}", c.text, c.result),
-                    None => println!("      {}: {}", c.text, c.result),
+                    Some(values) => {
+                        println!("      {}  ({}): {}", printable(&c.text), printable(values), printable(&c.result))
+                    }
+                    None => println!("      {}: {}", printable(&c.text), printable(&c.result)),
                 }
             }
         }
     }
     if let Some(r) = &e.rule_text {
         let note = if r.changed_since { " (it reads differently now)" } else { "" };
-        println!("\nthe rule {} as it was in version {}{note}:\n", r.rule, r.rules_version);
+        println!("\nthe rule {} as it was in version {}{note}:\n", printable(&r.rule), r.rules_version);
         for line in r.text.lines() {
-            println!("    {line}");
+            println!("    {}", printable(line));
         }
     }
     if !e.timeline.is_empty() {

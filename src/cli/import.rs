@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 const AFTER_HELP: &str = "\
 Formats:
@@ -36,7 +36,7 @@ event says, so importing the same export again applies nothing, and a newer expo
 only what changed.
 
 Exit codes: 0 all applied; 2 some rows or events were rejected (each is listed with its file
-and row), the rest applied; 1 a failure that stopped the import.
+and row), the rest applied; 1 a failure that stopped the import; 64 the command line is wrong.
 
 Examples:
   dealflow import crm-sales-opportunities ../exports/crm --emit events.jsonl   # look first
@@ -65,8 +65,8 @@ pub struct Args {
     emit: Option<PathBuf>,
     /// Treat what happened before DATE as history: those events set stages, key accounts and
     /// owners, but make no follow-up tasks (a 2017 order needs no processing today).
-    #[arg(long, value_name = "DATE")]
-    tasks_since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = super::time_arg::business_time)]
+    tasks_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the summary as JSON (on standard error when --emit - writes the events to standard output).
     #[arg(long)]
     json: bool,
@@ -94,15 +94,6 @@ impl Format {
 const LISTED: usize = 10;
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let tasks_since = match &args.tasks_since {
-        Some(d) => Some(
-            dealflow::event::parse_date(d)
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-                .with_context(|| format!("--tasks-since {d:?} is not a date (write it like 2017-10-01)"))?,
-        ),
-        None => None,
-    };
     // The rules must load before anything is read or changed.
     let mut playbook = ctx.playbook()?;
     let plan = match (args.format, &args.mapping) {
@@ -152,7 +143,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let stop = super::context::stop_flag()?;
     let bar = Progress::new(plan.events.len() as u64);
     let source = format!("dealflow import {} {path}", args.format.name());
-    let applied = import::apply(&plan, &source, &store, &current, Some(&stop), tasks_since, &mut |n| bar.at(n))?;
+    let applied = import::apply(&plan, &source, &store, &current, Some(&stop), args.tasks_since, &mut |n| bar.at(n))?;
     bar.done();
     let report = Report { plan: &plan, path: &path, roster: roster.as_ref(), applied: Some(&applied), emitted: None };
     report.print(args.json, false)?;
@@ -263,7 +254,7 @@ impl Report<'_> {
             super::ingest::print_summary(&shown, false)?;
         }
         for r in self.plan.rejected_rows.iter().take(100) {
-            eprintln!("{}:{}: rejected: {}", r.file, r.row, r.message);
+            eprintln!("{}:{}: rejected: {}", printable(&r.file), r.row, printable(&r.message));
         }
         if self.plan.rejected_rows.len() > 100 {
             eprintln!("... and {} more rejected rows (--json lists them all)", self.plan.rejected_rows.len() - 100);
@@ -274,11 +265,11 @@ impl Report<'_> {
     fn text(&self, out: &mut String) {
         use std::fmt::Write;
         let p = self.plan;
-        let _ = writeln!(out, "{} export {}", p.format, self.path);
+        let _ = writeln!(out, "{} export {}", p.format, printable(self.path));
         for f in &p.files {
             let outcomes: Vec<String> = f.outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let what = if outcomes.is_empty() { "nothing".to_string() } else { outcomes.join(", ") };
-            let _ = writeln!(out, "  {}: {} rows: {what}", f.file, f.rows);
+            let _ = writeln!(out, "  {}: {} rows: {}", printable(&f.file), f.rows, printable(&what));
         }
         if let Some(r) = self.roster {
             let verb = if r.written { "added" } else { "would add" };
@@ -301,12 +292,13 @@ impl Report<'_> {
                 let mut line = String::from(" ");
                 for (i, person) in r.added.iter().enumerate() {
                     let sep = if i + 1 < r.added.len() { "," } else { "" };
-                    if line.len() + person.name.len() > 96 {
+                    let name = printable(&person.name);
+                    if line.len() + name.len() > 96 {
                         let _ = writeln!(out, "{line}");
                         line = String::from(" ");
                     }
                     line.push(' ');
-                    line.push_str(&person.name);
+                    line.push_str(&name);
                     line.push_str(sep);
                 }
                 let _ = writeln!(out, "{line}");
@@ -323,8 +315,11 @@ impl Report<'_> {
             let _ = writeln!(out, "  {} events repeated by later rows were made once", p.repeated_events);
         }
         if let Some(target) = self.emitted {
-            let place =
-                if target.as_os_str() == "-" { "standard output".to_string() } else { target.display().to_string() };
+            let place = if target.as_os_str() == "-" {
+                "standard output".to_string()
+            } else {
+                printable(&target.display().to_string())
+            };
             let _ = writeln!(out, "written to {place}; nothing was applied (ingest it with `dealflow ingest`)");
         }
         for s in &p.product_spellings {
@@ -334,7 +329,9 @@ impl Report<'_> {
         if p.format == crm::FORMAT {
             let _ = writeln!(out, "leads made from open deals without an account: {}", p.leads.len());
             for l in p.leads.iter().take(LISTED) {
-                let _ = writeln!(out, "  {}:{}: lead {} ({}, {})", l.file, l.row, l.lead_id, l.product, l.owner);
+                let (file, lead) = (printable(&l.file), printable(&l.lead_id));
+                let (product, owner) = (printable(&l.product), printable(&l.owner));
+                let _ = writeln!(out, "  {file}:{}: lead {lead} ({product}, {owner})", l.row);
             }
             if p.leads.len() > LISTED {
                 let _ = writeln!(out, "  ... and {} more (--json lists every one)", p.leads.len() - LISTED);
@@ -352,7 +349,7 @@ impl Report<'_> {
 }
 
 fn note(r: &RowNote) -> String {
-    format!("{}:{}: {}", r.file, r.row, r.message)
+    format!("{}:{}: {}", printable(&r.file), r.row, printable(&r.message))
 }
 
 fn list(out: &mut String, title: &str, items: &[RowNote]) {

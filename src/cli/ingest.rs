@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,7 +30,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         if path.as_os_str() == "-" {
             inputs.push(("-".to_string(), None));
         } else {
-            let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let f =
+                File::open(path).with_context(|| format!("cannot read {}", printable(&path.display().to_string())))?;
             inputs.push((path.display().to_string(), Some(f)));
         }
     }
@@ -52,15 +53,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             let summary = ingest.finish()?;
             print_summary(&summary, args.json)?;
             eprintln!(
-                "stopped by a signal in {name}: everything applied so far is kept; ingest the same files again to go on"
+                "stopped by a signal in {}: everything applied so far is kept; ingest the same files again to go on",
+                printable(&name)
             );
             return Ok(Outcome::Failed);
         }
         if let Err(e) = result {
             let summary = ingest.abort();
             print_summary(&summary, args.json)?;
-            return Err(anyhow::anyhow!("{e}"))
-                .context(format!("stopped while ingesting {name}; every event before the failure is kept"));
+            return Err(anyhow::anyhow!("{e}")).context(format!(
+                "stopped while ingesting {}; every event before the failure is kept",
+                printable(&name)
+            ));
         }
     }
     let summary = ingest.finish()?;
@@ -95,7 +99,12 @@ pub fn print_quarantined(rules: &[dealflow::store::RuleHealth]) {
     for h in rules {
         println!(
             "  {} ({}:{}): failed on {} events in a row; last on event {}: {}",
-            h.rule, h.file, h.line, h.failures, h.last_event, h.last_error
+            printable(&h.rule),
+            printable(&h.file),
+            h.line,
+            h.failures,
+            printable(&h.last_event),
+            printable(&h.last_error)
         );
     }
 }
@@ -120,7 +129,10 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
         for site in &s.rule_failures {
             println!(
                 "  {}: {} ({} times, first on event {})",
-                site.location, site.message, site.count, site.first_event
+                printable(&site.location),
+                printable(&site.message),
+                site.count,
+                printable(&site.first_event)
             );
         }
     }
@@ -129,7 +141,7 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     }
     print_quarantined(&s.quarantined_rules);
     for r in &s.rejections {
-        eprintln!("{}:{}: rejected: {}", r.source, r.line, r.reason);
+        eprintln!("{}:{}: rejected: {}", printable(&r.source), r.line, printable(&r.reason));
     }
     if c.rejected as usize > s.rejections.len() {
         eprintln!(

@@ -47,11 +47,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     }
     let rules = FILES.iter().filter(|(n, _)| n.ends_with(".rhai")).count();
     let tests = FILES.iter().filter(|(n, _)| n.ends_with(".toml") && n.starts_with("rules/")).count();
-    println!("created {} with config.toml, {rules} rule files, {tests} rule test files and inbox/", dir.display());
+    let shown = super::output::printable(&dir.display().to_string());
+    println!("created {shown} with config.toml, {rules} rule files, {tests} rule test files and inbox/");
     println!(
-        "next: edit config.toml (team, thresholds), then `dealflow --dir {} check` and `dealflow --dir {} test`",
-        dir.display(),
-        dir.display()
+        "next: edit config.toml (team, thresholds), then `dealflow --dir {shown} check` and `dealflow --dir {shown} test`"
     );
     Ok(Outcome::Ok)
 }

@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and dispatch.
 //!
 //! Exit codes: 0 all well; 1 a failure (bad config or rules, a missing file,
-//! a locked database); 2 `ingest` applied the events but rejected some lines.
+//! a locked database); 2 `ingest` applied the events but rejected some lines;
+//! 64 (`EX_USAGE` of sysexits.h) the command line itself is wrong: nothing
+//! was read or changed.
 
 mod bench;
 mod check;
@@ -17,6 +19,8 @@ mod status;
 mod tasks;
 mod test;
 mod tick;
+mod time_arg;
+mod warnings;
 mod watch;
 
 use std::path::PathBuf;
@@ -32,7 +36,10 @@ use clap::{Parser, Subcommand};
     long_about = "dealflow reads sales events (JSON Lines), lets the team's Rhai rules decide when deals move \
 stages, which accounts are key and which follow-up tasks each role gets, and keeps it all in SQLite.\n\n\
 A config folder holds config.toml and rules/*.rhai; the current directory is used unless --dir says otherwise.",
-    after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks"
+    after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks",
+    after_long_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks\n\n\
+Exit codes: 0 all well; 1 a failure that stopped the command; 2 some input lines were rejected and the rest \
+applied; 64 the command line is wrong (an unknown option, a value not of the option's form): nothing was done."
 )]
 pub struct Cli {
     /// The config folder (config.toml, rules/, inbox/).
@@ -88,14 +95,21 @@ pub enum Outcome {
     Failed,
 }
 
+/// The exit code of a command line that does not parse (sysexits.h's `EX_USAGE`),
+/// apart from 2, which says that some input lines were rejected.
+pub const USAGE: u8 = 64;
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are not errors: clap prints them on standard output.
+            let code = if e.use_stderr() { USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    warnings::init();
     let ctx = context::Context { dir: cli.dir, db: cli.db };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -119,7 +133,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::from(2),
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::printable_lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

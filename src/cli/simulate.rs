@@ -8,16 +8,17 @@ use dealflow::simulate;
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The candidate: a config folder (config.toml and rules/), or a folder of .rhai rule files.
     #[arg(long, value_name = "DIR")]
     rules: PathBuf,
-    /// Only compare what happened from this business time on (RFC 3339 or a date like 2026-09-01).
-    #[arg(long, value_name = "TIME")]
-    since: Option<String>,
+    /// Only compare what happened from this business time on (RFC 3339, or a date like
+    /// 2026-09-01 for the start of that day).
+    #[arg(long, value_name = "TIME", value_parser = super::time_arg::business_time)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -29,7 +30,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         anyhow::anyhow!("the candidate rules in {} do not load; nothing was simulated:\n{e}", args.rules.display())
     })?;
     let db = config.store_path(ctx.db.as_deref());
-    let r = simulate::run(&ctx.dir, &db, candidate, args.since.as_deref())?;
+    let since = args.since.map(dealflow::time::stamp);
+    let r = simulate::run(&ctx.dir, &db, candidate, since.as_deref())?;
     if args.json {
         output::json(&r)?;
         return Ok(Outcome::Ok);
@@ -47,21 +49,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if !r.tasks_added.is_empty() || !r.tasks_removed.is_empty() {
         let by_role: Vec<String> = r.tasks_by_role.iter().map(|(role, (a, d))| format!("{role} +{a} -{d}")).collect();
         println!("tasks: +{} -{} ({})", r.tasks_added.len(), r.tasks_removed.len(), by_role.join(", "));
-        for (role, title, about) in &r.tasks_added {
-            println!("  + {role}: {title} ({about})");
-        }
-        for (role, title, about) in &r.tasks_removed {
-            println!("  - {role}: {title} ({about})");
+        for (sign, tasks) in [('+', &r.tasks_added), ('-', &r.tasks_removed)] {
+            for (role, title, about) in tasks {
+                println!("  {sign} {role}: {} ({})", printable(title), printable(about));
+            }
         }
     }
     for (deal, was, would) in &r.stages_differ {
-        println!("deal {deal}: ends in {would} instead of {was}");
+        println!("deal {}: ends in {would} instead of {was}", printable(deal));
     }
     if !r.accounts_gaining_key.is_empty() {
-        println!("accounts that would become key: {}", r.accounts_gaining_key.join(", "));
+        println!("accounts that would become key: {}", printable(&r.accounts_gaining_key.join(", ")));
     }
     if !r.accounts_losing_key.is_empty() {
-        println!("accounts that would not be key: {}", r.accounts_losing_key.join(", "));
+        println!("accounts that would not be key: {}", printable(&r.accounts_losing_key.join(", ")));
     }
     if r.rule_errors > 0 {
         println!(

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if !rule_errors.is_empty() {
         println!("{} rule errors; the latest:", rule_errors.len());
         for e in rule_errors.iter().rev().take(5) {
-            println!("  event {}: {}", e.event_id, e.reason);
+            println!("  event {}: {}", printable(&e.event_id), printable(&e.reason));
         }
     }
     super::ingest::print_quarantined(&quarantined);

@@ -5,7 +5,7 @@ use dealflow::rule_tests;
 
 use super::Outcome;
 use super::context::Context;
-use super::output;
+use super::output::{self, printable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         Ok(f) => f,
         Err(dealflow::error::Error::Invalid(p)) => {
             for problem in &p.0 {
-                println!("{problem}");
+                println!("{}", printable(&problem.to_string()));
             }
             println!("0 passed, {} failed", p.0.len());
             return Ok(Outcome::Failed);
@@ -38,12 +38,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             }
             let r = rule_tests::run(file, case, &current)?;
             if !args.json {
+                let (file, name) = (printable(&r.file), printable(&r.name));
                 if r.problems.is_empty() {
-                    println!("{}: {} ... ok", r.file, r.name);
+                    println!("{file}: {name} ... ok");
                 } else {
-                    println!("{}: {} ... FAILED", r.file, r.name);
+                    println!("{file}: {name} ... FAILED");
                     for p in &r.problems {
-                        println!("    {p}");
+                        println!("    {}", printable(&p.to_string()));
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! time rules (stuck deals, quiet key accounts, ending contracts, overdue
 //! tasks, targets behind) run. The same tick twice does nothing new.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use dealflow::ingest::Ingest;
 
@@ -11,21 +11,17 @@ use super::context::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The business time of the tick, RFC 3339 (default: now), e.g. 2026-11-02T09:00:00Z.
-    #[arg(long, value_name = "TIME")]
-    now: Option<String>,
+    /// The business time of the tick (default: now): 2026-11-02T09:00:00Z, or a date,
+    /// 2026-11-02, for the start of that day.
+    #[arg(long, value_name = "TIME", value_parser = super::time_arg::business_time)]
+    now: Option<DateTime<Utc>>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let at: DateTime<Utc> = match &args.now {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .with_context(|| format!("--now {t:?} is not an RFC 3339 time (like 2026-11-02T09:00:00Z)"))?
-            .with_timezone(&Utc),
-        None => Utc::now(),
-    };
+    let at = args.now.unwrap_or_else(Utc::now);
     let playbook = ctx.playbook()?;
     let store = ctx.store(&playbook.config)?;
     let current = dealflow::playbook::current(playbook);

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::context::{Context, stop_flag};
-use super::output;
+use super::output::{self, printable, printable_lines};
 
 #[derive(clap::Args)]
 pub struct WatchArgs {
@@ -31,7 +31,8 @@ pub struct RunArgs {
     json: bool,
 }
 
-/// One line per note on standard error; the reload lines are the fixed contract.
+/// One line per note on standard error (a rule's source is shown as lines);
+/// the reload lines are the fixed contract.
 fn print(note: Note) {
     match note {
         Note::Started { version, files } => {
@@ -45,24 +46,32 @@ fn print(note: Note) {
                 if problems.len() == 1 { "" } else { "s" }
             );
             for p in &problems {
-                eprintln!("  {p}");
+                eprintln!("  {}", printable(p));
             }
             for s in snippets.iter().flatten() {
-                eprintln!("{s}");
+                eprintln!("{}", printable_lines(s));
             }
         }
         Note::Processed(p) => {
             let c = &p.summary.counts;
-            let whereto =
-                p.moved_to.map(|m| format!("moved to {m}")).unwrap_or_else(|| "stopped; stays in the inbox".into());
+            let whereto = p
+                .moved_to
+                .map(|m| format!("moved to {}", printable(&m)))
+                .unwrap_or_else(|| "stopped; stays in the inbox".into());
             eprintln!(
                 "{}: applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {}, key-account changes {}; {whereto}",
-                p.file, c.applied, c.duplicates, c.rejected, c.tasks_created, c.stage_moves, c.key_account_changes
+                printable(&p.file),
+                c.applied,
+                c.duplicates,
+                c.rejected,
+                c.tasks_created,
+                c.stage_moves,
+                c.key_account_changes
             );
         }
-        Note::InboxError { file, error } => eprintln!("{file}: not processed: {error}"),
+        Note::InboxError { file, error } => eprintln!("{}: not processed: {}", printable(&file), printable(&error)),
         Note::Ticked { at } => eprintln!("tick at {at}"),
-        Note::Simulated { version, summary } => eprintln!("simulated {version} {summary}"),
+        Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }
 }
@@ -98,28 +107,36 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
         }
         files.push(p);
     }
-    // Time passes too: one tick at the wall clock after the inbox.
-    if !stop.load(Ordering::SeqCst) {
-        let quiet = |note: Note| {
-            if let Note::Ticked { at } = note {
-                tracing::info!("tick at {at}");
-            }
-        };
-        watch::tick(&store, &current, &quiet)?;
-    }
+    // Time passes too: one tick at the wall clock after the inbox, reported beside it.
+    let tick = if stop.load(Ordering::SeqCst) { None } else { Some(watch::tick(&store, &current, &|_| {})?) };
     if args.json {
-        output::json(&json!({"files": files, "total": total}))?;
-    } else if files.is_empty() {
-        println!("the inbox ({}) is empty", inbox.dir().display());
+        output::json(&json!({"files": files, "total": total, "tick": tick}))?;
+        return Ok(ended(&stop, &total));
+    }
+    if files.is_empty() {
+        println!("the inbox ({}) is empty", printable(&inbox.dir().display().to_string()));
     } else {
         println!("{} file{}:", files.len(), if files.len() == 1 { "" } else { "s" });
         super::ingest::print_summary(&total, false)?;
     }
-    Ok(if stop.load(Ordering::SeqCst) {
+    match &tick {
+        Some(t) if t.summary.counts.duplicates > 0 => println!("tick at {} was applied before: nothing new", t.at),
+        Some(t) => {
+            print!("tick at {}: ", t.at);
+            super::ingest::print_summary(&t.summary, false)?;
+        }
+        None => {}
+    }
+    Ok(ended(&stop, &total))
+}
+
+/// A stop is a failure (the inbox may not be done); rejected lines are a partial success.
+fn ended(stop: &std::sync::atomic::AtomicBool, total: &Summary) -> Outcome {
+    if stop.load(Ordering::SeqCst) {
         Outcome::Failed
     } else if total.counts.rejected > 0 {
         Outcome::Partial
     } else {
         Outcome::Ok
-    })
+    }
 }
