@@ -73,8 +73,8 @@ impl Store {
             return Self::open(path, busy_timeout);
         }
         let store = Self::open_for_reading(path, busy_timeout)?;
-        let pending = schema::migrations().pending_migrations(&store.conn).unwrap_or(0);
-        if pending > 0 {
+        let version = schema::version(&store.conn).map_err(|e| store.error(e))?;
+        if version < schema::latest() {
             return Err(Error::Store {
                 path: path.to_path_buf(),
                 message: format!(
@@ -124,7 +124,7 @@ impl Store {
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
         let err = |message: String| Error::Store { path: path.to_path_buf(), message };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
         // SQLite falls back to reading a file it may not write: say so now, not at the first write.
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(err(Store::read_only_message(path)));
@@ -134,7 +134,10 @@ impl Store {
         let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);
         // WAL lets readers work while a writer ingests; NORMAL sync is durable
         // across process crashes (which is what the queue promises).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
+        // Switching a new file to WAL needs the whole file to itself, and SQLite
+        // answers "busy" at once, without waiting, while another process opening
+        // it at the same moment reads it: so this waits in naps too.
+        while_busy(&conn, busy_timeout, |c| c.pragma_update(None, "journal_mode", "WAL")).map_err(store_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(store_err)?;
         conn.pragma_update(None, "foreign_keys", "OFF").map_err(store_err)?;
         // Savepoint journals (one per event) stay in memory, not in temp files.
@@ -144,11 +147,42 @@ impl Store {
         // room for them: with 32 MiB a million-event ingest peaked at 107 MB,
         // with 24 MiB at 94 MB (goal: under 100 MB).
         conn.pragma_update(None, "cache_size", -24576).map_err(store_err)?;
-        schema::migrations().to_latest(&mut conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
-            other => err(format!("cannot migrate the schema: {other}")),
-        })?;
-        Ok(Store::over(conn, path, busy_timeout))
+        let store = Store::over(conn, path, busy_timeout);
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Bring the schema up to date. The version is read again under the
+    /// write lock, so of several processes opening a new database at once one
+    /// creates the schema and the others find it made (see [`schema`]).
+    fn migrate(&self) -> Result<()> {
+        let newer = |version: i64| {
+            self.fault(format!(
+                "its schema is version {version}, newer than this dealflow knows (version {}): it was written by \
+                 a newer dealflow; use that one (or a newer one) with this database",
+                schema::latest()
+            ))
+        };
+        let version = schema::version(&self.conn).ctx(self)?;
+        if version == schema::latest() {
+            return Ok(());
+        }
+        if version > schema::latest() {
+            return Err(newer(version));
+        }
+        self.begin_immediate()?;
+        let migrated = schema::version(&self.conn).ctx(self).and_then(|version| match version {
+            v if v > schema::latest() => Err(newer(v)),
+            v if v == schema::latest() => Ok(()),
+            v => schema::migrate_from(&self.conn, v).ctx(self),
+        });
+        match migrated {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -220,33 +254,10 @@ impl Store {
         Ok(())
     }
 
-    /// `BEGIN IMMEDIATE`, waiting for another writer up to the busy timeout in
-    /// short naps. SQLite's own wait looks ever more rarely (every 100 ms after
-    /// a while), and a worker among others that commit claims every few hundred
-    /// microseconds could wait out its whole timeout without once finding the
-    /// lock free.
+    /// `BEGIN IMMEDIATE`, waiting for another writer up to the busy timeout
+    /// (see [`while_busy`]).
     fn begin_immediate(&self) -> Result<()> {
-        let deadline = std::time::Instant::now() + self.busy_timeout;
-        // Without a handler a busy database answers at once; this loop does the waiting.
-        self.conn.busy_handler(None).ctx(self)?;
-        let mut nap = Duration::from_micros(20);
-        let begun = loop {
-            match self.conn.execute_batch("BEGIN IMMEDIATE") {
-                Err(e)
-                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                        && std::time::Instant::now() < deadline =>
-                {
-                    // A little jitter, so waiting workers do not all look at the same moment.
-                    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-                    let jitter = jitter.map_or(0, |d| d.subsec_nanos() as u64 % 1000);
-                    std::thread::sleep(nap + Duration::from_nanos(jitter * nap.as_nanos() as u64 / 1000));
-                    nap = (nap * 2).min(Duration::from_millis(2));
-                }
-                other => break other,
-            }
-        };
-        self.conn.busy_timeout(self.busy_timeout).ctx(self)?;
-        begun.ctx(self)
+        while_busy(&self.conn, self.busy_timeout, |c| c.execute_batch("BEGIN IMMEDIATE")).ctx(self)
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -323,6 +334,40 @@ impl Store {
     }
 }
 
+/// Run `f` until the database is not busy, for up to `busy_timeout`, in
+/// short naps. SQLite's own wait looks ever more rarely (every 100 ms after a
+/// while), and a worker among others that commit claims every few hundred
+/// microseconds could wait out its whole timeout without once finding the lock
+/// free; and some statements (switching the journal mode) answer "busy"
+/// without waiting at all.
+fn while_busy<T>(
+    conn: &Connection,
+    busy_timeout: Duration,
+    mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    // Without a handler a busy database answers at once; this loop does the waiting.
+    conn.busy_handler(None)?;
+    let mut nap = Duration::from_micros(20);
+    let done = loop {
+        match f(conn) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                // A little jitter, so waiting workers do not all look at the same moment.
+                let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                let jitter = jitter.map_or(0, |d| d.subsec_nanos() as u64 % 1000);
+                std::thread::sleep(nap + Duration::from_nanos(jitter * nap.as_nanos() as u64 / 1000));
+                nap = (nap * 2).min(Duration::from_millis(2));
+            }
+            other => break other,
+        }
+    };
+    conn.busy_timeout(busy_timeout)?;
+    done
+}
+
 /// A path as the path part of an SQLite `file:` URI (`%`, `?` and `#` escaped).
 fn uri_path(path: &str) -> String {
     let mut out = String::new();
@@ -352,6 +397,18 @@ mod tests {
         drop(store);
         // Opening again runs no migration twice.
         Store::open(&path, Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn a_database_from_a_newer_dealflow_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path, Duration::from_millis(100)).unwrap());
+        let newer = schema::latest() + 1;
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", newer).unwrap();
+        let err = Store::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
+        assert!(err.contains(&format!("schema is version {newer}, newer than this dealflow knows")), "{err}");
+        assert_eq!(schema::version(&Connection::open(&path).unwrap()).unwrap(), newer);
     }
 
     #[test]
