@@ -9,6 +9,7 @@
 mod clock;
 mod deal_activity;
 mod file_identity;
+mod guard;
 mod health;
 mod ledger;
 #[cfg(test)]
@@ -37,8 +38,8 @@ pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
     rows: std::cell::RefCell<row_cache::RowCache>,
-    /// The file opened (unix: device and inode), checked before each write batch.
-    identity: Option<file_identity::FileIdentity>,
+    /// The file opened, and whether this store still writes to it (checked before each commit).
+    guard: std::sync::Arc<guard::Guard>,
 }
 
 /// Turns a SQLite error into one that names the database and says what to do.
@@ -106,8 +107,8 @@ impl Store {
 
     /// A store over an opened connection to the file at `path`.
     fn over(conn: Connection, path: &Path, busy_timeout: Duration) -> Store {
-        let identity = file_identity::FileIdentity::of(path);
-        Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default(), identity }
+        let guard = guard::Guard::new(path);
+        Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default(), guard }
     }
 
     /// Open an existing database for reading only: no migration, no write, ever.
@@ -147,7 +148,14 @@ impl Store {
         // room for them: with 32 MiB a million-event ingest peaked at 107 MB,
         // with 24 MiB at 94 MB (goal: under 100 MB).
         conn.pragma_update(None, "cache_size", -24576).map_err(store_err)?;
+        // Each page is checked as it is read from the file, so damage is found
+        // before it is built on (the cost did not show in a full read).
+        conn.pragma_update(None, "cell_size_check", "ON").map_err(store_err)?;
         let store = Store::over(conn, path, busy_timeout);
+        // No commit on a file found damaged or replaced, whoever asks for it (see `guard`).
+        let guard = store.guard.clone();
+        store.conn.commit_hook(Some(move || !guard.allows_commit())).ctx(&store)?;
+        store.check_file()?;
         store.migrate()?;
         Ok(store)
     }
@@ -199,7 +207,8 @@ impl Store {
             Some(ReadOnly) => Store::read_only_message(path),
             Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => Store::read_only_message(path),
             Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),
-            Some(NotADatabase) => "this file is not a dealflow (SQLite) database".into(),
+            Some(NotADatabase) => guard::not_a_database_message(path),
+            Some(DatabaseCorrupt) => guard::damaged_message(path, &e.to_string()),
             Some(DiskFull) => "the disk is full".into(),
             _ => e.to_string(),
         };
@@ -217,7 +226,15 @@ impl Store {
     }
 
     fn error(&self, e: rusqlite::Error) -> Error {
-        Store::describe(&self.path, self.busy_timeout, e)
+        use rusqlite::ErrorCode::*;
+        if let Some(DatabaseCorrupt | NotADatabase) = e.sqlite_error_code() {
+            self.guard.damaged(e.to_string());
+        }
+        // Once a store refuses to write, that is the error, whatever failed after.
+        match self.guard.refusal() {
+            Some(why) => self.fault(why),
+            None => Store::describe(&self.path, self.busy_timeout, e),
+        }
     }
 
     /// An error about this database that SQLite did not raise.
@@ -239,13 +256,9 @@ impl Store {
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
     /// database is reported here and not half-way through a batch.
     pub fn begin(&self) -> Result<()> {
-        if self.identity.is_some() && file_identity::FileIdentity::of(&self.path) != self.identity {
-            return Err(Error::Store {
-                path: self.path.clone(),
-                message: "the database file was deleted or replaced while dealflow was running: nothing more is \
-                          written to it (start dealflow again to open the file that is there now)"
-                    .into(),
-            });
+        if !self.guard.allows_commit() {
+            self.keep_replaced();
+            return Err(self.refused());
         }
         self.begin_immediate()?;
         // We hold the write lock now: rows cached before are good if nobody committed since.
