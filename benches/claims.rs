@@ -2,7 +2,7 @@
 //!
 //! A config folder from `dealflow init`, a queue of open, unassigned
 //! `sales_rep` tasks, then W processes started together, each
-//! `dealflow tasks claim --role sales_rep --as worker-N --count K --json`
+//! `dealflow tasks claim --role sales_rep --as worker-N --outside --count K --json`
 //! (K large enough that each keeps claiming until the queue is empty). Each
 //! worker claims in steps of up to 100 tasks, each step one `BEGIN IMMEDIATE`
 //! transaction with one `UPDATE … RETURNING`. The figure is all claims over
@@ -58,7 +58,8 @@ fn queue(dir: &Path, n: usize) {
 
 fn claim_command(dir: &Path, who: &str) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("--dir").arg(dir).args(["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"]);
+    // The bench's workers are not on the team of its config: --outside.
+    cmd.arg("--dir").arg(dir).args(["tasks", "claim", "--role", "sales_rep", "--as", who, "--outside", "--json"]);
     cmd.env("RUST_LOG", "warn").stdin(Stdio::null());
     cmd
 }

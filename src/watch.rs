@@ -122,6 +122,7 @@ pub fn run(
     let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
     let tick_every = first.config.clock.tick_interval();
     let store = Store::open(&db_path, timeout)?;
+    store.verify()?;
     first.record(&store)?;
     let started = Note::Started { version: first.version().to_string(), files: first.rule_files() };
     let current: Arc<Current> = crate::playbook::current(first);
@@ -173,6 +174,10 @@ pub fn run(
     let result = loop {
         if stop.load(Ordering::SeqCst) {
             break Ok(());
+        }
+        // A file moved over the database, or cut off, stops this process now, not at its next write.
+        if let Err(e) = store.check_file() {
+            break Err(e);
         }
         let in_force = current.load();
         if in_force.version() != recorded {

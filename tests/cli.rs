@@ -805,6 +805,7 @@ fn concurrent_claims_never_hand_out_a_task_twice() {
             .collect();
     assert_eq!(open.len(), 60);
 
+    // The last one is a temp, not on the team (--outside).
     let workers = ["Ana Ruiz", "Ben Okafor", "Chloe Martin", "Temp Rep"];
     let claimed: Vec<(String, Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = workers
@@ -814,7 +815,9 @@ fn concurrent_claims_never_hand_out_a_task_twice() {
                 scope.spawn(move || {
                     let mut got = Vec::new();
                     loop {
-                        let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"]).success();
+                        let mut args = vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"];
+                        args.extend((*who == "Temp Rep").then_some("--outside"));
+                        let out = ws.run(&args).success();
                         if out.stdout.trim().is_empty() {
                             break;
                         }

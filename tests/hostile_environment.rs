@@ -281,3 +281,34 @@ fn a_database_this_user_may_not_write_is_a_clear_error_reads_still_work_and_noth
         assert_eq!(integrity(&db), "ok", "{case:?}");
     }
 }
+
+#[test]
+fn many_processes_creating_the_same_new_database_at_once_all_succeed() {
+    let ws = Workspace::new();
+    for round in 0..5 {
+        let db = ws.root().join(format!("fresh-{round}.db"));
+        let db_arg = db.to_str().unwrap();
+        // Each process creates and migrates the schema if it finds none, then claims (an empty queue).
+        let children: Vec<_> = (0..16)
+            .map(|_| {
+                ws.command(&["--db", db_arg, "tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("start dealflow")
+            })
+            .collect();
+        for child in children {
+            let out = common::output(&["tasks", "claim"], child.wait_with_output().unwrap()).success();
+            assert!(out.stderr.contains("no open sales_rep tasks"), "round {round}: {}", out.stderr);
+        }
+        assert_eq!(integrity(&db), "ok", "round {round}");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'accounts'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(tables, 1, "round {round}");
+    }
+}

@@ -44,7 +44,8 @@ fn four_workers_one_by_one_and_in_batches_share_the_queue_exactly() {
     let open = leads(&ws, 240);
     assert_eq!(open.len(), 240);
 
-    // Two workers take one task per process, two take up to 9 per process.
+    // Two workers take one task per process, two take up to 9 per process
+    // (one of them a temp, not on the team: --outside).
     let workers = [("Ana Ruiz", None), ("Ben Okafor", Some("9")), ("Chloe Martin", None), ("Temp Rep", Some("9"))];
     let claimed: Vec<(String, Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = workers
@@ -54,6 +55,7 @@ fn four_workers_one_by_one_and_in_batches_share_the_queue_exactly() {
                 scope.spawn(move || {
                     let mut args = vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--json"];
                     args.extend(count.map(|n| ["--count", n]).into_iter().flatten());
+                    args.extend((who == "Temp Rep").then_some("--outside"));
                     let mut got = Vec::new();
                     loop {
                         let out = ws.run(&args).success();
@@ -231,4 +233,45 @@ fn check_names_a_lease_out_of_range_with_its_line() {
         out.stdout,
         out.stderr
     );
+}
+
+#[test]
+fn only_the_team_may_claim_or_close_tasks_unless_told_the_worker_is_from_outside() {
+    let ws = Workspace::new();
+    let open = leads(&ws, 3);
+    let first = *open.iter().next().unwrap();
+
+    // A name not on the team ([[team]] in config.toml) takes nothing; a near one is named.
+    for (who, near) in [("Nobody Known", None), ("Ana Ruis", Some("Ana Ruiz")), ("ben okafor", Some("Ben Okafor"))] {
+        for args in [
+            vec!["tasks", "claim", "--role", "sales_rep", "--as", who],
+            vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--count", "2", "--json"],
+            vec!["tasks", "done", "1", "--as", who],
+            vec!["tasks", "cancel", "1", "--reason", "not ours", "--as", who],
+        ] {
+            let out = ws.run(&args).code(1);
+            let err = &out.stderr;
+            assert!(err.contains(&format!("{who:?} is not on the team")), "{args:?}: {err}");
+            assert!(err.contains("--outside"), "{args:?}: {err}");
+            match near {
+                Some(name) => assert!(err.contains(&format!("did you mean {name:?}?")), "{args:?}: {err}"),
+                None => assert!(!err.contains("did you mean"), "{args:?}: {err}"),
+            }
+            assert_eq!(out.stdout, "", "{args:?}");
+        }
+    }
+    assert_eq!(open_ids(&ws), open, "nothing was claimed or closed");
+
+    // Someone from outside the team, said so: the claim goes through under that name.
+    let temp = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Temp Rep", "--outside", "--json"]).success();
+    let temp = temp.json();
+    assert_eq!((&temp["status"], &temp["claimed_by"]), (&json!("claimed"), &json!("Temp Rep")));
+    assert_eq!(id(&temp), first);
+    let out = ws.run(&["tasks", "done", &first.to_string(), "--as", "Temp Rep"]).code(1);
+    assert!(out.stderr.contains("\"Temp Rep\" is not on the team"), "{}", out.stderr);
+    let done = ws.run(&["tasks", "done", &first.to_string(), "--as", "Temp Rep", "--outside", "--json"]).success();
+    assert_eq!(done.json()["status"], "done");
+    // Closing without saying who stays as it was.
+    let second = *open.iter().nth(1).unwrap();
+    assert_eq!(ws.run(&["tasks", "done", &second.to_string(), "--json"]).success().json()["status"], "done");
 }

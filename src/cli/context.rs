@@ -48,6 +48,15 @@ impl Context {
         Store::open(&path, Self::timeout(config)).with_context(|| "cannot open the store")
     }
 
+    /// The store for applying events: opened as [`Context::store`], then read
+    /// whole once to check it is sound (`PRAGMA quick_check`), so a damaged
+    /// file is found before an event is written beside the damage.
+    pub fn store_to_apply(&self, config: &Config) -> Result<Store> {
+        let store = self.store(config)?;
+        store.verify()?;
+        Ok(store)
+    }
+
     /// The store for reading: it must exist already.
     pub fn existing_store(&self, config: &Config) -> Result<Store> {
         Ok(Store::open_existing(&config.store_path(self.db.as_deref()), Self::timeout(config))?)

@@ -38,9 +38,12 @@ enum Action {
         /// The role whose queue to take from.
         #[arg(long)]
         role: String,
-        /// Who takes it.
+        /// Who takes it: a name on the team (`[[team]]` in config.toml).
         #[arg(long = "as", value_name = "NAME")]
         who: String,
+        /// NAME is not on the team (a temp, someone from another team): act for them anyway.
+        #[arg(long)]
+        outside: bool,
         /// Print the claimed task as a JSON object (with --count: a JSON array of the claimed tasks).
         #[arg(long)]
         json: bool,
@@ -54,9 +57,12 @@ enum Action {
         /// What came of it.
         #[arg(long)]
         outcome: Option<String>,
-        /// Who did it: refused if someone else holds the task (after your claim ran out, say).
+        /// Who did it: a name on the team; refused if someone else holds the task (after your claim ran out, say).
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
+        /// NAME is not on the team: act for them anyway.
+        #[arg(long, requires = "who")]
+        outside: bool,
         #[arg(long)]
         json: bool,
     },
@@ -65,9 +71,12 @@ enum Action {
         id: i64,
         #[arg(long, required = true)]
         reason: String,
-        /// Who cancels it: refused if someone else holds the task.
+        /// Who cancels it: a name on the team; refused if someone else holds the task.
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
+        /// NAME is not on the team: act for them anyway.
+        #[arg(long, requires = "who")]
+        outside: bool,
         #[arg(long)]
         json: bool,
     },
@@ -84,12 +93,30 @@ fn check_role(config: &Config, role: &str) -> Result<()> {
     Ok(())
 }
 
+/// Tasks are taken and closed in the name of someone on the team: a name
+/// that is not (a typo, a stale script) would take real work from the queue
+/// and nobody on the team would see it again. `--outside` says the name is
+/// meant (a temp, a colleague from another team); it is asked for on each
+/// command, not set once in config.toml, so a typo is still caught for
+/// everyone else.
+fn check_worker(config: &Config, who: &str, outside: bool) -> Result<()> {
+    if outside || config.person(who).is_some() {
+        return Ok(());
+    }
+    let h = dealflow::error::hint(who, config.team.iter().map(|p| p.name.as_str()));
+    anyhow::bail!(
+        "{who:?} is not on the team{h}; nothing was changed. The team is the [[team]] list of config.toml: add \
+         them there, or pass --outside to act for someone from outside the team"
+    )
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let config = ctx.config()?;
     match args.action {
         None => list(ctx, &config, args.role, args.assignee, args.status, args.json),
-        Some(Action::Claim { role, who, json, count }) => {
+        Some(Action::Claim { role, who, outside, json, count }) => {
             check_role(&config, &role)?;
+            check_worker(&config, &who, outside)?;
             let store = ctx.store(&config)?;
             let claim = |n: u64| {
                 let now = Utc::now();
@@ -139,8 +166,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             }
             Ok(Outcome::Ok)
         }
-        Some(Action::Done { id, outcome, who, json }) => close(ctx, &config, id, "done", outcome, who, json),
-        Some(Action::Cancel { id, reason, who, json }) => close(ctx, &config, id, "cancelled", Some(reason), who, json),
+        Some(Action::Done { id, outcome, who, outside, json }) => {
+            if let Some(who) = &who {
+                check_worker(&config, who, outside)?;
+            }
+            close(ctx, &config, id, "done", outcome, who, json)
+        }
+        Some(Action::Cancel { id, reason, who, outside, json }) => {
+            if let Some(who) = &who {
+                check_worker(&config, who, outside)?;
+            }
+            close(ctx, &config, id, "cancelled", Some(reason), who, json)
+        }
     }
 }
 

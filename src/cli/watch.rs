@@ -91,7 +91,7 @@ pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
 pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
     let stop = stop_flag()?;
     let playbook = ctx.playbook()?;
-    let store = ctx.store(&playbook.config)?;
+    let store = ctx.store_to_apply(&playbook.config)?;
     let current = dealflow::playbook::current(playbook);
     let inbox = Inbox::new(&ctx.dir);
     let mut total = Summary::default();

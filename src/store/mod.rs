@@ -9,6 +9,7 @@
 mod clock;
 mod deal_activity;
 mod file_identity;
+mod guard;
 mod health;
 mod ledger;
 #[cfg(test)]
@@ -37,8 +38,8 @@ pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
     rows: std::cell::RefCell<row_cache::RowCache>,
-    /// The file opened (unix: device and inode), checked before each write batch.
-    identity: Option<file_identity::FileIdentity>,
+    /// The file opened, and whether this store still writes to it (checked before each commit).
+    guard: std::sync::Arc<guard::Guard>,
 }
 
 /// Turns a SQLite error into one that names the database and says what to do.
@@ -73,8 +74,8 @@ impl Store {
             return Self::open(path, busy_timeout);
         }
         let store = Self::open_for_reading(path, busy_timeout)?;
-        let pending = schema::migrations().pending_migrations(&store.conn).unwrap_or(0);
-        if pending > 0 {
+        let version = schema::version(&store.conn).map_err(|e| store.error(e))?;
+        if version < schema::latest() {
             return Err(Error::Store {
                 path: path.to_path_buf(),
                 message: format!(
@@ -106,8 +107,8 @@ impl Store {
 
     /// A store over an opened connection to the file at `path`.
     fn over(conn: Connection, path: &Path, busy_timeout: Duration) -> Store {
-        let identity = file_identity::FileIdentity::of(path);
-        Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default(), identity }
+        let guard = guard::Guard::new(path);
+        Store { conn, path: path.to_path_buf(), busy_timeout, rows: Default::default(), guard }
     }
 
     /// Open an existing database for reading only: no migration, no write, ever.
@@ -124,7 +125,7 @@ impl Store {
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Store> {
         let err = |message: String| Error::Store { path: path.to_path_buf(), message };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Store::describe(path, busy_timeout, e))?;
         // SQLite falls back to reading a file it may not write: say so now, not at the first write.
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(err(Store::read_only_message(path)));
@@ -134,7 +135,10 @@ impl Store {
         let store_err = |e: rusqlite::Error| Store::describe(path, busy_timeout, e);
         // WAL lets readers work while a writer ingests; NORMAL sync is durable
         // across process crashes (which is what the queue promises).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
+        // Switching a new file to WAL needs the whole file to itself, and SQLite
+        // answers "busy" at once, without waiting, while another process opening
+        // it at the same moment reads it: so this waits in naps too.
+        while_busy(&conn, busy_timeout, |c| c.pragma_update(None, "journal_mode", "WAL")).map_err(store_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(store_err)?;
         conn.pragma_update(None, "foreign_keys", "OFF").map_err(store_err)?;
         // Savepoint journals (one per event) stay in memory, not in temp files.
@@ -144,11 +148,49 @@ impl Store {
         // room for them: with 32 MiB a million-event ingest peaked at 107 MB,
         // with 24 MiB at 94 MB (goal: under 100 MB).
         conn.pragma_update(None, "cache_size", -24576).map_err(store_err)?;
-        schema::migrations().to_latest(&mut conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => store_err(err),
-            other => err(format!("cannot migrate the schema: {other}")),
-        })?;
-        Ok(Store::over(conn, path, busy_timeout))
+        // Each page is checked as it is read from the file, so damage is found
+        // before it is built on (the cost did not show in a full read).
+        conn.pragma_update(None, "cell_size_check", "ON").map_err(store_err)?;
+        let store = Store::over(conn, path, busy_timeout);
+        // No commit on a file found damaged or replaced, whoever asks for it (see `guard`).
+        let guard = store.guard.clone();
+        store.conn.commit_hook(Some(move || !guard.allows_commit())).ctx(&store)?;
+        store.check_file()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Bring the schema up to date. The version is read again under the
+    /// write lock, so of several processes opening a new database at once one
+    /// creates the schema and the others find it made (see [`schema`]).
+    fn migrate(&self) -> Result<()> {
+        let newer = |version: i64| {
+            self.fault(format!(
+                "its schema is version {version}, newer than this dealflow knows (version {}): it was written by \
+                 a newer dealflow; use that one (or a newer one) with this database",
+                schema::latest()
+            ))
+        };
+        let version = schema::version(&self.conn).ctx(self)?;
+        if version == schema::latest() {
+            return Ok(());
+        }
+        if version > schema::latest() {
+            return Err(newer(version));
+        }
+        self.begin_immediate()?;
+        let migrated = schema::version(&self.conn).ctx(self).and_then(|version| match version {
+            v if v > schema::latest() => Err(newer(v)),
+            v if v == schema::latest() => Ok(()),
+            v => schema::migrate_from(&self.conn, v).ctx(self),
+        });
+        match migrated {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -165,7 +207,8 @@ impl Store {
             Some(ReadOnly) => Store::read_only_message(path),
             Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => Store::read_only_message(path),
             Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),
-            Some(NotADatabase) => "this file is not a dealflow (SQLite) database".into(),
+            Some(NotADatabase) => guard::not_a_database_message(path),
+            Some(DatabaseCorrupt) => guard::damaged_message(path, &e.to_string()),
             Some(DiskFull) => "the disk is full".into(),
             _ => e.to_string(),
         };
@@ -183,7 +226,15 @@ impl Store {
     }
 
     fn error(&self, e: rusqlite::Error) -> Error {
-        Store::describe(&self.path, self.busy_timeout, e)
+        use rusqlite::ErrorCode::*;
+        if let Some(DatabaseCorrupt | NotADatabase) = e.sqlite_error_code() {
+            self.guard.damaged(e.to_string());
+        }
+        // Once a store refuses to write, that is the error, whatever failed after.
+        match self.guard.refusal() {
+            Some(why) => self.fault(why),
+            None => Store::describe(&self.path, self.busy_timeout, e),
+        }
     }
 
     /// An error about this database that SQLite did not raise.
@@ -205,13 +256,9 @@ impl Store {
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
     /// database is reported here and not half-way through a batch.
     pub fn begin(&self) -> Result<()> {
-        if self.identity.is_some() && file_identity::FileIdentity::of(&self.path) != self.identity {
-            return Err(Error::Store {
-                path: self.path.clone(),
-                message: "the database file was deleted or replaced while dealflow was running: nothing more is \
-                          written to it (start dealflow again to open the file that is there now)"
-                    .into(),
-            });
+        if !self.guard.allows_commit() {
+            self.keep_replaced();
+            return Err(self.refused());
         }
         self.begin_immediate()?;
         // We hold the write lock now: rows cached before are good if nobody committed since.
@@ -220,33 +267,10 @@ impl Store {
         Ok(())
     }
 
-    /// `BEGIN IMMEDIATE`, waiting for another writer up to the busy timeout in
-    /// short naps. SQLite's own wait looks ever more rarely (every 100 ms after
-    /// a while), and a worker among others that commit claims every few hundred
-    /// microseconds could wait out its whole timeout without once finding the
-    /// lock free.
+    /// `BEGIN IMMEDIATE`, waiting for another writer up to the busy timeout
+    /// (see [`while_busy`]).
     fn begin_immediate(&self) -> Result<()> {
-        let deadline = std::time::Instant::now() + self.busy_timeout;
-        // Without a handler a busy database answers at once; this loop does the waiting.
-        self.conn.busy_handler(None).ctx(self)?;
-        let mut nap = Duration::from_micros(20);
-        let begun = loop {
-            match self.conn.execute_batch("BEGIN IMMEDIATE") {
-                Err(e)
-                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                        && std::time::Instant::now() < deadline =>
-                {
-                    // A little jitter, so waiting workers do not all look at the same moment.
-                    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-                    let jitter = jitter.map_or(0, |d| d.subsec_nanos() as u64 % 1000);
-                    std::thread::sleep(nap + Duration::from_nanos(jitter * nap.as_nanos() as u64 / 1000));
-                    nap = (nap * 2).min(Duration::from_millis(2));
-                }
-                other => break other,
-            }
-        };
-        self.conn.busy_timeout(self.busy_timeout).ctx(self)?;
-        begun.ctx(self)
+        while_busy(&self.conn, self.busy_timeout, |c| c.execute_batch("BEGIN IMMEDIATE")).ctx(self)
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -323,6 +347,40 @@ impl Store {
     }
 }
 
+/// Run `f` until the database is not busy, for up to `busy_timeout`, in
+/// short naps. SQLite's own wait looks ever more rarely (every 100 ms after a
+/// while), and a worker among others that commit claims every few hundred
+/// microseconds could wait out its whole timeout without once finding the lock
+/// free; and some statements (switching the journal mode) answer "busy"
+/// without waiting at all.
+fn while_busy<T>(
+    conn: &Connection,
+    busy_timeout: Duration,
+    mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    // Without a handler a busy database answers at once; this loop does the waiting.
+    conn.busy_handler(None)?;
+    let mut nap = Duration::from_micros(20);
+    let done = loop {
+        match f(conn) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                // A little jitter, so waiting workers do not all look at the same moment.
+                let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                let jitter = jitter.map_or(0, |d| d.subsec_nanos() as u64 % 1000);
+                std::thread::sleep(nap + Duration::from_nanos(jitter * nap.as_nanos() as u64 / 1000));
+                nap = (nap * 2).min(Duration::from_millis(2));
+            }
+            other => break other,
+        }
+    };
+    conn.busy_timeout(busy_timeout)?;
+    done
+}
+
 /// A path as the path part of an SQLite `file:` URI (`%`, `?` and `#` escaped).
 fn uri_path(path: &str) -> String {
     let mut out = String::new();
@@ -352,6 +410,18 @@ mod tests {
         drop(store);
         // Opening again runs no migration twice.
         Store::open(&path, Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn a_database_from_a_newer_dealflow_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path, Duration::from_millis(100)).unwrap());
+        let newer = schema::latest() + 1;
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", newer).unwrap();
+        let err = Store::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
+        assert!(err.contains(&format!("schema is version {newer}, newer than this dealflow knows")), "{err}");
+        assert_eq!(schema::version(&Connection::open(&path).unwrap()).unwrap(), newer);
     }
 
     #[test]

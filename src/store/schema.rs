@@ -1,10 +1,36 @@
 //! The database schema, as versioned migrations. Append; never edit a
 //! migration that has shipped.
+//!
+//! The schema's version is how many migrations have run, kept in SQLite's
+//! `user_version`. Several processes may open a database that does not exist
+//! yet at the same moment: each one reads the version again after it has taken
+//! the write lock, and runs (in that same transaction) only what no other
+//! process ran in the meantime. Reading it before taking the lock, as a plain
+//! migration runner does, let two processes both find version 0 and the second
+//! fail with `table accounts already exists`.
 
-use rusqlite_migration::{M, Migrations};
+use rusqlite::Connection;
 
-pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)])
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+
+/// The version a database has once every migration ran.
+pub(super) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The schema version of the database on `conn` (0 for a new file).
+pub(super) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Run the migrations after `from` (the version read under the write lock,
+/// which the caller holds) and record the new version, in the caller's transaction.
+pub(super) fn migrate_from(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    for up in MIGRATIONS.iter().skip(from.max(0) as usize) {
+        conn.execute_batch(up)?;
+    }
+    conn.pragma_update(None, "user_version", latest())
 }
 
 const V1: &str = r#"
@@ -302,8 +328,26 @@ DROP TRIGGER task_load_insert;
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn migrations_are_valid() {
-        super::migrations().validate().unwrap();
+    fn each_migration_applies_on_the_one_before_and_the_version_follows() {
+        let whole = Connection::open_in_memory().unwrap();
+        migrate_from(&whole, 0).unwrap();
+        assert_eq!(version(&whole).unwrap(), latest());
+        for from in 0..=latest() {
+            // Up to `from` only, then the rest from there.
+            let step = Connection::open_in_memory().unwrap();
+            for up in &MIGRATIONS[..from as usize] {
+                step.execute_batch(up).unwrap();
+            }
+            migrate_from(&step, from).unwrap();
+            assert_eq!(version(&step).unwrap(), latest());
+            let schema = |c: &Connection| -> Vec<String> {
+                let mut st = c.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
+                st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+            };
+            assert_eq!(schema(&step), schema(&whole), "migrated from version {from}");
+        }
     }
 }
