@@ -245,6 +245,44 @@ fn a_requested_negotiation_is_granted_once_a_decision_maker_was_met() {
 }
 
 #[test]
+fn another_accounts_buyer_does_not_open_the_negotiation_gate() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        account("2026-11-02T08:00:30Z", "A-9", "Initech", json!({"owner": "Ana Ruiz"})),
+        contact("2026-11-02T08:01:00Z", "C-9", "A-9", "buyer"),
+        contact("2026-11-02T08:02:00Z", "C-4", "A-2", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-4", "A-2", "Globex kiosks", 12000, "Ben Okafor"),
+        // The activity names Initech's buyer on a Globex deal: nobody at Globex was met.
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-4"), Some("C-9"), "call"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(0), &json!(1)));
+    assert_eq!(ws.stage("D-4"), "lead");
+
+    // Globex's own buyer counts.
+    ws.ingest(&[activity("2026-11-04T10:00:00Z", "A-2", Some("D-4"), Some("C-4"), "call")]);
+    let s = ws.ingest(&[request_stage("2026-11-05T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-4"), "negotiation");
+}
+
+#[test]
+fn a_buyer_who_moves_to_the_deals_account_counts_from_then_on() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        contact("2026-11-02T08:01:00Z", "C-9", "A-9", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-4", "A-2", "Globex kiosks", 12000, "Ben Okafor"),
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-4"), Some("C-9"), "call"),
+        // The buyer turns out to work at Globex.
+        contact("2026-11-02T11:00:00Z", "C-9", "A-2", "buyer"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+}
+
+#[test]
 fn large_orders_get_a_delivery_check_from_the_coordinator() {
     let ws = Workspace::new();
     // big_deal_amount / 5 = 10000 is the threshold.

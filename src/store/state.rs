@@ -150,7 +150,7 @@ impl Store {
         let mut rows = self.cached_rows()?;
         match &before {
             None => rows.deal_activity.contact_saved(id, true),
-            Some((_, was)) if was != role => rows.deal_activity.contact_saved(id, false),
+            Some((was_at, was)) if was != role || was_at != account_id => rows.deal_activity.contact_saved(id, false),
             Some(_) => {}
         }
         if let Some((account, was)) = &before {
@@ -166,9 +166,9 @@ impl Store {
         Ok(())
     }
 
-    /// A contact's decision role, if the contact is known.
-    pub fn contact_role(&self, id: &str) -> Result<Option<String>> {
-        self.one("SELECT role FROM contacts WHERE id = ?1", [id], |r| r.get(0))
+    /// A contact's decision role and account, if the contact is known.
+    pub fn contact_role(&self, id: &str) -> Result<Option<(String, String)>> {
+        self.one("SELECT role, account_id FROM contacts WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
     pub fn contact(&self, id: &str) -> Result<Option<Map<String, Value>>> {
@@ -246,6 +246,7 @@ impl Store {
             .ctx(self)?;
         let mut rows = self.cached_rows()?;
         rows.saved_deal(d);
+        rows.deal_activity.deal_saved(&d.id, &d.account_id);
         if let Some((account, was_won)) = before {
             rows.ledgers.change(&account, |l| {
                 l.drop_deal(&d.id, was_won);
@@ -307,11 +308,12 @@ impl Store {
         if !self.cached_rows()?.deal_activity.has(deal) {
             return Ok(());
         }
-        let role = match contact {
+        let known = match contact {
             Some(c) => self.contact_role(c)?,
             None => None,
         };
-        self.cached_rows()?.deal_activity.add(deal, kind.unwrap_or_default(), &at, contact, role.as_deref());
+        let known = known.as_ref().map(|(role, account)| (role.as_str(), account.as_str()));
+        self.cached_rows()?.deal_activity.add(deal, kind.unwrap_or_default(), &at, contact, known);
         Ok(())
     }
 
@@ -462,7 +464,8 @@ impl Store {
     }
 
     /// Derived facts of a deal: its activities per kind, whether a decision
-    /// maker took part, the last one. Kept in memory once read.
+    /// maker of the deal's own account took part, the last one. Kept in
+    /// memory once read.
     pub fn deal_stats(&self, deal_id: &str) -> Result<DealStats> {
         if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
             return Ok(stats);
@@ -471,18 +474,21 @@ impl Store {
             self.all("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind", [deal_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-        let contacts: Vec<(String, Option<String>)> = self.all(
-            "SELECT DISTINCT a.contact_id, c.role FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
+        let contacts: Vec<(String, Option<String>, Option<String>)> = self.all(
+            "SELECT DISTINCT a.contact_id, c.role, c.account_id FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
                      WHERE a.deal_id = ?1 AND a.contact_id IS NOT NULL",
             [deal_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let decision_maker_met =
-            contacts.iter().any(|(_, role)| role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)));
+        let account = self.shared_deal(deal_id)?.map(|d| d.account_id.clone());
+        let decision_maker_met = contacts.iter().any(|(_, role, at)| {
+            role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)) && at.is_some() && *at == account
+        });
         let last_activity =
             self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
         let stats = DealStats { activities, decision_maker_met, last_activity };
-        self.cached_rows()?.deal_activity.keep(deal_id, stats.clone(), contacts);
+        let contacts = contacts.into_iter().map(|(c, role, _)| (c, role)).collect();
+        self.cached_rows()?.deal_activity.keep(deal_id, account.as_deref(), stats.clone(), contacts);
         Ok(stats)
     }
 
@@ -590,7 +596,8 @@ impl Store {
         let decision_maker_met = self
             .one(
                 "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
-                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive'))",
+                 JOIN deals d ON d.id = a.deal_id
+                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive') AND c.account_id = d.account_id)",
                 [deal_id],
                 |r| r.get(0),
             )?
