@@ -108,8 +108,7 @@ impl Engine<'_> {
         self.store.set_meta(LAST_TICK, &stamp(now))?;
         // Each time event is a reaction chain of its own.
         for trigger in due {
-            run.steps = 0;
-            run.stopped = false;
+            run.chain.reset();
             run.push(trigger);
             self.react_to_pending(run)?;
         }
@@ -133,8 +132,7 @@ impl Engine<'_> {
         )?;
         self.store.set_meta(LAST_KEY_REVIEW, &stamp(now))?;
         for id in accounts {
-            run.steps = 0;
-            run.stopped = false;
+            run.chain.reset();
             run.derived += 1;
             let mut t = Trigger::new(&format!("{}#{}", run.root, run.derived), "account.key_review", now, Map::new());
             t.data.insert("account_id".into(), json!(id));

@@ -175,6 +175,7 @@ impl Engine<'_> {
                     ("rule".to_string(), json!(rule.reference().to_string())),
                 ]);
                 let mut next = Trigger::new("", "deal.move_refused", t.at, data);
+                next.by = Some(rule.reference());
                 next.deal = Some(deal.id.clone());
                 next.account = Some(deal.account_id.clone());
                 run.push(next);
@@ -242,6 +243,7 @@ impl Engine<'_> {
         );
         next.deal = Some(deal.id.clone());
         next.account = Some(deal.account_id.clone());
+        next.by = rule;
         run.push(next);
         Ok(())
     }
@@ -296,18 +298,20 @@ impl Engine<'_> {
         } else {
             (DecisionKind::LostKey, "account.lost_key")
         };
-        self.log(kind, Subject::new("account", account_id), rule, &reason, Value::Null, t)?;
+        self.log(kind, Subject::new("account", account_id), rule.clone(), &reason, Value::Null, t)?;
         let data = serde_json::Map::from_iter([
             ("account_id".to_string(), json!(account_id)),
             ("reason".to_string(), json!(reason)),
         ]);
         let mut next = Trigger::new("", event, t.at, data.clone());
         next.account = Some(account_id.to_string());
+        next.by = rule.clone();
         run.push(next);
         for child in self.store.child_accounts(account_id)? {
             let mut c = Trigger::new("", "account.parent_key_changed", t.at, data.clone());
             c.data.insert("parent_is_key".into(), json!(is_key));
             c.account = Some(child);
+            c.by = rule.clone();
             run.push(c);
         }
         Ok(())

@@ -78,14 +78,7 @@ impl DealActivities {
 
     /// A new activity on `deal`, if its entry is kept; `known` is the
     /// named contact's role and account, if the contact is known.
-    pub(super) fn add(
-        &mut self,
-        deal: &str,
-        kind: &str,
-        at: &str,
-        contact: Option<&str>,
-        known: Option<(&str, &str)>,
-    ) {
+    pub(super) fn add(&mut self, deal: &str, kind: &str, at: &str, contact: Option<&str>, known: Option<(&str, &str)>) {
         if let Some(e) = self.by_deal.get_mut(deal) {
             let role = known.filter(|(_, account)| e.account.as_deref() == Some(*account)).map(|(role, _)| role);
             e.add(kind, at, contact, role);
