@@ -476,6 +476,55 @@ fn the_same_tick_twice_creates_nothing_and_a_later_tick_only_what_is_new() {
     assert_eq!(ws.tasks().len(), 4);
 }
 
+/// Every task and key account of a workspace, as `tasks --json` and
+/// `accounts --json` print them.
+fn everything(ws: &Workspace) -> (Vec<Value>, Vec<Value>) {
+    (ws.tasks(), ws.accounts())
+}
+
+#[test]
+fn history_loaded_after_a_later_tick_is_still_swept_by_the_next_tick() {
+    let quarter = common::example("quarter.jsonl");
+    // The quarter, then a tick a month after it.
+    let plain = Workspace::new();
+    plain.ingest_file(&quarter);
+    tick(&plain, "2026-10-30T09:00:00Z");
+
+    // A tick first (as `run` or `watch` started before an import do), then the same.
+    let late = Workspace::new();
+    tick_creates(&late, "2026-10-29T09:00:00Z", 0);
+    let s = late.ingest_file(&quarter);
+    assert_eq!(s["applied"], 315);
+    tick(&late, "2026-10-30T09:00:00Z");
+
+    let (want, got) = (everything(&plain), everything(&late));
+    let time_rules =
+        |tasks: &[Value]| tasks.iter().filter(|t| t["rule"].as_str().unwrap().contains("time.rhai")).count();
+    assert_eq!(time_rules(&got.0), time_rules(&want.0), "tasks of rules/time.rhai");
+    assert_eq!(got.0.len(), want.0.len(), "tasks: got {:#?}", titles(&got.0));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_deal_recorded_late_is_nudged_by_the_next_tick_and_only_once() {
+    let ws = Workspace::new();
+    tick_creates(&ws, "2026-11-20T09:00:00Z", 0);
+    // Sent after that tick, about three weeks before it.
+    ws.ingest(&[
+        account("2026-10-30T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ben Okafor", "region": "East"})),
+        deal("2026-10-30T09:00:00Z", "D-1", "A-1", "Late deal", 10000, "Ben Okafor"),
+    ]);
+    tick_creates(&ws, "2026-11-20T10:00:00Z", 1);
+    let t = ws.task_titled("Late deal has been in lead for 21 days: move it on");
+    assert_eq!(brief(&t), ("sales_rep", Some("Ben Okafor"), "high", "2026-11-23"));
+    tick_creates(&ws, "2026-11-20T11:00:00Z", 0);
+    // Twice the limit: the escalation; and the nudge, left undone, is overdue.
+    tick_creates(&ws, "2026-11-27T09:00:00Z", 2);
+    ws.task_titled("Escalation: Late deal stuck in lead for 28 days");
+    ws.task_titled("Overdue: Late deal has been in lead for 21 days: move it on");
+    tick_creates(&ws, "2026-11-28T09:00:00Z", 0);
+}
+
 #[test]
 fn no_due_date_falls_on_a_weekend_or_a_holiday() {
     let ws = Workspace::new();

@@ -12,6 +12,7 @@ mod decide;
 mod fact_cache;
 mod health;
 mod outcome;
+mod sweeps;
 mod update;
 
 use chrono::{DateTime, Utc};

@@ -20,6 +20,7 @@ mod state;
 mod tasks;
 mod writable;
 
+pub use clock::TargetRow;
 pub use health::RuleHealth;
 pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;

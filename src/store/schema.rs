@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6), M::up(V7)])
 }
 
 const V1: &str = r#"
@@ -300,10 +300,56 @@ const V6: &str = r#"
 DROP TRIGGER task_load_insert;
 "#;
 
+/// The clock sweeps by change, not by business time alone: each fact a tick
+/// measures time from carries the sweep generation (`meta.sweep_epoch`, one
+/// more per tick) it was last set in, and `meta.sweeps` says up to when each
+/// run of generations (and of task ids) was swept (see `engine::sweeps`).
+/// A fact recorded after a tick, whatever its business time, is swept by
+/// the next tick from its start. A store that ticked before counts all it
+/// holds as swept up to its last tick, as it was.
+const V7: &str = r#"
+ALTER TABLE deals ADD COLUMN stage_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN quiet_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contracts ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE targets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+-- Covering again: the stuck-deal scan reads the generation from the index too.
+DROP INDEX deals_open_stage_entered;
+CREATE INDEX deals_open_stage_entered ON deals(is_open, stage, stage_entered_at, id, account_id, stage_epoch);
+INSERT INTO meta (key, value) SELECT 'sweep_epoch', '1' FROM meta WHERE key = 'last_tick';
+INSERT INTO meta (key, value)
+    SELECT 'sweeps', json_array(json_object('epoch', 0, 'task', (SELECT COALESCE(MAX(id), 0) FROM tasks), 'at', value))
+    FROM meta WHERE key = 'last_tick';
+INSERT INTO meta (key, value)
+    SELECT 'key_review_sweeps', json_array(json_object('epoch', 0, 'task', (SELECT COALESCE(MAX(id), 0) FROM tasks), 'at', value))
+    FROM meta WHERE key = 'last_key_review';
+DELETE FROM meta WHERE key IN ('last_tick', 'last_key_review');
+"#;
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_store_that_ticked_before_counts_what_it_holds_as_swept_up_to_its_last_tick() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrations().to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('last_tick', '2026-10-30T09:00:00Z');
+             INSERT INTO tasks (role, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
+             VALUES ('sales_rep', 't', 2, '2026-11-02', 'deal', 'D', 'r', 'r', 'v', 'k', 'e', 't');",
+        )
+        .unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        let meta =
+            |k: &str| conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).ok();
+        assert_eq!(meta("sweep_epoch").as_deref(), Some("1"));
+        assert_eq!(meta("sweeps").as_deref(), Some(r#"[{"epoch":0,"task":1,"at":"2026-10-30T09:00:00Z"}]"#));
+        // Never reviewed: the first review looks back over all of history.
+        assert_eq!(meta("key_review_sweeps"), None);
+        assert_eq!(meta("last_tick"), None);
     }
 }

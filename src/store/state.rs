@@ -13,6 +13,14 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, StageChange, Target};
 
+/// The sweep generation a fact is set in (see `engine::sweeps`): the
+/// clock measures time from it only after it sweeps that generation.
+macro_rules! epoch {
+    () => {
+        "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_epoch'), 0)"
+    };
+}
+
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
 const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
 const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
@@ -77,12 +85,17 @@ impl Store {
     /// Insert or update an account; `data` is the already-merged JSON.
     pub fn save_account(&self, a: &Account, now: &str) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO accounts (id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            .prepare_cached(concat!(
+                "INSERT INTO accounts (id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at, updated_at, quiet_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
+                epoch!(),
+                ")
                  ON CONFLICT(id) DO UPDATE SET data = ?2, owner = ?3, parent_id = ?4, is_key = ?5, key_since = ?6,
-                   key_reason = ?7, last_contact = ?8, updated_at = ?10",
-            )
+                   key_reason = ?7, last_contact = ?8, updated_at = ?10,
+                   quiet_epoch = CASE WHEN last_contact IS ?8 AND key_since IS ?6 THEN quiet_epoch ELSE ",
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![
                 a.id,
@@ -105,9 +118,11 @@ impl Store {
     pub fn touch_last_contact(&self, id: &str, at: &str) -> Result<()> {
         let changed = self
             .conn
-            .prepare_cached(
-                "UPDATE accounts SET last_contact = ?2, updated_at = ?2 WHERE id = ?1 AND (last_contact IS NULL OR last_contact < ?2)",
-            )
+            .prepare_cached(concat!(
+                "UPDATE accounts SET last_contact = ?2, updated_at = ?2, quiet_epoch = ",
+                epoch!(),
+                " WHERE id = ?1 AND (last_contact IS NULL OR last_contact < ?2)"
+            ))
             .ctx(self)?
             .execute(params![id, at])
             .ctx(self)?;
@@ -222,12 +237,18 @@ impl Store {
             self.one("SELECT account_id, is_won FROM deals WHERE id = ?1", [&d.id], |r| Ok((r.get(0)?, r.get(1)?)))?
         };
         self.conn
-            .prepare_cached(
-                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            .prepare_cached(concat!(
+                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, stage_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ",
+                epoch!(),
+                ")
                  ON CONFLICT(id) DO UPDATE SET account_id = ?2, stage = ?3, stage_entered_at = ?4, owner = ?5, amount = ?6,
-                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12",
-            )
+                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12,
+                   stage_epoch = CASE WHEN stage IS ?3 AND stage_entered_at IS ?4 AND is_open IS ?7 AND closed_at IS ?9
+                                      AND account_id IS ?2 THEN stage_epoch ELSE ",
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![
                 d.id,
@@ -328,10 +349,11 @@ impl Store {
     ) -> Result<()> {
         let inserted = self
             .conn
-            .prepare_cached(
-                "INSERT INTO orders (id, account_id, amount, product, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO NOTHING",
-            )
+            .prepare_cached(concat!(
+                "INSERT INTO orders (id, account_id, amount, product, at, data, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ",
+                epoch!(),
+                ") ON CONFLICT(id) DO NOTHING"
+            ))
             .ctx(self)?
             .execute(params![id, account_id, amount, product, at, to_json(data)])
             .ctx(self)?;
@@ -343,7 +365,12 @@ impl Store {
         // Rare: the ledgers it touches are read again next time.
         let before: Option<String> = self.one("SELECT account_id FROM orders WHERE id = ?1", [id], |r| r.get(0))?;
         self.conn
-            .prepare_cached("UPDATE orders SET account_id = ?2, amount = ?3, product = ?4, data = ?5 WHERE id = ?1")
+            .prepare_cached(concat!(
+                "UPDATE orders SET account_id = ?2, amount = ?3, product = ?4, data = ?5,
+                   epoch = CASE WHEN account_id IS ?2 THEN epoch ELSE ",
+                epoch!(),
+                " END WHERE id = ?1"
+            ))
             .ctx(self)?
             .execute(params![id, account_id, amount, product, to_json(data)])
             .ctx(self)?;
@@ -368,10 +395,14 @@ impl Store {
             self.one("SELECT account_id FROM contracts WHERE id = ?1", [&c.id], |r| r.get(0))?
         };
         self.conn
-            .prepare_cached(
-                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6, recorded_at = ?7"#,
-            )
+            .prepare_cached(concat!(
+                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data, recorded_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "#,
+                epoch!(),
+                r#") ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6, recorded_at = ?7,
+                   epoch = CASE WHEN account_id IS ?2 AND start IS ?3 AND "end" IS ?4 THEN epoch ELSE "#,
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![c.id, account_id, c.start, c.end, c.annual_value, to_json(data), recorded_at])
             .ctx(self)?;
@@ -391,10 +422,11 @@ impl Store {
 
     pub fn save_target(&self, account_id: &str, product: &str, period: &str, amount: f64, at: &str) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO targets (account_id, product, period, amount, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(account_id, product, period) DO UPDATE SET amount = ?4, set_at = ?5",
-            )
+            .prepare_cached(concat!(
+                "INSERT INTO targets (account_id, product, period, amount, set_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ",
+                epoch!(),
+                ") ON CONFLICT(account_id, product, period) DO UPDATE SET amount = ?4, set_at = ?5"
+            ))
             .ctx(self)?
             .execute(params![account_id, product, period, amount, at])
             .ctx(self)?;
