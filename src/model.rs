@@ -125,6 +125,8 @@ pub enum DecisionKind {
     ChainLimit,
     TaskRerouted,
     RuleQuarantined,
+    /// A hand-over to a role nobody active has: the account waits for one.
+    HandoverWaiting,
 }
 
 impl DecisionKind {
@@ -140,6 +142,7 @@ impl DecisionKind {
             DecisionKind::ChainLimit => "chain_limit",
             DecisionKind::TaskRerouted => "task_rerouted",
             DecisionKind::RuleQuarantined => "rule_quarantined",
+            DecisionKind::HandoverWaiting => "handover_waiting",
         }
     }
 }

@@ -788,6 +788,67 @@ fn deactivating_someone_reroutes_their_open_tasks_on_the_next_tick() {
 }
 
 #[test]
+fn key_accounts_wait_for_an_account_manager_and_get_one_when_one_joins() {
+    let ws = Workspace::new();
+    deactivate(&ws, "Dana Whitfield", "account_manager");
+    deactivate(&ws, "Eli Novak", "account_manager");
+    // Six accounts become key (more than quarantine_after = 5) with nobody to take them.
+    let mut events = Vec::new();
+    for i in 1..=6 {
+        let id = format!("A-{i}");
+        events.push(account(
+            "2026-11-02T08:00:00Z",
+            &id,
+            &format!("Acme {i}"),
+            json!({"owner": "Ben Okafor", "region": "East"}),
+        ));
+        events.push(order("2026-11-02T10:00:00Z", &format!("O-{i}"), &id, 160000));
+    }
+    let s = ws.ingest(&events);
+    assert_eq!(
+        (&s["key_account_changes"], &s["rule_errors"], &s["rules_quarantined"]),
+        (&json!(6), &json!(0), &json!(0)),
+        "{s:#}"
+    );
+    let waiting: Vec<Value> =
+        (1..=6).map(|i| json!({"account_id": format!("A-{i}"), "role": "account_manager"})).collect();
+    let status = ws.run(&["status", "--json"]).success().json();
+    let listed: Vec<Value> = status["waiting_handovers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .iter()
+        .map(|w| json!({"account_id": w["account_id"], "role": w["role"]}))
+        .collect();
+    assert_eq!(listed, waiting);
+    let text = ws.run(&["status"]).success().stdout;
+    assert!(text.contains("6 accounts wait for an account_manager: A-1, A-2, A-3, A-4, A-5, A-6"), "{text}");
+    let a1 = ws.account("A-1");
+    assert_eq!((&a1["owner"], &a1["waiting_for"]), (&json!("Ben Okafor"), &json!("account_manager")));
+    let table = ws.run(&["accounts"]).success().stdout;
+    assert!(table.contains("Ben Okafor (waits for an account_manager)"), "{table}");
+    // The account manager's tasks wait in the queue meanwhile.
+    let plan = ws.task_titled("Write the account plan for Acme 1");
+    assert_eq!((&plan["assignee"], &plan["status"]), (&Value::Null, &json!("open")));
+
+    // Someone joins: the next command that applies events hands every account over.
+    add_to_team(&ws, &person("Zoe Park", "account_manager", Some("East"), true));
+    tick(&ws, "2026-11-03T09:00:00Z");
+    for i in 1..=6 {
+        let a = ws.account(&format!("A-{i}"));
+        assert_eq!((&a["owner"], &a["waiting_for"]), (&json!("Zoe Park"), &Value::Null), "{a:#}");
+    }
+    assert_eq!(ws.task_titled("Write the account plan for Acme 1")["assignee"], "Zoe Park");
+    let status = ws.run(&["status", "--json"]).success().json();
+    assert_eq!(status["waiting_handovers"], json!([]));
+    let explained = ws.run(&["explain", "account", "A-3"]).success().stdout;
+    assert!(explained.contains("Zoe Park"), "{explained}");
+
+    // From now on a new key account is handed over at once.
+    ws.ingest(&[order("2026-11-04T10:00:00Z", "O-7", "A-7", 160000)]);
+    assert_eq!(ws.account("A-7")["owner"], "Zoe Park");
+}
+
+#[test]
 fn becoming_key_hands_the_account_to_an_account_manager_of_its_region() {
     let ws = Workspace::new();
     let s = ws.ingest(&[

@@ -10,6 +10,7 @@ mod chain;
 mod clock;
 mod decide;
 mod fact_cache;
+mod handover;
 mod health;
 mod outcome;
 mod sweeps;

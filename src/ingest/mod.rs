@@ -154,7 +154,10 @@ impl<'a> Ingest<'a> {
         if let Some(before) = first.config.tasks.lapsed_before(chrono::Utc::now()) {
             store.release_lapsed_claims(&before, &now_stamp())?;
         }
-        crate::engine::Engine::new(&first.config, &first.rules, store).reroute_unavailable()?;
+        let engine = crate::engine::Engine::new(&first.config, &first.rules, store);
+        engine.reroute_unavailable()?;
+        // Accounts that waited for a role the team now has someone of are handed over.
+        engine.complete_waiting_handovers()?;
         // The batches hold events alone, so one can be rolled back and applied again.
         store.commit()?;
         store.begin()?;

@@ -324,6 +324,20 @@ INSERT INTO meta (key, value)
     SELECT 'key_review_sweeps', json_array(json_object('epoch', 0, 'task', (SELECT COALESCE(MAX(id), 0) FROM tasks), 'at', value))
     FROM meta WHERE key = 'last_key_review';
 DELETE FROM meta WHERE key IN ('last_tick', 'last_key_review');
+
+-- Hand-overs that wait for someone active of the role to join the team
+-- (`handover("account_manager", ...)` with nobody to take the account).
+CREATE TABLE waiting_handovers (
+    account_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rule_file TEXT NOT NULL,
+    rule_fn TEXT NOT NULL,
+    close_open_tasks INTEGER NOT NULL,
+    -- Business time the hand-over was asked for, and by which event.
+    since TEXT NOT NULL,
+    event_id TEXT NOT NULL
+);
 "#;
 
 #[cfg(test)]
