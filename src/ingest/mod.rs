@@ -216,9 +216,11 @@ impl<'a> Ingest<'a> {
     /// part of it written).
     fn apply(&mut self, line: &Line, text: &str, playbook: &Playbook, savepoint: bool) -> Result<()> {
         if playbook.version() != self.recorded {
-            // A reload happened: the new version is in force from this event on.
+            // A reload happened: the new version is in force from this event on,
+            // and its roster too (accounts waiting for a role it now has are handed over).
             playbook.record(self.store)?;
             self.recorded = playbook.version().to_string();
+            Engine::new(&playbook.config, &playbook.rules, self.store).complete_waiting_handovers()?;
         }
         let event = match &line.parsed {
             Err(rejected) => return self.reject(&line.source, line.number, &rejected.reason, &rejected.raw),
