@@ -108,6 +108,12 @@ pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl 
     pool.into_iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
 }
 
+/// The role with its article, as a sentence names it: "an account_manager", "a sales_rep".
+pub fn a_role(role: &str) -> String {
+    let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {role}")
+}
+
 /// Roles in the roster with nobody active: their tasks can only wait in the queue.
 pub fn unstaffed_roles(config: &Config) -> Vec<String> {
     config.roles.keys().filter(|r| !config.team.iter().any(|p| &p.role == *r && p.active)).cloned().collect()

@@ -282,8 +282,9 @@ pub struct Limits {
     /// The most items in one array or map.
     #[serde(default = "default_collection")]
     pub max_collection_size: usize,
-    /// How many chained reactions (a stage move causing a key-account change causing ...)
-    /// one event may cause before the engine reports a loop.
+    /// How many times one subject (a deal, an account) may react to one event
+    /// (a stage move causing a key-account change causing ...) before the
+    /// engine reports a loop. A fan-out over many subjects is not limited.
     #[serde(default = "default_chain")]
     pub max_chain: usize,
     /// A rule that fails on this many events in a row is quarantined: it does

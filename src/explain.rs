@@ -108,6 +108,9 @@ fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
                 d.detail["title"].as_str().unwrap_or("")
             ),
             "owner_changed" => format!("handed to {}", d.detail["to"].as_str().unwrap_or("?")),
+            "handover_waiting" => {
+                format!("waits for {}", crate::assign::a_role(d.detail["role"].as_str().unwrap_or("?")))
+            }
             "became_key" => "became a key account".into(),
             "lost_key" => "lost key-account status".into(),
             other => other.replace('_', " "),

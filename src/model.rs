@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// What a task or decision is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Subject {
     pub kind: String,
     pub id: String,
@@ -125,6 +125,8 @@ pub enum DecisionKind {
     ChainLimit,
     TaskRerouted,
     RuleQuarantined,
+    /// A hand-over to a role nobody active has: the account waits for one.
+    HandoverWaiting,
 }
 
 impl DecisionKind {
@@ -140,6 +142,7 @@ impl DecisionKind {
             DecisionKind::ChainLimit => "chain_limit",
             DecisionKind::TaskRerouted => "task_rerouted",
             DecisionKind::RuleQuarantined => "rule_quarantined",
+            DecisionKind::HandoverWaiting => "handover_waiting",
         }
     }
 }

@@ -245,6 +245,44 @@ fn a_requested_negotiation_is_granted_once_a_decision_maker_was_met() {
 }
 
 #[test]
+fn another_accounts_buyer_does_not_open_the_negotiation_gate() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        account("2026-11-02T08:00:30Z", "A-9", "Initech", json!({"owner": "Ana Ruiz"})),
+        contact("2026-11-02T08:01:00Z", "C-9", "A-9", "buyer"),
+        contact("2026-11-02T08:02:00Z", "C-4", "A-2", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-4", "A-2", "Globex kiosks", 12000, "Ben Okafor"),
+        // The activity names Initech's buyer on a Globex deal: nobody at Globex was met.
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-4"), Some("C-9"), "call"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(0), &json!(1)));
+    assert_eq!(ws.stage("D-4"), "lead");
+
+    // Globex's own buyer counts.
+    ws.ingest(&[activity("2026-11-04T10:00:00Z", "A-2", Some("D-4"), Some("C-4"), "call")]);
+    let s = ws.ingest(&[request_stage("2026-11-05T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-4"), "negotiation");
+}
+
+#[test]
+fn a_buyer_who_moves_to_the_deals_account_counts_from_then_on() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        contact("2026-11-02T08:01:00Z", "C-9", "A-9", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-4", "A-2", "Globex kiosks", 12000, "Ben Okafor"),
+        activity("2026-11-02T10:00:00Z", "A-2", Some("D-4"), Some("C-9"), "call"),
+        // The buyer turns out to work at Globex.
+        contact("2026-11-02T11:00:00Z", "C-9", "A-2", "buyer"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-4", "A-2", "negotiation")]);
+    assert_eq!((&s["stage_moves"], &s["refused_moves"]), (&json!(1), &json!(0)));
+}
+
+#[test]
 fn large_orders_get_a_delivery_check_from_the_coordinator() {
     let ws = Workspace::new();
     // big_deal_amount / 5 = 10000 is the threshold.
@@ -490,6 +528,90 @@ fn subsidiaries_of_a_key_account_are_key_while_the_parent_is() {
             "Key account lost: Northgate Utilities"
         ]
     );
+}
+
+#[test]
+fn every_one_of_sixty_subsidiaries_follows_its_parent_into_key_status() {
+    let ws = Workspace::new();
+    let mut events = vec![account(
+        "2026-11-02T08:00:00Z",
+        "P-1",
+        "Northgate Utilities",
+        json!({"owner": "Ben Okafor", "region": "East", "employees": 2600}),
+    )];
+    for i in 1..=60 {
+        events.push(account(
+            "2026-11-02T08:01:00Z",
+            &format!("S-{i}"),
+            &format!("Northgate Branch {i}"),
+            json!({"owner": "Ben Okafor", "region": "East", "parent_id": "P-1"}),
+        ));
+    }
+    events.push(deal("2026-11-02T09:00:00Z", "D-1", "P-1", "One", 20000, "Ben Okafor"));
+    events.push(deal("2026-11-02T09:01:00Z", "D-2", "P-1", "Two", 20000, "Ben Okafor"));
+    // The third open deal makes the parent key: one event, 61 accounts change.
+    let s = ws.ingest(&events);
+    assert_eq!(s["key_account_changes"], 0);
+    let out = ws
+        .run(&[
+            "ingest",
+            "--json",
+            ws.event_file(&[deal("2026-11-02T09:02:00Z", "D-3", "P-1", "Three", 20000, "Ben Okafor")])
+                .to_str()
+                .unwrap(),
+        ])
+        .success();
+    let s = out.json();
+    assert_eq!(s["loops_stopped"], 0, "a fan-out over many accounts is not a loop: {}", out.stderr);
+    assert_eq!(s["key_account_changes"], 61);
+    assert_eq!(ws.key_accounts().len(), 61);
+    assert!(ws.accounts().iter().all(|a| a["owner"] == "Eli Novak"), "every account was handed over");
+    assert!(!out.stderr.contains("loop"), "{}", out.stderr);
+
+    // Losing the parent's status reaches every subsidiary too.
+    let s = ws.ingest(&[request_stage("2026-11-04T10:00:00Z", "D-3", "P-1", "won")]);
+    assert_eq!((&s["key_account_changes"], &s["loops_stopped"]), (&json!(61), &json!(0)));
+    assert!(ws.key_accounts().is_empty());
+}
+
+#[test]
+fn a_rule_pair_undoing_each_others_moves_is_stopped_and_named() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/zz_bounce.rhai",
+        r#"/// Pushes a qualified deal on.
+fn stage_bounce_up(deal) {
+    if deal.stage == "qualified" { return move_to("proposal", "up"); }
+}
+
+/// And pulls it back.
+fn stage_bounce_down(deal) {
+    if deal.stage == "proposal" && deal.amount == 13 { return move_to("qualified", "down"); }
+}
+"#,
+    );
+    ws.run(&["check"]).success();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-2", "Globex", json!({"owner": "Ben Okafor"})),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-2", "Bouncer", 13, "Ben Okafor"),
+        deal("2026-11-02T09:00:00Z", "D-2", "A-2", "Steady", 14, "Ben Okafor"),
+    ]);
+    let file = ws.event_file(&[
+        request_stage("2026-11-03T10:00:00Z", "D-1", "A-2", "qualified"),
+        request_stage("2026-11-03T10:01:00Z", "D-2", "A-2", "qualified"),
+    ]);
+    let out = ws.run(&["ingest", "--json", file.to_str().unwrap()]).success();
+    let s = out.json();
+    assert_eq!(s["loops_stopped"], 1, "{}", out.stderr);
+    // The message names the subject and the rules that keep it moving.
+    let line = out.stderr.lines().find(|l| l.contains("loop")).unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(line.contains("deal D-1"), "{line}");
+    assert!(line.contains("rules/zz_bounce.rhai::stage_bounce_up"), "{line}");
+    assert!(line.contains("rules/zz_bounce.rhai::stage_bounce_down"), "{line}");
+    // The other deal of the file moved once, as its rule says.
+    assert_eq!(ws.stage("D-2"), "proposal");
+    let explained = ws.run(&["explain", "deal", "D-1"]).success().stdout;
+    assert!(explained.contains("stage_bounce_down"), "{explained}");
 }
 
 // ---------------------------------------------------------------------------

@@ -476,6 +476,55 @@ fn the_same_tick_twice_creates_nothing_and_a_later_tick_only_what_is_new() {
     assert_eq!(ws.tasks().len(), 4);
 }
 
+/// Every task and key account of a workspace, as `tasks --json` and
+/// `accounts --json` print them.
+fn everything(ws: &Workspace) -> (Vec<Value>, Vec<Value>) {
+    (ws.tasks(), ws.accounts())
+}
+
+#[test]
+fn history_loaded_after_a_later_tick_is_still_swept_by_the_next_tick() {
+    let quarter = common::example("quarter.jsonl");
+    // The quarter, then a tick a month after it.
+    let plain = Workspace::new();
+    plain.ingest_file(&quarter);
+    tick(&plain, "2026-10-30T09:00:00Z");
+
+    // A tick first (as `run` or `watch` started before an import do), then the same.
+    let late = Workspace::new();
+    tick_creates(&late, "2026-10-29T09:00:00Z", 0);
+    let s = late.ingest_file(&quarter);
+    assert_eq!(s["applied"], 315);
+    tick(&late, "2026-10-30T09:00:00Z");
+
+    let (want, got) = (everything(&plain), everything(&late));
+    let time_rules =
+        |tasks: &[Value]| tasks.iter().filter(|t| t["rule"].as_str().unwrap().contains("time.rhai")).count();
+    assert_eq!(time_rules(&got.0), time_rules(&want.0), "tasks of rules/time.rhai");
+    assert_eq!(got.0.len(), want.0.len(), "tasks: got {:#?}", titles(&got.0));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_deal_recorded_late_is_nudged_by_the_next_tick_and_only_once() {
+    let ws = Workspace::new();
+    tick_creates(&ws, "2026-11-20T09:00:00Z", 0);
+    // Sent after that tick, about three weeks before it.
+    ws.ingest(&[
+        account("2026-10-30T08:00:00Z", "A-1", "Acme Corp", json!({"owner": "Ben Okafor", "region": "East"})),
+        deal("2026-10-30T09:00:00Z", "D-1", "A-1", "Late deal", 10000, "Ben Okafor"),
+    ]);
+    tick_creates(&ws, "2026-11-20T10:00:00Z", 1);
+    let t = ws.task_titled("Late deal has been in lead for 21 days: move it on");
+    assert_eq!(brief(&t), ("sales_rep", Some("Ben Okafor"), "high", "2026-11-23"));
+    tick_creates(&ws, "2026-11-20T11:00:00Z", 0);
+    // Twice the limit: the escalation; and the nudge, left undone, is overdue.
+    tick_creates(&ws, "2026-11-27T09:00:00Z", 2);
+    ws.task_titled("Escalation: Late deal stuck in lead for 28 days");
+    ws.task_titled("Overdue: Late deal has been in lead for 21 days: move it on");
+    tick_creates(&ws, "2026-11-28T09:00:00Z", 0);
+}
+
 #[test]
 fn no_due_date_falls_on_a_weekend_or_a_holiday() {
     let ws = Workspace::new();
@@ -736,6 +785,67 @@ fn deactivating_someone_reroutes_their_open_tasks_on_the_next_tick() {
     assert_eq!(delivery(5)["assignee"], "Ines Moreau");
     assert!(ws.tasks().iter().all(|t| t["status"] == "claimed" || t["assignee"] != "Gus Lindqvist"));
     assert!(ws.tasks().iter().all(|t| t["assignee"] != "Ana Ruiz"));
+}
+
+#[test]
+fn key_accounts_wait_for_an_account_manager_and_get_one_when_one_joins() {
+    let ws = Workspace::new();
+    deactivate(&ws, "Dana Whitfield", "account_manager");
+    deactivate(&ws, "Eli Novak", "account_manager");
+    // Six accounts become key (more than quarantine_after = 5) with nobody to take them.
+    let mut events = Vec::new();
+    for i in 1..=6 {
+        let id = format!("A-{i}");
+        events.push(account(
+            "2026-11-02T08:00:00Z",
+            &id,
+            &format!("Acme {i}"),
+            json!({"owner": "Ben Okafor", "region": "East"}),
+        ));
+        events.push(order("2026-11-02T10:00:00Z", &format!("O-{i}"), &id, 160000));
+    }
+    let s = ws.ingest(&events);
+    assert_eq!(
+        (&s["key_account_changes"], &s["rule_errors"], &s["rules_quarantined"]),
+        (&json!(6), &json!(0), &json!(0)),
+        "{s:#}"
+    );
+    let waiting: Vec<Value> =
+        (1..=6).map(|i| json!({"account_id": format!("A-{i}"), "role": "account_manager"})).collect();
+    let status = ws.run(&["status", "--json"]).success().json();
+    let listed: Vec<Value> = status["waiting_handovers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .iter()
+        .map(|w| json!({"account_id": w["account_id"], "role": w["role"]}))
+        .collect();
+    assert_eq!(listed, waiting);
+    let text = ws.run(&["status"]).success().stdout;
+    assert!(text.contains("6 accounts wait for an account_manager: A-1, A-2, A-3, A-4, A-5, A-6"), "{text}");
+    let a1 = ws.account("A-1");
+    assert_eq!((&a1["owner"], &a1["waiting_for"]), (&json!("Ben Okafor"), &json!("account_manager")));
+    let table = ws.run(&["accounts"]).success().stdout;
+    assert!(table.contains("Ben Okafor (waits for an account_manager)"), "{table}");
+    // The account manager's tasks wait in the queue meanwhile.
+    let plan = ws.task_titled("Write the account plan for Acme 1");
+    assert_eq!((&plan["assignee"], &plan["status"]), (&Value::Null, &json!("open")));
+
+    // Someone joins: the next command that applies events hands every account over.
+    add_to_team(&ws, &person("Zoe Park", "account_manager", Some("East"), true));
+    tick(&ws, "2026-11-03T09:00:00Z");
+    for i in 1..=6 {
+        let a = ws.account(&format!("A-{i}"));
+        assert_eq!((&a["owner"], &a["waiting_for"]), (&json!("Zoe Park"), &Value::Null), "{a:#}");
+    }
+    assert_eq!(ws.task_titled("Write the account plan for Acme 1")["assignee"], "Zoe Park");
+    let status = ws.run(&["status", "--json"]).success().json();
+    assert_eq!(status["waiting_handovers"], json!([]));
+    let explained = ws.run(&["explain", "account", "A-3"]).success().stdout;
+    assert!(explained.contains("Zoe Park"), "{explained}");
+
+    // From now on a new key account is handed over at once.
+    ws.ingest(&[order("2026-11-04T10:00:00Z", "O-7", "A-7", 160000)]);
+    assert_eq!(ws.account("A-7")["owner"], "Zoe Park");
 }
 
 #[test]

@@ -38,12 +38,16 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
     accounts.sort_by_key(|a| !a.is_key);
     let name = |a: &dealflow::model::Account| a.data.get("name").and_then(|v| v.as_str()).unwrap_or(&a.id).to_string();
     let region = |a: &dealflow::model::Account| a.data.get("region").and_then(|v| v.as_str()).map(str::to_string);
+    let waiting = store.waiting_handovers()?;
+    let waiting_for =
+        |a: &dealflow::model::Account| waiting.iter().find(|w| w.account_id == a.id).map(|w| w.role.clone());
     if args.json {
         let rows: Vec<_> = accounts
             .iter()
             .map(|a| {
                 json!({"id": a.id, "name": name(a), "is_key": a.is_key, "key_since": a.key_since, "key_reason": a.key_reason,
-                       "owner": a.owner, "region": region(a), "parent_id": a.parent_id, "last_contact": a.last_contact, "data": a.data})
+                       "owner": a.owner, "waiting_for": waiting_for(a), "region": region(a), "parent_id": a.parent_id,
+                       "last_contact": a.last_contact, "data": a.data})
             })
             .collect();
         output::json(&rows)?;
@@ -64,7 +68,12 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
             a.id.clone(),
             name(a),
             key,
-            or_dash(a.owner.as_deref()),
+            match waiting_for(a) {
+                Some(role) => {
+                    format!("{} (waits for {})", or_dash(a.owner.as_deref()), dealflow::assign::a_role(&role))
+                }
+                None => or_dash(a.owner.as_deref()),
+            },
             or_dash(region(a).as_deref()),
             or_dash(a.key_reason.as_deref()),
         ]);

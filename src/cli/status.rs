@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     });
     let version = loaded.as_ref().map(|v| v.version.clone());
     let unstaffed = dealflow::assign::unstaffed_roles(&config);
+    let waiting = store.waiting_handovers()?;
     let quarantined: Vec<_> = match &version {
         Some(v) => store.rule_health(v)?.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
         None => Vec::new(),
@@ -50,6 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "open_tasks": open,
             "rule_errors": rule_errors.len(),
             "unstaffed_roles": unstaffed,
+            "waiting_handovers": waiting,
             "quarantined_rules": quarantined,
             "database": store.path().display().to_string(),
         }))?;
@@ -70,6 +72,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         t.add_row(vec![role.clone(), n.to_string(), staff]);
     }
     println!("{t}");
+    let roles: std::collections::BTreeSet<&str> = waiting.iter().map(|w| w.role.as_str()).collect();
+    for role in roles {
+        let ids: Vec<&str> = waiting.iter().filter(|w| w.role == role).map(|w| w.account_id.as_str()).collect();
+        let n = ids.len();
+        let accounts = if n == 1 { "account waits" } else { "accounts wait" };
+        let role = dealflow::assign::a_role(role);
+        println!("{n} {accounts} for {role}: {} (handed over once the team has one)", ids.join(", "));
+    }
     if !rule_errors.is_empty() {
         println!("{} rule errors; the latest:", rule_errors.len());
         for e in rule_errors.iter().rev().take(5) {

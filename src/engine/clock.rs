@@ -22,9 +22,13 @@
 //!
 //! Each time event carries `since`, the day its condition began: task rules
 //! fire once per such episode unless they ask for `every_days`. Only what
-//! crossed a threshold between the last tick and this one is emitted (found
-//! through indexes), so a tick costs what is due, and the same tick twice
-//! emits nothing.
+//! crossed a threshold since it was last swept is emitted (found through
+//! indexes), so a tick costs what is due, and the same tick twice emits
+//! nothing. "Since it was last swept" is per change ([`super::sweeps`]): a
+//! fact recorded after the last tick is swept from its start by the next
+//! tick, even when its business time is older (history imported after
+//! `watch` or `run` ticked at wall-clock time); a tick older than the last
+//! one sweeps only what was not swept up to its time yet.
 //!
 //! A tick is applied as a transaction of its own, not in a savepoint inside
 //! a batch like other events ([`Engine::apply_in_transaction`]): it can make
@@ -37,15 +41,18 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
+use super::sweeps::{Range, Sweeps};
 use super::{Applied, Engine, Run, Trigger};
 use crate::error::Result;
 use crate::event::Event;
 use crate::time::{period_range, stamp};
 
-const LAST_TICK: &str = "last_tick";
-/// The business time the key accounts were last reviewed (absent: never, so
-/// the first review looks at everything up to now).
-const LAST_KEY_REVIEW: &str = "last_key_review";
+/// What the tick's sweeps covered, and up to when (see [`super::sweeps`]).
+const SWEEPS: &str = "sweeps";
+/// Likewise for the review of key accounts (absent: never, so the first
+/// review, also of a store that ticked before the review existed, looks at
+/// everything up to now).
+const KEY_REVIEW_SWEEPS: &str = "key_review_sweeps";
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
@@ -89,52 +96,58 @@ impl Engine<'_> {
         Ok(applied)
     }
 
+    fn sweeps(&self, key: &str) -> Result<Sweeps> {
+        Sweeps::parse(self.store.meta(key)?.as_deref()).map_err(|e| self.store.fault(e))
+    }
+
     pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {
         let now = t.at;
-        let last = self.store.meta(LAST_TICK)?.as_deref().and_then(parse_time);
-        if last.is_some_and(|l| l >= now) {
-            return Ok(());
-        }
+        // What changed since the last tick, and what this tick changes, is in this generation.
+        let epoch = self.store.sweep_epoch()?;
+        let last_task = self.store.max_task_id()?;
         // First, so what is due below sees key status as it is now.
-        self.review_key_accounts(now, run)?;
+        self.review_key_accounts(now, epoch, last_task, run)?;
+        let swept = self.sweeps(SWEEPS)?;
         let mut due = Vec::new();
-        self.stuck_deals(now, last, &mut due)?;
-        self.quiet_accounts(now, last, &mut due)?;
-        self.ending_contracts(now, last, &mut due)?;
-        self.overdue_tasks(now, last, &mut due)?;
-        if last.is_none_or(|l| l.date_naive() < now.date_naive()) {
-            self.targets_behind(now, &mut due)?;
-        }
-        self.store.set_meta(LAST_TICK, &stamp(now))?;
+        self.stuck_deals(now, &swept, &mut due)?;
+        self.quiet_accounts(now, &swept, &mut due)?;
+        self.ending_contracts(now, &swept, &mut due)?;
+        self.overdue_tasks(now, &swept, &mut due)?;
+        self.targets_behind(now, &swept, &mut due)?;
+        self.store.set_meta(SWEEPS, &swept.advanced(now, epoch, last_task).to_text())?;
         // Each time event is a reaction chain of its own.
         for trigger in due {
-            run.steps = 0;
-            run.stopped = false;
+            run.chain.reset();
             run.push(trigger);
             self.react_to_pending(run)?;
         }
-        Ok(())
+        // What is set from here on is in the next generation, swept by the next tick.
+        self.store.set_sweep_epoch(epoch + 1)
     }
 
     /// Run the key-account rules again on each account whose facts time
-    /// alone changed since the last review; each is a reaction chain of its own.
-    fn review_key_accounts(&self, now: DateTime<Utc>, run: &mut Run) -> Result<()> {
-        let last = self.store.meta(LAST_KEY_REVIEW)?.as_deref().and_then(parse_time);
-        if last.is_some_and(|l| l >= now) {
-            return Ok(());
+    /// alone changed since they were last reviewed; each is a reaction chain
+    /// of its own.
+    fn review_key_accounts(&self, now: DateTime<Utc>, epoch: i64, last_task: i64, run: &mut Run) -> Result<()> {
+        let swept = self.sweeps(KEY_REVIEW_SWEEPS)?;
+        let mut accounts = std::collections::BTreeSet::new();
+        for Range { epochs, swept: last, .. } in swept.ranges() {
+            if last.is_some_and(|l| l >= now) {
+                continue;
+            }
+            let left_after = last.map(crate::time::year_before);
+            let last_day = last.map(|l| l.date_naive().to_string());
+            accounts.extend(self.store.accounts_to_review(
+                left_after.as_deref(),
+                &crate::time::year_before(now),
+                last_day.as_deref(),
+                &now.date_naive().to_string(),
+                epochs,
+            )?);
         }
-        let left_after = last.map(crate::time::year_before);
-        let last_day = last.map(|l| l.date_naive().to_string());
-        let accounts = self.store.accounts_to_review(
-            left_after.as_deref(),
-            &crate::time::year_before(now),
-            last_day.as_deref(),
-            &now.date_naive().to_string(),
-        )?;
-        self.store.set_meta(LAST_KEY_REVIEW, &stamp(now))?;
+        self.store.set_meta(KEY_REVIEW_SWEEPS, &swept.advanced(now, epoch, last_task).to_text())?;
         for id in accounts {
-            run.steps = 0;
-            run.stopped = false;
+            run.chain.reset();
             run.derived += 1;
             let mut t = Trigger::new(&format!("{}#{}", run.root, run.derived), "account.key_review", now, Map::new());
             t.data.insert("account_id".into(), json!(id));
@@ -145,15 +158,15 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn stuck_deals(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+    fn stuck_deals(&self, now: DateTime<Utc>, swept: &Sweeps, due: &mut Vec<Trigger>) -> Result<()> {
         for (stage, &limit) in &self.config.pipeline.stage_days {
             if self.config.pipeline.is_closed(stage) {
                 continue;
             }
             let by = stamp(now - Duration::days(i64::from(limit)));
-            for (id, account, entered) in self.store.deals_in_stage_since(stage, &by)? {
+            for (id, account, entered, epoch) in self.store.deals_in_stage_since(stage, &by)? {
                 let Some(entered_at) = parse_time(&entered) else { continue };
-                let Some(times) = crossed(entered_at, now, last, limit) else { continue };
+                let Some(times) = crossed(entered_at, now, swept.of_epoch(epoch), limit) else { continue };
                 let since = (entered_at + Duration::days(i64::from(limit))).date_naive();
                 let mut e = event(
                     "deal.stuck",
@@ -169,16 +182,18 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn quiet_accounts(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+    fn quiet_accounts(&self, now: DateTime<Utc>, swept: &Sweeps, due: &mut Vec<Trigger>) -> Result<()> {
         let days = self.config.clock.quiet_account_days;
         if days == 0 {
             return Ok(());
         }
-        for (id, quiet, key_since) in self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))? {
+        for (id, quiet, key_since, epoch) in
+            self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))?
+        {
             let Some(from) = parse_time(&quiet) else { continue };
-            // Not key at the last tick: nothing was emitted for it then.
+            // Not key when it was last swept: nothing was emitted for it then.
             let was_key = |l: &DateTime<Utc>| parse_time(&key_since).is_some_and(|k| k <= *l);
-            let Some(times) = crossed(from, now, last.filter(was_key), days) else { continue };
+            let Some(times) = crossed(from, now, swept.of_epoch(epoch).filter(was_key), days) else { continue };
             let since = (from + Duration::days(i64::from(days))).date_naive();
             let mut e = event(
                 "account.quiet",
@@ -192,20 +207,20 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn ending_contracts(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
+    fn ending_contracts(&self, now: DateTime<Utc>, swept: &Sweeps, due: &mut Vec<Trigger>) -> Result<()> {
         let days = self.config.clock.contract_notice_days;
         if days == 0 {
             return Ok(());
         }
         let notice = Duration::days(i64::from(days));
         let today = now.date_naive();
-        let after = last.map(|l| (l.date_naive() + notice).to_string());
-        let last_tick = last.map(stamp);
         let until = (today + notice).to_string();
-        for (id, account, end) in
-            self.store.contracts_ending(after.as_deref(), last_tick.as_deref(), &until, &today.to_string())?
-        {
+        for (id, account, end, epoch) in self.store.contracts_ending(&until, &today.to_string())? {
             let Some(end_date) = crate::event::parse_date(&end) else { continue };
+            // Its notice began after it was last swept (or it was never swept: signed since).
+            if swept.of_epoch(epoch).is_some_and(|l| end_date <= l.date_naive() + notice) {
+                continue;
+            }
             let mut e = event(
                 "contract.ending",
                 now,
@@ -218,12 +233,21 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn overdue_tasks(&self, now: DateTime<Utc>, last: Option<DateTime<Utc>>, due: &mut Vec<Trigger>) -> Result<()> {
-        // A task due on day D is overdue from D + 1 + grace: emit those whose day fell in (last, now].
+    fn overdue_tasks(&self, now: DateTime<Utc>, swept: &Sweeps, due: &mut Vec<Trigger>) -> Result<()> {
+        // A task due on day D is overdue from D + 1 + grace: emit those whose
+        // day fell after they were last swept, up to now.
         let grace = Duration::days(i64::from(self.config.clock.overdue_after_days) + 1);
         let today = now.date_naive();
-        let from = last.map(|l| (l.date_naive() - grace + Duration::days(1)).to_string());
-        for id in self.store.tasks_due_between(from.as_deref(), &(today - grace + Duration::days(1)).to_string())? {
+        let before = (today - grace + Duration::days(1)).to_string();
+        let mut ids = Vec::new();
+        for Range { tasks, swept: last, .. } in swept.ranges() {
+            if last.is_some_and(|l| l >= now) {
+                continue;
+            }
+            let from = last.map(|l| (l.date_naive() - grace + Duration::days(1)).to_string());
+            ids.extend(self.store.tasks_due_between(from.as_deref(), &before, tasks)?);
+        }
+        for id in ids {
             let Some(task) = self.store.task(id)? else { continue };
             let Some(due_date) = crate::event::parse_date(&task.due_at) else { continue };
             let mut e = event(
@@ -238,10 +262,16 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn targets_behind(&self, now: DateTime<Utc>, due: &mut Vec<Trigger>) -> Result<()> {
+    /// Targets behind plan, each checked once a day.
+    fn targets_behind(&self, now: DateTime<Utc>, swept: &Sweeps, due: &mut Vec<Trigger>) -> Result<()> {
         let today = now.date_naive();
         let share = self.config.clock.target_behind_share;
-        for (account, product, period, amount) in self.store.all_targets()? {
+        for crate::store::TargetRow { account_id: account, product, period, amount, epoch } in
+            self.store.all_targets()?
+        {
+            if swept.of_epoch(epoch).is_some_and(|l| l.date_naive() >= today) {
+                continue;
+            }
             let Some((start, end)) = period_range(&period) else { continue };
             if today < start || today > end {
                 continue;

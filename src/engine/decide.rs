@@ -175,6 +175,7 @@ impl Engine<'_> {
                     ("rule".to_string(), json!(rule.reference().to_string())),
                 ]);
                 let mut next = Trigger::new("", "deal.move_refused", t.at, data);
+                next.by = Some(rule.reference());
                 next.deal = Some(deal.id.clone());
                 next.account = Some(deal.account_id.clone());
                 run.push(next);
@@ -242,6 +243,7 @@ impl Engine<'_> {
         );
         next.deal = Some(deal.id.clone());
         next.account = Some(deal.account_id.clone());
+        next.by = rule;
         run.push(next);
         Ok(())
     }
@@ -289,6 +291,8 @@ impl Engine<'_> {
         account.key_since = is_key.then(|| at.clone());
         account.key_reason = is_key.then(|| reason.clone());
         self.store.save_account(&account, &at)?;
+        // A hand-over that waited for a role is the rules' to ask for again.
+        self.store.drop_waiting_handover(account_id)?;
         run.cache.changed();
         run.counts.key_account_changes += 1;
         let (kind, event) = if is_key {
@@ -296,18 +300,20 @@ impl Engine<'_> {
         } else {
             (DecisionKind::LostKey, "account.lost_key")
         };
-        self.log(kind, Subject::new("account", account_id), rule, &reason, Value::Null, t)?;
+        self.log(kind, Subject::new("account", account_id), rule.clone(), &reason, Value::Null, t)?;
         let data = serde_json::Map::from_iter([
             ("account_id".to_string(), json!(account_id)),
             ("reason".to_string(), json!(reason)),
         ]);
         let mut next = Trigger::new("", event, t.at, data.clone());
         next.account = Some(account_id.to_string());
+        next.by = rule.clone();
         run.push(next);
         for child in self.store.child_accounts(account_id)? {
             let mut c = Trigger::new("", "account.parent_key_changed", t.at, data.clone());
             c.data.insert("parent_is_key".into(), json!(is_key));
             c.account = Some(child);
+            c.by = rule.clone();
             run.push(c);
         }
         Ok(())
@@ -383,59 +389,6 @@ impl Engine<'_> {
             key.push_str(&format!(":{extra}"));
         }
         Ok(key)
-    }
-
-    fn hand_over(
-        &self,
-        t: &Trigger,
-        rule: &Rule,
-        role: &str,
-        reason: &str,
-        close_open_tasks: bool,
-        run: &mut Run,
-    ) -> Result<std::result::Result<(), String>> {
-        if !self.config.has_role(role) {
-            return Ok(Err(format!("handover({role:?}): not a role of config.toml")));
-        }
-        let Some(account_id) = &t.account else {
-            return Ok(Err("handover() needs an account: this event is not about one".into()));
-        };
-        let Some(mut account) = self.store.account(account_id)? else {
-            return Ok(Ok(()));
-        };
-        if account.owner.as_deref().and_then(|o| self.config.person(o)).is_some_and(|p| p.role == role && p.active) {
-            return Ok(Ok(()));
-        }
-        let region = account.data.get("region").and_then(Value::as_str).map(str::to_string);
-        let Some(new_owner) = crate::assign::new_owner(self.config, self.store, role, region.as_deref())? else {
-            return Ok(Err(format!("handover({role:?}): nobody active has that role in the team roster")));
-        };
-        let from = account.owner.replace(new_owner.clone());
-        self.store.save_account(&account, &stamp(t.at))?;
-        run.cache.changed();
-        run.counts.owner_changes += 1;
-        let closed = match (&from, close_open_tasks) {
-            (Some(previous), true) => {
-                let outcome = format!("the account was handed over to {new_owner}");
-                self.store.cancel_open_tasks_about(
-                    &Subject::new("account", account_id),
-                    Some(previous),
-                    &outcome,
-                    &stamp(t.at),
-                )?
-            }
-            _ => 0,
-        };
-        let detail = json!({"from": from, "to": new_owner, "role": role, "closed_tasks": closed});
-        self.log(
-            DecisionKind::OwnerChanged,
-            Subject::new("account", account_id),
-            Some(rule.reference()),
-            reason,
-            detail,
-            t,
-        )?;
-        Ok(Ok(()))
     }
 
     fn create_task(

@@ -3,14 +3,17 @@
 //! decisions. Decisions are themselves things rules react to
 //! (`deal.stage_changed`, `account.became_key`, `account.lost_key`,
 //! `account.parent_key_changed`): they queue further reactions, up to
-//! `limits.max_chain` per event, past which the engine reports a loop
-//! instead of spinning.
+//! `limits.max_chain` per subject and event, past which the engine reports
+//! a loop instead of spinning (see [`chain`]).
 
+mod chain;
 mod clock;
 mod decide;
 mod fact_cache;
+mod handover;
 mod health;
 mod outcome;
+mod sweeps;
 mod update;
 
 use chrono::{DateTime, Utc};
@@ -117,6 +120,8 @@ struct Trigger {
     /// A time event from the clock: nothing about the deal or account
     /// changed, so only task rules react.
     from_clock: bool,
+    /// The rule whose decision this is a reaction to (`None`: the event itself, or no rule).
+    by: Option<crate::model::RuleRef>,
 }
 
 impl Trigger {
@@ -132,6 +137,7 @@ impl Trigger {
             contact: None,
             requested_stage: None,
             from_clock: false,
+            by: None,
         }
     }
 
@@ -165,8 +171,8 @@ struct Run {
     counts: Counts,
     root: String,
     derived: usize,
-    steps: usize,
-    stopped: bool,
+    /// The loop guard of the reaction chain that is running.
+    chain: chain::Chain,
     failures: Vec<RuleFailure>,
     /// The rules that ran without failing (by slot), for their health.
     ran: Vec<usize>,
@@ -227,8 +233,7 @@ impl<'a> Engine<'a> {
             counts: Counts { applied: 1, ..Counts::default() },
             root: event.id.clone(),
             derived: 0,
-            steps: 0,
-            stopped: false,
+            chain: chain::Chain::default(),
             failures: Vec::new(),
             ran: Vec::new(),
             cache: fact_cache::FactCache::default(),
@@ -283,17 +288,26 @@ impl<'a> Engine<'a> {
         Ok(moved)
     }
 
-    fn stop_loop(&self, t: &Trigger, run: &mut Run) -> Result<()> {
+    /// `t`'s subject reacted `limits.max_chain` times to one event: say so,
+    /// with the rules whose decisions kept it going, and log it.
+    fn stop_loop(&self, t: &Trigger, rules: Vec<crate::model::RuleRef>, run: &mut Run) -> Result<()> {
         let max = self.config.limits.max_chain;
+        let by = match rules.as_slice() {
+            [] => "no rule made these decisions".to_string(),
+            rules => format!("by {}", rules.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+        };
         let reason = format!(
-            "stopped after {max} chained reactions to one event: rules may be undoing each other's decisions (next was {} about {})",
+            "reaction loop stopped: {} reacted {max} times (limits.max_chain) to event {}, {by}; the rules may be \
+             undoing each other's decisions. Its further reactions to this event were skipped (next was {})",
+            t.subject(),
+            run.root,
             t.kind,
-            t.subject()
         );
-        tracing::debug!("event {}: {reason}", run.root);
+        tracing::warn!("{reason}");
         run.counts.loops_stopped += 1;
-        run.stopped = true;
-        self.log(DecisionKind::ChainLimit, t.subject(), None, &reason, Value::Null, t)
+        let detail =
+            serde_json::json!({"rules": rules.iter().map(ToString::to_string).collect::<Vec<_>>(), "limit": max});
+        self.log(DecisionKind::ChainLimit, t.subject(), rules.last().cloned(), &reason, detail, t)
     }
 
     /// Every rule kind, in order: stages, then key accounts, then tasks.
@@ -301,12 +315,10 @@ impl<'a> Engine<'a> {
     /// first), so task rules see the world after every change the event
     /// caused: an account that became key has its account manager already.
     fn react(&self, t: Trigger, run: &mut Run) -> Result<()> {
-        if run.stopped {
-            return Ok(());
-        }
-        run.steps += 1;
-        if run.steps > self.config.limits.max_chain {
-            return self.stop_loop(&t, run);
+        match run.chain.enter(&t.subject(), t.by.as_ref(), self.config.limits.max_chain) {
+            chain::Verdict::Go => {}
+            chain::Verdict::Loop(rules) => return self.stop_loop(&t, rules, run),
+            chain::Verdict::Skip => return Ok(()),
         }
         if let Some(deal) = t.deal.as_ref().filter(|_| !t.from_clock) {
             self.decide_stage(&t, deal, run)?;

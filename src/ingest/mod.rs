@@ -154,7 +154,10 @@ impl<'a> Ingest<'a> {
         if let Some(before) = first.config.tasks.lapsed_before(chrono::Utc::now()) {
             store.release_lapsed_claims(&before, &now_stamp())?;
         }
-        crate::engine::Engine::new(&first.config, &first.rules, store).reroute_unavailable()?;
+        let engine = crate::engine::Engine::new(&first.config, &first.rules, store);
+        engine.reroute_unavailable()?;
+        // Accounts that waited for a role the team now has someone of are handed over.
+        engine.complete_waiting_handovers()?;
         // The batches hold events alone, so one can be rolled back and applied again.
         store.commit()?;
         store.begin()?;
@@ -213,9 +216,11 @@ impl<'a> Ingest<'a> {
     /// part of it written).
     fn apply(&mut self, line: &Line, text: &str, playbook: &Playbook, savepoint: bool) -> Result<()> {
         if playbook.version() != self.recorded {
-            // A reload happened: the new version is in force from this event on.
+            // A reload happened: the new version is in force from this event on,
+            // and its roster too (accounts waiting for a role it now has are handed over).
             playbook.record(self.store)?;
             self.recorded = playbook.version().to_string();
+            Engine::new(&playbook.config, &playbook.rules, self.store).complete_waiting_handovers()?;
         }
         let event = match &line.parsed {
             Err(rejected) => return self.reject(&line.source, line.number, &rejected.reason, &rejected.raw),

@@ -1,10 +1,21 @@
 //! What the clock asks the store: which deals, accounts, contracts, tasks and
-//! targets became due, found through indexes, and the time of the last tick.
+//! targets became due, found through indexes, each with the sweep generation
+//! it was last set in (see `engine::sweeps`); and the clock's own state.
 
 use rusqlite::params;
 
 use super::{SqlContext, Store};
 use crate::error::Result;
+
+/// A revenue target, with the sweep generation it was first set in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRow {
+    pub account_id: String,
+    pub product: String,
+    pub period: String,
+    pub amount: f64,
+    pub epoch: i64,
+}
 
 impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -20,110 +31,138 @@ impl Store {
         Ok(())
     }
 
-    /// Open deals in `stage` that entered it at or before `entered_by`: `(id, account_id, stage_entered_at)`.
-    pub fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<(String, String, String)>> {
+    /// The sweep generation facts set now are in.
+    pub fn sweep_epoch(&self) -> Result<i64> {
+        Ok(self
+            .one("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_epoch'", [], |r| r.get(0))?
+            .unwrap_or(0))
+    }
+
+    pub fn set_sweep_epoch(&self, epoch: i64) -> Result<()> {
+        self.set_meta("sweep_epoch", &epoch.to_string())
+    }
+
+    /// The highest task id so far (0: none).
+    pub fn max_task_id(&self) -> Result<i64> {
+        Ok(self.one("SELECT COALESCE(MAX(id), 0) FROM tasks", [], |r| r.get(0))?.unwrap_or(0))
+    }
+
+    /// Open deals in `stage` that entered it at or before `entered_by`:
+    /// `(id, account_id, stage_entered_at, stage_epoch)`.
+    pub fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<(String, String, String, i64)>> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, account_id, stage_entered_at FROM deals WHERE is_open = 1 AND stage = ?1 AND stage_entered_at <= ?2",
+                "SELECT id, account_id, stage_entered_at, stage_epoch FROM deals WHERE is_open = 1 AND stage = ?1 AND stage_entered_at <= ?2",
             )
             .ctx(self)?;
-        let rows = st.query_map(params![stage, entered_by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
+        let rows =
+            st.query_map(params![stage, entered_by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// Accounts whose key-account facts time alone changed since the last
-    /// review, for the review: key accounts with an order or a won deal dated
-    /// in `(left_after, left_by]` (it left the 12-month window; `None`: any
-    /// time up to `left_by`), and accounts with a contract that began on a day
+    /// Accounts whose key-account facts time alone changed since the facts
+    /// set in generations `(epochs.0, epochs.1]` were last reviewed, for the
+    /// review: key accounts with such an order or won deal dated in
+    /// `(left_after, left_by]` (it left the 12-month window; `None`: any time
+    /// up to `left_by`), and accounts with such a contract that began on a day
     /// in `(last_day, today]` or ended on a day in `[last_day, today)`
     /// (`None`: any day before). Key accounts come through the `is_key` index,
-    /// each checked by a range search of its orders and won deals (covering
-    /// indexes); contracts that ended through the `end` index, those that
-    /// began by a scan of the contracts (there is no index on `start`; a
-    /// contract is one row per signed contract). `''` stands for "from the
-    /// beginning", so the bounds stay index ranges.
+    /// each checked by a range search of its orders and won deals; contracts
+    /// that ended through the `end` index, those that began by a scan of the
+    /// contracts (there is no index on `start`; a contract is one row per
+    /// signed contract). `''` stands for "from the beginning", so the bounds
+    /// stay index ranges.
     pub fn accounts_to_review(
         &self,
         left_after: Option<&str>,
         left_by: &str,
         last_day: Option<&str>,
         today: &str,
+        epochs: (i64, i64),
     ) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare_cached(
                 r#"SELECT id FROM accounts WHERE is_key = 1 AND (
-                     EXISTS (SELECT 1 FROM orders WHERE account_id = accounts.id AND at > COALESCE(?1, '') AND at <= ?2)
+                     EXISTS (SELECT 1 FROM orders WHERE account_id = accounts.id AND at > COALESCE(?1, '') AND at <= ?2
+                               AND epoch > ?5 AND epoch <= ?6)
                      OR EXISTS (SELECT 1 FROM deals WHERE account_id = accounts.id AND is_won = 1
-                                  AND closed_at > COALESCE(?1, '') AND closed_at <= ?2))
+                                  AND closed_at > COALESCE(?1, '') AND closed_at <= ?2
+                                  AND stage_epoch > ?5 AND stage_epoch <= ?6))
                    UNION
-                   SELECT account_id FROM contracts WHERE start > COALESCE(?3, '') AND start <= ?4
+                   SELECT account_id FROM contracts WHERE start > COALESCE(?3, '') AND start <= ?4 AND epoch > ?5 AND epoch <= ?6
                    UNION
-                   SELECT account_id FROM contracts WHERE "end" >= COALESCE(?3, '') AND "end" < ?4
+                   SELECT account_id FROM contracts WHERE "end" >= COALESCE(?3, '') AND "end" < ?4 AND epoch > ?5 AND epoch <= ?6
                    ORDER BY 1"#,
             )
             .ctx(self)?;
-        let rows = st.query_map(params![left_after, left_by, last_day, today], |r| r.get(0)).ctx(self)?;
+        let rows =
+            st.query_map(params![left_after, left_by, last_day, today, epochs.0, epochs.1], |r| r.get(0)).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
     /// Key accounts whose last contact (else the day they became key) is at or
-    /// before `by`: `(id, quiet since, key since)`.
-    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String)>> {
+    /// before `by`: `(id, quiet since, key since, quiet_epoch)`.
+    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String, i64)>> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, COALESCE(last_contact, key_since) AS quiet, COALESCE(key_since, '') FROM accounts
+                "SELECT id, COALESCE(last_contact, key_since) AS quiet, COALESCE(key_since, ''), quiet_epoch FROM accounts
                  WHERE is_key = 1 AND quiet <= ?1",
             )
             .ctx(self)?;
-        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(self)?;
+        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// Contracts not ended by `today` and ending on or before `until` whose
-    /// notice began since the last tick: ending after `after`, or recorded
-    /// after `last_tick` (signed already inside the window). `(id, account_id, end)`.
-    pub fn contracts_ending(
-        &self,
-        after: Option<&str>,
-        last_tick: Option<&str>,
-        until: &str,
-        today: &str,
-    ) -> Result<Vec<(String, String, String)>> {
+    /// Contracts not ended by `today` and ending on or before `until` (inside
+    /// their notice window): `(id, account_id, end, epoch)`.
+    pub fn contracts_ending(&self, until: &str, today: &str) -> Result<Vec<(String, String, String, i64)>> {
         let mut st = self
             .conn
             .prepare_cached(
-                r#"SELECT id, account_id, "end" FROM contracts
-                   WHERE (?1 IS NULL OR "end" > ?1 OR recorded_at > ?2) AND "end" <= ?3 AND "end" >= ?4 ORDER BY "end", id"#,
+                r#"SELECT id, account_id, "end", epoch FROM contracts WHERE "end" <= ?1 AND "end" >= ?2 ORDER BY "end", id"#,
+            )
+            .ctx(self)?;
+        let rows =
+            st.query_map(params![until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Open or claimed tasks with ids in `(ids.0, ids.1]`, due on or after
+    /// `from` (if given) and before `before`: their ids.
+    pub fn tasks_due_between(&self, from: Option<&str>, before: &str, ids: (i64, i64)) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tasks WHERE status IN ('open', 'claimed') AND (?1 IS NULL OR due_at >= ?1) AND due_at < ?2
+                 AND id > ?3 AND id <= ?4 ORDER BY id",
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![from, before, ids.0, ids.1], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// Every target.
+    pub fn all_targets(&self) -> Result<Vec<TargetRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT account_id, product, period, amount, epoch FROM targets ORDER BY account_id, product",
             )
             .ctx(self)?;
         let rows = st
-            .query_map(params![after, last_tick, until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                Ok(TargetRow {
+                    account_id: r.get(0)?,
+                    product: r.get(1)?,
+                    period: r.get(2)?,
+                    amount: r.get(3)?,
+                    epoch: r.get(4)?,
+                })
+            })
             .ctx(self)?;
-        rows.collect::<rusqlite::Result<_>>().ctx(self)
-    }
-
-    /// Open or claimed tasks due on or after `from` (if given) and before `before`: their ids.
-    pub fn tasks_due_between(&self, from: Option<&str>, before: &str) -> Result<Vec<i64>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM tasks WHERE status IN ('open', 'claimed') AND (?1 IS NULL OR due_at >= ?1) AND due_at < ?2 ORDER BY id",
-            )
-            .ctx(self)?;
-        let rows = st.query_map(params![from, before], |r| r.get(0)).ctx(self)?;
-        rows.collect::<rusqlite::Result<_>>().ctx(self)
-    }
-
-    /// Every target: `(account_id, product, period, amount)`.
-    pub fn all_targets(&self) -> Result<Vec<(String, String, String, f64)>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT account_id, product, period, amount FROM targets ORDER BY account_id, product")
-            .ctx(self)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 

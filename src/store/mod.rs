@@ -10,6 +10,7 @@ mod clock;
 mod deal_activity;
 mod file_identity;
 mod guard;
+mod handovers;
 mod health;
 mod ledger;
 #[cfg(test)]
@@ -21,6 +22,8 @@ mod state;
 mod tasks;
 mod writable;
 
+pub use clock::TargetRow;
+pub use handovers::WaitingHandover;
 pub use health::RuleHealth;
 pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -326,9 +326,56 @@ const V6: &str = r#"
 DROP TRIGGER task_load_insert;
 "#;
 
+/// The clock sweeps by change, not by business time alone: each fact a tick
+/// measures time from carries the sweep generation (`meta.sweep_epoch`, one
+/// more per tick) it was last set in, and `meta.sweeps` says up to when each
+/// run of generations (and of task ids) was swept (see `engine::sweeps`).
+/// A fact recorded after a tick, whatever its business time, is swept by
+/// the next tick from its start. A store that ticked before counts all it
+/// holds as swept up to its last tick, as it was.
+const V7: &str = r#"
+ALTER TABLE deals ADD COLUMN stage_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN quiet_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contracts ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE targets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+-- Covering again: the stuck-deal scan reads the generation from the index too.
+DROP INDEX deals_open_stage_entered;
+CREATE INDEX deals_open_stage_entered ON deals(is_open, stage, stage_entered_at, id, account_id, stage_epoch);
+INSERT INTO meta (key, value) SELECT 'sweep_epoch', '1' FROM meta WHERE key = 'last_tick';
+INSERT INTO meta (key, value)
+    SELECT 'sweeps', json_array(json_object('epoch', 0, 'task', (SELECT COALESCE(MAX(id), 0) FROM tasks), 'at', value))
+    FROM meta WHERE key = 'last_tick';
+INSERT INTO meta (key, value)
+    SELECT 'key_review_sweeps', json_array(json_object('epoch', 0, 'task', (SELECT COALESCE(MAX(id), 0) FROM tasks), 'at', value))
+    FROM meta WHERE key = 'last_key_review';
+DELETE FROM meta WHERE key IN ('last_tick', 'last_key_review');
+
+-- Hand-overs that wait for someone active of the role to join the team
+-- (`handover("account_manager", ...)` with nobody to take the account).
+CREATE TABLE waiting_handovers (
+    account_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rule_file TEXT NOT NULL,
+    rule_fn TEXT NOT NULL,
+    close_open_tasks INTEGER NOT NULL,
+    -- Business time the hand-over was asked for, and by which event.
+    since TEXT NOT NULL,
+    event_id TEXT NOT NULL
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs the migrations after `from` up to `to` only, as an older dealflow would have.
+    fn migrate_from_to(conn: &Connection, from: i64, to: i64) {
+        for up in &MIGRATIONS[from as usize..to as usize] {
+            conn.execute_batch(up).unwrap();
+        }
+    }
 
     #[test]
     fn each_migration_applies_on_the_one_before_and_the_version_follows() {
@@ -338,9 +385,7 @@ mod tests {
         for from in 0..=latest() {
             // Up to `from` only, then the rest from there.
             let step = Connection::open_in_memory().unwrap();
-            for up in &MIGRATIONS[..from as usize] {
-                step.execute_batch(up).unwrap();
-            }
+            migrate_from_to(&step, 0, from);
             migrate_from(&step, from).unwrap();
             assert_eq!(version(&step).unwrap(), latest());
             let schema = |c: &Connection| -> Vec<String> {
@@ -349,5 +394,25 @@ mod tests {
             };
             assert_eq!(schema(&step), schema(&whole), "migrated from version {from}");
         }
+    }
+
+    #[test]
+    fn a_store_that_ticked_before_counts_what_it_holds_as_swept_up_to_its_last_tick() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_from_to(&conn, 0, 6);
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('last_tick', '2026-10-30T09:00:00Z');
+             INSERT INTO tasks (role, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
+             VALUES ('sales_rep', 't', 2, '2026-11-02', 'deal', 'D', 'r', 'r', 'v', 'k', 'e', 't');",
+        )
+        .unwrap();
+        migrate_from(&conn, 6).unwrap();
+        let meta =
+            |k: &str| conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).ok();
+        assert_eq!(meta("sweep_epoch").as_deref(), Some("1"));
+        assert_eq!(meta("sweeps").as_deref(), Some(r#"[{"epoch":0,"task":1,"at":"2026-10-30T09:00:00Z"}]"#));
+        // Never reviewed: the first review looks back over all of history.
+        assert_eq!(meta("key_review_sweeps"), None);
+        assert_eq!(meta("last_tick"), None);
     }
 }

@@ -13,6 +13,14 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Lead, StageChange, Target};
 
+/// The sweep generation a fact is set in (see `engine::sweeps`): the
+/// clock measures time from it only after it sweeps that generation.
+macro_rules! epoch {
+    () => {
+        "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_epoch'), 0)"
+    };
+}
+
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
 const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
 const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
@@ -77,12 +85,17 @@ impl Store {
     /// Insert or update an account; `data` is the already-merged JSON.
     pub fn save_account(&self, a: &Account, now: &str) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO accounts (id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            .prepare_cached(concat!(
+                "INSERT INTO accounts (id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at, updated_at, quiet_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
+                epoch!(),
+                ")
                  ON CONFLICT(id) DO UPDATE SET data = ?2, owner = ?3, parent_id = ?4, is_key = ?5, key_since = ?6,
-                   key_reason = ?7, last_contact = ?8, updated_at = ?10",
-            )
+                   key_reason = ?7, last_contact = ?8, updated_at = ?10,
+                   quiet_epoch = CASE WHEN last_contact IS ?8 AND key_since IS ?6 THEN quiet_epoch ELSE ",
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![
                 a.id,
@@ -105,9 +118,11 @@ impl Store {
     pub fn touch_last_contact(&self, id: &str, at: &str) -> Result<()> {
         let changed = self
             .conn
-            .prepare_cached(
-                "UPDATE accounts SET last_contact = ?2, updated_at = ?2 WHERE id = ?1 AND (last_contact IS NULL OR last_contact < ?2)",
-            )
+            .prepare_cached(concat!(
+                "UPDATE accounts SET last_contact = ?2, updated_at = ?2, quiet_epoch = ",
+                epoch!(),
+                " WHERE id = ?1 AND (last_contact IS NULL OR last_contact < ?2)"
+            ))
             .ctx(self)?
             .execute(params![id, at])
             .ctx(self)?;
@@ -150,7 +165,7 @@ impl Store {
         let mut rows = self.cached_rows()?;
         match &before {
             None => rows.deal_activity.contact_saved(id, true),
-            Some((_, was)) if was != role => rows.deal_activity.contact_saved(id, false),
+            Some((was_at, was)) if was != role || was_at != account_id => rows.deal_activity.contact_saved(id, false),
             Some(_) => {}
         }
         if let Some((account, was)) = &before {
@@ -166,9 +181,9 @@ impl Store {
         Ok(())
     }
 
-    /// A contact's decision role, if the contact is known.
-    pub fn contact_role(&self, id: &str) -> Result<Option<String>> {
-        self.one("SELECT role FROM contacts WHERE id = ?1", [id], |r| r.get(0))
+    /// A contact's decision role and account, if the contact is known.
+    pub fn contact_role(&self, id: &str) -> Result<Option<(String, String)>> {
+        self.one("SELECT role, account_id FROM contacts WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
     pub fn contact(&self, id: &str) -> Result<Option<Map<String, Value>>> {
@@ -222,12 +237,18 @@ impl Store {
             self.one("SELECT account_id, is_won FROM deals WHERE id = ?1", [&d.id], |r| Ok((r.get(0)?, r.get(1)?)))?
         };
         self.conn
-            .prepare_cached(
-                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            .prepare_cached(concat!(
+                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, stage_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ",
+                epoch!(),
+                ")
                  ON CONFLICT(id) DO UPDATE SET account_id = ?2, stage = ?3, stage_entered_at = ?4, owner = ?5, amount = ?6,
-                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12",
-            )
+                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12,
+                   stage_epoch = CASE WHEN stage IS ?3 AND stage_entered_at IS ?4 AND is_open IS ?7 AND closed_at IS ?9
+                                      AND account_id IS ?2 THEN stage_epoch ELSE ",
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![
                 d.id,
@@ -246,6 +267,7 @@ impl Store {
             .ctx(self)?;
         let mut rows = self.cached_rows()?;
         rows.saved_deal(d);
+        rows.deal_activity.deal_saved(&d.id, &d.account_id);
         if let Some((account, was_won)) = before {
             rows.ledgers.change(&account, |l| {
                 l.drop_deal(&d.id, was_won);
@@ -307,11 +329,12 @@ impl Store {
         if !self.cached_rows()?.deal_activity.has(deal) {
             return Ok(());
         }
-        let role = match contact {
+        let known = match contact {
             Some(c) => self.contact_role(c)?,
             None => None,
         };
-        self.cached_rows()?.deal_activity.add(deal, kind.unwrap_or_default(), &at, contact, role.as_deref());
+        let known = known.as_ref().map(|(role, account)| (role.as_str(), account.as_str()));
+        self.cached_rows()?.deal_activity.add(deal, kind.unwrap_or_default(), &at, contact, known);
         Ok(())
     }
 
@@ -326,10 +349,11 @@ impl Store {
     ) -> Result<()> {
         let inserted = self
             .conn
-            .prepare_cached(
-                "INSERT INTO orders (id, account_id, amount, product, at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO NOTHING",
-            )
+            .prepare_cached(concat!(
+                "INSERT INTO orders (id, account_id, amount, product, at, data, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ",
+                epoch!(),
+                ") ON CONFLICT(id) DO NOTHING"
+            ))
             .ctx(self)?
             .execute(params![id, account_id, amount, product, at, to_json(data)])
             .ctx(self)?;
@@ -341,7 +365,12 @@ impl Store {
         // Rare: the ledgers it touches are read again next time.
         let before: Option<String> = self.one("SELECT account_id FROM orders WHERE id = ?1", [id], |r| r.get(0))?;
         self.conn
-            .prepare_cached("UPDATE orders SET account_id = ?2, amount = ?3, product = ?4, data = ?5 WHERE id = ?1")
+            .prepare_cached(concat!(
+                "UPDATE orders SET account_id = ?2, amount = ?3, product = ?4, data = ?5,
+                   epoch = CASE WHEN account_id IS ?2 THEN epoch ELSE ",
+                epoch!(),
+                " END WHERE id = ?1"
+            ))
             .ctx(self)?
             .execute(params![id, account_id, amount, product, to_json(data)])
             .ctx(self)?;
@@ -366,10 +395,14 @@ impl Store {
             self.one("SELECT account_id FROM contracts WHERE id = ?1", [&c.id], |r| r.get(0))?
         };
         self.conn
-            .prepare_cached(
-                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6, recorded_at = ?7"#,
-            )
+            .prepare_cached(concat!(
+                r#"INSERT INTO contracts (id, account_id, start, "end", annual_value, data, recorded_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "#,
+                epoch!(),
+                r#") ON CONFLICT(id) DO UPDATE SET account_id = ?2, start = ?3, "end" = ?4, annual_value = ?5, data = ?6, recorded_at = ?7,
+                   epoch = CASE WHEN account_id IS ?2 AND start IS ?3 AND "end" IS ?4 THEN epoch ELSE "#,
+                epoch!(),
+                " END"
+            ))
             .ctx(self)?
             .execute(params![c.id, account_id, c.start, c.end, c.annual_value, to_json(data), recorded_at])
             .ctx(self)?;
@@ -389,10 +422,11 @@ impl Store {
 
     pub fn save_target(&self, account_id: &str, product: &str, period: &str, amount: f64, at: &str) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO targets (account_id, product, period, amount, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(account_id, product, period) DO UPDATE SET amount = ?4, set_at = ?5",
-            )
+            .prepare_cached(concat!(
+                "INSERT INTO targets (account_id, product, period, amount, set_at, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ",
+                epoch!(),
+                ") ON CONFLICT(account_id, product, period) DO UPDATE SET amount = ?4, set_at = ?5"
+            ))
             .ctx(self)?
             .execute(params![account_id, product, period, amount, at])
             .ctx(self)?;
@@ -462,7 +496,8 @@ impl Store {
     }
 
     /// Derived facts of a deal: its activities per kind, whether a decision
-    /// maker took part, the last one. Kept in memory once read.
+    /// maker of the deal's own account took part, the last one. Kept in
+    /// memory once read.
     pub fn deal_stats(&self, deal_id: &str) -> Result<DealStats> {
         if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
             return Ok(stats);
@@ -471,18 +506,21 @@ impl Store {
             self.all("SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind", [deal_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-        let contacts: Vec<(String, Option<String>)> = self.all(
-            "SELECT DISTINCT a.contact_id, c.role FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
+        let contacts: Vec<(String, Option<String>, Option<String>)> = self.all(
+            "SELECT DISTINCT a.contact_id, c.role, c.account_id FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
                      WHERE a.deal_id = ?1 AND a.contact_id IS NOT NULL",
             [deal_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let decision_maker_met =
-            contacts.iter().any(|(_, role)| role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)));
+        let account = self.shared_deal(deal_id)?.map(|d| d.account_id.clone());
+        let decision_maker_met = contacts.iter().any(|(_, role, at)| {
+            role.as_deref().is_some_and(|r| DECISION_ROLES.contains(&r)) && at.is_some() && *at == account
+        });
         let last_activity =
             self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
         let stats = DealStats { activities, decision_maker_met, last_activity };
-        self.cached_rows()?.deal_activity.keep(deal_id, stats.clone(), contacts);
+        let contacts = contacts.into_iter().map(|(c, role, _)| (c, role)).collect();
+        self.cached_rows()?.deal_activity.keep(deal_id, account.as_deref(), stats.clone(), contacts);
         Ok(stats)
     }
 
@@ -590,7 +628,8 @@ impl Store {
         let decision_maker_met = self
             .one(
                 "SELECT EXISTS (SELECT 1 FROM activities a JOIN contacts c ON c.id = a.contact_id
-                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive'))",
+                 JOIN deals d ON d.id = a.deal_id
+                 WHERE a.deal_id = ?1 AND c.role IN ('buyer', 'technical', 'executive') AND c.account_id = d.account_id)",
                 [deal_id],
                 |r| r.get(0),
             )?
