@@ -341,3 +341,42 @@ impl ModuleResolver for Resolver {
         self.resolve_raw(engine, global, &mut Scope::new(), path, pos)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_paths_inside_the_folder_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lib")).unwrap();
+        std::fs::write(dir.path().join("lib/dates.rhai"), "fn f() { 1 }").unwrap();
+        let (shown, file) = locate(dir.path(), "lib/dates").unwrap();
+        assert_eq!((shown.as_str(), file), ("rules/lib/dates.rhai", dir.path().join("lib/dates.rhai")));
+        for bad in ["../dates", "/etc/passwd", "lib/../lib/dates", "./lib/dates", "lib//dates", "lib\\dates", ""] {
+            let err = locate(dir.path(), bad).unwrap_err();
+            assert!(err.contains("only modules inside the rules folder"), "{bad}: {err}");
+        }
+        assert!(locate(dir.path(), "lib/none").unwrap_err().contains("there is no module rules/lib/none.rhai"));
+        assert!(locate(dir.path(), "lib").unwrap_err().contains("there is no module"));
+    }
+
+    #[test]
+    fn the_resolver_serves_only_what_was_loaded() {
+        let mut engine = Engine::new_raw();
+        let ast = engine.compile("fn f() { 41 + 1 }").unwrap();
+        engine.set_module_resolver(Resolver::new(HashMap::from([("lib/a".to_string(), ast)])));
+        assert_eq!(engine.eval::<i64>(r#"import "lib/a" as a; a::f()"#).unwrap(), 42);
+        let err = engine.eval::<i64>(r#"import "lib/b" as b; b::f()"#).unwrap_err().to_string();
+        assert!(err.contains("checked when the rules loaded"), "{err}");
+    }
+
+    #[test]
+    fn the_resolver_refuses_a_cycle_that_slipped_past_the_load() {
+        let mut engine = Engine::new_raw();
+        let ast = engine.compile(r#"import "lib/me" as me; fn f() { 1 }"#).unwrap();
+        engine.set_module_resolver(Resolver::new(HashMap::from([("lib/me".to_string(), ast)])));
+        let err = engine.eval::<i64>(r#"import "lib/me" as m; m::f()"#).unwrap_err().to_string();
+        assert!(err.contains("closes a cycle: lib/me -> lib/me"), "{err}");
+    }
+}

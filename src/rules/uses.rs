@@ -233,3 +233,44 @@ pub fn check_settings(config: &Config, mut uses: Vec<SettingUse>, problems: &mut
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let text = "[pipeline]\nstages = [\"lead\", \"won\", \"lost\"]\nwon = [\"won\"]\nlost = [\"lost\"]\n[roles.sales_rep]\n\
+                    [settings]\nlimit = 3\nname = \"x\"\n";
+        Config::parse(std::path::Path::new("."), text).unwrap()
+    }
+
+    fn uses(src: &str) -> Vec<(String, Need)> {
+        let config = config();
+        let ast = Engine::new_raw().compile(src).unwrap();
+        setting_uses(&ast, "rules/t.rhai", &config, &FactShapes::new(&config))
+            .into_iter()
+            .map(|u| (u.name, u.need))
+            .collect()
+    }
+
+    use rhai::Engine;
+
+    #[test]
+    fn numbers_are_told_by_what_they_meet() {
+        let n = |s: &str| (s.to_string(), Need::Number);
+        let w = |s: &str| (s.to_string(), Need::Whole);
+        assert_eq!(uses("fn f(settings) { settings.a * 2 }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { settings.a > 2 }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { 2.5 <= settings.a }"), [n("a")]);
+        assert_eq!(uses("fn f(settings, account) { account.revenue_12m >= settings.a }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { settings.a - settings.limit }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { -settings.a }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { money(settings.a) }"), [n("a")]);
+        assert_eq!(uses("fn f(settings) { add_days(\"2026-01-01\", settings.a) }"), [w("a")]);
+        assert_eq!(uses("fn f(settings) { #{ due_in_days: settings.a } }"), [w("a")]);
+        // Text may meet text, and a setting whose type nothing tells stays free.
+        assert!(uses("fn f(settings, deal) { deal.stage == settings.a || settings.b + \"x\" }").is_empty());
+        assert!(uses("fn f(settings) { settings.a == settings.name }").is_empty());
+        assert!(uses("fn f(settings) { `${settings.a}` }").is_empty());
+    }
+}
