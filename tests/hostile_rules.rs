@@ -383,6 +383,12 @@ fn wall_clock_and_sleep_are_not_in_the_sandbox_and_check_names_each_call() {
     let s = ws.ingest(&leads());
     assert_eq!(s["rule_errors"], json!(3), "{s}");
     assert!(s["rule_failures"][0]["message"].as_str().unwrap().contains("timestamp"), "{s}");
+    // A function of the rules' own with such a name is theirs to call.
+    ws.write(
+        "rules/clock.rhai",
+        "fn elapsed(from, to) { days_between(from, to) }\nfn task_clock(event) {\n    if elapsed(\"2026-01-01\", \"2026-01-09\") > 30 { task(\"sales_rep\", \"late\") }\n}\n",
+    );
+    ws.run(&["check"]).success();
 }
 
 #[cfg(unix)]

@@ -190,6 +190,7 @@ impl RuleSet {
         }
         let shapes = uses::FactShapes::new(config);
         let mut setting_uses = Vec::new();
+        let mut withheld = Vec::new();
         let mut compiled: Vec<(String, AST)> = Vec::new();
         let mut rules: Vec<Rule> = Vec::new();
         let mut fn_files: HashMap<String, String> = HashMap::new();
@@ -213,13 +214,16 @@ impl RuleSet {
             check::check_file(&engine, config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
             // Rhai lists functions in hash order; rules run in the order they are written.
             rules[first..].sort_by_key(|r| r.line);
-            uses::withheld_calls(&file_ast, path, &mut problems);
+            withheld.extend(uses::withheld_calls(&file_ast, path));
             setting_uses.extend(uses::setting_uses(&file_ast, path, config, &shapes));
             compiled.push((path.clone(), file_ast));
         }
+        problems.extend(withheld.into_iter().filter(|(name, _)| !fn_files.contains_key(name)).map(|(_, at)| at));
         let shown: Vec<(String, &AST)> = compiled.iter().map(|(p, a)| (p.clone(), a)).collect();
         let modules = modules::load(&engine, &config.rules_dir(), &shown, &mut problems, &mut |m, problems| {
-            uses::withheld_calls(&m.ast, &m.shown, problems)
+            let own: Vec<&str> = m.ast.iter_functions().map(|f| f.name).collect();
+            let calls = uses::withheld_calls(&m.ast, &m.shown);
+            problems.extend(calls.into_iter().filter(|(name, _)| !own.contains(&name.as_str())).map(|(_, at)| at));
         });
         uses::check_settings(config, setting_uses, &mut problems);
         if !problems.is_empty() {

@@ -120,10 +120,11 @@ pub fn load(
     let mut by_path: HashMap<String, AST> = HashMap::new();
     // Files by how they are shown: their imports (`None`: not readable or not compiled).
     let mut files: BTreeMap<String, Option<Vec<(Import, String)>>> = BTreeMap::new();
+    // Modules read here; a rule file imported as a module is served from its own AST.
     let mut asts: HashMap<String, AST> = HashMap::new();
+    let rule_asts: HashMap<&str, &AST> = rules.iter().map(|(shown, ast)| (shown.as_str(), *ast)).collect();
     let mut queue: VecDeque<(String, Vec<Import>)> = VecDeque::new();
     for (shown, ast) in rules {
-        asts.insert(shown.clone(), (*ast).clone());
         queue.push_back((shown.clone(), imports_of(ast, shown, problems)));
     }
     while let Some((from, imports)) = queue.pop_front() {
@@ -136,7 +137,7 @@ pub fn load(
                     continue;
                 }
             };
-            if !asts.contains_key(&shown) && !files.contains_key(&shown) {
+            if !rule_asts.contains_key(shown.as_str()) && !asts.contains_key(&shown) && !files.contains_key(&shown) {
                 match read_module(engine, &shown, &file) {
                     Ok(loaded) => {
                         new_module(&loaded, problems);
@@ -149,7 +150,7 @@ pub fn load(
                     }
                 }
             }
-            if let Some(ast) = asts.get(&shown) {
+            if let Some(ast) = asts.get(&shown).or_else(|| rule_asts.get(shown.as_str()).copied()) {
                 by_path.entry(import.path.clone()).or_insert_with(|| ast.clone());
             }
             edges.push((import, shown));

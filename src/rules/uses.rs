@@ -36,8 +36,11 @@ pub struct SettingUse {
     pub at: Located,
 }
 
-/// Every call, in this compiled file, of a function the sandbox withholds.
-pub fn withheld_calls(ast: &AST, file: &str, problems: &mut Vec<Located>) {
+/// Every call, in this compiled file, of a function the sandbox withholds:
+/// the name called, and the problem to report unless the rules define a
+/// function of that name themselves (then the call is theirs).
+pub fn withheld_calls(ast: &AST, file: &str) -> Vec<(String, Located)> {
+    let mut found = Vec::new();
     ast.walk(&mut |nodes: &[ASTNode]| {
         let call = match nodes.last() {
             Some(ASTNode::Expr(Expr::FnCall(x, pos))) | Some(ASTNode::Stmt(Stmt::FnCall(x, pos)))
@@ -52,18 +55,15 @@ pub fn withheld_calls(ast: &AST, file: &str, problems: &mut Vec<Located>) {
             && let Some(why) = super::sandbox::withheld(&x.name)
         {
             let (line, col) = super::position(*pos);
-            problems.push(Located::new(
-                file,
-                line,
-                col,
-                format!(
-                    "{}() {why}: rules see business time only, so that the same events always give the same result (use event.at and the dates in the facts)",
-                    x.name
-                ),
-            ));
+            let message = format!(
+                "{}() {why}: rules see business time only, so that the same events always give the same result (use event.at and the dates in the facts)",
+                x.name
+            );
+            found.push((x.name.to_string(), Located::new(file, line, col, message)));
         }
         true
     });
+    found
 }
 
 /// The type of each fact field, read from the facts of an empty record.
