@@ -605,9 +605,7 @@ impl Config {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.contains_key(role)
     }
-}
 
-impl Config {
     /// Line and column of the value of `[settings] NAME` in `config.toml` (of the key, or the file's start, when it has none).
     pub fn setting_place(&self, name: &str) -> (usize, usize) {
         let value = toml_edit::Document::parse(self.text.as_str())

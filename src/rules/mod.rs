@@ -16,6 +16,11 @@
 //! for a deal only runs when the event is about one. Other functions are
 //! helpers any rule may call.
 //!
+//! The modules rules `import` are read and checked with them
+//! (`modules.rs`); rules run in a sandbox without the wall clock
+//! (`sandbox.rs`), on a stack sized for the deepest call the limits allow
+//! (`stack.rs`).
+//!
 //! Rules are called with `eval_ast(false)`: top-level statements never run
 //! (the loader refuses them), so a call costs only the function itself.
 
