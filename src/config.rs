@@ -273,7 +273,7 @@ pub struct Limits {
     /// Operations one rule call may take before it is stopped (an endless loop ends here).
     #[serde(default = "default_ops")]
     pub max_operations: u64,
-    /// How deep rule functions may call each other.
+    /// How deep rule functions may call each other (at most [`MAX_CALL_LEVELS`]).
     #[serde(default = "default_call_levels")]
     pub max_call_levels: usize,
     /// The longest string a rule may build, in bytes.
@@ -296,6 +296,10 @@ pub struct Limits {
 fn default_ops() -> u64 {
     200_000
 }
+/// The deepest `limits.max_call_levels`: rules run on a stack sized for
+/// it (`crate::rules::stack`), so no rule can overflow it.
+pub const MAX_CALL_LEVELS: usize = 256;
+
 fn default_call_levels() -> usize {
     32
 }
@@ -552,6 +556,12 @@ impl Config {
                 at(place(text, &["limits", key]), format!("limits.{key}: must be at least 1"));
             }
         }
+        if raw.limits.max_call_levels > MAX_CALL_LEVELS {
+            at(
+                place(text, &["limits", "max_call_levels"]),
+                format!("limits.max_call_levels: at most {MAX_CALL_LEVELS} (the stack rules run on is sized for it)"),
+            );
+        }
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
         }
@@ -595,6 +605,15 @@ impl Config {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.contains_key(role)
+    }
+
+    /// Line and column of the value of `[settings] NAME` in `config.toml` (of the key, or the file's start, when it has none).
+    pub fn setting_place(&self, name: &str) -> (usize, usize) {
+        let value = toml_edit::Document::parse(self.text.as_str())
+            .ok()
+            .and_then(|doc| doc.get("settings").and_then(|s| s.get(name)).and_then(|v| v.span()));
+        let at = value.unwrap_or_else(|| place(&self.text, &["settings", name]));
+        crate::error::line_col(&self.text, at.start)
     }
 }
 

@@ -23,7 +23,15 @@ impl Located {
     /// The source line under the location, with a caret at the column, as
     /// compilers show it; `None` when the file cannot be read.
     pub fn snippet(&self, dir: &std::path::Path) -> Option<String> {
-        let text = std::fs::read_to_string(dir.join(&self.file)).ok()?;
+        // Never through a symbolic link: a problem with a linked file must not show what it points to.
+        let mut path = dir.to_path_buf();
+        for part in std::path::Path::new(&self.file).components() {
+            path.push(part);
+            if std::fs::symlink_metadata(&path).ok()?.file_type().is_symlink() {
+                return None;
+            }
+        }
+        let text = std::fs::read_to_string(path).ok()?;
         let source = text.lines().nth(self.line.checked_sub(1)?)?;
         let width = self.line.to_string().len();
         let pad = " ".repeat(width);

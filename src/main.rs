@@ -10,5 +10,9 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    cli::main()
+    // Rules run on a stack sized for the deepest rule the limits allow: no rule overflows it.
+    dealflow::rules::stack::run("dealflow", cli::main).unwrap_or_else(|e| {
+        eprintln!("error: cannot start a thread to run the rules on: {e}");
+        std::process::ExitCode::FAILURE
+    })
 }

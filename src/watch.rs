@@ -163,7 +163,9 @@ pub fn run(
     let reloader = {
         let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
         let db_path = db_path.clone();
-        std::thread::spawn(move || reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes))
+        // A candidate may be simulated on this thread: it runs rules, so it gets their stack.
+        crate::rules::stack::spawn("reload", move || reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes))
+            .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
     };
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);

@@ -135,3 +135,53 @@ fn a_huge_config_is_checked_quickly_with_every_problem_on_its_line() {
     assert_eq!(p.iter().map(|(line, _, _)| *line).collect::<Vec<_>>(), roles);
     assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
 }
+
+/// A setting the rules use as a number (compared with, or counted with,
+/// numbers; `money(...)`; a number of days) is checked as one, at its line.
+#[test]
+fn a_setting_the_rules_use_as_a_number_must_be_one() {
+    let ws = Workspace::new();
+    let good = ws.read("config.toml");
+    let line_of = |text: &str, needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+
+    let wrong = good.replacen("key_revenue_12m = 150000", "key_revenue_12m = \"lots\"", 1);
+    let p = check(&ws, wrong.as_bytes());
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].0, p[0].1), (line_of(&wrong, "key_revenue_12m"), 19), "{p:?}");
+    assert!(
+        p[0].2.starts_with("settings.key_revenue_12m: \"lots\" is not a number, and rules/key_accounts.rhai:19:"),
+        "{p:?}"
+    );
+
+    // A whole number of days: a decimal will not do.
+    let wrong = good.replacen("lead_follow_up_days = 1", "lead_follow_up_days = 1.5", 1);
+    let p = check(&ws, wrong.as_bytes());
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, line_of(&wrong, "lead_follow_up_days"), "{p:?}");
+    assert!(
+        p[0].2.starts_with("settings.lead_follow_up_days: 1.5 is not a whole number, and rules/tasks_sales.rhai:28:"),
+        "{p:?}"
+    );
+
+    // Every misuse at once, in line order.
+    let wrong = good.replacen("key_keep_share = 0.8", "key_keep_share = \"0.8\"", 1).replacen(
+        "big_deal_amount = 50000",
+        "big_deal_amount = true",
+        1,
+    );
+    let p = check(&ws, wrong.as_bytes());
+    assert_eq!(
+        p.iter().map(|(l, _, _)| *l).collect::<Vec<_>>(),
+        [line_of(&wrong, "key_keep_share"), line_of(&wrong, "big_deal_amount")],
+        "{p:?}"
+    );
+
+    // A setting the rules use as text may be text.
+    std::fs::write(ws.path("config.toml"), &good).unwrap();
+    ws.edit("config.toml", "[settings]", "[settings]\ngreeting = \"Hello\"");
+    ws.write(
+        "rules/greeting.rhai",
+        "fn task_greet(event, settings) {\n    if settings.greeting == \"Hi\" { task(\"sales_rep\", `${settings.greeting}`) }\n}\n",
+    );
+    ws.run(&["check"]).success();
+}

@@ -18,6 +18,9 @@ const AT_CHECK: &[(&str, &str, &str)] = &[
     ("eval.rhai", "rules/eval.rhai:3:5: ", "'eval' is disabled"),
     ("unknown_role.rhai", "rules/unknown_role.rhai:3:11: ", "unknown role \"acount_manager\""),
     ("unknown_stage.rhai", "rules/unknown_stage.rhai:3:14: ", "unknown stage \"closed\""),
+    ("redefine_api.rhai", "rules/redefine_api.rhai:2:4: ", "refuse is a function of the rule API"),
+    ("import_outside.rhai", "rules/import_outside.rhai:3:12: ", "only modules inside the rules folder"),
+    ("wall_clock.rhai", "rules/wall_clock.rhai:3:19: ", "timestamp() reads the wall clock"),
 ];
 
 /// Cases that load but fail when they run: (file, location, words of the message).
@@ -28,7 +31,6 @@ const AT_RUN: &[(&str, &str, &str)] = &[
     ("giant_string_pad.rhai", "rules/giant_string_pad.rhai:2:1", "string grew too large"),
     ("giant_array.rhai", "rules/giant_array.rhai:2:1", "array/BLOB grew too large"),
     ("giant_array_pad.rhai", "rules/giant_array_pad.rhai:2:1", "array/BLOB grew too large"),
-    ("import_outside.rhai", "rules/import_outside.rhai:3:12", "only modules inside the rules folder"),
     ("missing_function.rhai", "rules/missing_function.rhai:3:5", "Function not found: make_a_task"),
     ("wrong_return.rhai", "rules/wrong_return.rhai:2:1", "returned i64 (42)"),
     ("unknown_role_at_run_time.rhai", "rules/unknown_role_at_run_time.rhai:2:1", "\"ghost_role\" is not a role"),
@@ -198,4 +200,237 @@ fn a_clean_event_resets_the_count_and_a_limit_of_zero_never_quarantines() {
     let s = off.ingest(&bad(1).into_iter().chain(bad(5)).chain(bad(9)).collect::<Vec<_>>());
     assert_eq!((&s["rule_errors"], &s["rules_quarantined"]), (&json!(12), &json!(0)), "{s}");
     assert!(quarantined(&off.status()).is_empty());
+}
+
+/// The process was not killed by a signal (a stack overflow aborts: exit 134).
+fn did_not_abort(out: &common::Output) {
+    assert!(out.code == 0 || out.code == 1 || out.code == 2, "{:?} exited {}: {}", out.args, out.code, out.stderr);
+    assert!(!out.stderr.contains("overflowed its stack"), "{:?}: {}", out.args, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{:?}: {}", out.args, out.stderr);
+}
+
+#[test]
+fn an_import_cycle_is_a_check_error_at_the_import_and_nothing_overflows() {
+    let ws = Workspace::new();
+    ws.write("rules/lib/cyc.rhai", "import \"lib/cyc\" as me;\nfn f() { me::f() }\n");
+    ws.write(
+        "rules/lib/ping.rhai",
+        "// Two modules that import each other.\nimport \"lib/pong\" as pong;\nfn ping() { pong::pong() }\n",
+    );
+    ws.write("rules/lib/pong.rhai", "fn pong() {\n    import \"lib/ping\" as ping;\n    ping::ping()\n}\n");
+    ws.write(
+        "rules/use_cycles.rhai",
+        "/// Calls into the cycles.\nfn task_cycles(event) {\n    import \"lib/cyc\" as c;\n    import \"lib/ping\" as p;\n    c::f() + p::ping()\n}\n",
+    );
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "rules/lib/cyc.rhai:1:8: import \"lib/cyc\" closes a cycle: lib/cyc -> lib/cyc",
+            "rules/lib/ping.rhai:2:8: import \"lib/pong\" closes a cycle: lib/ping -> lib/pong -> lib/ping",
+            "rules/lib/pong.rhai:2:12: import \"lib/ping\" closes a cycle: lib/pong -> lib/ping -> lib/pong",
+        ],
+        "{}",
+        out.stderr
+    );
+    // The commands that run rules refuse them too: none of them dies.
+    let events = ws.event_file(&leads());
+    for args in [&["ingest", events.to_str().unwrap()][..], &["test"], &["tick"]] {
+        let out = ws.run(args);
+        did_not_abort(&out);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("rules/lib/cyc.rhai:1:8: import \"lib/cyc\" closes a cycle"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn imports_nested_too_deep_are_a_check_error() {
+    let ws = Workspace::new();
+    for i in 0..40 {
+        ws.write(
+            &format!("rules/lib/m{i}.rhai"),
+            &format!("import \"lib/m{}\" as next;\nfn f() {{ next::f() }}\n", i + 1),
+        );
+    }
+    ws.write("rules/lib/m40.rhai", "fn f() { 1 }\n");
+    ws.write("rules/use_chain.rhai", "fn task_chain(event) {\n    import \"lib/m0\" as m;\n    m::f()\n}\n");
+    let out = ws.run(&["check"]).code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("rules/use_chain.rhai:2:12: import \"lib/m0\": modules import each other "),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("deep"), "{}", lines[0]);
+    let events = ws.event_file(&leads());
+    did_not_abort(&ws.run(&["ingest", events.to_str().unwrap()]).code(1));
+}
+
+/// Recursion of every kind, at the highest call depth `[limits]` allows: each
+/// is a rule error for the event, and the process goes on.
+#[test]
+fn no_rule_overflows_the_stack_at_the_highest_call_depth_allowed() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "[store]", "[limits]\nmax_call_levels = 256\n\n[store]");
+    ws.write("rules/lib/deep.rhai", "fn down(n) { down(n + 1) }\n");
+    ws.write("rules/lib/back.rhai", "fn back(f, n) { call(f, f, n + 1) }\n");
+    ws.write("rules/lib/top.rhai", "fn r(n) { r(n + 1) }\nlet started = r(0);\n");
+    ws.write("rules/lib/mid.rhai", "import \"lib/deep\" as deep;\nfn down(n) { deep::down(n) }\n");
+    // Each call level as heavy as the expression limit lets it be.
+    let heavy = format!("fn heavy(n) {{ {}heavy(n + 1){} }}\n", "1 + (".repeat(12), ")".repeat(12));
+    ws.write(
+        "rules/recursion.rhai",
+        &format!(
+            "{heavy}\
+fn bounce(f, n) {{ import \"lib/back\" as b; b::back(f, n) }}\n\
+fn task_in_a_module(event) {{ import \"lib/deep\" as d; d::down(0) }}\n\
+fn task_through_two_modules(event) {{ import \"lib/mid\" as m; m::down(0) }}\n\
+fn task_across_modules(event) {{ bounce(Fn(\"bounce\"), 0) }}\n\
+fn task_when_imported(event) {{ import \"lib/top\" as t; 1 }}\n\
+fn task_heavy(event) {{ heavy(0) }}\n"
+        ),
+    );
+    ws.run(&["check"]).success();
+    let events = ws.event_file(&leads());
+    let out = ws.run(&["ingest", "--json", events.to_str().unwrap()]);
+    did_not_abort(&out);
+    let s = out.success().json();
+    assert_eq!((&s["applied"], &s["rule_errors"]), (&json!(3), &json!(15)), "{s}");
+    // The same in a rule test and a tick.
+    did_not_abort(&ws.run(&["test"]));
+    did_not_abort(&ws.run(&["tick", "--json"]));
+}
+
+#[test]
+fn the_call_depth_has_a_ceiling_in_the_config() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", "[store]", "[limits]\nmax_call_levels = 100000\n\n[store]");
+    let out = ws.run(&["check"]).code(1);
+    let line = ws.read("config.toml").lines().position(|l| l.starts_with("max_call_levels")).unwrap() + 1;
+    assert!(out.stdout.starts_with(&format!("config.toml:{line}:")), "{}", out.stdout);
+    assert!(out.stdout.contains("max_call_levels") && out.stdout.contains("256"), "{}", out.stdout);
+}
+
+#[test]
+fn deep_expressions_are_check_errors_in_rules_and_modules() {
+    let ws = Workspace::new();
+    let deep = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
+    ws.write("rules/lib/deep_expr.rhai", &format!("fn f() {{ {deep} }}\n"));
+    ws.write("rules/deep_expr.rhai", &format!("fn task_deep(event) {{ [{deep}] }}\n"));
+    ws.write(
+        "rules/deep_module.rhai",
+        "fn task_deep_module(event) {\n    import \"lib/deep_expr\" as d;\n    d::f()\n}\n",
+    );
+    let out = ws.run(&["check"]);
+    did_not_abort(&out);
+    assert_eq!(out.code, 1);
+    let files: Vec<&str> = out.stdout.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(files, ["rules/deep_expr.rhai", "rules/lib/deep_expr.rhai"], "{}", out.stdout);
+}
+
+#[test]
+fn redefining_any_function_of_the_rule_api_is_a_check_error_at_its_place() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/my_api.rhai",
+        "fn money(x) { 0 }\n\n/// Mine.\nfn  task(role, title) { () }\nfn add_business_days(d, n) { d }\nfn or_zero(x) { x }\nfn helper() { 1 }\n",
+    );
+    let out = ws.run(&["check"]).code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    for (line, (place, name)) in
+        lines.iter().zip([("1:4", "money"), ("4:5", "task"), ("5:4", "add_business_days"), ("6:4", "or_zero")])
+    {
+        assert!(
+            line.starts_with(&format!("rules/my_api.rhai:{place}: {name} is a function of the rule API")),
+            "{line}"
+        );
+    }
+    // Rules in force never take such a set: the refusal and the amounts stay the rule API's.
+    let events = ws.event_file(&leads());
+    assert!(ws.run(&["ingest", events.to_str().unwrap()]).code(1).stderr.contains("rules/my_api.rhai:1:4"));
+}
+
+#[test]
+fn wall_clock_and_sleep_are_not_in_the_sandbox_and_check_names_each_call() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/clock.rhai",
+        "fn task_clock(event) {\n    let t = timestamp();\n    let e = t.elapsed();\n    let f = elapsed(t);\n    sleep(1);\n    let p = Fn(\"timestamp\");\n}\n",
+    );
+    let out = ws.run(&["check"]).code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    for (line, (place, what)) in lines.iter().zip([
+        ("2:13", "timestamp() reads the wall clock"),
+        ("3:15", "elapsed() reads the wall clock"),
+        ("4:13", "elapsed() reads the wall clock"),
+        ("5:5", "sleep() waits on the wall clock"),
+    ]) {
+        assert!(line.starts_with(&format!("rules/clock.rhai:{place}: {what}")), "{line}");
+    }
+    // Reached by a function pointer, they are not there at all: a rule error, never a time.
+    ws.write(
+        "rules/clock.rhai",
+        "fn task_clock(event) {\n    let p = Fn(\"time\" + \"stamp\");\n    let t = p.call();\n    task(\"sales_rep\", `at ${t}`)\n}\n",
+    );
+    ws.run(&["check"]).success();
+    let s = ws.ingest(&leads());
+    assert_eq!(s["rule_errors"], json!(3), "{s}");
+    assert!(s["rule_failures"][0]["message"].as_str().unwrap().contains("timestamp"), "{s}");
+    // A function of the rules' own with such a name is theirs to call.
+    ws.write(
+        "rules/clock.rhai",
+        "fn elapsed(from, to) { days_between(from, to) }\nfn task_clock(event) {\n    if elapsed(\"2026-01-01\", \"2026-01-09\") > 30 { task(\"sales_rep\", \"late\") }\n}\n",
+    );
+    ws.run(&["check"]).success();
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinked_rule_files_and_modules_are_check_errors_that_show_nothing_of_their_target() {
+    use std::os::unix::fs::symlink;
+    let ws = Workspace::new();
+    ws.write("outside.rhai", "fn task_outside(event) { task(\"sales_rep\", \"from outside the rules folder\") }\n");
+    std::fs::write(ws.root().join("secret.txt"), "TOP SECRET first line\nsecond line\n").unwrap();
+    symlink(ws.path("outside.rhai"), ws.path("rules/linked.rhai")).unwrap();
+    symlink(ws.root().join("secret.txt"), ws.path("rules/secret.rhai")).unwrap();
+    std::fs::create_dir_all(ws.path("rules/lib")).unwrap();
+    symlink(ws.path("outside.rhai"), ws.path("rules/lib/linked_module.rhai")).unwrap();
+    std::fs::create_dir_all(ws.root().join("elsewhere")).unwrap();
+    std::fs::write(ws.root().join("elsewhere/m.rhai"), "fn f() { 1 }\n").unwrap();
+    symlink(ws.root().join("elsewhere"), ws.path("rules/linked_dir")).unwrap();
+    ws.write(
+        "rules/importer.rhai",
+        "fn task_imports(event) {\n    import \"lib/linked_module\" as a;\n    import \"linked_dir/m\" as b;\n    a::task_outside(event)\n}\n",
+    );
+    let out = ws.run(&["check"]).code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with(
+            "rules/importer.rhai:2:12: import \"lib/linked_module\": rules/lib/linked_module.rhai is a symbolic link"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("rules/importer.rhai:3:12: import \"linked_dir/m\": rules/linked_dir is a symbolic link"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with("rules/linked.rhai:1:1: rules/linked.rhai is a symbolic link"), "{}", lines[2]);
+    assert!(lines[3].starts_with("rules/secret.rhai:1:1: rules/secret.rhai is a symbolic link"), "{}", lines[3]);
+    for text in [&out.stdout, &out.stderr] {
+        assert!(!text.contains("TOP SECRET") && !text.contains("from outside"), "{text}");
+    }
+    // No command runs the rule from outside.
+    let events = ws.event_file(&leads());
+    let out = ws.run(&["ingest", events.to_str().unwrap()]).code(1);
+    assert!(!out.stderr.contains("TOP SECRET"), "{}", out.stderr);
 }

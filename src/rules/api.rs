@@ -77,6 +77,17 @@ pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
     engine.register_fn("or_zero", |x: Dynamic| if x.is_unit() { Dynamic::from(0_i64) } else { x });
 }
 
+/// The name of every function [`register`] gives rules: a rule file may not
+/// define one of its own (it would change it for every other file).
+pub fn names() -> &'static std::collections::BTreeSet<String> {
+    static NAMES: std::sync::OnceLock<std::collections::BTreeSet<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut engine = Engine::new_raw();
+        register(&mut engine, &time::Calendar::default());
+        engine.gen_fn_signatures(false).iter().filter_map(|s| s.split('(').next()).map(str::to_string).collect()
+    })
+}
+
 pub fn money(x: f64) -> String {
     let negative = x < 0.0;
     let whole = x.abs().round() as u64;
@@ -94,6 +105,16 @@ pub fn money(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_names_are_every_registered_function() {
+        let names = names();
+        for name in ["move_to", "refuse", "key", "not_key", "task", "handover", "money", "or_zero", "add_business_days"]
+        {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert!(!names.contains("len") && !names.contains("timestamp"), "{names:?}");
+    }
 
     #[test]
     fn money_groups_thousands() {

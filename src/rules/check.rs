@@ -2,7 +2,8 @@
 //! up in `dealflow check` with a line and column instead of at 3 a.m.:
 //!
 //! * rule functions ask only for facts that exist (`event`, `deal`, ...);
-//! * no function is defined twice across files;
+//! * no function is defined twice across files, and none takes the name of
+//!   a function of the rule API (it would change it for every file);
 //! * nothing runs at the top level (it would never run);
 //! * literal roles in `task("…")` / `handover("…")`, stages in
 //!   `move_to("…")` and `settings.NAME` exist in `config.toml`.
@@ -44,6 +45,16 @@ pub fn check_file(
 
     for f in ast.iter_functions() {
         let offset = find_fn(&code, f.name).unwrap_or(0);
+        if super::api::names().contains(f.name) {
+            at(
+                offset,
+                format!(
+                    "{} is a function of the rule API: defining it here would change it for every rule file; give yours another name",
+                    f.name
+                ),
+            );
+            continue;
+        }
         if let Some(other) = fn_files.get(f.name) {
             at(offset, format!("function {} is already defined in {other}", f.name));
             continue;

@@ -18,8 +18,8 @@
 //! When the first true `COND` guards a body that is just
 //! `return key("...")` (or `not_key`, `refuse`, `move_to`) with a reason
 //! made of text, whole numbers, words and `money(...)` of numbers, the guard
-//! builds that decision itself, as the rule API would, unless the rules
-//! define a function of one of those names themselves.
+//! builds that decision itself, as the rule API would (no rule set can
+//! define a function of the rule API itself: `check` refuses it).
 
 use rhai::{ASTFlags, Dynamic, Expr, ImmutableString, Map, Stmt};
 
@@ -30,10 +30,6 @@ const DECISIONS: [(&str, &str, &[&str]); 4] = [
     ("refuse", "refuse", &["reason"]),
     ("move_to", "move", &["stage", "reason"]),
 ];
-
-/// The functions a guard calls as the rule API defines them: a rule set
-/// that defines one of these itself gets guards without decisions.
-pub const API_FUNCTIONS: [&str; 5] = ["key", "not_key", "refuse", "move_to", "money"];
 
 /// What a guard knows of a rule: the steps of its body.
 #[derive(Debug, Clone)]
@@ -139,19 +135,6 @@ impl Guard {
             }
         }
         steps.iter().any(|s| matches!(s, Step::If(..))).then_some(Guard { steps, locals: names.len() })
-    }
-
-    /// The same guard, without the decisions (for rules that define an API function themselves).
-    pub fn without_decisions(&self) -> Guard {
-        let steps = self
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::If(g, _) => Step::If(g.clone(), None),
-                other => other.clone(),
-            })
-            .collect();
-        Guard { steps, locals: self.locals }
     }
 
     /// The rule's value, given its arguments (`arg(i)`: the i-th), when the
@@ -688,10 +671,10 @@ fn stage_c(deal) {
         let (guarded, built) = guards_agree_with_rhai(&p, &rules);
         assert_eq!(guarded, 4);
         assert!(built > 100, "the guards built only {built} decisions");
-        // The same rules with a `money` of their own: the guards build no decisions, and still agree.
+        // The same rules with a `money` of their own are refused: no guard could build their decisions.
         let own = format!("{src}\nfn money(x) {{ `${{x}} euros` }}\n");
-        let rules = RuleSet::from_sources(&p.config, vec![("rules/t.rhai".into(), own)]).unwrap();
-        assert_eq!(guards_agree_with_rhai(&p, &rules), (4, 0));
+        let err = RuleSet::from_sources(&p.config, vec![("rules/t.rhai".into(), own)]).err().unwrap().to_string();
+        assert!(err.contains("money is a function of the rule API"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,11 @@
 //! for a deal only runs when the event is about one. Other functions are
 //! helpers any rule may call.
 //!
+//! The modules rules `import` are read and checked with them
+//! (`modules.rs`); rules run in a sandbox without the wall clock
+//! (`sandbox.rs`), on a stack sized for the deepest call the limits allow
+//! (`stack.rs`).
+//!
 //! Rules are called with `eval_ast(false)`: top-level statements never run
 //! (the loader refuses them), so a call costs only the function itself.
 
@@ -25,9 +30,12 @@ mod dispatch;
 mod explain;
 mod guard;
 mod health;
+mod modules;
+mod uses;
 
 pub use explain::{Condition, function_line, function_source};
 mod sandbox;
+pub mod stack;
 pub mod timing;
 
 pub use api::money;
@@ -169,20 +177,26 @@ pub struct RuleSet {
 impl RuleSet {
     /// Load and check every rule file of the config's `rules/` folder.
     pub fn load(config: &Config) -> Result<RuleSet> {
-        let dir = config.rules_dir();
-        let files = read_rule_files(&dir)?;
-        RuleSet::from_sources(config, files)
+        let (files, problems) = rule_files(&config.rules_dir())?;
+        RuleSet::build(config, files, problems)
     }
 
     /// Build from `(display path, text)` pairs (the paths appear in messages).
     pub fn from_sources(config: &Config, files: Vec<(String, String)>) -> Result<RuleSet> {
-        let mut engine = sandbox::engine(&config.limits, &config.rules_dir());
+        RuleSet::build(config, files, Vec::new())
+    }
+
+    /// Build from rule files, with the problems already found in reading them.
+    fn build(config: &Config, files: Vec<(String, String)>, mut problems: Vec<Located>) -> Result<RuleSet> {
+        let mut engine = sandbox::engine(&config.limits);
         api::register(&mut engine, &config.calendar);
-        let mut problems = Vec::new();
         if files.is_empty() {
             problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));
         }
-        let mut ast = AST::empty();
+        let shapes = uses::FactShapes::new(config);
+        let mut setting_uses = Vec::new();
+        let mut withheld = Vec::new();
+        let mut compiled: Vec<(String, AST)> = Vec::new();
         let mut rules: Vec<Rule> = Vec::new();
         let mut fn_files: HashMap<String, String> = HashMap::new();
         for (path, text) in &files {
@@ -205,22 +219,36 @@ impl RuleSet {
             check::check_file(&engine, config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
             // Rhai lists functions in hash order; rules run in the order they are written.
             rules[first..].sort_by_key(|r| r.line);
-            ast.combine(file_ast);
+            withheld.extend(uses::withheld_calls(&file_ast, path));
+            setting_uses.extend(uses::setting_uses(&file_ast, path, config, &shapes));
+            compiled.push((path.clone(), file_ast));
         }
+        problems.extend(withheld.into_iter().filter(|(name, _)| !fn_files.contains_key(name)).map(|(_, at)| at));
+        let shown: Vec<(String, &AST)> = compiled.iter().map(|(p, a)| (p.clone(), a)).collect();
+        let modules = modules::load(&engine, &config.rules_dir(), &shown, &mut problems, &mut |m, problems| {
+            let own: Vec<&str> = m.ast.iter_functions().map(|f| f.name).collect();
+            let calls = uses::withheld_calls(&m.ast, &m.shown);
+            problems.extend(calls.into_iter().filter(|(name, _)| !own.contains(&name.as_str())).map(|(_, at)| at));
+        });
+        uses::check_settings(config, setting_uses, &mut problems);
         if !problems.is_empty() {
             problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
             return Err(Error::invalid(problems));
+        }
+        engine.set_module_resolver(modules::Resolver::new(modules));
+        let mut ast = AST::empty();
+        for (_, file_ast) in compiled {
+            ast.combine(file_ast);
         }
         let settings =
             rhai::serde::to_dynamic(&config.settings).map(|v| v.into_read_only().into_shared()).map_err(|e| {
                 Error::invalid(vec![Located::new(crate::config::CONFIG_FILE, 1, 1, format!("settings: {e}"))])
             })?;
-        // A rule set that defines `key` or `money` itself: its guards must not build decisions.
-        let own_api = guard::API_FUNCTIONS.iter().any(|f| fn_files.contains_key(*f));
         for (slot, rule) in rules.iter_mut().enumerate() {
             rule.slot = slot;
             if let Some(g) = &rule.guard {
-                let mut g = if own_api { g.without_decisions() } else { (**g).clone() };
+                // No rule set defines a function of the rule API (`check` refuses it): guards may build decisions.
+                let mut g = (**g).clone();
                 // The settings are fixed for this rule set: the guard reads them once, now.
                 if let Some(i) = rule.params.iter().position(|p| *p == Fact::Settings) {
                     g = g.bind(i, &settings);
@@ -387,22 +415,42 @@ fn describe(e: &EvalAltResult, rule: &Rule) -> String {
     }
 }
 
-/// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`.
+/// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`;
+/// a symbolic link or anything else that is not a regular file is an error.
 pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let (files, problems) = rule_files(dir)?;
+    if problems.is_empty() { Ok(files) } else { Err(Error::invalid(problems)) }
+}
+
+/// A rule file as `(rules/NAME.rhai, text)`.
+type SourceFile = (String, String);
+
+/// Every regular `*.rhai` file in `dir`, sorted by name, as `(rules/NAME.rhai,
+/// text)`, and a problem for each `*.rhai` that is a symbolic link (not
+/// followed: its target is never read) or not a file.
+fn rule_files(dir: &Path) -> Result<(Vec<SourceFile>, Vec<Located>)> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "rhai") && p.is_file())
+    let mut found: Vec<(std::path::PathBuf, Option<std::fs::FileType>)> = entries
+        .filter_map(|e| e.ok().map(|e| (e.path(), e.file_type().ok())))
+        .filter(|(p, _)| p.extension().is_some_and(|x| x == "rhai"))
         .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            Ok((format!("rules/{name}"), text))
-        })
-        .collect()
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (p, kind) in found {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let shown = format!("rules/{name}");
+        match kind {
+            Some(k) if k.is_file() => {
+                let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
+                files.push((shown, text));
+            }
+            Some(k) if k.is_dir() => {}
+            Some(k) if k.is_symlink() => problems.push(Located::new(&shown, 1, 1, modules::symlink_message(&shown))),
+            _ => problems.push(Located::new(&shown, 1, 1, format!("{shown} is not a regular file"))),
+        }
+    }
+    Ok((files, problems))
 }
 
 /// The rules version: a short content hash of every file, names included.
