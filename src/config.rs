@@ -290,13 +290,29 @@ pub struct Limits {
     /// not run again until the rules change (0: never).
     #[serde(default = "default_quarantine")]
     pub quarantine_after: u32,
+    /// The longest event line read, in bytes; a longer line is rejected
+    /// unread (the line is the unit of memory an event takes: one line is
+    /// held, parsed and applied at a time).
+    #[serde(default = "default_event_line_bytes")]
+    pub max_event_line_bytes: usize,
+    /// How deep objects and arrays may nest in one event line (the envelope is level 1).
+    #[serde(default = "default_event_depth")]
+    pub max_event_depth: usize,
+    /// The most JSON values (numbers, strings, objects, ... at any depth) one
+    /// event line may hold: what bounds the memory a line of small values takes.
+    #[serde(default = "default_event_values")]
+    pub max_event_values: usize,
+    /// The most tasks one rule may ask for on one event (or one change it
+    /// reacts to); a rule asking for more makes none and fails with a rule error.
+    #[serde(default = "default_tasks_per_event")]
+    pub max_tasks_per_event: usize,
 }
 
 fn default_ops() -> u64 {
     200_000
 }
 fn default_call_levels() -> usize {
-    32
+    64
 }
 fn default_string() -> usize {
     64 * 1024
@@ -310,6 +326,20 @@ fn default_chain() -> usize {
 fn default_quarantine() -> u32 {
     5
 }
+fn default_event_line_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_event_depth() -> usize {
+    64
+}
+fn default_event_values() -> usize {
+    100_000
+}
+fn default_tasks_per_event() -> usize {
+    1000
+}
+/// serde_json stops at 128 levels whatever the config says.
+pub const MAX_EVENT_DEPTH: usize = 100;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -320,6 +350,10 @@ impl Default for Limits {
             max_collection_size: default_collection(),
             max_chain: default_chain(),
             quarantine_after: default_quarantine(),
+            max_event_line_bytes: default_event_line_bytes(),
+            max_event_depth: default_event_depth(),
+            max_event_values: default_event_values(),
+            max_tasks_per_event: default_tasks_per_event(),
         }
     }
 }
@@ -545,11 +579,24 @@ impl Config {
         if raw.store.batch_size == 0 {
             at(place(text, &["store", "batch_size"]), "store.batch_size: must be at least 1".into());
         }
-        for (key, value) in [("max_chain", raw.limits.max_chain as u64), ("max_operations", raw.limits.max_operations)]
-        {
+        let l = &raw.limits;
+        for (key, value) in [
+            ("max_chain", l.max_chain as u64),
+            ("max_operations", l.max_operations),
+            ("max_event_line_bytes", l.max_event_line_bytes as u64),
+            ("max_event_depth", l.max_event_depth as u64),
+            ("max_event_values", l.max_event_values as u64),
+            ("max_tasks_per_event", l.max_tasks_per_event as u64),
+        ] {
             if value == 0 {
                 at(place(text, &["limits", key]), format!("limits.{key}: must be at least 1"));
             }
+        }
+        if l.max_event_depth > MAX_EVENT_DEPTH {
+            at(
+                place(text, &["limits", "max_event_depth"]),
+                format!("limits.max_event_depth: at most {MAX_EVENT_DEPTH}"),
+            );
         }
         if !problems.is_empty() {
             return Err(Error::invalid(problems));

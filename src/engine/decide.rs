@@ -100,13 +100,20 @@ impl Engine<'_> {
             if self.rules.is_quarantined(rule) {
                 continue;
             }
-            match self.rules.call(rule, f) {
-                None => {}
-                Some(Ok(v)) => {
+            let max_tasks = self.config.limits.max_tasks_per_event;
+            match crate::rules::with_task_limit(max_tasks, || self.rules.call(rule, f)) {
+                (None, _) => {}
+                (Some(Ok(v)), _) => {
                     run.ran.push(rule.slot);
                     out.push((rule, v))
                 }
-                Some(Err(e)) => self.rule_failed(&e, t, run)?,
+                (Some(Err(mut e)), over) => {
+                    if over {
+                        // Said as what it is, with the rule's name (the place is its `task(...)` call).
+                        e.at.message = format!("{}: {}", rule.name, crate::rules::too_many_tasks(max_tasks));
+                    }
+                    self.rule_failed(&e, t, run)?
+                }
             }
         }
         Ok(out)
@@ -321,8 +328,13 @@ impl Engine<'_> {
         }
         let f = self.facts(t, t.requested_stage.as_deref(), &rules, run)?;
         let mut actions = Vec::new();
+        let max_tasks = self.config.limits.max_tasks_per_event;
         for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::actions(&v) {
+                // A list built by hand, or by a guard, is held to the limit too: none of it is made.
+                Ok(list) if list.iter().filter(|a| matches!(a, Action::Task(_))).count() > max_tasks => {
+                    self.bad_return(rule, crate::rules::too_many_tasks(max_tasks), t, run)?
+                }
                 Ok(list) => actions.extend(list.into_iter().map(|a| (rule, a))),
                 Err(msg) => self.bad_return(rule, msg, t, run)?,
             }

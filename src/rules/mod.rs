@@ -28,6 +28,8 @@ mod health;
 
 pub use explain::{Condition, function_line, function_source};
 mod sandbox;
+mod task_budget;
+pub use task_budget::{too_many as too_many_tasks, with_task_limit};
 pub mod timing;
 
 pub use api::money;

@@ -21,7 +21,7 @@ mod tasks;
 mod writable;
 
 pub use health::RuleHealth;
-pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
+pub use log::{AppliedBefore, DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;
 pub use tasks::{MAX_CLAIM_BATCH, TaskFilter};
 

@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6), M::up(V7)])
 }
 
 const V1: &str = r#"
@@ -298,6 +298,13 @@ CREATE TABLE rule_health (
 /// Changes to existing tasks are still counted by the other triggers.
 const V6: &str = r#"
 DROP TRIGGER task_load_insert;
+"#;
+
+/// The hash of each event's content (`event_content`), to tell an event
+/// sent again from another one sent under the same id. Events stored before
+/// have none (NULL): they are compared with their body.
+const V7: &str = r#"
+ALTER TABLE events ADD COLUMN content_hash BLOB;
 "#;
 
 #[cfg(test)]
