@@ -482,7 +482,10 @@ fn the_event_limits_are_read_from_limits_in_config_toml() {
 }
 
 /// Run dealflow and read its peak memory (maximum resident set size, bytes).
+/// The child is reaped by `wait4`, which reads its own usage (not that of
+/// the other tests' children, as `getrusage` would).
 #[cfg(unix)]
+#[allow(clippy::zombie_processes)]
 fn run_measured(ws: &Workspace, args: &[&str]) -> (common::Output, u64) {
     use std::io::Read;
     let mut cmd = ws.command(args);

@@ -54,7 +54,8 @@ mod tests {
     fn a_call_may_ask_for_as_many_tasks_as_the_limit_and_no_more() {
         let asked = |n: usize| with_task_limit(3, || (0..n).map(|_| take()).filter(Result::is_ok).count());
         assert_eq!(asked(3), (3, false));
-        let (err, over) = with_task_limit(3, || (0..4).map(|_| take()).last().unwrap().unwrap_err().to_string());
+        let (results, over) = with_task_limit(3, || (0..4).map(|_| take()).collect::<Vec<_>>());
+        let err = results.last().unwrap().as_ref().unwrap_err().to_string();
         assert!(over);
         assert!(err.contains("asked for more than 3 tasks on one event (limits.max_tasks_per_event = 3)"), "{err}");
         // Each call starts afresh; outside a call there is no limit.
