@@ -303,9 +303,21 @@ pub struct Limits {
     #[serde(default = "default_event_values")]
     pub max_event_values: usize,
     /// The most tasks one rule may ask for on one event (or one change it
-    /// reacts to); a rule asking for more makes none and fails with a rule error.
-    #[serde(default = "default_tasks_per_event")]
-    pub max_tasks_per_event: usize,
+    /// reacts to); a rule asking for more makes none and fails with a rule
+    /// error. Unset: 1000, or less when `max_collection_size` is lowered
+    /// (see [`Limits::tasks_per_event`]).
+    #[serde(default)]
+    pub max_tasks_per_event: Option<usize>,
+}
+
+impl Limits {
+    /// The task limit in force: `max_tasks_per_event`, or by default 1000
+    /// and no more than a rule's list of tasks can hold within
+    /// `max_collection_size`.
+    pub fn tasks_per_event(&self) -> usize {
+        self.max_tasks_per_event
+            .unwrap_or_else(|| (self.max_collection_size / VALUES_PER_TASK).clamp(1, DEFAULT_TASKS_PER_EVENT))
+    }
 }
 
 fn default_ops() -> u64 {
@@ -335,11 +347,12 @@ fn default_event_depth() -> usize {
 fn default_event_values() -> usize {
     100_000
 }
-fn default_tasks_per_event() -> usize {
-    1000
-}
+const DEFAULT_TASKS_PER_EVENT: usize = 1000;
 /// serde_json stops at 128 levels whatever the config says.
 pub const MAX_EVENT_DEPTH: usize = 100;
+/// The values a task map holds at most, counted against `max_collection_size`
+/// (`decision`, `role`, `title` and the options a rule may give).
+const VALUES_PER_TASK: usize = 10;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -353,7 +366,7 @@ impl Default for Limits {
             max_event_line_bytes: default_event_line_bytes(),
             max_event_depth: default_event_depth(),
             max_event_values: default_event_values(),
-            max_tasks_per_event: default_tasks_per_event(),
+            max_tasks_per_event: None,
         }
     }
 }
@@ -586,11 +599,23 @@ impl Config {
             ("max_event_line_bytes", l.max_event_line_bytes as u64),
             ("max_event_depth", l.max_event_depth as u64),
             ("max_event_values", l.max_event_values as u64),
-            ("max_tasks_per_event", l.max_tasks_per_event as u64),
+            ("max_tasks_per_event", l.max_tasks_per_event.unwrap_or(1) as u64),
         ] {
             if value == 0 {
                 at(place(text, &["limits", key]), format!("limits.{key}: must be at least 1"));
             }
+        }
+        // A rule's list of tasks counts against the sandbox's collection
+        // limit (every entry of every task map): the task limit must be the
+        // one a rule meets first, or its error says "map grew too large".
+        let most_tasks = l.max_collection_size / VALUES_PER_TASK;
+        if l.max_tasks_per_event.is_some_and(|max| max > most_tasks) {
+            at(
+                place(text, &["limits", "max_tasks_per_event"]),
+                format!(
+                    "limits.max_tasks_per_event: at most limits.max_collection_size / {VALUES_PER_TASK} ({most_tasks}): a rule's list of tasks must fit the sandbox's collection limit; raise both"
+                ),
+            );
         }
         if l.max_event_depth > MAX_EVENT_DEPTH {
             at(
@@ -927,5 +952,15 @@ max_operations = 0
     fn wrong_type_names_the_key() {
         let msg = problems(&format!("{MINIMAL}\n[store]\nbatch_size = \"many\"\n"));
         assert!(msg.contains("batch_size") || msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn the_task_limit_defaults_to_what_the_collection_limit_can_hold() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.tasks_per_event(), 1000);
+        limits.max_collection_size = 5000;
+        assert_eq!(limits.tasks_per_event(), 500);
+        limits.max_tasks_per_event = Some(7);
+        assert_eq!(limits.tasks_per_event(), 7);
     }
 }

@@ -479,6 +479,16 @@ fn the_event_limits_are_read_from_limits_in_config_toml() {
     let out = ws.run(&["check"]).code(1);
     assert!(out.stdout.contains("limits.max_event_values: must be at least 1"), "{}", out.stdout);
     assert!(out.stdout.contains("limits.max_tasks_per_event: must be at least 1"), "{}", out.stdout);
+    // The task limit is met before the sandbox's collection limit, whose error says nothing of tasks.
+    ws.write("config.toml", &format!("{config}\n[limits]\nmax_tasks_per_event = 2000\n"));
+    let out = ws.run(&["check"]).code(1);
+    assert!(
+        out.stdout.contains("limits.max_tasks_per_event: at most limits.max_collection_size / 10 (1000)"),
+        "{}",
+        out.stdout
+    );
+    ws.write("config.toml", &format!("{config}\n[limits]\nmax_tasks_per_event = 2000\nmax_collection_size = 20000\n"));
+    ws.run(&["check"]).success();
 }
 
 /// Run dealflow and read its peak memory (maximum resident set size, bytes).

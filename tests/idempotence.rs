@@ -209,7 +209,9 @@ fn an_id_sent_again_with_other_content_is_a_rejected_line_and_the_same_content_a
             "event id \"e-1\" was applied before with other content (from {from} line 1): an id names one event, send a change as a new event with an id of its own"
         )
     );
-    assert!(got[2].1.starts_with(&format!("event id \"e-2\" was applied before with other content (from {from} line 2)")));
+    assert!(
+        got[2].1.starts_with(&format!("event id \"e-2\" was applied before with other content (from {from} line 2)"))
+    );
     let printed = ws.run(&["ingest", resent.to_str().unwrap()]).code(2).stderr;
     assert!(printed.contains(&format!("{}:3: rejected: event id \"e-1\"", resent.display())), "{printed}");
     assert_eq!(ws.deal("D-1")["amount"], 100.0, "the other content was not applied");

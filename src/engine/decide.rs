@@ -100,7 +100,7 @@ impl Engine<'_> {
             if self.rules.is_quarantined(rule) {
                 continue;
             }
-            let max_tasks = self.config.limits.max_tasks_per_event;
+            let max_tasks = self.config.limits.tasks_per_event();
             match crate::rules::with_task_limit(max_tasks, || self.rules.call(rule, f)) {
                 (None, _) => {}
                 (Some(Ok(v)), _) => {
@@ -328,7 +328,7 @@ impl Engine<'_> {
         }
         let f = self.facts(t, t.requested_stage.as_deref(), &rules, run)?;
         let mut actions = Vec::new();
-        let max_tasks = self.config.limits.max_tasks_per_event;
+        let max_tasks = self.config.limits.tasks_per_event();
         for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::actions(&v) {
                 // A list built by hand, or by a guard, is held to the limit too: none of it is made.

@@ -17,6 +17,8 @@ use crate::playbook::Playbook;
 pub(super) struct Uncommitted {
     /// The text of every line that parsed, one after another.
     text: String,
+    /// The bytes of the rejected lines' text, kept with their reasons.
+    rejected_bytes: usize,
     lines: Vec<Kept>,
 }
 
@@ -38,13 +40,14 @@ impl Uncommitted {
         self.lines.len()
     }
 
-    /// The bytes of text kept.
+    /// The bytes of text kept, of applied and rejected lines.
     pub(super) fn text_len(&self) -> usize {
-        self.text.len()
+        self.text.len() + self.rejected_bytes
     }
 
     pub(super) fn clear(&mut self) {
         self.text.clear();
+        self.rejected_bytes = 0;
         self.lines.clear();
     }
 
@@ -64,7 +67,10 @@ impl Uncommitted {
                 self.text.push_str(text);
                 Ok(start..self.text.len())
             }
-            Err(rejected) => Err(rejected.clone()),
+            Err(rejected) => {
+                self.rejected_bytes += rejected.raw.len();
+                Err(rejected.clone())
+            }
         };
         self.lines.push(Kept { source: source.clone(), number: line.number, read_at, limits, text, playbook });
     }
