@@ -2,7 +2,9 @@
 //!
 //! Validation is declarative: [`fields_of`] lists, per event type, each field
 //! with its kind and whether it is required, so the table doubles as the
-//! reference for what a line must hold.
+//! reference for what a line must hold. The JSON itself is read strictly and
+//! within `[limits]` by [`crate::event_json`]; every time an event carries
+//! falls in the years [`FIRST_YEAR`] to [`LAST_YEAR`].
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value};

@@ -599,3 +599,37 @@ fn task_by_hand(event) {
     assert_eq!(tasks.len(), 3 + 1000, "{}", tasks.len());
     assert!(!tasks.iter().any(|t| t["title"].as_str().unwrap().starts_with("By hand")));
 }
+
+#[test]
+fn a_rule_giving_a_due_date_beyond_year_9999_makes_no_task() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/far.rhai",
+        r#"/// A follow-up at a date the lead names.
+fn task_far(event) {
+    if event.type == "lead.created" && event.data.when != () {
+        return task("sales_rep", `Far ${event.data.when}`, #{ due: event.data.when });
+    }
+}
+"#,
+    );
+    let lead = |id: &str, when: &str| {
+        common::events::lead("2026-11-02T09:00:00Z", id, serde_json::json!({"company": id, "when": when}))
+    };
+    let summary = ws.ingest(&[lead("L-far", "+10000-01-01"), lead("L-edge", "9999-12-31"), lead("L-ok", "2026-12-01")]);
+    let messages: Vec<&str> =
+        summary["rule_failures"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        messages,
+        // +10000-01-01 is a Saturday: the first business day is the 3rd.
+        ["task_far: due date +10000-01-03 is out of range: tasks are due between the years 1900 and 9999"],
+        "{summary:#}"
+    );
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let due: Vec<String> = ws.tasks_titled("Far").iter().map(|t| t["due_at"].as_str().unwrap().to_string()).collect();
+    // 9999-12-31 is a Friday, the last business day there is.
+    assert_eq!(sorted(due), ["2026-12-01", "9999-12-31"]);
+}

@@ -3,6 +3,7 @@
 //! then task rules. A rule that fails is logged with its location and the
 //! others still run.
 
+use chrono::Datelike;
 use rhai::Dynamic;
 use serde_json::{Value, json};
 
@@ -498,6 +499,13 @@ impl Engine<'_> {
             (None, Some(n)) => self.config.calendar.add_business_days(today, n),
             (None, None) => self.config.calendar.add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
         };
+        // Due dates are ordered as text (the queue, `tasks`): a 4-digit year only.
+        if !(crate::event::FIRST_YEAR..=9999).contains(&due.year()) {
+            return Ok(Err(format!(
+                "due date {due} is out of range: tasks are due between the years {} and 9999",
+                crate::event::FIRST_YEAR
+            )));
+        }
         let dedup_key = match self.dedup_key(t, rule, &spec, &subject, today) {
             Ok(k) => k,
             Err(msg) => return Ok(Err(msg)),
