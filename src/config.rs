@@ -266,7 +266,9 @@ impl ClockConfig {
     }
 }
 
-/// The sandbox a rule runs in. The defaults suit any sensible rule.
+/// `[limits]`: the sandbox a rule runs in, and the bounds on one event line
+/// and on the tasks one rule asks for. The defaults suit any sensible rule and
+/// any sensible event.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -350,6 +352,8 @@ fn default_event_values() -> usize {
 const DEFAULT_TASKS_PER_EVENT: usize = 1000;
 /// serde_json stops at 128 levels whatever the config says.
 pub const MAX_EVENT_DEPTH: usize = 100;
+/// The highest `max_event_line_bytes`.
+pub const MAX_EVENT_LINE_BYTES: usize = 128 * 1024 * 1024;
 /// The values a task map holds at most, counted against `max_collection_size`
 /// (`decision`, `role`, `title` and the options a rule may give).
 const VALUES_PER_TASK: usize = 10;
@@ -614,6 +618,14 @@ impl Config {
                 place(text, &["limits", "max_tasks_per_event"]),
                 format!(
                     "limits.max_tasks_per_event: at most limits.max_collection_size / {VALUES_PER_TASK} ({most_tasks}): a rule's list of tasks must fit the sandbox's collection limit; raise both"
+                ),
+            );
+        }
+        if l.max_event_line_bytes > MAX_EVENT_LINE_BYTES {
+            at(
+                place(text, &["limits", "max_event_line_bytes"]),
+                format!(
+                    "limits.max_event_line_bytes: at most {MAX_EVENT_LINE_BYTES} (128 MiB; the store keeps each event whole, and SQLite holds at most 1 GB in one value)"
                 ),
             );
         }

@@ -60,7 +60,7 @@ impl<R: Read> Iterator for EventLines<R> {
         loop {
             self.buf.clear();
             let max = self.limits.max_bytes;
-            let n = match (&mut self.reader).take(max as u64 + 1).read_until(b'\n', &mut self.buf) {
+            let n = match (&mut self.reader).take((max as u64).saturating_add(1)).read_until(b'\n', &mut self.buf) {
                 Ok(n) => n,
                 Err(e) => return Some(Err(e)),
             };

@@ -475,8 +475,12 @@ fn the_event_limits_are_read_from_limits_in_config_toml() {
     assert!(got[2].1.starts_with("the line holds more than 20 JSON values (limits.max_event_values)"), "{got:?}");
     assert_eq!(common::titles(&ws.tasks()), ["Call new lead L-fits"]);
 
-    ws.write("config.toml", &format!("{config}\n[limits]\nmax_event_values = 0\nmax_tasks_per_event = 0\n"));
+    ws.write(
+        "config.toml",
+        &format!("{config}\n[limits]\nmax_event_values = 0\nmax_tasks_per_event = 0\nmax_event_line_bytes = 18446744073709551615\n"),
+    );
     let out = ws.run(&["check"]).code(1);
+    assert!(out.stdout.contains("limits.max_event_line_bytes: at most 134217728 (128 MiB"), "{}", out.stdout);
     assert!(out.stdout.contains("limits.max_event_values: must be at least 1"), "{}", out.stdout);
     assert!(out.stdout.contains("limits.max_tasks_per_event: must be at least 1"), "{}", out.stdout);
     // The task limit is met before the sandbox's collection limit, whose error says nothing of tasks.
