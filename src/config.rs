@@ -266,7 +266,9 @@ impl ClockConfig {
     }
 }
 
-/// The sandbox a rule runs in. The defaults suit any sensible rule.
+/// `[limits]`: the sandbox a rule runs in, and the bounds on one event line
+/// and on the tasks one rule asks for. The defaults suit any sensible rule and
+/// any sensible event.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -291,6 +293,34 @@ pub struct Limits {
     /// not run again until the rules change (0: never).
     #[serde(default = "default_quarantine")]
     pub quarantine_after: u32,
+    /// The longest event line read, in bytes; a longer line is rejected
+    /// unread (the line is the unit of memory an event takes: one line is
+    /// held, parsed and applied at a time).
+    #[serde(default = "default_event_line_bytes")]
+    pub max_event_line_bytes: usize,
+    /// How deep objects and arrays may nest in one event line (the envelope is level 1).
+    #[serde(default = "default_event_depth")]
+    pub max_event_depth: usize,
+    /// The most JSON values (numbers, strings, objects, ... at any depth) one
+    /// event line may hold: what bounds the memory a line of small values takes.
+    #[serde(default = "default_event_values")]
+    pub max_event_values: usize,
+    /// The most tasks one rule may ask for on one event (or one change it
+    /// reacts to); a rule asking for more makes none and fails with a rule
+    /// error. Unset: 1000, or less when `max_collection_size` is lowered
+    /// (see [`Limits::tasks_per_event`]).
+    #[serde(default)]
+    pub max_tasks_per_event: Option<usize>,
+}
+
+impl Limits {
+    /// The task limit in force: `max_tasks_per_event`, or by default 1000
+    /// and no more than a rule's list of tasks can hold within
+    /// `max_collection_size`.
+    pub fn tasks_per_event(&self) -> usize {
+        self.max_tasks_per_event
+            .unwrap_or_else(|| (self.max_collection_size / VALUES_PER_TASK).clamp(1, DEFAULT_TASKS_PER_EVENT))
+    }
 }
 
 fn default_ops() -> u64 {
@@ -301,7 +331,7 @@ fn default_ops() -> u64 {
 pub const MAX_CALL_LEVELS: usize = 256;
 
 fn default_call_levels() -> usize {
-    32
+    64
 }
 fn default_string() -> usize {
     64 * 1024
@@ -315,6 +345,23 @@ fn default_chain() -> usize {
 fn default_quarantine() -> u32 {
     5
 }
+fn default_event_line_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_event_depth() -> usize {
+    64
+}
+fn default_event_values() -> usize {
+    100_000
+}
+const DEFAULT_TASKS_PER_EVENT: usize = 1000;
+/// serde_json stops at 128 levels whatever the config says.
+pub const MAX_EVENT_DEPTH: usize = 100;
+/// The highest `max_event_line_bytes`.
+pub const MAX_EVENT_LINE_BYTES: usize = 128 * 1024 * 1024;
+/// The values a task map holds at most, counted against `max_collection_size`
+/// (`decision`, `role`, `title` and the options a rule may give).
+const VALUES_PER_TASK: usize = 10;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -325,6 +372,10 @@ impl Default for Limits {
             max_collection_size: default_collection(),
             max_chain: default_chain(),
             quarantine_after: default_quarantine(),
+            max_event_line_bytes: default_event_line_bytes(),
+            max_event_depth: default_event_depth(),
+            max_event_values: default_event_values(),
+            max_tasks_per_event: None,
         }
     }
 }
@@ -550,8 +601,15 @@ impl Config {
         if raw.store.batch_size == 0 {
             at(place(text, &["store", "batch_size"]), "store.batch_size: must be at least 1".into());
         }
-        for (key, value) in [("max_chain", raw.limits.max_chain as u64), ("max_operations", raw.limits.max_operations)]
-        {
+        let l = &raw.limits;
+        for (key, value) in [
+            ("max_chain", l.max_chain as u64),
+            ("max_operations", l.max_operations),
+            ("max_event_line_bytes", l.max_event_line_bytes as u64),
+            ("max_event_depth", l.max_event_depth as u64),
+            ("max_event_values", l.max_event_values as u64),
+            ("max_tasks_per_event", l.max_tasks_per_event.unwrap_or(1) as u64),
+        ] {
             if value == 0 {
                 at(place(text, &["limits", key]), format!("limits.{key}: must be at least 1"));
             }
@@ -560,6 +618,32 @@ impl Config {
             at(
                 place(text, &["limits", "max_call_levels"]),
                 format!("limits.max_call_levels: at most {MAX_CALL_LEVELS} (the stack rules run on is sized for it)"),
+            );
+        }
+        // A rule's list of tasks counts against the sandbox's collection
+        // limit (every entry of every task map): the task limit must be the
+        // one a rule meets first, or its error says "map grew too large".
+        let most_tasks = l.max_collection_size / VALUES_PER_TASK;
+        if l.max_tasks_per_event.is_some_and(|max| max > most_tasks) {
+            at(
+                place(text, &["limits", "max_tasks_per_event"]),
+                format!(
+                    "limits.max_tasks_per_event: at most limits.max_collection_size / {VALUES_PER_TASK} ({most_tasks}): a rule's list of tasks must fit the sandbox's collection limit; raise both"
+                ),
+            );
+        }
+        if l.max_event_line_bytes > MAX_EVENT_LINE_BYTES {
+            at(
+                place(text, &["limits", "max_event_line_bytes"]),
+                format!(
+                    "limits.max_event_line_bytes: at most {MAX_EVENT_LINE_BYTES} (128 MiB; the store keeps each event whole, and SQLite holds at most 1 GB in one value)"
+                ),
+            );
+        }
+        if l.max_event_depth > MAX_EVENT_DEPTH {
+            at(
+                place(text, &["limits", "max_event_depth"]),
+                format!("limits.max_event_depth: at most {MAX_EVENT_DEPTH}"),
             );
         }
         if !problems.is_empty() {
@@ -900,5 +984,15 @@ max_operations = 0
     fn wrong_type_names_the_key() {
         let msg = problems(&format!("{MINIMAL}\n[store]\nbatch_size = \"many\"\n"));
         assert!(msg.contains("batch_size") || msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn the_task_limit_defaults_to_what_the_collection_limit_can_hold() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.tasks_per_event(), 1000);
+        limits.max_collection_size = 5000;
+        assert_eq!(limits.tasks_per_event(), 500);
+        limits.max_tasks_per_event = Some(7);
+        assert_eq!(limits.tasks_per_event(), 7);
     }
 }

@@ -2,10 +2,14 @@
 //!
 //! Validation is declarative: [`fields_of`] lists, per event type, each field
 //! with its kind and whether it is required, so the table doubles as the
-//! reference for what a line must hold.
+//! reference for what a line must hold. The JSON itself is read strictly and
+//! within `[limits]` by [`crate::event_json`]; every time an event carries
+//! falls in the years [`FIRST_YEAR`] to [`LAST_YEAR`].
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value};
+
+use crate::event_json::LineLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum EventType {
@@ -70,6 +74,8 @@ pub enum Kind {
     ContactRole,
     /// A target period: `2026`, `2026-H2`, `2026-Q4` or `2026-11`.
     Period,
+    /// The number of a task as `dealflow tasks` shows it: see [`task_number`].
+    TaskId,
 }
 
 pub const CONTACT_ROLES: [&str; 4] = ["buyer", "technical", "executive", "other"];
@@ -132,7 +138,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
         EventType::TargetSet => {
             &[("account_id", Id, true), ("product", Text, true), ("period", Period, true), ("amount", Number, true)]
         }
-        EventType::TaskCompleted => &[("task_id", Id, true), ("by", Text, false), ("outcome", Text, false)],
+        EventType::TaskCompleted => &[("task_id", TaskId, true), ("by", Text, false), ("outcome", Text, false)],
         EventType::ClockTick => &[],
     }
 }
@@ -143,6 +149,8 @@ pub struct Event {
     pub id: String,
     pub kind: EventType,
     pub at: DateTime<Utc>,
+    /// The line gave `at` (otherwise `at` is the time it was read).
+    pub at_given: bool,
     /// The `data` object, ids normalised to strings, unknown fields kept.
     pub data: Map<String, Value>,
 }
@@ -160,9 +168,33 @@ impl Event {
     }
 }
 
-/// Parse one line. `now` stands in for `at` when the event gives no time.
+/// The first business time an event may carry: 1900-01-01T00:00:00Z.
+pub const FIRST_YEAR: i32 = 1900;
+/// The last year an event's times may fall in (to 8999-12-31T23:59:59Z).
+///
+/// The store writes times as text and orders them as text (due dates, the
+/// task queue, ledgers), which is time order only for 4-digit years. What an
+/// event starts is later than the event: a due date up to a century of
+/// business days on, a notice window, the next period. A thousand years of
+/// room keeps every derived time before 10000; 1900 keeps a year's look back
+/// (`year_before`) well inside too, and leaves room for the placeholder dates
+/// CRMs write (`1900-01-01`).
+pub const LAST_YEAR: i32 = 8999;
+
+fn year_in_range(year: i32) -> bool {
+    (FIRST_YEAR..=LAST_YEAR).contains(&year)
+}
+
+/// Parse one line within the default limits. `now` stands in for `at` when
+/// the event gives no time.
 pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    parse_line_within(line, now, &LineLimits::default())
+}
+
+/// Parse one line, refusing one that nests deeper or holds more values than
+/// `limits`, or gives a key twice.
+pub fn parse_line_within(line: &str, now: DateTime<Utc>, limits: &LineLimits) -> Result<Event, String> {
+    let value = crate::event_json::parse(line, limits)?;
     let Value::Object(mut envelope) = value else {
         return Err("an event must be a JSON object".into());
     };
@@ -186,6 +218,7 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
         let h = crate::error::hint(&type_name, EventType::ALL.iter().map(|t| t.name()));
         format!("unknown event type {}{h}", quote(&type_name))
     })?;
+    let at_given = !matches!(envelope.get("at"), None | Some(Value::Null));
     let at = match envelope.remove("at") {
         None | Some(Value::Null) => now,
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s)
@@ -195,11 +228,10 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
             return Err(format!("field \"at\" must be an RFC 3339 string, got {}", describe(&other)));
         }
     };
-    // `9999-12-31T23:59:59-01:00` is year 10000 in UTC: the store could not
-    // write it as RFC 3339, and a replay of the stored event would refuse it.
-    if !(0..=9999).contains(&at.year()) {
+    // In UTC: `8999-12-31T23:59:59-01:00` is year 9000.
+    if !year_in_range(at.year()) {
         return Err(format!(
-            "field \"at\" is out of range: {} is not between the years 0000 and 9999 in UTC",
+            "field \"at\" is out of range: {} is not between the years {FIRST_YEAR} and {LAST_YEAR} in UTC",
             stamp_of(at)
         ));
     }
@@ -227,7 +259,7 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<Event, String> {
             }
         }
     }
-    Ok(Event { id, kind, at, data })
+    Ok(Event { id, kind, at, at_given, data })
 }
 
 /// Checks a value; `Ok(Some(v))` replaces it with a normalised form.
@@ -251,15 +283,28 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
         },
         (Date, Value::String(s)) => match parse_date(s) {
             // Dates are compared as text in the store: `+10000-01-01` would sort before `2026-01-01`.
-            Some(d) if (0..=9999).contains(&d.year()) => Ok(None),
-            Some(_) => Err(format!("is out of range: {} is not between the years 0000 and 9999", quote(s))),
+            Some(d) if year_in_range(d.year()) => Ok(None),
+            Some(_) => {
+                Err(format!("is out of range: {} is not between the years {FIRST_YEAR} and {LAST_YEAR}", quote(s)))
+            }
             None => Err(format!("must be a date like 2026-11-02, got {}", quote(s))),
         },
         (TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(None),
         (TextList, _) => Err(format!("must be a list of strings, got {}", describe(v))),
         (Period, Value::String(s)) => match crate::time::period_range(s) {
-            Some((start, end)) if start.year() >= 0 && end.year() <= 9999 => Ok(None),
-            _ => Err(format!("must be a period like 2026, 2026-H2, 2026-Q4 or 2026-11, got {}", quote(s))),
+            Some((start, end)) if year_in_range(start.year()) && year_in_range(end.year()) => Ok(None),
+            Some(_) => {
+                Err(format!("is out of range: {} is not between the years {FIRST_YEAR} and {LAST_YEAR}", quote(s)))
+            }
+            None => Err(format!("must be a period like 2026, 2026-H2, 2026-Q4 or 2026-11, got {}", quote(s))),
+        },
+        (TaskId, Value::Number(n)) => match n.as_u64().and_then(|id| task_number(&id.to_string())) {
+            Some(id) => Ok(Some(Value::String(id.to_string()))),
+            None => Err(format!("is not a task number: {n} (tasks are numbered from 1)")),
+        },
+        (TaskId, Value::String(s)) => match task_number(s) {
+            Some(_) => Ok(None),
+            None => Err(format!("is not a task number: {} (write it as 4, \"4\" or \"T-4\")", quote(s))),
         },
         (ContactRole, Value::String(s)) if CONTACT_ROLES.contains(&s.as_str()) => Ok(None),
         (ContactRole, Value::String(s)) => Err(format!(
@@ -287,6 +332,7 @@ fn number_id(n: &serde_json::Number) -> Result<String, String> {
 fn want_name(kind: Kind) -> &'static str {
     match kind {
         Id => "a non-empty string",
+        TaskId => "a task number",
         Text | ContactRole | Period => "a string",
         Number => "a number",
         Integer => "a whole number",
@@ -334,6 +380,18 @@ fn describe(v: &Value) -> String {
 
 fn stamp_of(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The task a `task_id` names: its number, as `dealflow tasks` shows it
+/// (`4`), or with the prefix `T-`, `T` or `#` (`T-4`, `t4`, `#4`). Nothing
+/// else: no sign, no space, no second prefix, so `-4`, `--4` and `t#4` are
+/// no task (they used to close task 4). Tasks are numbered from 1.
+pub fn task_number(raw: &str) -> Option<i64> {
+    let digits = ["T-", "t-", "T", "t", "#"].iter().find_map(|p| raw.strip_prefix(p)).unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok().filter(|&n| n >= 1)
 }
 
 /// Parse a date field: `YYYY-MM-DD` or RFC 3339.
@@ -435,13 +493,23 @@ mod tests {
     }
 
     #[test]
-    fn times_and_dates_stay_within_years_0000_to_9999_so_the_stored_event_replays() {
-        for at in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
-            let err = parse_line(&format!(r#"{{"id": "a", "type": "clock.tick", "at": "{at}"}}"#), now()).unwrap_err();
-            assert!(err.starts_with("field \"at\" is out of range: "), "{err}");
+    fn times_and_dates_stay_within_years_1900_to_8999_so_what_they_start_keeps_four_digit_years() {
+        let tick = |at: &str| parse_line(&format!(r#"{{"id": "a", "type": "clock.tick", "at": "{at}"}}"#), now());
+        for at in [
+            "9999-12-31T00:00:00Z",
+            "9000-01-01T00:00:00Z",
+            "8999-12-31T23:59:59-00:01",
+            "1899-12-31T23:59:59Z",
+            "1900-01-01T00:00:00+00:01",
+            "0000-01-01T00:00:00Z",
+        ] {
+            let err = tick(at).unwrap_err();
+            assert!(err.starts_with("field \"at\" is out of range: "), "{at}: {err}");
+            assert!(err.ends_with("is not between the years 1900 and 8999 in UTC"), "{at}: {err}");
         }
-        for at in ["9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59+23:59"] {
-            let e = parse_line(&format!(r#"{{"id": "a", "type": "clock.tick", "at": "{at}"}}"#), now()).unwrap();
+        for at in ["8999-12-31T23:59:59Z", "1900-01-01T00:00:00Z", "8999-12-31T23:59:59+23:59", "2026-11-02T09:30:00Z"]
+        {
+            let e = tick(at).unwrap();
             assert_eq!(parse_line(&e.to_json(), now()).unwrap().at, e.at, "{at}");
         }
         let deal = |date: &str| {
@@ -450,10 +518,24 @@ mod tests {
             );
             parse_line(&line, now())
         };
-        for date in ["+10000-01-01", "-0001-12-31", "9999-12-31T23:59:59-01:00"] {
-            assert!(deal(date).unwrap_err().contains("is out of range"), "{date}");
+        for date in
+            ["+10000-01-01", "-0001-12-31", "9999-12-31", "9000-01-01", "1899-12-31", "8999-12-31T23:59:59-01:00"]
+        {
+            let err = deal(date).unwrap_err();
+            assert!(
+                err.contains("is out of range") && err.contains("between the years 1900 and 8999"),
+                "{date}: {err}"
+            );
         }
-        assert!(deal("0000-01-01").is_ok() && deal("9999-12-31").is_ok());
+        assert!(deal("1900-01-01").is_ok() && deal("8999-12-31").is_ok());
+        let contract = |start: &str, end: &str| {
+            let line = format!(
+                r#"{{"id": "a", "type": "contract.signed", "data": {{"id": "K", "account_id": "A", "start": "{start}", "end": "{end}", "annual_value": 1}}}}"#
+            );
+            parse_line(&line, now())
+        };
+        assert!(contract("2026-01-01", "9999-12-31").unwrap_err().contains("\"data.end\" is out of range"));
+        assert!(contract("0001-01-01", "2026-12-31").unwrap_err().contains("\"data.start\" is out of range"));
     }
 
     #[test]
@@ -464,12 +546,60 @@ mod tests {
             );
             parse_line(&line, now())
         };
-        for period in ["2026", "2026-H2", "2026-Q4", "2026-11", "0000-01", "9999-q4"] {
+        for period in ["2026", "2026-H2", "2026-Q4", "2026-11", "1900-01", "8999-q4"] {
             assert!(target(period).is_ok(), "{period}");
         }
-        for period in ["99999-Q9", "2026-Q5", "2026-13", "Q4 2026", "", "10000", "-1"] {
+        for period in ["99999-Q9", "2026-Q5", "2026-13", "Q4 2026", "", "-1"] {
             assert!(target(period).unwrap_err().contains("must be a period like 2026, 2026-H2"), "{period}");
         }
+        for period in ["9999-Q4", "10000", "1899-12", "0000-01"] {
+            assert!(target(period).unwrap_err().contains("is out of range"), "{period}");
+        }
+    }
+
+    #[test]
+    fn a_task_id_is_a_task_number_and_nothing_else() {
+        let done = |id: &str| {
+            parse_line(&format!(r#"{{"id": "a", "type": "task.completed", "data": {{"task_id": {id}}}}}"#), now())
+        };
+        for (id, number) in [("4", "4"), (r#""4""#, "4"), (r#""T-4""#, "T-4"), (r#""t4""#, "t4"), (r##""#4""##, "#4")] {
+            assert_eq!(done(id).unwrap().str("task_id"), Some(number), "{id}");
+        }
+        for id in [
+            "-4",
+            "0",
+            "4.5",
+            r#""-4""#,
+            r#""--4""#,
+            r##""t#4""##,
+            r#""T--4""#,
+            r#""+4""#,
+            r#"" 4""#,
+            r#""4 ""#,
+            r#""0""#,
+            r#""T-""#,
+            r#""99999999999999999999""#,
+            "true",
+        ] {
+            let err = done(id).unwrap_err();
+            assert!(err.starts_with("task.completed: field \"data.task_id\" "), "{id}: {err}");
+            assert!(err.contains("task number"), "{id}: {err}");
+        }
+        assert_eq!(task_number("T-4"), Some(4));
+        assert_eq!(task_number("--4"), None);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_rejected_line_naming_the_key() {
+        let err = parse_line(r#"{"id": "a", "type": "clock.tick", "id": "b", "at": "2026-11-02T09:00:00Z"}"#, now())
+            .unwrap_err();
+        assert!(err.starts_with(r#"key "id" appears twice"#), "{err}");
+        let err = parse_line(
+            r#"{"id": "a", "type": "account.upserted", "data": {"id": "A", "name": "N", "id": "B"}}"#,
+            now(),
+        )
+        .unwrap_err();
+        assert!(err.starts_with(r#"key "data.id" appears twice"#), "{err}");
     }
 
     #[test]

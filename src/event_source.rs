@@ -5,10 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, parse_line};
-
-/// The longest line accepted; longer lines are rejected, not read into memory whole.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+use crate::event::{Event, parse_line_within};
+use crate::event_json::LineLimits;
 
 /// One line of input: an event, or why it was rejected.
 #[derive(Debug)]
@@ -31,6 +29,7 @@ pub struct EventLines<R> {
     source: String,
     number: usize,
     now: DateTime<Utc>,
+    limits: LineLimits,
     buf: Vec<u8>,
 }
 
@@ -41,8 +40,16 @@ impl<R: Read> EventLines<R> {
             source: source.into(),
             number: 0,
             now,
+            limits: LineLimits::default(),
             buf: Vec::new(),
         }
+    }
+
+    /// Read within `limits` (a longer line is rejected unread, a line that
+    /// nests too deep or holds too many values is rejected as it is parsed).
+    pub fn within(mut self, limits: LineLimits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
@@ -52,7 +59,8 @@ impl<R: Read> Iterator for EventLines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buf.clear();
-            let n = match (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buf) {
+            let max = self.limits.max_bytes;
+            let n = match (&mut self.reader).take((max as u64).saturating_add(1)).read_until(b'\n', &mut self.buf) {
                 Ok(n) => n,
                 Err(e) => return Some(Err(e)),
             };
@@ -60,7 +68,7 @@ impl<R: Read> Iterator for EventLines<R> {
                 return None;
             }
             self.number += 1;
-            if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
+            if self.buf.len() > max && !self.buf.ends_with(b"\n") {
                 // Skip the rest of the oversized line without keeping it.
                 loop {
                     self.buf.clear();
@@ -71,7 +79,7 @@ impl<R: Read> Iterator for EventLines<R> {
                         Err(e) => return Some(Err(e)),
                     }
                 }
-                let reason = format!("line is longer than {} MiB", MAX_LINE_BYTES >> 20);
+                let reason = format!("line is longer than {} (limits.max_event_line_bytes)", size_text(max));
                 return Some(Ok(self.line(Err(Rejected { reason, raw: String::new() }))));
             }
             let bytes = line_text(&self.buf);
@@ -79,7 +87,8 @@ impl<R: Read> Iterator for EventLines<R> {
                 continue;
             }
             let parsed = match std::str::from_utf8(bytes) {
-                Ok(text) => parse_line(text, self.now).map_err(|reason| Rejected { reason, raw: text.to_string() }),
+                Ok(text) => parse_line_within(text, self.now, &self.limits)
+                    .map_err(|reason| Rejected { reason, raw: text.to_string() }),
                 Err(e) => Err(Rejected {
                     reason: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
                     raw: String::from_utf8_lossy(bytes).into_owned(),
@@ -87,6 +96,15 @@ impl<R: Read> Iterator for EventLines<R> {
             };
             return Some(Ok(self.line(parsed)));
         }
+    }
+}
+
+/// A size as people read it: `16 MiB`, `64 KiB`, `1000 bytes`.
+fn size_text(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -153,6 +171,24 @@ mod tests {
             EventLines::new("t.jsonl", &b"\xEF\xBB\xBF{\"id\": 1, \"type\": \"clock.tick\"}\r\n"[..], Utc::now());
         assert!(lines.next().unwrap().unwrap().parsed.is_ok());
         assert_eq!(lines.current_text(), r#"{"id": 1, "type": "clock.tick"}"#);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_rejected_unread_and_the_next_is_read() {
+        let limits = LineLimits { max_bytes: 64, ..LineLimits::default() };
+        let long = format!("{{\"id\":\"a\",\"type\":\"clock.tick\",\"pad\":\"{}\"}}\n", "x".repeat(100));
+        let input = format!("{long}{{\"id\":\"b\",\"type\":\"clock.tick\"}}\n");
+        let got: Vec<_> = EventLines::new("t.jsonl", input.as_bytes(), Utc::now())
+            .within(limits)
+            .map(|l| {
+                let l = l.unwrap();
+                (l.number, l.parsed.map(|e| e.id).map_err(|r| r.reason))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, Err("line is longer than 64 bytes (limits.max_event_line_bytes)".into())), (2, Ok("b".into()))]
+        );
     }
 
     #[test]

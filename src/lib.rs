@@ -25,6 +25,8 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod event_content;
+pub mod event_json;
 pub mod event_source;
 pub mod explain;
 pub mod facts;

@@ -1,8 +1,9 @@
 //! Hostile event input. The corpus in `tests/hostile/` holds lines a CRM
 //! export, a script or an attacker might send: broken JSON, bytes that are not
 //! UTF-8, wrong types, missing fields, unknown types, numbers JSON or the store
-//! cannot keep, times beyond year 9999, nesting 10,000 deep, a byte order
-//! mark, CRLF line ends, and
+//! cannot keep, times outside the years 1900 to 8999, nesting 10,000 deep,
+//! keys given twice, task ids that are no task number, a byte order mark,
+//! CRLF line ends, and
 //! strings carrying SQL, paths, HTML, right-to-left overrides, emoji and NUL.
 //! A 10 MB line and a line over the 16 MiB limit are written by the test.
 //!
@@ -71,26 +72,43 @@ const CORPUS: &[(&str, &[(usize, &str)])] = &[
             (16, r#"field "data.name" must be a string, got array ["a"]"#),
             (17, r#"unknown event type "deal.exploded""#),
             (18, r#"unknown event type "Deal.Upserted" (did you mean "deal.upserted"?)"#),
-            (21, "not valid JSON: recursion limit exceeded"),
-            (22, "not valid JSON: recursion limit exceeded"),
-            (23, "not valid JSON: recursion limit exceeded"),
+            (21, "objects and arrays nest deeper than 64 levels (limits.max_event_depth) (column 65)"),
+            (22, "objects and arrays nest deeper than 64 levels (limits.max_event_depth) (column "),
+            (23, "objects and arrays nest deeper than 64 levels (limits.max_event_depth) (column "),
+            (24, "objects and arrays nest deeper than 64 levels (limits.max_event_depth) (column "),
             (25, "not valid JSON: trailing characters"),
             (26, "not valid JSON: trailing characters"),
+            (27, r#"key "id" appears twice: each key may be given once (column 19)"#),
             (29, "not valid JSON: expected value"),
             (30, r#"field "data.role" must be one of buyer, technical, executive, other, got "boss""#),
             (31, r#"field "data.end" must be a date like 2026-11-02, got "someday""#),
-            (32, r#"task.completed: task_id "T-999999999999999999999" is not a task number"#),
+            (32, r#"task.completed: field "data.task_id" is not a task number: "T-999999999999999999999""#),
+            (34, r#"key "type" appears twice"#),
+            (35, r#"key "data.account_id" appears twice"#),
+            (36, r#"key "data.products[1].name" appears twice"#),
+            (37, r#"task.completed: field "data.task_id" is not a task number: -4"#),
+            (38, r#"task.completed: field "data.task_id" is not a task number: "--4""#),
+            (39, r##"task.completed: field "data.task_id" is not a task number: "t#4""##),
+            (40, r#"task.completed: field "data.task_id" is not a task number: "-4""#),
         ],
     ),
     (
         "times.jsonl",
         &[
-            (1, r#"field "at" is out of range: +10000-01-01T23:58:59Z is not between the years 0000 and 9999 in UTC"#),
+            (1, r#"field "at" is out of range: +10000-01-01T23:58:59Z is not between the years 1900 and 8999 in UTC"#),
             (2, r#"field "at" is out of range: -0001-12-31T23:59:00Z"#),
             (3, r#"field "data.expected_close" is out of range: "+10000-01-01""#),
+            (4, r#"field "data.end" is out of range: "9999-12-31" is not between the years 1900 and 8999"#),
+            (5, r#"field "at" is out of range: 9999-12-31T23:59:59Z is not between the years 1900 and 8999 in UTC"#),
             (10, r#"field "at" is not an RFC 3339 time ("2026-11-02T09:30:00": premature end of input)"#),
             (11, "contract.signed: end 2026-01-01 is before start 2026-12-01"),
+            (12, r#"field "at" is out of range: 0000-01-01T00:00:00Z"#),
             (13, r#"field "data.period" must be a period like 2026, 2026-H2, 2026-Q4 or 2026-11, got "99999-Q9""#),
+            (14, r#"field "at" is out of range: 9999-12-31T00:00:00Z"#),
+            (15, r#"field "data.start" is out of range: "1899-12-31""#),
+            (16, r#"field "data.period" is out of range: "9999-Q4""#),
+            (17, r#"field "data.expected_close" is out of range: "9000-01-01""#),
+            (18, r#"field "at" is out of range: 9000-01-01T00:59:00Z"#),
         ],
     ),
     ("bom-crlf.jsonl", &[(2, "not valid JSON: EOF while parsing"), (6, "not valid JSON: trailing characters")]),
@@ -347,7 +365,7 @@ fn a_10_mb_line_is_applied_whole_and_a_line_over_the_limit_is_rejected_without_t
     assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4, 5], "{got:?}");
     assert!(got[0].1.starts_with("not valid JSON"), "{}", got[0].1);
     assert!(got[1].1.starts_with(r#"unknown event type "yyyyyyyy"#) && got[1].1.len() < 200, "{}", got[1].1);
-    assert_eq!(got[2].1, "line is longer than 16 MiB");
+    assert_eq!(got[2].1, "line is longer than 16 MiB (limits.max_event_line_bytes)");
 
     // The 10 MB value is stored whole, and the 10 MB bad line is kept as it came.
     let stored_notes: String = db(&ws)
@@ -364,4 +382,258 @@ fn a_10_mb_line_is_applied_whole_and_a_line_over_the_limit_is_rejected_without_t
     assert!(account["name"].as_str() == Some(name.as_str()), "the 10 MB name came back changed");
     assert_eq!(ws.account("A-notes")["data"]["notes"].as_str().map(str::len), Some(notes.len()));
     assert_eq!(integrity(&ws), "ok");
+}
+
+/// The rejections of an ingest summary: (line, reason).
+fn rejections(summary: &Value) -> Vec<(u64, String)> {
+    summary["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn a_task_id_that_is_no_task_number_is_a_rejected_line_and_closes_nothing() {
+    let ws = Workspace::new();
+    ws.ingest(&[common::events::lead("2026-11-02T09:00:00Z", "L-1", serde_json::json!({"company": "Acme"}))]);
+    let task = ws.task_titled("Call new lead Acme");
+    let id = task["id"].as_i64().unwrap();
+    let done = |task_id: Value| {
+        common::event("task.completed", "2026-11-02T10:00:00Z", serde_json::json!({"task_id": task_id}))
+    };
+    let file = ws.event_file(&[
+        done(Value::from(-id)),
+        done(format!("--{id}").into()),
+        done(format!("t#{id}").into()),
+        done(format!("-{id}").into()),
+        done(format!("{id}.0").into()),
+    ]);
+    let summary = ws.run(&["ingest", "--json", file.to_str().unwrap()]).code(2).json();
+    let got = rejections(&summary);
+    assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2, 3, 4, 5], "{got:#?}");
+    for (line, reason) in &got {
+        assert!(
+            reason.starts_with(r#"task.completed: field "data.task_id" is not a task number: "#),
+            "{line}: {reason}"
+        );
+    }
+    assert_eq!(ws.task_titled("Call new lead Acme")["status"], "open", "a bad task id closed the task");
+
+    // The forms a task number is written in still close it.
+    ws.ingest(&[done(format!("T-{id}").into())]);
+    assert_eq!(ws.task_titled("Call new lead Acme")["status"], "done");
+}
+
+#[test]
+fn an_event_dated_9999_is_rejected_and_makes_no_task_that_sorts_first() {
+    let ws = Workspace::new();
+    let file = ws.event_file(&[
+        common::events::lead("2026-11-02T09:00:00Z", "L-now", serde_json::json!({"company": "Now"})),
+        common::events::lead("9999-12-31T09:00:00Z", "L-far", serde_json::json!({"company": "Far"})),
+        common::events::deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Deal", 10, "Ana Ruiz"),
+    ]);
+    let summary = ws.run(&["ingest", "--json", file.to_str().unwrap()]).code(2).json();
+    assert_eq!(
+        rejections(&summary),
+        [(
+            2,
+            r#"field "at" is out of range: 9999-12-31T09:00:00Z is not between the years 1900 and 8999 in UTC"#.into()
+        )]
+    );
+    assert_eq!(common::titles(&ws.tasks()), ["Call new lead Now"]);
+    // A due date is always a 4-digit year, so the queue's text order is time order.
+    let claimed = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--json"]).success().json();
+    assert_eq!(claimed["title"], "Call new lead Now", "{claimed}");
+}
+
+#[test]
+fn the_event_limits_are_read_from_limits_in_config_toml() {
+    let ws = Workspace::new();
+    let config = ws.read("config.toml");
+    ws.write(
+        "config.toml",
+        &format!("{config}\n[limits]\nmax_event_line_bytes = 300\nmax_event_depth = 4\nmax_event_values = 20\n"),
+    );
+    let lead = |id: &str, extra: Value| {
+        let mut data = serde_json::json!({"company": id});
+        data.as_object_mut().unwrap().insert("extra".into(), extra);
+        common::events::lead("2026-11-02T09:00:00Z", id, data)
+    };
+    let file = ws.event_file(&[
+        lead("L-long", "x".repeat(300).into()),
+        lead("L-deep", serde_json::json!([[[1]]])),
+        lead("L-many", serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])),
+        lead("L-fits", serde_json::json!([[1, 2, 3]])),
+    ]);
+    let summary = ws.run(&["ingest", "--json", file.to_str().unwrap()]).code(2).json();
+    let got = rejections(&summary);
+    assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2, 3], "{got:#?}");
+    assert_eq!(got[0].1, "line is longer than 300 bytes (limits.max_event_line_bytes)");
+    assert!(got[1].1.starts_with("objects and arrays nest deeper than 4 levels (limits.max_event_depth)"), "{got:?}");
+    assert!(got[2].1.starts_with("the line holds more than 20 JSON values (limits.max_event_values)"), "{got:?}");
+    assert_eq!(common::titles(&ws.tasks()), ["Call new lead L-fits"]);
+
+    ws.write(
+        "config.toml",
+        &format!("{config}\n[limits]\nmax_event_values = 0\nmax_tasks_per_event = 0\nmax_event_line_bytes = 18446744073709551615\n"),
+    );
+    let out = ws.run(&["check"]).code(1);
+    assert!(out.stdout.contains("limits.max_event_line_bytes: at most 134217728 (128 MiB"), "{}", out.stdout);
+    assert!(out.stdout.contains("limits.max_event_values: must be at least 1"), "{}", out.stdout);
+    assert!(out.stdout.contains("limits.max_tasks_per_event: must be at least 1"), "{}", out.stdout);
+    // The task limit is met before the sandbox's collection limit, whose error says nothing of tasks.
+    ws.write("config.toml", &format!("{config}\n[limits]\nmax_tasks_per_event = 2000\n"));
+    let out = ws.run(&["check"]).code(1);
+    assert!(
+        out.stdout.contains("limits.max_tasks_per_event: at most limits.max_collection_size / 10 (1000)"),
+        "{}",
+        out.stdout
+    );
+    ws.write("config.toml", &format!("{config}\n[limits]\nmax_tasks_per_event = 2000\nmax_collection_size = 20000\n"));
+    ws.run(&["check"]).success();
+}
+
+/// Run dealflow and read its peak memory (maximum resident set size, bytes).
+/// The child is reaped by `wait4`, which reads its own usage (not that of
+/// the other tests' children, as `getrusage` would).
+#[cfg(unix)]
+#[allow(clippy::zombie_processes)]
+fn run_measured(ws: &Workspace, args: &[&str]) -> (common::Output, u64) {
+    use std::io::Read;
+    let mut cmd = ws.command(args);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run dealflow");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        out.read_to_end(&mut text).unwrap();
+        text
+    });
+    let mut stderr = Vec::new();
+    err.read_to_end(&mut stderr).unwrap();
+    let stdout = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let output = common::Output {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_line_of_millions_of_numbers_is_rejected_without_taking_gigabytes() {
+    let ws = Workspace::new();
+    let numbers = vec!["1"; 7_500_000].join(",");
+    let big = format!(
+        r#"{{"id": "big", "type": "account.upserted", "at": "2026-11-02T09:00:00Z", "data": {{"id": "A-big", "name": "Big", "n": [{numbers}]}}}}"#
+    );
+    assert!(big.len() > 14 << 20 && big.len() < 16 << 20);
+    let file = ws.event_file(&[
+        big,
+        common::events::lead("2026-11-02T10:00:00Z", "L-after", serde_json::json!({"company": "After"})),
+    ]);
+    let (out, peak) = run_measured(&ws, &["ingest", "--json", file.to_str().unwrap()]);
+    let summary = out.code(2).json();
+    let got = rejections(&summary);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, 1);
+    assert!(got[0].1.starts_with("the line holds more than 100000 JSON values (limits.max_event_values)"), "{got:?}");
+    ws.task_titled("Call new lead After");
+    // It took 1.8 GB (2.2 GB in a release build) when every number was read.
+    assert!(peak < 400 << 20, "peak memory {} MiB", peak >> 20);
+}
+
+#[test]
+fn a_rule_asking_for_more_tasks_than_the_limit_on_one_event_is_told_so_and_the_rest_goes_on() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/many.rhai",
+        r#"/// As many tasks as the lead asks for.
+fn task_many(event) {
+    if event.type == "lead.created" && event.data.n != () {
+        let out = [];
+        for i in 0..event.data.n {
+            out.push(task("sales_rep", `Task ${i}`, #{ dedup: `${i}` }));
+        }
+        return out;
+    }
+}
+
+/// The same, the task maps built by hand.
+fn task_by_hand(event) {
+    if event.type == "lead.created" && event.data.m != () {
+        let out = [];
+        for i in 0..event.data.m {
+            out.push(#{ decision: "task", role: "sales_rep", title: `By hand ${i}`, dedup: `${i}` });
+        }
+        return out;
+    }
+}
+"#,
+    );
+    let lead = |id: &str, data: Value| common::events::lead("2026-11-02T09:00:00Z", id, data);
+    let file = ws.event_file(&[
+        lead("L-9000", serde_json::json!({"company": "C9000", "n": 9000})),
+        lead("L-1000", serde_json::json!({"company": "C1000", "n": 1000})),
+        lead("L-hand", serde_json::json!({"company": "Hand", "m": 1001})),
+    ]);
+    let summary = ws.run(&["ingest", "--json", file.to_str().unwrap()]).success().json();
+    assert_eq!(summary["applied"], 3, "{summary:#}");
+    let failures = summary["rule_failures"].as_array().unwrap();
+    let said: Vec<(&str, &str, &str)> = failures
+        .iter()
+        .map(|f| (f["location"].as_str().unwrap(), f["message"].as_str().unwrap(), f["first_event"].as_str().unwrap()))
+        .collect();
+    let limit = "asked for more than 1000 tasks on one event (limits.max_tasks_per_event = 1000)";
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(said[0].0.starts_with("rules/many.rhai:6:") && said[0].1 == format!("task_many: {limit}"), "{said:#?}");
+    assert!(said[1].0 == "rules/many.rhai:13:1" && said[1].1 == format!("task_by_hand: {limit}"), "{said:#?}");
+    let tasks = ws.tasks();
+    // The lead's own follow-ups and the 1,000 tasks within the limit are made; nothing of the rest.
+    assert_eq!(tasks.len(), 3 + 1000, "{}", tasks.len());
+    assert!(!tasks.iter().any(|t| t["title"].as_str().unwrap().starts_with("By hand")));
+}
+
+#[test]
+fn a_rule_giving_a_due_date_beyond_year_9999_makes_no_task() {
+    let ws = Workspace::new();
+    ws.write(
+        "rules/far.rhai",
+        r#"/// A follow-up at a date the lead names.
+fn task_far(event) {
+    if event.type == "lead.created" && event.data.when != () {
+        return task("sales_rep", `Far ${event.data.when}`, #{ due: event.data.when });
+    }
+}
+"#,
+    );
+    let lead = |id: &str, when: &str| {
+        common::events::lead("2026-11-02T09:00:00Z", id, serde_json::json!({"company": id, "when": when}))
+    };
+    let summary = ws.ingest(&[lead("L-far", "+10000-01-01"), lead("L-edge", "9999-12-31"), lead("L-ok", "2026-12-01")]);
+    let messages: Vec<&str> =
+        summary["rule_failures"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        messages,
+        // +10000-01-01 is a Saturday: the first business day is the 3rd.
+        ["task_far: due date +10000-01-03 is out of range: tasks are due between the years 1900 and 9999"],
+        "{summary:#}"
+    );
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let due: Vec<String> = ws.tasks_titled("Far").iter().map(|t| t["due_at"].as_str().unwrap().to_string()).collect();
+    // 9999-12-31 is a Friday, the last business day there is.
+    assert_eq!(sorted(due), ["2026-12-01", "9999-12-31"]);
 }

@@ -1,10 +1,12 @@
 //! Re-sending events is always safe: an event whose id was applied is
-//! skipped. Property: for a generated stream of events (the synthetic stream,
-//! with proptest choosing the seed and sizes) delivered with duplicates (each
-//! event first in its original order, extra copies anywhere after it, some
-//! copies with changed data, the whole cut into several ingest runs), the
-//! final accounts, deals, tasks, decisions and event log equal those of
-//! delivering each event once.
+//! skipped when its content is the same, and rejected (with its file and
+//! line) when the id comes back with other content. Property: for a
+//! generated stream of events (the synthetic stream, with proptest choosing
+//! the seed and sizes) delivered with duplicates (each event first in its
+//! original order, extra copies anywhere after it, some copies with changed
+//! data, the whole cut into several ingest runs), the final accounts, deals,
+//! tasks, decisions and event log equal those of delivering each event once,
+//! and every changed copy is a rejected line.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -14,6 +16,8 @@ use dealflow::ingest::Ingest;
 use dealflow::playbook::{self, Current, Playbook};
 use dealflow::store::{Store, TaskFilter};
 use proptest::prelude::*;
+
+mod common;
 use serde_json::Value;
 
 /// The default playbook (the repository root is a config folder), loaded once.
@@ -58,22 +62,33 @@ fn state(store: &Store) -> State {
 }
 
 /// Ingest `runs` (each a list of lines) one after another, each run its own
-/// ingest session on the same store, and read the final state.
-fn deliver(runs: &[Vec<String>]) -> State {
+/// ingest session on the same store, and read the final state and the
+/// reasons of the rejected lines.
+fn deliver_counting(runs: &[Vec<String>]) -> (State, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("dealflow.db"), Duration::from_secs(5)).unwrap();
+    let mut rejected = Vec::new();
     for (i, lines) in runs.iter().enumerate() {
         let mut ingest = Ingest::start(&store, playbook()).unwrap();
+        ingest.keep_all_rejections = true;
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         ingest.input(&format!("run-{i}.jsonl"), text.as_bytes()).unwrap();
         let summary = ingest.finish().unwrap();
-        assert_eq!(summary.counts.rejected, 0, "{:?}", summary.rejections);
+        assert_eq!(summary.counts.rejected as usize, summary.rejections.len());
+        rejected.extend(summary.rejections.into_iter().map(|r| r.reason));
     }
     assert_eq!(store.integrity_check().unwrap(), "ok");
-    state(&store)
+    (state(&store), rejected)
 }
 
-/// The same event (same id) with different data: still a duplicate.
+/// [`deliver_counting`], where no line may be rejected.
+fn deliver(runs: &[Vec<String>]) -> State {
+    let (state, rejected) = deliver_counting(runs);
+    assert!(rejected.is_empty(), "{rejected:#?}");
+    state
+}
+
+/// The same id with different data: another event under a used id.
 fn changed(line: &str) -> String {
     let mut v: Value = serde_json::from_str(line).unwrap();
     if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
@@ -135,8 +150,14 @@ proptest! {
         let events: Vec<String> = dealflow::synthetic::stream(seed, accounts, accounts + body).collect();
         let once = deliver(std::slice::from_ref(&events));
         prop_assert_eq!(once.events.len(), events.len());
-        let resent = deliver(&cut(with_duplicates(&events, &copies), &cuts));
+        let lines = with_duplicates(&events, &copies);
+        let parsed = |l: &str| serde_json::from_str::<Value>(l).unwrap();
+        let originals: Vec<Value> = events.iter().map(|l| parsed(l)).collect();
+        let changed_copies = lines.iter().filter(|l| !originals.contains(&parsed(l))).count();
+        let (resent, rejected) = deliver_counting(&cut(lines, &cuts));
         prop_assert_eq!(&resent, &once);
+        prop_assert_eq!(rejected.len(), changed_copies, "{:#?}", rejected);
+        prop_assert!(rejected.iter().all(|r| r.contains("was applied before with other content")), "{:#?}", rejected);
     }
 }
 
@@ -147,4 +168,81 @@ fn a_whole_stream_sent_twice_is_applied_once() {
     assert!(!once.tasks.is_empty() && !once.decisions.is_empty() && !once.deals.is_empty(), "{once:#?}");
     let twice = deliver(&[events.clone(), events.iter().rev().cloned().collect()]);
     assert_eq!(twice, once);
+}
+
+#[test]
+fn an_id_sent_again_with_other_content_is_a_rejected_line_and_the_same_content_a_skipped_duplicate() {
+    let ws = common::Workspace::new();
+    let first = r#"{"id": "e-1", "type": "deal.upserted", "at": "2026-11-02T09:30:00Z", "data": {"id": "D-1", "account_id": "A-1", "amount": 100}}"#;
+    let untimed = r#"{"id": "e-2", "type": "lead.created", "data": {"id": "L-1", "company": "Acme"}}"#;
+    let file = ws.event_file(&[first.into(), untimed.into()]);
+    ws.ingest_file(&file);
+
+    let same = [
+        // The same event written another way: keys in another order, other
+        // spaces, the same time in another offset, 100 as 100.0.
+        r#"{"data":{"amount":100.0,"account_id":"A-1","id":"D-1"},"at":"2026-11-02T10:30:00+01:00","type":"deal.upserted","id":"e-1"}"#,
+        // Read again later: an event without a time is still the same event.
+        untimed,
+    ];
+    let other = [
+        r#"{"id": "e-1", "type": "deal.upserted", "at": "2026-11-02T09:30:00Z", "data": {"id": "D-1", "account_id": "A-1", "amount": 900}}"#,
+        r#"{"id": "e-1", "type": "deal.upserted", "at": "2026-11-03T09:30:00Z", "data": {"id": "D-1", "account_id": "A-1", "amount": 100}}"#,
+        r#"{"id": "e-2", "type": "lead.created", "data": {"id": "L-1", "company": "Acme", "source": "web"}}"#,
+    ];
+    let again: Vec<String> = same.iter().chain(&other).map(|l| l.to_string()).collect();
+    let resent = ws.event_file(&again);
+    let out = ws.run(&["ingest", "--json", resent.to_str().unwrap()]).code(2);
+    let summary = out.json();
+    assert_eq!((&summary["applied"], &summary["duplicates"], &summary["rejected"]), (&0.into(), &2.into(), &3.into()));
+    let got: Vec<(u64, &str)> = summary["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4, 5], "{got:#?}");
+    let from = file.to_str().unwrap();
+    assert_eq!(
+        got[0].1,
+        format!(
+            "event id \"e-1\" was applied before with other content (from {from} line 1): an id names one event, send a change as a new event with an id of its own"
+        )
+    );
+    assert!(
+        got[2].1.starts_with(&format!("event id \"e-2\" was applied before with other content (from {from} line 2)"))
+    );
+    let printed = ws.run(&["ingest", resent.to_str().unwrap()]).code(2).stderr;
+    assert!(printed.contains(&format!("{}:3: rejected: event id \"e-1\"", resent.display())), "{printed}");
+    assert_eq!(ws.deal("D-1")["amount"], 100.0, "the other content was not applied");
+}
+
+#[test]
+fn events_stored_before_content_hashes_are_compared_with_their_stored_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dealflow.db");
+    let store = Store::open(&db, Duration::from_secs(5)).unwrap();
+    let timed = r#"{"id": "e-1", "type": "order.placed", "at": "2026-11-02T09:30:00Z", "data": {"id": "O-1", "account_id": "A-1", "amount": 5}}"#;
+    let untimed = r#"{"id": "e-2", "type": "lead.created", "data": {"id": "L-1", "company": "Acme"}}"#;
+    let ingest = |lines: &[&str]| {
+        let mut ingest = Ingest::start(&store, playbook()).unwrap();
+        ingest.keep_all_rejections = true;
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        ingest.input("events.jsonl", text.as_bytes()).unwrap();
+        ingest.finish().unwrap()
+    };
+    ingest(&[timed, untimed]);
+    // As a store written before the hash was kept holds them.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(conn.execute("UPDATE events SET content_hash = NULL", []).unwrap(), 2);
+    drop(conn);
+
+    let summary = ingest(&[
+        timed,
+        untimed,
+        r#"{"id": "e-1", "type": "order.placed", "at": "2026-11-02T09:30:00Z", "data": {"id": "O-1", "account_id": "A-1", "amount": 6}}"#,
+        r#"{"id": "e-2", "type": "lead.created", "at": "2026-11-02T09:30:00Z", "data": {"id": "L-1", "company": "Acme", "x": 1}}"#,
+    ]);
+    assert_eq!((summary.counts.duplicates, summary.counts.rejected), (2, 2), "{:#?}", summary.rejections);
+    assert_eq!(summary.rejections.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4]);
 }

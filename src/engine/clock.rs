@@ -85,8 +85,8 @@ impl Engine<'_> {
     /// nothing was written (an event that is refused after writing is an
     /// error here, so the caller undoes it).
     pub fn apply_in_transaction(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
-        if self.store.is_applied(&event.id)? {
-            return Ok(Applied::Duplicate);
+        if let Some(seen) = self.seen_before(event)? {
+            return Ok(seen);
         }
         let before = self.store.total_changes();
         let applied = self.apply_inner(event, source, line)?;

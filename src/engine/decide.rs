@@ -3,6 +3,7 @@
 //! then task rules. A rule that fails is logged with its location and the
 //! others still run.
 
+use chrono::Datelike;
 use rhai::Dynamic;
 use serde_json::{Value, json};
 
@@ -100,13 +101,20 @@ impl Engine<'_> {
             if self.rules.is_quarantined(rule) {
                 continue;
             }
-            match self.rules.call(rule, f) {
-                None => {}
-                Some(Ok(v)) => {
+            let max_tasks = self.config.limits.tasks_per_event();
+            match crate::rules::with_task_limit(max_tasks, || self.rules.call(rule, f)) {
+                (None, _) => {}
+                (Some(Ok(v)), _) => {
                     run.ran.push(rule.slot);
                     out.push((rule, v))
                 }
-                Some(Err(e)) => self.rule_failed(&e, t, run)?,
+                (Some(Err(mut e)), over) => {
+                    if over {
+                        // Said as what it is, with the rule's name (the place is its `task(...)` call).
+                        e.at.message = format!("{}: {}", rule.name, crate::rules::too_many_tasks(max_tasks));
+                    }
+                    self.rule_failed(&e, t, run)?
+                }
             }
         }
         Ok(out)
@@ -327,8 +335,13 @@ impl Engine<'_> {
         }
         let f = self.facts(t, t.requested_stage.as_deref(), &rules, run)?;
         let mut actions = Vec::new();
+        let max_tasks = self.config.limits.tasks_per_event();
         for (rule, v) in self.run_rules(&rules, &f, t, run)? {
             match outcome::actions(&v) {
+                // A list built by hand, or by a guard, is held to the limit too: none of it is made.
+                Ok(list) if list.iter().filter(|a| matches!(a, Action::Task(_))).count() > max_tasks => {
+                    self.bad_return(rule, crate::rules::too_many_tasks(max_tasks), t, run)?
+                }
                 Ok(list) => actions.extend(list.into_iter().map(|a| (rule, a))),
                 Err(msg) => self.bad_return(rule, msg, t, run)?,
             }
@@ -439,6 +452,13 @@ impl Engine<'_> {
             (None, Some(n)) => self.config.calendar.add_business_days(today, n),
             (None, None) => self.config.calendar.add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
         };
+        // Due dates are ordered as text (the queue, `tasks`): a 4-digit year only.
+        if !(crate::event::FIRST_YEAR..=9999).contains(&due.year()) {
+            return Ok(Err(format!(
+                "due date {due} is out of range: tasks are due between the years {} and 9999",
+                crate::event::FIRST_YEAR
+            )));
+        }
         let dedup_key = match self.dedup_key(t, rule, &spec, &subject, today) {
             Ok(k) => k,
             Err(msg) => return Ok(Err(msg)),

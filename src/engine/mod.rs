@@ -98,7 +98,7 @@ pub struct RuleFailure {
 #[derive(Debug)]
 pub enum Applied {
     Done(Counts, Vec<RuleFailure>),
-    /// Its id was applied before: skipped.
+    /// Its id was applied before, with the same content: skipped.
     Duplicate,
     /// Valid JSON, but not applicable (an unknown stage, an unknown task): nothing was changed.
     Rejected(String),
@@ -202,8 +202,8 @@ impl<'a> Engine<'a> {
     /// Apply one event inside its own savepoint: all of it, or none of it.
     /// The caller owns the surrounding transaction.
     pub fn apply(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {
-        if self.store.is_applied(&event.id)? {
-            return Ok(Applied::Duplicate);
+        if let Some(seen) = self.seen_before(event)? {
+            return Ok(seen);
         }
         self.store.savepoint()?;
         match self.apply_inner(event, source, line) {
@@ -220,6 +220,22 @@ impl<'a> Engine<'a> {
                 Err(e)
             }
         }
+    }
+
+    /// An event whose id was applied before: a duplicate when its content is
+    /// the same, else a rejection (an id names one event; a change to
+    /// something is a new event with an id of its own).
+    fn seen_before(&self, event: &Event) -> Result<Option<Applied>> {
+        Ok(self.store.applied_before(event)?.map(|before| {
+            if before.same {
+                Applied::Duplicate
+            } else {
+                Applied::Rejected(format!(
+                    "event id {:?} was applied before with other content (from {} line {}): an id names one event, send a change as a new event with an id of its own",
+                    event.id, before.source, before.line
+                ))
+            }
+        }))
     }
 
     fn apply_inner(&self, event: &Event, source: &str, line: usize) -> Result<Applied> {

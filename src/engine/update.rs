@@ -124,7 +124,8 @@ impl Engine<'_> {
             }
             EventType::TaskCompleted => {
                 let raw = e.str("task_id").unwrap_or_default();
-                let Some(id) = raw.trim_start_matches(['T', 't', '-', '#']).parse::<i64>().ok() else {
+                // Parsing checked it already; an event made some other way is checked here too.
+                let Some(id) = crate::event::task_number(raw) else {
                     return Ok(Err(format!("task.completed: task_id {raw:?} is not a task number")));
                 };
                 let Some(task) = self.store.task(id)? else {

@@ -29,6 +29,7 @@ use uncommitted::Uncommitted;
 use crate::engine::{Applied, Counts, Engine, RuleFailure};
 use crate::error::Result;
 use crate::event::EventType;
+use crate::event_json::LineLimits;
 use crate::event_source::{EventLines, Line};
 use crate::playbook::{Current, Playbook};
 use crate::store::Store;
@@ -113,6 +114,11 @@ pub fn printable_reason(reason: &str) -> String {
     out
 }
 
+/// A batch commits early once the text of its lines reaches this many bytes:
+/// the lines are kept until the commit, and a thousand long lines must not
+/// add up to gigabytes.
+pub const MAX_UNCOMMITTED_TEXT: usize = 64 * 1024 * 1024;
+
 /// How many rejections a summary lists; the store keeps them all.
 pub const LISTED_REJECTIONS: usize = 100;
 
@@ -186,7 +192,8 @@ impl<'a> Ingest<'a> {
     pub fn input<R: Read>(&mut self, source: &str, reader: R) -> Result<Ended> {
         let now = chrono::Utc::now();
         let name: Arc<str> = source.into();
-        let mut lines = EventLines::new(source, reader, now);
+        let limits = LineLimits::of(&self.playbook.load().config.limits);
+        let mut lines = EventLines::new(source, reader, now).within(limits);
         while let Some(line) = lines.next() {
             if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Ok(Ended::Stopped);
@@ -200,11 +207,11 @@ impl<'a> Ingest<'a> {
             }
             let applied = self.apply(&line, &text, &playbook, false);
             let batch_size = playbook.config.store.batch_size;
-            self.uncommitted.push(&name, now, &line, &text, playbook);
+            self.uncommitted.push(&name, now, limits, &line, &text, playbook);
             if let Err(e) = applied {
                 self.apply_again(e)?;
             }
-            if self.uncommitted.len() >= batch_size {
+            if self.uncommitted.len() >= batch_size || self.uncommitted.text_len() >= MAX_UNCOMMITTED_TEXT {
                 self.commit()?;
             }
         }

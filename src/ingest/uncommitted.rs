@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::event::parse_line;
+use crate::event::parse_line_within;
+use crate::event_json::LineLimits;
 use crate::event_source::{Line, Rejected};
 use crate::playbook::Playbook;
 
@@ -16,6 +17,8 @@ use crate::playbook::Playbook;
 pub(super) struct Uncommitted {
     /// The text of every line that parsed, one after another.
     text: String,
+    /// The bytes of the rejected lines' text, kept with their reasons.
+    rejected_bytes: usize,
     lines: Vec<Kept>,
 }
 
@@ -24,6 +27,8 @@ struct Kept {
     number: usize,
     /// The time the line was read at (what parsing compares times with).
     read_at: DateTime<Utc>,
+    /// The limits it was read within.
+    limits: LineLimits,
     /// Where the line's text is in the buffer, or why it was rejected when read.
     text: Result<Range<usize>, Rejected>,
     /// The playbook in force when the line was first applied.
@@ -35,16 +40,23 @@ impl Uncommitted {
         self.lines.len()
     }
 
+    /// The bytes of text kept, of applied and rejected lines.
+    pub(super) fn text_len(&self) -> usize {
+        self.text.len() + self.rejected_bytes
+    }
+
     pub(super) fn clear(&mut self) {
         self.text.clear();
+        self.rejected_bytes = 0;
         self.lines.clear();
     }
 
-    /// Keep `line`, read from `source` at `read_at`; `text` is its text.
+    /// Keep `line`, read from `source` at `read_at` within `limits`; `text` is its text.
     pub(super) fn push(
         &mut self,
         source: &Arc<str>,
         read_at: DateTime<Utc>,
+        limits: LineLimits,
         line: &Line,
         text: &str,
         playbook: Arc<Playbook>,
@@ -55,9 +67,12 @@ impl Uncommitted {
                 self.text.push_str(text);
                 Ok(start..self.text.len())
             }
-            Err(rejected) => Err(rejected.clone()),
+            Err(rejected) => {
+                self.rejected_bytes += rejected.raw.len();
+                Err(rejected.clone())
+            }
         };
-        self.lines.push(Kept { source: source.clone(), number: line.number, read_at, text, playbook });
+        self.lines.push(Kept { source: source.clone(), number: line.number, read_at, limits, text, playbook });
     }
 
     /// Keep only the first `n` lines.
@@ -82,8 +97,8 @@ impl Uncommitted {
             let (parsed, text) = match &k.text {
                 Ok(range) => {
                     let text = &self.text[range.clone()];
-                    let parsed =
-                        parse_line(text, k.read_at).map_err(|reason| Rejected { reason, raw: text.to_string() });
+                    let parsed = parse_line_within(text, k.read_at, &k.limits)
+                        .map_err(|reason| Rejected { reason, raw: text.to_string() });
                     (parsed, text)
                 }
                 Err(rejected) => (Err(rejected.clone()), ""),

@@ -39,9 +39,13 @@ pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
     engine.register_fn("key", |reason: &str| decision("key", &[("reason", reason)]));
     engine.register_fn("not_key", |reason: &str| decision("not_key", &[("reason", reason)]));
     // Task rules.
-    engine.register_fn("task", |role: &str, title: &str| decision("task", &[("role", role), ("title", title)]));
-    engine.register_fn("task", |role: &str, title: &str, options: Map| {
-        with_options(decision("task", &[("role", role), ("title", title)]), options)
+    engine.register_fn("task", |role: &str, title: &str| -> Fallible<Map> {
+        super::task_budget::take()?;
+        Ok(decision("task", &[("role", role), ("title", title)]))
+    });
+    engine.register_fn("task", |role: &str, title: &str, options: Map| -> Fallible<Map> {
+        super::task_budget::take()?;
+        Ok(with_options(decision("task", &[("role", role), ("title", title)]), options))
     });
     engine.register_fn("handover", |role: &str, reason: &str| {
         decision("handover", &[("role", role), ("reason", reason)])

@@ -36,6 +36,8 @@ mod uses;
 pub use explain::{Condition, function_line, function_source};
 mod sandbox;
 pub mod stack;
+mod task_budget;
+pub use task_budget::{too_many as too_many_tasks, with_task_limit};
 pub mod timing;
 
 pub use api::money;

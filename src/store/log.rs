@@ -32,6 +32,16 @@ pub struct DecisionRow {
     pub at: String,
 }
 
+/// An event applied before under the id of one being applied now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedBefore {
+    /// It had the same content (see `event_content`): the new one is a duplicate.
+    pub same: bool,
+    /// The file and line it came from.
+    pub source: String,
+    pub line: usize,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredVersion {
     pub version: String,
@@ -39,19 +49,51 @@ pub struct StoredVersion {
 }
 
 impl Store {
+    /// Whether an event with this id was applied (whatever its content).
     pub fn is_applied(&self, event_id: &str) -> Result<bool> {
         Ok(self.one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?.is_some())
     }
 
+    /// Record an applied event, with the hash of its content.
     pub fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .ctx(self)?
-            .execute(params![e.id, e.kind.name(), crate::time::stamp(e.at), e.to_json(), source, line as i64, rules_version, now])
+            .execute(params![
+                e.id,
+                e.kind.name(),
+                crate::time::stamp(e.at),
+                e.to_json(),
+                source,
+                line as i64,
+                rules_version,
+                now,
+                &e.content_hash()[..]
+            ])
             .ctx(self)?;
         Ok(())
+    }
+
+    /// The event applied before under `e`'s id, if any: whether it had the
+    /// same content, and where it came from.
+    pub fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>> {
+        let found = self.one("SELECT content_hash, source, line FROM events WHERE id = ?1", [&e.id], |r| {
+            Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })?;
+        let Some((hash, source, line)) = found else { return Ok(None) };
+        let same = match hash {
+            Some(hash) => hash == e.content_hash(),
+            // Stored before hashes were kept: compare with what it said.
+            None => {
+                let body: String =
+                    self.one("SELECT body FROM events WHERE id = ?1", [&e.id], |r| r.get(0))?.unwrap_or_default();
+                e.same_content_as_stored(&body)
+            }
+        };
+        Ok(Some(AppliedBefore { same, source, line: line as usize }))
     }
 
     /// Record a rejected line, once: the same line of the same file rejected

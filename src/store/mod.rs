@@ -25,7 +25,7 @@ mod writable;
 pub use clock::TargetRow;
 pub use handovers::WaitingHandover;
 pub use health::RuleHealth;
-pub use log::{DecisionRow, EventRow, RejectedRow, StoredVersion};
+pub use log::{AppliedBefore, DecisionRow, EventRow, RejectedRow, StoredVersion};
 pub use state::merge;
 pub use tasks::{MAX_CLAIM_BATCH, TaskFilter};
 

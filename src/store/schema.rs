@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -364,6 +364,13 @@ CREATE TABLE waiting_handovers (
     since TEXT NOT NULL,
     event_id TEXT NOT NULL
 );
+"#;
+
+/// The hash of each event's content (`event_content`), to tell an event
+/// sent again from another one sent under the same id. Events stored before
+/// have none (NULL): they are compared with their body.
+const V8: &str = r#"
+ALTER TABLE events ADD COLUMN content_hash BLOB;
 "#;
 
 #[cfg(test)]
