@@ -192,7 +192,7 @@ impl RuleSet {
     fn build(config: &Config, files: Vec<(String, String)>, mut problems: Vec<Located>) -> Result<RuleSet> {
         let mut engine = sandbox::engine(&config.limits);
         api::register(&mut engine, &config.calendar);
-        if files.is_empty() {
+        if files.iter().all(|(path, _)| is_module(path)) {
             problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));
         }
         let shapes = uses::FactShapes::new(config);
@@ -201,7 +201,7 @@ impl RuleSet {
         let mut compiled: Vec<(String, AST)> = Vec::new();
         let mut rules: Vec<Rule> = Vec::new();
         let mut fn_files: HashMap<String, String> = HashMap::new();
-        for (path, text) in &files {
+        for (path, text) in files.iter().filter(|(path, _)| !is_module(path)) {
             if text.trim().is_empty() {
                 // Most often a file caught while an editor rewrites it in place:
                 // loading it would drop its rules until the next save.
@@ -417,8 +417,11 @@ fn describe(e: &EvalAltResult, rule: &Rule) -> String {
     }
 }
 
-/// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`;
-/// a symbolic link or anything else that is not a regular file is an error.
+/// Every `*.rhai` in `dir`, sorted by name, as `(rules/NAME.rhai, text)`,
+/// then the modules in its folders (`rules/lib/NAME.rhai`), which rules
+/// import: a module is part of the rules version, so editing one is a new
+/// version like editing a rule file. A symbolic link or anything else that
+/// is not a regular file at the top is an error.
 pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
     let (files, problems) = rule_files(dir)?;
     if problems.is_empty() { Ok(files) } else { Err(Error::invalid(problems)) }
@@ -426,6 +429,37 @@ pub fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>> {
 
 /// A rule file as `(rules/NAME.rhai, text)`.
 type SourceFile = (String, String);
+
+/// Whether a file shown as `rules/...` is a module in a folder of `rules/`
+/// (imported by rules, not read as rules itself).
+fn is_module(shown: &str) -> bool {
+    shown.strip_prefix("rules/").is_some_and(|rest| rest.contains('/'))
+}
+
+/// The deepest folder under `rules/` whose modules count in the version
+/// (imports are at most [`modules::MAX_IMPORT_DEPTH`] deep; folders can nest further).
+const MAX_MODULE_FOLDER_DEPTH: usize = 16;
+
+/// The regular `*.rhai` files in the folders under `dir` (not in `dir`
+/// itself), as `(rules/SUB/NAME.rhai, text)`, sorted by path. Symbolic links
+/// are not followed: an import through one is reported by `modules`.
+fn module_files(dir: &Path, shown: &str, depth: usize, out: &mut Vec<SourceFile>) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut found: Vec<(std::path::PathBuf, std::fs::FileType)> =
+        entries.filter_map(|e| e.ok().and_then(|e| e.file_type().ok().map(|t| (e.path(), t)))).collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, kind) in found {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let inner = format!("{shown}/{name}");
+        if kind.is_dir() && depth < MAX_MODULE_FOLDER_DEPTH {
+            module_files(&p, &inner, depth + 1, out)?;
+        } else if kind.is_file() && depth > 0 && p.extension().is_some_and(|x| x == "rhai") {
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
+            out.push((inner, text));
+        }
+    }
+    Ok(())
+}
 
 /// Every regular `*.rhai` file in `dir`, sorted by name, as `(rules/NAME.rhai,
 /// text)`, and a problem for each `*.rhai` that is a symbolic link (not
@@ -452,6 +486,7 @@ fn rule_files(dir: &Path) -> Result<(Vec<SourceFile>, Vec<Located>)> {
             _ => problems.push(Located::new(&shown, 1, 1, format!("{shown} is not a regular file"))),
         }
     }
+    module_files(dir, "rules", 0, &mut files)?;
     Ok((files, problems))
 }
 
@@ -537,6 +572,36 @@ limit = 3
             rules.rules(RuleKind::Task).map(|r| rules.call(r, &facts).unwrap().unwrap_err().at.message).collect();
         assert!(errors[0].contains("ran too long"), "{}", errors[0]);
         assert!(errors[1].contains("nested too deep"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn editing_a_module_is_a_new_version_and_the_files_on_disk_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::config::CONFIG_FILE), &config().text).unwrap();
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir_all(rules_dir.join("lib")).unwrap();
+        std::fs::write(rules_dir.join("t.rhai"), "fn task_x(deal) {\n    import \"lib/m\" as m;\n    m::n()\n}")
+            .unwrap();
+        let module = rules_dir.join("lib").join("m.rhai");
+        // What `status` and `watch` hash to tell whether the files on disk are the rules in force.
+        let on_disk = || {
+            let mut all = vec![(crate::config::CONFIG_FILE.to_string(), config().text.clone())];
+            all.extend(read_rule_files(&rules_dir).unwrap());
+            version_of(&all)
+        };
+        let loaded = |_: ()| RuleSet::load(&Config::load(dir.path()).unwrap()).unwrap();
+        std::fs::write(&module, "fn n() { 1 }").unwrap();
+        let before = loaded(());
+        assert_eq!(before.version, on_disk());
+        assert!(
+            before.files.iter().any(|(p, _)| p == "rules/lib/m.rhai"),
+            "the module's text is kept with the version"
+        );
+        std::fs::write(&module, "fn n() { 2 }").unwrap();
+        let after = loaded(());
+        assert_ne!(after.version, before.version, "a module edit is a new version");
+        assert_eq!(after.version, on_disk());
+        assert_eq!(after.rules(RuleKind::Task).count(), 1, "a module's functions are not rules");
     }
 
     #[test]
