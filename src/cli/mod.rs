@@ -12,6 +12,7 @@ mod ingest;
 mod init;
 mod listing;
 mod output;
+pub mod signals;
 mod simulate;
 mod status;
 mod tasks;
@@ -79,6 +80,13 @@ enum Command {
     Bench(bench::Args),
 }
 
+impl Command {
+    /// Whether the command looks at the stop flag and stops cleanly on SIGINT and SIGTERM.
+    fn stops_cleanly(&self) -> bool {
+        matches!(self, Command::Ingest(_) | Command::Import(_) | Command::Run(_) | Command::Watch(_))
+    }
+}
+
 /// What a command ends with.
 pub enum Outcome {
     Ok,
@@ -90,6 +98,9 @@ pub enum Outcome {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !cli.command.stops_cleanly() {
+        signals::default_action();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
