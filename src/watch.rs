@@ -8,6 +8,11 @@
 //! playbook in; a broken edit is reported and the last good playbook stays.
 //! Reloading runs beside ingesting, so an edit takes effect from the next
 //! event even in the middle of a long inbox file.
+//!
+//! Watch holds the inbox lock while it runs (a second watch waits for it);
+//! it starts on the last good rules stored in the database when the files on
+//! disk do not load; and a database locked by another process for longer
+//! than the busy timeout is waited for, never a reason to exit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +36,26 @@ pub enum Note {
         version: String,
         files: usize,
     },
+    /// The rules on disk do not load: watch starts on the version in force
+    /// last, as the database stored it, and takes the files up once they load.
+    StartedOnStored {
+        version: String,
+        files: usize,
+        /// When it was put in force before.
+        loaded_at: String,
+        problems: Vec<String>,
+        snippets: Vec<Option<String>>,
+    },
+    /// Another process holds the inbox lock: watch waits until it ends.
+    WaitingForInbox {
+        holder: String,
+    },
+    /// The database is locked by another process: watch waits and tries again (said once per wait).
+    DatabaseBusy {
+        error: String,
+    },
+    /// The database that was locked could be written again.
+    DatabaseFree,
     Reloaded {
         version: String,
         files: usize,
@@ -107,6 +132,9 @@ pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
     }
 }
 
+/// How long to wait before trying a locked database again.
+const BUSY_RETRY: Duration = Duration::from_millis(250);
+
 /// Run until `stop` is set. `notes` receives what happens, from this thread
 /// and the reloader's.
 pub fn run(
@@ -117,16 +145,35 @@ pub fn run(
     notes: Arc<dyn Fn(Note) + Send + Sync>,
 ) -> Result<()> {
     let root = dir.canonicalize().map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
-    let first = Playbook::load(&root)?;
+    let mut inbox = Inbox::new(&root);
+    let Some(_lock) = lock_inbox(&inbox, &stop, &*notes)? else {
+        notes(Note::Stopping);
+        return Ok(());
+    };
+    let (first, rejected) = first_playbook(&root, db)?;
     let db_path = first.config.store_path(db);
     let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
     let tick_every = first.config.clock.tick_interval();
-    let store = Store::open(&db_path, timeout)?;
-    first.record(&store)?;
-    let started = Note::Started { version: first.version().to_string(), files: first.rule_files() };
+    let mut patience = Patience { notes: &*notes, waiting: false };
+    let Some(store) = patience.wait_for(&stop, || Store::open(&db_path, timeout))? else {
+        notes(Note::Stopping);
+        return Ok(());
+    };
+    if patience.wait_for(&stop, || first.record(&store))?.is_none() {
+        notes(Note::Stopping);
+        return Ok(());
+    }
+    let version = first.version().to_string();
+    let files = first.rule_files();
+    let rejected_at_start = rejected.as_ref().map(|(problems, _, _)| problems.clone());
+    let started = match rejected {
+        None => vec![Note::Started { version, files }],
+        Some((problems, snippets, loaded_at)) => vec![
+            Note::StartedOnStored { version: version.clone(), files, loaded_at, problems, snippets },
+            Note::Started { version, files },
+        ],
+    };
     let current: Arc<Current> = crate::playbook::current(first);
-    let inbox = Inbox::new(&root);
-    std::fs::create_dir_all(inbox.dir()).map_err(|source| Error::Write { path: inbox.dir().to_path_buf(), source })?;
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>();
     let look_again = reload_tx.clone();
@@ -157,12 +204,16 @@ pub fn run(
     // A change saved between the first load and the watch starting has no
     // event: look at the files once more now (the same version reloads nothing).
     let _ = look_again.send(());
-    notes(started);
+    for note in started {
+        notes(note);
+    }
 
     let reloader = {
         let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
         let db_path = db_path.clone();
-        std::thread::spawn(move || reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes))
+        std::thread::spawn(move || {
+            reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes, rejected_at_start)
+        })
     };
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
@@ -176,29 +227,36 @@ pub fn run(
         }
         let in_force = current.load();
         if in_force.version() != recorded {
-            if let Err(e) = in_force.record(&store) {
-                break Err(e);
+            match patience.outcome(&store, in_force.record(&store)) {
+                Ok(Some(())) => recorded = in_force.version().to_string(),
+                Ok(None) => {}
+                Err(e) => break Err(e),
             }
-            recorded = in_force.version().to_string();
         }
         if Instant::now() >= next_scan {
             next_scan = Instant::now() + options.rescan;
-            if let Err(e) = drain_inbox(&inbox, &store, &current, options, &stop, &*notes) {
-                break Err(e);
+            match patience.outcome(&store, drain_inbox(&mut inbox, &store, &current, options, &stop, &*notes)) {
+                Ok(Some(_)) => {}
+                Ok(None) => next_scan = Instant::now() + BUSY_RETRY,
+                Err(e) => break Err(e),
             }
         }
         if let Some(t) = next_tick
             && Instant::now() >= t
         {
             next_tick = current.load().config.clock.tick_interval().map(|d| Instant::now() + d);
-            if let Err(e) = tick(&store, &current, &*notes) {
-                break Err(e);
+            match patience.outcome(&store, tick(&store, &current, &*notes)) {
+                Ok(Some(())) => {}
+                Ok(None) => next_tick = Some(Instant::now() + BUSY_RETRY),
+                Err(e) => break Err(e),
             }
         }
         let wait = [Some(next_scan), next_tick].into_iter().flatten().min().unwrap_or(next_scan);
         let wait = wait.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
         match inbox_rx.recv_timeout(wait) {
-            Ok(()) => next_scan = Instant::now(),
+            // While the database is locked, the retry keeps its pace.
+            Ok(()) if !patience.waiting => next_scan = Instant::now(),
+            Ok(()) => {}
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }
@@ -208,6 +266,134 @@ pub fn run(
     drop(debouncer);
     let _ = reloader.join();
     result
+}
+
+/// Take the inbox lock, waiting while another process holds it (said once);
+/// `None` when a stop came first.
+fn lock_inbox(
+    inbox: &Inbox,
+    stop: &AtomicBool,
+    notes: &(dyn Fn(Note) + Send + Sync),
+) -> Result<Option<crate::inbox::lock::InboxLock>> {
+    let mut said = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match inbox.try_lock()? {
+            Ok(lock) => return Ok(Some(lock)),
+            Err(holder) if !said => {
+                said = true;
+                notes(Note::WaitingForInbox { holder: holder.to_string() });
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The problems of the files on disk, and when the stored version was put in force.
+type Fallback = (Vec<String>, Vec<Option<String>>, String);
+
+/// The playbook to start on: the files on disk; when they do not load, the
+/// version in force last, as the database stored it (with what is wrong on
+/// disk). With neither, the error of the files on disk.
+fn first_playbook(root: &Path, db: Option<&Path>) -> Result<(Playbook, Option<Fallback>)> {
+    let error = match Playbook::load(root) {
+        Ok(p) => return Ok((p, None)),
+        Err(e) => e,
+    };
+    let path = match crate::config::Config::load(root) {
+        Ok(config) => config.store_path(db),
+        Err(_) => store_path_without_config(root, db),
+    };
+    let stored = || -> Result<Option<(Playbook, String)>> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let store = Store::open_read_only(&path, Duration::from_secs(5))?;
+        let loaded_at = store.current_rules_version()?.map(|v| v.loaded_at).unwrap_or_default();
+        Ok(Playbook::stored(root, &store)?.map(|p| (p, loaded_at)))
+    };
+    match stored() {
+        Ok(Some((playbook, loaded_at))) => {
+            let (problems, snippets) = problems(&error, root);
+            Ok((playbook, Some((problems, snippets, loaded_at))))
+        }
+        Ok(None) => Err(error),
+        Err(e) => {
+            tracing::debug!("no stored rules to start on: {e}");
+            Err(error)
+        }
+    }
+}
+
+/// The database file when `config.toml` does not load: `--db`, else the
+/// `[store] path` the file names if it is still TOML, else the default.
+fn store_path_without_config(root: &Path, db: Option<&Path>) -> PathBuf {
+    if let Some(db) = db {
+        return db.to_path_buf();
+    }
+    let text = std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).unwrap_or_default();
+    let named = text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("store").and_then(|s| s.get("path")).and_then(|p| p.as_str()).map(str::to_string));
+    root.join(named.unwrap_or_else(|| crate::config::StoreConfig::default().path.display().to_string()))
+}
+
+/// Waiting out a database locked by another process: said once when the
+/// wait starts, once when it ends.
+struct Patience<'a> {
+    notes: &'a (dyn Fn(Note) + Send + Sync),
+    waiting: bool,
+}
+
+impl Patience<'_> {
+    /// `Ok(None)` when the database was locked (the caller tries again later).
+    fn outcome<T>(&mut self, store: &Store, result: Result<T>) -> Result<Option<T>> {
+        match result {
+            Ok(v) => Ok(Some(self.went_on(v))),
+            Err(e @ Error::Busy { .. }) => {
+                // Nothing half-done stays open: the next try begins afresh.
+                let _ = store.rollback();
+                self.locked(&e);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Run `op` until the database is not locked; `None` when a stop came first.
+    fn wait_for<T>(&mut self, stop: &AtomicBool, mut op: impl FnMut() -> Result<T>) -> Result<Option<T>> {
+        loop {
+            match op() {
+                Ok(v) => return Ok(Some(self.went_on(v))),
+                Err(e @ Error::Busy { .. }) => self.locked(&e),
+                Err(e) => return Err(e),
+            }
+            let until = Instant::now() + BUSY_RETRY;
+            while Instant::now() < until {
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+
+    fn went_on<T>(&mut self, v: T) -> T {
+        if std::mem::take(&mut self.waiting) {
+            (self.notes)(Note::DatabaseFree);
+        }
+        v
+    }
+
+    fn locked(&mut self, e: &Error) {
+        if !std::mem::replace(&mut self.waiting, true) {
+            (self.notes)(Note::DatabaseBusy { error: e.to_string() });
+        }
+    }
 }
 
 /// Whether a file event can mean new content. Opening or reading a file is
@@ -241,12 +427,14 @@ fn reload_loop(
     rx: &mpsc::Receiver<()>,
     stop: &AtomicBool,
     notes: &(dyn Fn(Note) + Send + Sync),
+    rejected_at_start: Option<Vec<String>>,
 ) {
     // Records a new version at once when the store is idle; while an ingest
     // holds it, gives up quickly: the ingest records it with its next event.
     let store = Store::open(db_path, Duration::from_millis(100)).ok();
-    // One save can arrive as several file events: say each distinct failure once.
-    let mut last_rejected: Option<Vec<String>> = None;
+    // One save can arrive as several file events: say each distinct failure
+    // once (those of the files watch started without were said already).
+    let mut last_rejected: Option<Vec<String>> = rejected_at_start;
     // Changes arrived while the last load failed: load again without waiting.
     let mut again = false;
     // A safety net for file events that never come (a busy machine, a network
@@ -320,29 +508,33 @@ fn reload_loop(
     }
 }
 
-/// Process every settled inbox file, in name order.
+/// Read every inbox file, in name order, and move the finished ones out:
+/// how many files had new lines or were moved.
 pub fn drain_inbox(
-    inbox: &Inbox,
+    inbox: &mut Inbox,
     store: &Store,
     current: &Current,
     options: &Options,
     stop: &AtomicBool,
     notes: &(dyn Fn(Note) + Send + Sync),
-) -> Result<()> {
+) -> Result<usize> {
+    let mut worked = 0;
     for path in inbox.pending()? {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if !Inbox::is_settled(&path, options.settle) {
-            continue;
-        }
-        match inbox.process(&path, store, current, stop) {
-            Ok(p) => notes(Note::Processed(p)),
-            Err(e @ Error::Store { .. }) => return Err(e),
+        match inbox.process(&path, store, current, stop, options.settle) {
+            // A file still written that did not grow since the last pass: nothing to say.
+            Ok(p) if p.still_written && p.lines_read == 0 => {}
+            Ok(p) => {
+                worked += 1;
+                notes(Note::Processed(p));
+            }
+            Err(e @ (Error::Store { .. } | Error::Busy { .. })) => return Err(e),
             Err(e) => notes(Note::InboxError { file: display(&path), error: e.to_string() }),
         }
     }
-    Ok(())
+    Ok(worked)
 }
 
 /// One `clock.tick` event at the wall-clock time.

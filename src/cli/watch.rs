@@ -37,6 +37,20 @@ fn print(note: Note) {
         Note::Started { version, files } => {
             eprintln!("watching: rules {version} ({files} files) in force; Ctrl-C stops")
         }
+        Note::StartedOnStored { version, files, loaded_at, problems, snippets } => {
+            eprintln!(
+                "rules rejected: {} problem{} in the files on disk; starting on the last good rules {version} \
+                 ({files} files, in force since {loaded_at}) stored in the database; a fixed save is picked up",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            print_problems(&problems, &snippets);
+        }
+        Note::WaitingForInbox { holder } => eprintln!("{holder}; waiting until it stops (Ctrl-C stops)"),
+        Note::DatabaseBusy { error } => {
+            eprintln!("{error}; waiting for it, and going on when it is free (Ctrl-C stops)")
+        }
+        Note::DatabaseFree => eprintln!("the database is free again; going on"),
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
         Note::Rejected { problems, snippets } => {
             eprintln!(
@@ -44,17 +58,15 @@ fn print(note: Note) {
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
             );
-            for p in &problems {
-                eprintln!("  {p}");
-            }
-            for s in snippets.iter().flatten() {
-                eprintln!("{s}");
-            }
+            print_problems(&problems, &snippets);
         }
         Note::Processed(p) => {
             let c = &p.summary.counts;
-            let whereto =
-                p.moved_to.map(|m| format!("moved to {m}")).unwrap_or_else(|| "stopped; stays in the inbox".into());
+            let whereto = match p.moved_to {
+                Some(m) => format!("moved to {m}"),
+                None if p.still_written => "so far; still being written, stays in the inbox and is read on".into(),
+                None => "stopped; stays in the inbox".into(),
+            };
             eprintln!(
                 "{}: applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {}, key-account changes {}; {whereto}",
                 p.file, c.applied, c.duplicates, c.rejected, c.tasks_created, c.stage_moves, c.key_account_changes
@@ -67,6 +79,15 @@ fn print(note: Note) {
     }
 }
 
+fn print_problems(problems: &[String], snippets: &[Option<String>]) {
+    for p in problems {
+        eprintln!("  {p}");
+    }
+    for s in snippets.iter().flatten() {
+        eprintln!("{s}");
+    }
+}
+
 pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
     let stop = stop_flag()?;
     let options = Options {
@@ -74,7 +95,10 @@ pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
         settle: Duration::from_millis(args.settle_ms),
         ..Options::default()
     };
-    ctx.config()?;
+    // A broken config.toml is watch's to handle (it starts on the stored rules); a missing one is not.
+    if !ctx.dir.join(dealflow::config::CONFIG_FILE).exists() {
+        ctx.config()?;
+    }
     watch::run(&ctx.dir, ctx.db.as_deref(), &options, stop, Arc::new(print))?;
     Ok(Outcome::Ok)
 }
@@ -84,14 +108,19 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
     let store = ctx.store(&playbook.config)?;
     let current = dealflow::playbook::current(playbook);
-    let inbox = Inbox::new(&ctx.dir);
+    let mut inbox = Inbox::new(&ctx.dir);
+    let _lock = match inbox.try_lock()? {
+        Ok(lock) => lock,
+        Err(holder) => anyhow::bail!("{holder}; nothing was done (it processes the files itself)"),
+    };
     let mut total = Summary::default();
     let mut files = Vec::new();
     for path in inbox.pending()? {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let p = inbox.process(&path, &store, &current, &stop)?;
+        // No settle time: a file is left for the next run only while a process has it open for writing.
+        let p = inbox.process(&path, &store, &current, &stop, Duration::ZERO)?;
         total.add(&p.summary);
         if !args.json {
             print(Note::Processed(p.clone()));
