@@ -101,6 +101,11 @@ impl Inbox {
         Ok(files)
     }
 
+    /// Forget how far files not in `pending` were read (they were taken away).
+    pub fn forget_all_but(&mut self, pending: &[PathBuf]) {
+        self.reading.retain(|path, _| pending.contains(path));
+    }
+
     /// Whether the file keeps its size over `settle` (a writer may still be at it).
     pub fn is_settled(path: &Path, settle: Duration) -> bool {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();

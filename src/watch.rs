@@ -87,7 +87,7 @@ pub enum Note {
 pub struct Options {
     /// How long file events are gathered before acting on them.
     pub debounce: Duration,
-    /// How long an inbox file must keep its size before it is read.
+    /// How long an inbox file must keep its size before it is taken as finished.
     pub settle: Duration,
     /// How often the inbox is scanned even without events (a safety net).
     pub rescan: Duration,
@@ -519,7 +519,9 @@ pub fn drain_inbox(
     notes: &(dyn Fn(Note) + Send + Sync),
 ) -> Result<usize> {
     let mut worked = 0;
-    for path in inbox.pending()? {
+    let pending = inbox.pending()?;
+    inbox.forget_all_but(&pending);
+    for path in pending {
         if stop.load(Ordering::SeqCst) {
             break;
         }

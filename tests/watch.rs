@@ -612,7 +612,7 @@ fn a_file_written_in_place_with_pauses_longer_than_the_settle_time_loses_no_line
     // Ten lines and half of the eleventh (no line end yet), then a pause.
     let (head, tail) = leads[10].split_at(20);
     writer.write_all(format!("{}\n{head}", leads[..10].join("\n")).as_bytes()).unwrap();
-    let first = w.expect("inbox/live.jsonl: ");
+    let first = read_on_until(&mut w, "applied 10,");
     assert!(
         first.contains("applied 10,")
             && first.contains("rejected 0")
@@ -625,7 +625,7 @@ fn a_file_written_in_place_with_pauses_longer_than_the_settle_time_loses_no_line
     assert!(!w.seen.iter().any(|l| l.contains("moved to")), "{:?}", w.seen);
     // The rest of the line and more, read on from where it stopped.
     writer.write_all(format!("{tail}\n{}\n", leads[11..20].join("\n")).as_bytes()).unwrap();
-    let second = w.expect("inbox/live.jsonl: ");
+    let second = read_on_until(&mut w, "applied 20,");
     assert!(
         second.contains("applied 20,") && second.contains("rejected 0") && second.contains("still being written"),
         "{second}"
@@ -645,4 +645,16 @@ fn a_file_written_in_place_with_pauses_longer_than_the_settle_time_loses_no_line
     );
     assert_eq!(ws.tasks_titled("Call new lead Co ").len(), 30);
     assert_eq!(w.stop(), 0);
+}
+
+/// The notes on `inbox/live.jsonl` until one says `applied`: each before it
+/// must be a pass over a file still being written, with nothing rejected.
+fn read_on_until(w: &mut Watching, applied: &str) -> String {
+    loop {
+        let line = w.expect("inbox/live.jsonl: ");
+        if line.contains(applied) {
+            return line;
+        }
+        assert!(line.contains("still being written") && line.contains("rejected 0"), "{line}");
+    }
 }

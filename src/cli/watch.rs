@@ -19,7 +19,9 @@ pub struct WatchArgs {
     /// Milliseconds to gather file events before acting on them.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     debounce_ms: u64,
-    /// Milliseconds an inbox file must keep its size before it is read.
+    /// Milliseconds an inbox file must keep its size before it is taken as
+    /// finished and moved out of the inbox. Whole lines are read as they come;
+    /// a file some process holds open for writing is never moved (Linux).
     #[arg(long, default_value_t = 100, value_name = "MS")]
     settle_ms: u64,
 }
