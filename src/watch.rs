@@ -28,6 +28,12 @@ use crate::inbox::{INBOX, Inbox, Processed};
 use crate::playbook::{Current, Playbook};
 use crate::store::Store;
 
+mod patience;
+mod start;
+
+use patience::{BUSY_RETRY, Patience, lock_inbox};
+use start::first_playbook;
+
 /// What watch mode tells its user.
 #[derive(Debug)]
 pub enum Note {
@@ -131,9 +137,6 @@ pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
         other => (vec![other.to_string()], vec![None]),
     }
 }
-
-/// How long to wait before trying a locked database again.
-const BUSY_RETRY: Duration = Duration::from_millis(250);
 
 /// Run until `stop` is set. `notes` receives what happens, from this thread
 /// and the reloader's.
@@ -266,134 +269,6 @@ pub fn run(
     drop(debouncer);
     let _ = reloader.join();
     result
-}
-
-/// Take the inbox lock, waiting while another process holds it (said once);
-/// `None` when a stop came first.
-fn lock_inbox(
-    inbox: &Inbox,
-    stop: &AtomicBool,
-    notes: &(dyn Fn(Note) + Send + Sync),
-) -> Result<Option<crate::inbox::lock::InboxLock>> {
-    let mut said = false;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        match inbox.try_lock()? {
-            Ok(lock) => return Ok(Some(lock)),
-            Err(holder) if !said => {
-                said = true;
-                notes(Note::WaitingForInbox { holder: holder.to_string() });
-            }
-            Err(_) => {}
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The problems of the files on disk, and when the stored version was put in force.
-type Fallback = (Vec<String>, Vec<Option<String>>, String);
-
-/// The playbook to start on: the files on disk; when they do not load, the
-/// version in force last, as the database stored it (with what is wrong on
-/// disk). With neither, the error of the files on disk.
-fn first_playbook(root: &Path, db: Option<&Path>) -> Result<(Playbook, Option<Fallback>)> {
-    let error = match Playbook::load(root) {
-        Ok(p) => return Ok((p, None)),
-        Err(e) => e,
-    };
-    let path = match crate::config::Config::load(root) {
-        Ok(config) => config.store_path(db),
-        Err(_) => store_path_without_config(root, db),
-    };
-    let stored = || -> Result<Option<(Playbook, String)>> {
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let store = Store::open_read_only(&path, Duration::from_secs(5))?;
-        let loaded_at = store.current_rules_version()?.map(|v| v.loaded_at).unwrap_or_default();
-        Ok(Playbook::stored(root, &store)?.map(|p| (p, loaded_at)))
-    };
-    match stored() {
-        Ok(Some((playbook, loaded_at))) => {
-            let (problems, snippets) = problems(&error, root);
-            Ok((playbook, Some((problems, snippets, loaded_at))))
-        }
-        Ok(None) => Err(error),
-        Err(e) => {
-            tracing::debug!("no stored rules to start on: {e}");
-            Err(error)
-        }
-    }
-}
-
-/// The database file when `config.toml` does not load: `--db`, else the
-/// `[store] path` the file names if it is still TOML, else the default.
-fn store_path_without_config(root: &Path, db: Option<&Path>) -> PathBuf {
-    if let Some(db) = db {
-        return db.to_path_buf();
-    }
-    let text = std::fs::read_to_string(root.join(crate::config::CONFIG_FILE)).unwrap_or_default();
-    let named = text
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get("store").and_then(|s| s.get("path")).and_then(|p| p.as_str()).map(str::to_string));
-    root.join(named.unwrap_or_else(|| crate::config::StoreConfig::default().path.display().to_string()))
-}
-
-/// Waiting out a database locked by another process: said once when the
-/// wait starts, once when it ends.
-struct Patience<'a> {
-    notes: &'a (dyn Fn(Note) + Send + Sync),
-    waiting: bool,
-}
-
-impl Patience<'_> {
-    /// `Ok(None)` when the database was locked (the caller tries again later).
-    fn outcome<T>(&mut self, store: &Store, result: Result<T>) -> Result<Option<T>> {
-        match result {
-            Ok(v) => Ok(Some(self.went_on(v))),
-            Err(e @ Error::Busy { .. }) => {
-                // Nothing half-done stays open: the next try begins afresh.
-                let _ = store.rollback();
-                self.locked(&e);
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Run `op` until the database is not locked; `None` when a stop came first.
-    fn wait_for<T>(&mut self, stop: &AtomicBool, mut op: impl FnMut() -> Result<T>) -> Result<Option<T>> {
-        loop {
-            match op() {
-                Ok(v) => return Ok(Some(self.went_on(v))),
-                Err(e @ Error::Busy { .. }) => self.locked(&e),
-                Err(e) => return Err(e),
-            }
-            let until = Instant::now() + BUSY_RETRY;
-            while Instant::now() < until {
-                if stop.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
-    }
-
-    fn went_on<T>(&mut self, v: T) -> T {
-        if std::mem::take(&mut self.waiting) {
-            (self.notes)(Note::DatabaseFree);
-        }
-        v
-    }
-
-    fn locked(&mut self, e: &Error) {
-        if !std::mem::replace(&mut self.waiting, true) {
-            (self.notes)(Note::DatabaseBusy { error: e.to_string() });
-        }
-    }
 }
 
 /// Whether a file event can mean new content. Opening or reading a file is
