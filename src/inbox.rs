@@ -117,9 +117,9 @@ impl Inbox {
         before.is_some() && before == size(path)
     }
 
-    /// Ingest the whole lines of one inbox file not read yet; once the file is
-    /// finished (its size kept over `settle`, and no process has it open for
-    /// writing), its last line too, and move it out of the inbox.
+    /// Ingest the whole lines of one inbox file not read yet, once it has kept
+    /// its size over `settle`; once it is finished (no process has it open for
+    /// writing either), its last line too, and move it out of the inbox.
     pub fn process(
         &mut self,
         path: &Path,
@@ -137,6 +137,12 @@ impl Inbox {
         let before = self.reading.remove(path).filter(|r| r.identity == identity && r.offset <= meta.len());
         let mut reading = before.unwrap_or(Reading { identity, offset: 0, lines: 0, summary: Summary::default() });
         let lines_before = reading.lines;
+        // A file whose size changes is in the middle of a write: a later pass reads it.
+        if !Inbox::is_settled(path, settle) {
+            let summary = reading.summary.clone();
+            self.reading.insert(path.to_path_buf(), reading);
+            return Ok(Processed { file: source, moved_to: None, still_written: true, lines_read: 0, summary });
+        }
         let mut last_line = false;
         loop {
             let size = file.metadata().map_err(read_err)?.len();
@@ -172,8 +178,8 @@ impl Inbox {
             if last_line {
                 break;
             }
-            let finished = Inbox::is_settled(path, settle)
-                && file.metadata().is_ok_and(|m| m.len() == size && !writers::open_for_writing(&m));
+            // Finished: it kept its size over the settle time and since, and nobody writes it.
+            let finished = file.metadata().is_ok_and(|m| m.len() == size && !writers::open_for_writing(&m));
             if !finished {
                 let lines_read = reading.lines - lines_before;
                 let summary = reading.summary.clone();
