@@ -58,7 +58,8 @@ pub enum Note {
     },
     /// The database is locked by another process: watch waits and tries again (said once per wait).
     DatabaseBusy {
-        error: String,
+        /// The database file.
+        path: PathBuf,
     },
     /// The database that was locked could be written again.
     DatabaseFree,
@@ -168,10 +169,10 @@ pub fn run(
     }
     let version = first.version().to_string();
     let files = first.rule_files();
-    let rejected_at_start = rejected.as_ref().map(|(problems, _, _)| problems.clone());
+    let rejected_at_start = rejected.as_ref().map(|r| r.problems.clone());
     let started = match rejected {
         None => vec![Note::Started { version, files }],
-        Some((problems, snippets, loaded_at)) => vec![
+        Some(start::Fallback { problems, snippets, loaded_at }) => vec![
             Note::StartedOnStored { version: version.clone(), files, loaded_at, problems, snippets },
             Note::Started { version, files },
         ],

@@ -49,9 +49,11 @@ fn print(note: Note) {
             print_problems(&problems, &snippets);
         }
         Note::WaitingForInbox { holder } => eprintln!("{holder}; waiting until it stops (Ctrl-C stops)"),
-        Note::DatabaseBusy { error } => {
-            eprintln!("{error}; waiting for it, and going on when it is free (Ctrl-C stops)")
-        }
+        Note::DatabaseBusy { path } => eprintln!(
+            "database {}: locked by another process for longer than the busy timeout; waiting for it, and going on \
+             when it is free (Ctrl-C stops)",
+            path.display()
+        ),
         Note::DatabaseFree => eprintln!("the database is free again; going on"),
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
         Note::Rejected { problems, snippets } => {

@@ -50,10 +50,10 @@ impl Patience<'_> {
     pub(super) fn outcome<T>(&mut self, store: &Store, result: Result<T>) -> Result<Option<T>> {
         match result {
             Ok(v) => Ok(Some(self.went_on(v))),
-            Err(e @ Error::Busy { .. }) => {
+            Err(Error::Busy { path, .. }) => {
                 // Nothing half-done stays open: the next try begins afresh.
                 let _ = store.rollback();
-                self.locked(&e);
+                self.locked(&path);
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -65,7 +65,7 @@ impl Patience<'_> {
         loop {
             match op() {
                 Ok(v) => return Ok(Some(self.went_on(v))),
-                Err(e @ Error::Busy { .. }) => self.locked(&e),
+                Err(Error::Busy { path, .. }) => self.locked(&path),
                 Err(e) => return Err(e),
             }
             let until = Instant::now() + BUSY_RETRY;
@@ -85,9 +85,9 @@ impl Patience<'_> {
         v
     }
 
-    fn locked(&mut self, e: &Error) {
+    fn locked(&mut self, path: &std::path::Path) {
         if !std::mem::replace(&mut self.waiting, true) {
-            (self.notes)(Note::DatabaseBusy { error: e.to_string() });
+            (self.notes)(Note::DatabaseBusy { path: path.to_path_buf() });
         }
     }
 }

@@ -11,8 +11,14 @@ use crate::error::Result;
 use crate::playbook::Playbook;
 use crate::store::Store;
 
-/// The problems of the files on disk, and when the stored version was put in force.
-pub(super) type Fallback = (Vec<String>, Vec<Option<String>>, String);
+/// Why watch starts on the stored version.
+pub(super) struct Fallback {
+    /// The problems of the files on disk, one per line, and where each is in its file.
+    pub(super) problems: Vec<String>,
+    pub(super) snippets: Vec<Option<String>>,
+    /// When the stored version was put in force.
+    pub(super) loaded_at: String,
+}
 
 /// The playbook to start on: the files on disk; when they do not load, the
 /// version in force last, as the database stored it (with what is wrong on
@@ -37,7 +43,7 @@ pub(super) fn first_playbook(root: &Path, db: Option<&Path>) -> Result<(Playbook
     match stored() {
         Ok(Some((playbook, loaded_at))) => {
             let (problems, snippets) = problems(&error, root);
-            Ok((playbook, Some((problems, snippets, loaded_at))))
+            Ok((playbook, Some(Fallback { problems, snippets, loaded_at })))
         }
         Ok(None) => Err(error),
         Err(e) => {
