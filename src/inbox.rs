@@ -323,6 +323,25 @@ mod tests {
     }
 
     #[test]
+    fn only_whole_lines_are_taken_whatever_their_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let long = "x".repeat(150_000);
+        std::fs::write(&path, format!("one\n{long}\ntwo\n{long}")).unwrap();
+        let file = File::open(&path).unwrap();
+        let size = file.metadata().unwrap().len();
+        let whole = 4 + long.len() as u64 + 1 + 4;
+        assert_eq!(last_line_end(&file, 0, size).unwrap(), whole, "the last line has no end yet");
+        assert_eq!(last_line_end(&file, whole, size).unwrap(), whole, "nothing whole after it");
+        assert_eq!(last_line_end(&file, 0, 3).unwrap(), 0, "no line end at all");
+        assert_eq!(last_line_end(&file, 0, 4).unwrap(), 4);
+
+        let mut counted = LineCount { inner: &b"a\nb\nc"[..], lines: 0, last: b'\n' };
+        std::io::copy(&mut counted, &mut std::io::sink()).unwrap();
+        assert_eq!((counted.lines, counted.last), (2, b'c'));
+    }
+
+    #[test]
     fn pending_files_come_in_name_order_and_a_taken_name_gets_a_number() {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::new(dir.path());
