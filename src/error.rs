@@ -76,6 +76,9 @@ pub enum Error {
     Write { path: PathBuf, source: std::io::Error },
     #[error("database {path}: {message}")]
     Store { path: PathBuf, message: String },
+    /// Another process held the database's write lock for longer than the busy timeout.
+    #[error("database {path}: {message}")]
+    Busy { path: PathBuf, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

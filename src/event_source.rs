@@ -51,6 +51,12 @@ impl<R: Read> EventLines<R> {
         self.limits = limits;
         self
     }
+
+    /// Number the lines as if `n` lines came before them (reading on in a file that grew).
+    pub fn after_line(mut self, n: usize) -> Self {
+        self.number = n;
+        self
+    }
 }
 
 impl<R: Read> Iterator for EventLines<R> {

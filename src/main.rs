@@ -4,6 +4,8 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    // Before anything else: a stop signal from now on is caught, never lost.
+    cli::signals::install();
     // `dealflow tasks | head` should end quietly when `head` stops reading.
     #[cfg(unix)]
     // SAFETY: restoring the default SIGPIPE action before any thread starts.

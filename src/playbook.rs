@@ -36,6 +36,25 @@ impl Playbook {
         })
     }
 
+    /// The version put in force last, rebuilt from the text of its files as
+    /// the store keeps it; `None` when the store has none. Watch starts on it
+    /// when the files on disk do not load.
+    pub fn stored(dir: &Path, store: &Store) -> Result<Option<Playbook>> {
+        let started = Instant::now();
+        let Some(last) = store.current_rules_version()? else { return Ok(None) };
+        let Some(mut files) = store.rules_version_files(&last.version)? else { return Ok(None) };
+        let Some(i) = files.iter().position(|(path, _)| path == crate::config::CONFIG_FILE) else { return Ok(None) };
+        let (_, text) = files.remove(i);
+        let config = Config::parse(dir, &text)?;
+        let rules = RuleSet::from_sources(&config, files)?;
+        Ok(Some(Playbook {
+            config,
+            rules,
+            loaded_at: crate::time::now_stamp(),
+            load_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }))
+    }
+
     pub fn version(&self) -> &str {
         &self.rules.version
     }

@@ -8,6 +8,11 @@
 //! playbook in; a broken edit is reported and the last good playbook stays.
 //! Reloading runs beside ingesting, so an edit takes effect from the next
 //! event even in the middle of a long inbox file.
+//!
+//! Watch holds the inbox lock while it runs (a second watch waits for it);
+//! it starts on the last good rules stored in the database when the files on
+//! disk do not load; and a database locked by another process for longer
+//! than the busy timeout is waited for, never a reason to exit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +28,12 @@ use crate::inbox::{INBOX, Inbox, Processed};
 use crate::playbook::{Current, Playbook};
 use crate::store::Store;
 
+mod patience;
+mod start;
+
+use patience::{BUSY_RETRY, Patience, lock_inbox};
+use start::first_playbook;
+
 /// What watch mode tells its user.
 #[derive(Debug)]
 pub enum Note {
@@ -31,6 +42,27 @@ pub enum Note {
         version: String,
         files: usize,
     },
+    /// The rules on disk do not load: watch starts on the version in force
+    /// last, as the database stored it, and takes the files up once they load.
+    StartedOnStored {
+        version: String,
+        files: usize,
+        /// When it was put in force before.
+        loaded_at: String,
+        problems: Vec<String>,
+        snippets: Vec<Option<String>>,
+    },
+    /// Another process holds the inbox lock: watch waits until it ends.
+    WaitingForInbox {
+        holder: String,
+    },
+    /// The database is locked by another process: watch waits and tries again (said once per wait).
+    DatabaseBusy {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The database that was locked could be written again.
+    DatabaseFree,
     Reloaded {
         version: String,
         files: usize,
@@ -62,7 +94,7 @@ pub enum Note {
 pub struct Options {
     /// How long file events are gathered before acting on them.
     pub debounce: Duration,
-    /// How long an inbox file must keep its size before it is read.
+    /// How long an inbox file must keep its size before it is taken as finished.
     pub settle: Duration,
     /// How often the inbox is scanned even without events (a safety net).
     pub rescan: Duration,
@@ -117,17 +149,36 @@ pub fn run(
     notes: Arc<dyn Fn(Note) + Send + Sync>,
 ) -> Result<()> {
     let root = dir.canonicalize().map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
-    let first = Playbook::load(&root)?;
+    let mut inbox = Inbox::new(&root);
+    let Some(_lock) = lock_inbox(&inbox, &stop, &*notes)? else {
+        notes(Note::Stopping);
+        return Ok(());
+    };
+    let (first, rejected) = first_playbook(&root, db)?;
     let db_path = first.config.store_path(db);
     let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
     let tick_every = first.config.clock.tick_interval();
-    let store = Store::open(&db_path, timeout)?;
+    let mut patience = Patience { notes: &*notes, waiting: false };
+    let Some(store) = patience.wait_for(&stop, || Store::open(&db_path, timeout))? else {
+        notes(Note::Stopping);
+        return Ok(());
+    };
     store.verify()?;
-    first.record(&store)?;
-    let started = Note::Started { version: first.version().to_string(), files: first.rule_files() };
+    if patience.wait_for(&stop, || first.record(&store))?.is_none() {
+        notes(Note::Stopping);
+        return Ok(());
+    }
+    let version = first.version().to_string();
+    let files = first.rule_files();
+    let rejected_at_start = rejected.as_ref().map(|r| r.problems.clone());
+    let started = match rejected {
+        None => vec![Note::Started { version, files }],
+        Some(start::Fallback { problems, snippets, loaded_at }) => vec![
+            Note::StartedOnStored { version: version.clone(), files, loaded_at, problems, snippets },
+            Note::Started { version, files },
+        ],
+    };
     let current: Arc<Current> = crate::playbook::current(first);
-    let inbox = Inbox::new(&root);
-    std::fs::create_dir_all(inbox.dir()).map_err(|source| Error::Write { path: inbox.dir().to_path_buf(), source })?;
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>();
     let look_again = reload_tx.clone();
@@ -158,14 +209,18 @@ pub fn run(
     // A change saved between the first load and the watch starting has no
     // event: look at the files once more now (the same version reloads nothing).
     let _ = look_again.send(());
-    notes(started);
+    for note in started {
+        notes(note);
+    }
 
     let reloader = {
         let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
         let db_path = db_path.clone();
         // A candidate may be simulated on this thread: it runs rules, so it gets their stack.
-        crate::rules::stack::spawn("reload", move || reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes))
-            .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
+        crate::rules::stack::spawn("reload", move || {
+            reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes, rejected_at_start)
+        })
+        .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
     };
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
@@ -183,29 +238,36 @@ pub fn run(
         }
         let in_force = current.load();
         if in_force.version() != recorded {
-            if let Err(e) = in_force.record(&store) {
-                break Err(e);
+            match patience.outcome(&store, in_force.record(&store)) {
+                Ok(Some(())) => recorded = in_force.version().to_string(),
+                Ok(None) => {}
+                Err(e) => break Err(e),
             }
-            recorded = in_force.version().to_string();
         }
         if Instant::now() >= next_scan {
             next_scan = Instant::now() + options.rescan;
-            if let Err(e) = drain_inbox(&inbox, &store, &current, options, &stop, &*notes) {
-                break Err(e);
+            match patience.outcome(&store, drain_inbox(&mut inbox, &store, &current, options, &stop, &*notes)) {
+                Ok(Some(_)) => {}
+                Ok(None) => next_scan = Instant::now() + BUSY_RETRY,
+                Err(e) => break Err(e),
             }
         }
         if let Some(t) = next_tick
             && Instant::now() >= t
         {
             next_tick = current.load().config.clock.tick_interval().map(|d| Instant::now() + d);
-            if let Err(e) = tick(&store, &current, &*notes) {
-                break Err(e);
+            match patience.outcome(&store, tick(&store, &current, &*notes)) {
+                Ok(Some(_)) => {}
+                Ok(None) => next_tick = Some(Instant::now() + BUSY_RETRY),
+                Err(e) => break Err(e),
             }
         }
         let wait = [Some(next_scan), next_tick].into_iter().flatten().min().unwrap_or(next_scan);
         let wait = wait.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
         match inbox_rx.recv_timeout(wait) {
-            Ok(()) => next_scan = Instant::now(),
+            // While the database is locked, the retry keeps its pace.
+            Ok(()) if !patience.waiting => next_scan = Instant::now(),
+            Ok(()) => {}
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }
@@ -248,12 +310,14 @@ fn reload_loop(
     rx: &mpsc::Receiver<()>,
     stop: &AtomicBool,
     notes: &(dyn Fn(Note) + Send + Sync),
+    rejected_at_start: Option<Vec<String>>,
 ) {
     // Records a new version at once when the store is idle; while an ingest
     // holds it, gives up quickly: the ingest records it with its next event.
     let store = Store::open(db_path, Duration::from_millis(100)).ok();
-    // One save can arrive as several file events: say each distinct failure once.
-    let mut last_rejected: Option<Vec<String>> = None;
+    // One save can arrive as several file events: say each distinct failure
+    // once (those of the files watch started without were said already).
+    let mut last_rejected: Option<Vec<String>> = rejected_at_start;
     // Changes arrived while the last load failed: load again without waiting.
     let mut again = false;
     // A safety net for file events that never come (a busy machine, a network
@@ -327,29 +391,35 @@ fn reload_loop(
     }
 }
 
-/// Process every settled inbox file, in name order.
+/// Read every inbox file, in name order, and move the finished ones out:
+/// how many files had new lines or were moved.
 pub fn drain_inbox(
-    inbox: &Inbox,
+    inbox: &mut Inbox,
     store: &Store,
     current: &Current,
     options: &Options,
     stop: &AtomicBool,
     notes: &(dyn Fn(Note) + Send + Sync),
-) -> Result<()> {
-    for path in inbox.pending()? {
+) -> Result<usize> {
+    let mut worked = 0;
+    let pending = inbox.pending()?;
+    inbox.forget_all_but(&pending);
+    for path in pending {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if !Inbox::is_settled(&path, options.settle) {
-            continue;
-        }
-        match inbox.process(&path, store, current, stop) {
-            Ok(p) => notes(Note::Processed(p)),
-            Err(e @ Error::Store { .. }) => return Err(e),
+        match inbox.process(&path, store, current, stop, options.settle) {
+            // A file still written that did not grow since the last pass: nothing to say.
+            Ok(p) if p.still_written && p.lines_read == 0 => {}
+            Ok(p) => {
+                worked += 1;
+                notes(Note::Processed(p));
+            }
+            Err(e @ (Error::Store { .. } | Error::Busy { .. })) => return Err(e),
             Err(e) => notes(Note::InboxError { file: display(&path), error: e.to_string() }),
         }
     }
-    Ok(())
+    Ok(worked)
 }
 
 /// One `clock.tick` event at the wall-clock time.

@@ -211,6 +211,36 @@ fn spawn(ws: &Workspace, args: &[&str]) -> Child {
     ws.command(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dealflow")
 }
 
+/// Start `dealflow watch ...` and return once it says it is watching, with
+/// the thread that keeps reading its standard error (it returns every line).
+fn spawn_watching(ws: &Workspace, args: &[&str]) -> (Child, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = ws
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dealflow");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("watching: ") {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("watch did not say it was watching:\n{}", reader.join().unwrap().join("\n"));
+    }
+    (child, reader)
+}
+
 /// How a run ended.
 #[derive(Debug)]
 enum End {
@@ -357,7 +387,8 @@ fn watch_killed_while_processing_the_inbox_ends_as_one_uninterrupted_ingest() {
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "a kill lost committed events: {progress:?}");
     assert!(progress.iter().filter(|&&n| n > 0 && n < total).count() >= 4, "too few kills mid-inbox: {progress:?}");
 
-    let mut child = spawn(&crashed, &watch);
+    // Signalled only once it says it is watching (the kills may have emptied the inbox already).
+    let (mut child, said) = spawn_watching(&crashed, &watch);
     let deadline = Instant::now() + Duration::from_secs(120);
     while pending() > 0 {
         assert!(Instant::now() < deadline, "the inbox was not emptied");
@@ -365,7 +396,8 @@ fn watch_killed_while_processing_the_inbox_ends_as_one_uninterrupted_ingest() {
     }
     // Stop cleanly (SIGTERM), and wait.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0), "watch printed:\n{}", said.join().unwrap().join("\n"));
 
     let mut done: Vec<String> = crashed
         .path("inbox/done")

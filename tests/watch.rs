@@ -4,119 +4,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use common::watching::{EXTRA_RULE, WAIT, Watching, save_by_rename, unsafe_kill, version_of};
 use common::{Workspace, event, example};
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A running `dealflow watch`, its standard error read line by line.
-struct Watching {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Watching {
-    fn start(ws: &Workspace) -> Watching {
-        let mut cmd = ws.command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"]);
-        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
-        let mut child = cmd.spawn().expect("start dealflow watch");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut w = Watching { child, lines, seen: Vec::new() };
-        w.expect("watching: ");
-        w
-    }
-
-    /// The next line starting with `prefix` (earlier lines are kept in `seen`).
-    fn expect(&mut self, prefix: &str) -> String {
-        self.expect_within(prefix, WAIT)
-    }
-
-    fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
-        let deadline = Instant::now() + wait;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line starting with {prefix:?} within {wait:?}; watch printed:\n{}", self.seen.join("\n"));
-    }
-
-    /// The lines printed right after the last one read (for multi-line messages).
-    fn following(&mut self, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|_| self.lines.recv_timeout(WAIT).expect("a following line"))
-            .inspect(|l| self.seen.push(l.clone()))
-            .collect()
-    }
-
-    fn stop(&mut self) -> i32 {
-        unsafe_kill(self.child.id(), "TERM");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Keep what it printed on the way out.
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-                    self.seen.push(line);
-                }
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "watch did not stop on SIGTERM:\n{}", self.seen.join("\n"));
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn unsafe_kill(pid: u32, signal: &str) {
-    let ok =
-        std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap().success();
-    assert!(ok, "kill -{signal} {pid}");
-}
-
-/// The version named in a `rules reloaded: VERSION (N files) in M ms` line.
-fn version_of(line: &str) -> String {
-    line.trim_start_matches("rules reloaded: ").split_whitespace().next().unwrap().to_string()
-}
 
 fn files_of(line: &str) -> &str {
     let start = line.find('(').unwrap() + 1;
     &line[start..line.find(" files)").unwrap()]
-}
-
-const EXTRA_RULE: &str = "\n/// Marketing hears of every order.\nfn task_tell_marketing(event, account) {\n    if event.type == \"order.placed\" {\n        return task(\"marketing\", `Order from ${account.name}`, #{ dedup: event.data.id });\n    }\n}\n";
-
-/// Write the file under a temporary name, then rename it into place (how editors save).
-fn save_by_rename(path: &Path, text: &str) {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 #[test]

@@ -63,13 +63,9 @@ impl Context {
     }
 }
 
-/// A flag that SIGINT and SIGTERM set: long work stops between two events,
-/// commits what it did, and exits cleanly.
+/// The flag that SIGINT and SIGTERM set (caught from the start of the
+/// process, see `signals`): long work stops between two events, commits what
+/// it did, and exits cleanly.
 pub fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    #[cfg(unix)]
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, flag.clone())?;
-    }
-    Ok(flag)
+    Ok(super::signals::stop_flag())
 }

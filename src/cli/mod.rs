@@ -14,6 +14,7 @@ mod ingest;
 mod init;
 mod listing;
 mod output;
+pub mod signals;
 mod simulate;
 mod status;
 mod tasks;
@@ -86,6 +87,13 @@ enum Command {
     Bench(bench::Args),
 }
 
+impl Command {
+    /// Whether the command looks at the stop flag and stops cleanly on SIGINT and SIGTERM.
+    fn stops_cleanly(&self) -> bool {
+        matches!(self, Command::Ingest(_) | Command::Import(_) | Command::Run(_) | Command::Watch(_))
+    }
+}
+
 /// What a command ends with.
 pub enum Outcome {
     Ok,
@@ -109,6 +117,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if !cli.command.stops_cleanly() {
+        signals::default_action();
+    }
     warnings::init();
     let ctx = context::Context { dir: cli.dir, db: cli.db };
     let result = match cli.command {

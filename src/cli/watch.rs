@@ -19,7 +19,9 @@ pub struct WatchArgs {
     /// Milliseconds to gather file events before acting on them.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     debounce_ms: u64,
-    /// Milliseconds an inbox file must keep its size before it is read.
+    /// Milliseconds an inbox file must keep its size before it is taken as
+    /// finished and moved out of the inbox. Whole lines are read as they come;
+    /// a file some process holds open for writing is never moved (Linux).
     #[arg(long, default_value_t = 100, value_name = "MS")]
     settle_ms: u64,
 }
@@ -38,6 +40,22 @@ fn print(note: Note) {
         Note::Started { version, files } => {
             eprintln!("watching: rules {version} ({files} files) in force; Ctrl-C stops")
         }
+        Note::StartedOnStored { version, files, loaded_at, problems, snippets } => {
+            eprintln!(
+                "rules rejected: {} problem{} in the files on disk; starting on the last good rules {version} \
+                 ({files} files, in force since {loaded_at}) stored in the database; a fixed save is picked up",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            print_problems(&problems, &snippets);
+        }
+        Note::WaitingForInbox { holder } => eprintln!("{holder}; waiting until it stops (Ctrl-C stops)"),
+        Note::DatabaseBusy { path } => eprintln!(
+            "database {}: locked by another process for longer than the busy timeout; waiting for it, and going on \
+             when it is free (Ctrl-C stops)",
+            path.display()
+        ),
+        Note::DatabaseFree => eprintln!("the database is free again; going on"),
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
         Note::Rejected { problems, snippets } => {
             eprintln!(
@@ -45,19 +63,15 @@ fn print(note: Note) {
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
             );
-            for p in &problems {
-                eprintln!("  {}", printable(p));
-            }
-            for s in snippets.iter().flatten() {
-                eprintln!("{}", printable_lines(s));
-            }
+            print_problems(&problems, &snippets);
         }
         Note::Processed(p) => {
             let c = &p.summary.counts;
-            let whereto = p
-                .moved_to
-                .map(|m| format!("moved to {}", printable(&m)))
-                .unwrap_or_else(|| "stopped; stays in the inbox".into());
+            let whereto = match p.moved_to {
+                Some(m) => format!("moved to {}", printable(&m)),
+                None if p.still_written => "so far; still being written, stays in the inbox and is read on".into(),
+                None => "stopped; stays in the inbox".into(),
+            };
             eprintln!(
                 "{}: applied {}, duplicates skipped {}, rejected {}, tasks created {}, stage moves {}, key-account changes {}; {whereto}",
                 printable(&p.file),
@@ -76,6 +90,15 @@ fn print(note: Note) {
     }
 }
 
+fn print_problems(problems: &[String], snippets: &[Option<String>]) {
+    for p in problems {
+        eprintln!("  {}", printable(p));
+    }
+    for s in snippets.iter().flatten() {
+        eprintln!("{}", printable_lines(s));
+    }
+}
+
 pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
     let stop = stop_flag()?;
     let options = Options {
@@ -83,7 +106,10 @@ pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
         settle: Duration::from_millis(args.settle_ms),
         ..Options::default()
     };
-    ctx.config()?;
+    // A broken config.toml is watch's to handle (it starts on the stored rules); a missing one is not.
+    if !ctx.dir.join(dealflow::config::CONFIG_FILE).exists() {
+        ctx.config()?;
+    }
     watch::run(&ctx.dir, ctx.db.as_deref(), &options, stop, Arc::new(print))?;
     Ok(Outcome::Ok)
 }
@@ -93,14 +119,19 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
     let store = ctx.store_to_apply(&playbook.config)?;
     let current = dealflow::playbook::current(playbook);
-    let inbox = Inbox::new(&ctx.dir);
+    let mut inbox = Inbox::new(&ctx.dir);
+    let _lock = match inbox.try_lock()? {
+        Ok(lock) => lock,
+        Err(holder) => anyhow::bail!("{holder}; nothing was done (it processes the files itself)"),
+    };
     let mut total = Summary::default();
     let mut files = Vec::new();
     for path in inbox.pending()? {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let p = inbox.process(&path, &store, &current, &stop)?;
+        // No settle time: a file is left for the next run only while a process has it open for writing.
+        let p = inbox.process(&path, &store, &current, &stop, Duration::ZERO)?;
         total.add(&p.summary);
         if !args.json {
             print(Note::Processed(p.clone()));

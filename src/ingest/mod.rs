@@ -190,10 +190,15 @@ impl<'a> Ingest<'a> {
 
     /// Apply every line of one input, in order.
     pub fn input<R: Read>(&mut self, source: &str, reader: R) -> Result<Ended> {
+        self.input_after(source, reader, 0)
+    }
+
+    /// [`Ingest::input`] of the rest of a file whose first `lines_before` lines were read already.
+    pub fn input_after<R: Read>(&mut self, source: &str, reader: R, lines_before: usize) -> Result<Ended> {
         let now = chrono::Utc::now();
         let name: Arc<str> = source.into();
         let limits = LineLimits::of(&self.playbook.load().config.limits);
-        let mut lines = EventLines::new(source, reader, now).within(limits);
+        let mut lines = EventLines::new(source, reader, now).within(limits).after_line(lines_before);
         while let Some(line) = lines.next() {
             if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Ok(Ended::Stopped);

@@ -203,10 +203,13 @@ impl Store {
     fn describe(path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
         use rusqlite::ErrorCode::*;
         let message = match e.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked) => format!(
-                "the database is locked by another process (waited {} ms); try again when it is done",
-                busy_timeout.as_millis()
-            ),
+            Some(DatabaseBusy | DatabaseLocked) => {
+                let message = format!(
+                    "the database is locked by another process (waited {} ms); try again when it is done",
+                    busy_timeout.as_millis()
+                );
+                return Error::Busy { path: path.to_path_buf(), message };
+            }
             Some(ReadOnly) => Store::read_only_message(path),
             Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => Store::read_only_message(path),
             Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),

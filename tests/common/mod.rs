@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod watching;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
