@@ -151,9 +151,13 @@ fn populate(store: &Store, today: DateTime<Utc>) {
             store.save_deal(&deal, true, false, &deal.created_at).unwrap();
         }
     }
-    // Ticked, and so reviewed its key accounts, yesterday.
+    // Ticked, and so reviewed its key accounts, yesterday: everything written
+    // above (sweep generation 0, before any task) was swept up to yesterday,
+    // and what is written from now on is in generation 1 (see `engine::sweeps`).
     let yesterday = stamp(today - chrono::Duration::days(1));
-    store.set_meta("last_tick", &yesterday).unwrap();
-    store.set_meta("last_key_review", &yesterday).unwrap();
+    let swept = json!([{"epoch": 0, "task": 0, "at": yesterday}]).to_string();
+    store.set_meta("sweeps", &swept).unwrap();
+    store.set_meta("key_review_sweeps", &swept).unwrap();
+    store.set_sweep_epoch(1).unwrap();
     store.commit().unwrap();
 }
