@@ -17,7 +17,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::Workspace;
+use common::{Workspace, rejections};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -227,12 +227,7 @@ fn every_hostile_line_is_applied_verbatim_or_rejected_with_its_line_and_reason()
         let summary = out.json();
 
         // Rejected: each with its line and reason, in the summary and in the store.
-        let got: Vec<(u64, &str)> = summary["rejections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
-            .collect();
+        let got = rejections(&summary);
         assert_eq!(
             got.iter().map(|(l, _)| *l as usize).collect::<Vec<_>>(),
             rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
@@ -382,16 +377,6 @@ fn a_10_mb_line_is_applied_whole_and_a_line_over_the_limit_is_rejected_without_t
     assert!(account["name"].as_str() == Some(name.as_str()), "the 10 MB name came back changed");
     assert_eq!(ws.account("A-notes")["data"]["notes"].as_str().map(str::len), Some(notes.len()));
     assert_eq!(integrity(&ws), "ok");
-}
-
-/// The rejections of an ingest summary: (line, reason).
-fn rejections(summary: &Value) -> Vec<(u64, String)> {
-    summary["rejections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
-        .collect()
 }
 
 #[test]

@@ -195,12 +195,7 @@ fn an_id_sent_again_with_other_content_is_a_rejected_line_and_the_same_content_a
     let out = ws.run(&["ingest", "--json", resent.to_str().unwrap()]).code(2);
     let summary = out.json();
     assert_eq!((&summary["applied"], &summary["duplicates"], &summary["rejected"]), (&0.into(), &2.into(), &3.into()));
-    let got: Vec<(u64, &str)> = summary["rejections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
-        .collect();
+    let got = common::rejections(&summary);
     assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4, 5], "{got:#?}");
     let from = file.to_str().unwrap();
     assert_eq!(

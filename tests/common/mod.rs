@@ -34,6 +34,16 @@ pub fn event(kind: &str, at: &str, data: Value) -> String {
     json!({"id": format!("evt-{n}"), "type": kind, "at": at, "data": data}).to_string()
 }
 
+/// The rejections of an ingest summary (`--json`): (line, reason), in order.
+pub fn rejections(summary: &Value) -> Vec<(u64, String)> {
+    summary["rejections"]
+        .as_array()
+        .expect("a summary with rejections")
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 /// What a finished command left behind.
 #[derive(Debug)]
 pub struct Output {
