@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::events::account;
@@ -140,13 +139,7 @@ fn an_older_copy_moved_over_the_database_stops_watch_at_once_and_is_left_as_it_w
     std::fs::copy(&db, &older).unwrap();
     let older_bytes = std::fs::read(&older).unwrap();
 
-    let log = ws.root().join("watch.err");
-    let mut child = ws
-        .command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start watch");
+    let (mut child, log) = ws.watch_logged();
     std::fs::copy(example("quarter.jsonl"), ws.path("inbox/q3.jsonl")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ws.path("inbox/done/q3.jsonl").is_file() {

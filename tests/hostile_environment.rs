@@ -65,13 +65,7 @@ fn a_locked_database_is_a_clear_error_and_nothing_stored_is_lost() {
 #[cfg(unix)]
 fn a_database_deleted_while_watch_runs_stops_it_and_the_waiting_file_is_kept() {
     let ws = Workspace::new();
-    let log = ws.root().join("watch.err");
-    let mut child = ws
-        .command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start watch");
+    let (mut child, log) = ws.watch_logged();
     std::fs::copy(example("quarter.jsonl"), ws.path("inbox/q3.jsonl")).unwrap();
     wait_for("the first file to be done", || ws.path("inbox/done/q3.jsonl").is_file());
 

@@ -146,6 +146,19 @@ impl Workspace {
         cmd
     }
 
+    /// `watch` started with short waits, its standard error written to
+    /// `watch.err` in the workspace (returned, to read once it has stopped).
+    pub fn watch_logged(&self) -> (std::process::Child, PathBuf) {
+        let log = self.root().join("watch.err");
+        let child = self
+            .command(&["watch", "--debounce-ms", "50", "--settle-ms", "50"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create watch.err"))
+            .spawn()
+            .expect("start watch");
+        (child, log)
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         finish(args, self.command(args))
     }
