@@ -207,7 +207,7 @@ pub struct Lead {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Contract {
     pub id: String,
     pub start: String,
@@ -215,7 +215,7 @@ pub struct Contract {
     pub annual_value: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Target {
     pub product: String,
     pub period: String,
