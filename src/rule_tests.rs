@@ -177,7 +177,7 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
     let check_fields = |want: &ExpectedTask, t: &crate::model::Task, problems: &mut Vec<String>| {
         let mut differs = Vec::new();
         if let Some(p) = &want.priority
-            && *p != t.priority
+            && *p != t.priority.name()
         {
             differs.push(format!("priority {p} expected, got {}", t.priority));
         }
