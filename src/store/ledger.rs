@@ -69,13 +69,13 @@ pub(super) struct Ledger {
 /// SQLite's `SUM` over REAL values: Kahan-Babuska-Neumaier steps, then the
 /// running error added once at the end (unless it overflowed).
 #[derive(Default)]
-struct Sum {
+pub(crate) struct Sum {
     sum: f64,
     err: f64,
 }
 
 impl Sum {
-    fn add(&mut self, r: f64) {
+    pub(crate) fn add(&mut self, r: f64) {
         let s = self.sum;
         let t = s + r;
         if s.abs() > r.abs() {
@@ -86,7 +86,7 @@ impl Sum {
         self.sum = t;
     }
 
-    fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         if self.err.is_finite() { self.sum + self.err } else { self.sum }
     }
 }

@@ -17,6 +17,7 @@ mod ledger;
 #[cfg(test)]
 mod ledger_tests;
 mod log;
+pub mod memory;
 mod row_cache;
 mod schema;
 mod state;
