@@ -29,6 +29,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -132,10 +133,8 @@ impl State {
         let (load_before, load_after) = (self.t.tasks.get(&id).and_then(TaskRow::load_key), row.load_key());
         let old = self.t.put_task(id, Some(row));
         self.log(Change::Task(id, old));
-        if let Some(key) = load_before {
-            if let Some(&n) = self.t.load.get(&key) {
-                self.set_load(key, n - 1);
-            }
+        if let Some((key, &n)) = load_before.as_ref().and_then(|k| Some((k, self.t.load.get(k)?))) {
+            self.set_load(key.clone(), n - 1);
         }
         if let Some(key) = load_after {
             self.add_load(key);
@@ -252,15 +251,17 @@ struct TargetRec {
     epoch: i64,
 }
 
+/// The file and the rules version are shared with the event before when
+/// the same (they nearly always are): a replay stores a million events.
 struct EventRec {
-    id: String,
+    id: Arc<str>,
     kind: &'static str,
     at: String,
     body: String,
-    source: String,
+    source: Arc<str>,
     line: i64,
-    rules_version: String,
-    content_hash: Box<[u8]>,
+    rules_version: Arc<str>,
+    content_hash: [u8; crate::event_content::HASH_BYTES],
 }
 
 struct DecisionRec {
@@ -303,7 +304,10 @@ impl TaskRow {
 /// `(role, priority, due_at, id)`: the order of SQLite's `tasks_queue` index.
 type QueueKey = (String, Reverse<i64>, String, i64);
 
-/// The change that reverses one write.
+/// The change that reverses one write. Rows are held as they were, not
+/// boxed: the log lasts one unit of work, and a box would cost an allocation
+/// per write.
+#[allow(clippy::large_enum_variant)]
 enum Change {
     Account(String, Option<AccountRow>),
     Contact(String, Option<ContactRow>),
@@ -355,7 +359,7 @@ struct Tables {
     targets: BTreeMap<(String, String, String), TargetRec>,
     /// In the order applied: an event's `seq` is its index plus one.
     events: Vec<EventRec>,
-    event_by_id: HashMap<String, usize>,
+    event_by_id: HashMap<Arc<str>, usize>,
     rejected: Vec<RejectedRow>,
     /// Rejected rows per `(source, line)`.
     rejected_at: HashMap<(String, i64), Vec<usize>>,
@@ -417,12 +421,10 @@ impl Tables {
             if let Some(parent) = old.account.parent_id.as_ref().filter(|p| Some(*p) != new_parent) {
                 unlink(&mut self.children, parent, &id.to_string());
             }
-            if let Some(owner) = &old.account.owner {
-                if let Some(n) = self.owned.get_mut(owner) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.owned.remove(owner);
-                    }
+            if let Some((owner, n)) = old.account.owner.as_ref().and_then(|o| Some((o, self.owned.get_mut(o)?))) {
+                *n -= 1;
+                if *n == 0 {
+                    self.owned.remove(owner);
                 }
             }
             if old.account.is_key && !self.accounts.get(id).is_some_and(|a| a.account.is_key) {
@@ -1130,16 +1132,23 @@ impl Backend for Memory {
             return Err(self.fault("UNIQUE constraint failed: events.id".into()));
         }
         self.with(|s| {
-            s.t.event_by_id.insert(e.id.clone(), s.t.events.len());
+            let last = s.t.events.last();
+            let shared = |text: &str, of: fn(&EventRec) -> &Arc<str>| match last.map(of) {
+                Some(same) if **same == *text => same.clone(),
+                _ => Arc::from(text),
+            };
+            let (source, rules_version) = (shared(source, |e| &e.source), shared(rules_version, |e| &e.rules_version));
+            let id: Arc<str> = Arc::from(e.id.as_str());
+            s.t.event_by_id.insert(id.clone(), s.t.events.len());
             s.t.events.push(EventRec {
-                id: e.id.clone(),
+                id,
                 kind: e.kind.name(),
                 at: crate::time::stamp(e.at),
                 body: e.to_json(),
-                source: source.to_string(),
+                source,
                 line: line as i64,
-                rules_version: rules_version.to_string(),
-                content_hash: Box::new(e.content_hash()),
+                rules_version,
+                content_hash: e.content_hash(),
             });
             s.log(Change::EventAdded);
         });
@@ -1148,10 +1157,10 @@ impl Backend for Memory {
 
     fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>> {
         Ok(self.with(|s| {
-            let stored = s.t.events.get(*s.t.event_by_id.get(&e.id)?)?;
+            let stored = s.t.events.get(*s.t.event_by_id.get(e.id.as_str())?)?;
             Some(AppliedBefore {
-                same: *stored.content_hash == e.content_hash(),
-                source: stored.source.clone(),
+                same: stored.content_hash == e.content_hash(),
+                source: stored.source.to_string(),
                 line: stored.line as usize,
             })
         }))
@@ -1186,12 +1195,12 @@ impl Backend for Memory {
                 if about {
                     rows.push(EventRow {
                         seq: i as i64 + 1,
-                        id: e.id.clone(),
+                        id: e.id.to_string(),
                         kind: e.kind.to_string(),
                         at: e.at.clone(),
-                        source: e.source.clone(),
+                        source: e.source.to_string(),
                         line: e.line,
-                        rules_version: e.rules_version.clone(),
+                        rules_version: e.rules_version.to_string(),
                         data: body.get("data").cloned().unwrap_or_default(),
                     });
                 }
@@ -2043,3 +2052,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod vs_sqlite;
