@@ -444,3 +444,201 @@ fn the_same_writes_give_the_same_answers_as_the_sqlite_store() {
         }
     }
 }
+
+/// An event of `kind` about the ids in `data`, at one of nine days.
+fn event(d: &mut Dice, n: usize, kind: &str, data: Value) -> crate::event::Event {
+    let line = json!({"id": format!("e{n}"), "type": kind, "at": day(d), "data": data}).to_string();
+    crate::event::parse_line(&line, chrono::Utc::now()).unwrap()
+}
+
+/// The logs, contacts and activities: the same writes, the same answers.
+#[test]
+fn the_logs_and_a_deal_s_activities_answer_as_the_sqlite_store_does() {
+    use crate::model::{Decision, DecisionKind};
+    let dir = tempfile::tempdir().unwrap();
+    let sql = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(1)).unwrap();
+    let mem = Memory::new();
+    let mut d = Dice(17);
+    let deals = ["D1", "D2"];
+    for n in 0..400 {
+        let unit = n % 5 == 0;
+        if unit {
+            sql.begin().unwrap();
+            mem.begin().unwrap();
+        }
+        let (account, deal, contact) = (d.pick(ACCOUNTS), d.pick(&deals), ["C1", "C2", "C3"][d.roll(3)]);
+        match d.roll(8) {
+            0 => {
+                let role = ["buyer", "user", "executive"][d.roll(3)];
+                let data = Map::new();
+                sql.save_contact(contact, account, role, &data, "t").unwrap();
+                mem.write_contact(contact, account, role, &data, "t").unwrap();
+                let deal = Deal { id: deal.into(), account_id: d.pick(ACCOUNTS).into(), ..Deal::default() };
+                sql.save_deal(&deal, true, false, "t").unwrap();
+                mem.write_deal(&deal, true, false, "t", false).unwrap();
+            }
+            1 | 2 => {
+                let activity_id = format!("X{}", d.roll(30));
+                let kind = ["call", "email"][d.roll(2)];
+                let mut data = json!({"id": activity_id, "account_id": account, "kind": kind});
+                if d.roll(4) > 0 {
+                    data["deal_id"] = json!(deal);
+                }
+                if d.roll(3) > 0 {
+                    data["contact_id"] = json!(contact);
+                }
+                let e = event(&mut d, n, "activity.logged", data);
+                sql.save_activity(&e).unwrap();
+                let at = crate::time::stamp(e.at);
+                let row = ActivityRow {
+                    id: e.str("id"),
+                    account_id: e.str("account_id"),
+                    deal_id: e.str("deal_id"),
+                    contact_id: e.str("contact_id"),
+                    kind: e.str("kind"),
+                    at,
+                    data: &e.data,
+                };
+                mem.write_activity(&row).unwrap();
+            }
+            3 => {
+                let (kind, data) = match d.roll(3) {
+                    0 => ("deal.upserted", json!({"id": deal, "account_id": account})),
+                    1 => ("account.upserted", json!({"id": account, "name": "A"})),
+                    _ => ("lead.created", json!({"id": format!("L{}", d.roll(3)), "account_id": account})),
+                };
+                let e = event(&mut d, n, kind, data);
+                let (line, version) = (d.roll(5), ["v1", "v2"][d.roll(2)]);
+                sql.record_applied(&e, "f.jsonl", line, version, "t").unwrap();
+                mem.record_applied(&e, "f.jsonl", line, version, "t").unwrap();
+            }
+            4 => {
+                let (line, reason) = (d.roll(4), ["bad", "worse"][d.roll(2)]);
+                sql.record_rejected("f.jsonl", line, reason, "{", "t").unwrap();
+                mem.record_rejected("f.jsonl", line, reason, "{", "t").unwrap();
+            }
+            5 => {
+                let decision = Decision {
+                    kind: [DecisionKind::BecameKey, DecisionKind::TaskCreated][d.roll(2)],
+                    subject: Subject::new("account", account),
+                    rule: (d.roll(2) == 0).then(|| RuleRef { file: "rules/k.rhai".into(), function: "key".into() }),
+                    reason: "r".into(),
+                    detail: json!({"n": d.roll(9), "x": 0.1}),
+                    event_id: format!("e{n}"),
+                    at: day(&mut d),
+                };
+                sql.record_decision(&decision, "v1").unwrap();
+                mem.record_decision(&decision, "v1").unwrap();
+            }
+            6 => {
+                let w = WaitingHandover {
+                    account_id: account.into(),
+                    role: d.pick(ROLES).into(),
+                    reason: format!("r{n}"),
+                    rule: RuleRef { file: "rules/h.rhai".into(), function: "h".into() },
+                    close_open_tasks: d.roll(2) == 0,
+                    since: day(&mut d),
+                    event_id: format!("e{n}"),
+                };
+                if d.roll(4) == 0 {
+                    sql.drop_waiting_handover(account).unwrap();
+                    mem.drop_waiting_handover(account).unwrap();
+                } else {
+                    sql.save_waiting_handover(&w).unwrap();
+                    mem.save_waiting_handover(&w).unwrap();
+                }
+            }
+            _ => {
+                let h = RuleHealth {
+                    rules_version: "v1".into(),
+                    rule: ["a", "b", "c"][d.roll(3)].into(),
+                    file: ["rules/x.rhai", "rules/y.rhai"][d.roll(2)].into(),
+                    line: d.roll(2) as i64,
+                    failures: d.roll(5) as i64,
+                    last_error: "boom".into(),
+                    last_event: format!("e{n}"),
+                    quarantined_at: (d.roll(2) == 0).then(|| day(&mut d)),
+                };
+                if d.roll(8) == 0 {
+                    sql.clear_rule_health("v1", &h.rule).unwrap();
+                    mem.clear_rule_health("v1", &h.rule).unwrap();
+                } else {
+                    sql.record_rule_health(&h).unwrap();
+                    mem.record_rule_health(&h).unwrap();
+                }
+                let loaded = day(&mut d);
+                sql.record_rules_version(version_of(n), "[[\"a\", \"b\"]]", &loaded).unwrap();
+                mem.record_rules_version(version_of(n), "[[\"a\", \"b\"]]", &loaded).unwrap();
+            }
+        }
+        if unit && d.roll(2) == 0 {
+            sql.rollback().unwrap();
+            mem.rollback().unwrap();
+        } else if unit {
+            sql.commit().unwrap();
+            mem.commit().unwrap();
+        }
+    }
+    // The writes made some rows of each kind.
+    assert!(mem.event_count().unwrap() > 20);
+    assert!(mem.rejected().unwrap().len() > 3);
+    assert!(mem.decisions(None, None).unwrap().len() > 20);
+    assert!(!mem.waiting_handovers().unwrap().is_empty());
+    assert!(!mem.rule_health("v1").unwrap().is_empty());
+    assert!(deals.iter().all(|d| !mem.deal_activity_rows(d).unwrap().contacts.is_empty()));
+    let same = |what: &str, a: String, b: String| assert_eq!(a, b, "{what}");
+    for kind in ["account", "deal", "lead"] {
+        for id in ACCOUNTS.iter().chain(&deals).chain(&["L0", "L1"]) {
+            same(
+                "about",
+                format!("{:?}", sql.events_about(kind, id).unwrap()),
+                format!("{:?}", mem.events_about(kind, id).unwrap()),
+            );
+        }
+    }
+    let pages: Vec<String> = mem.event_history_page(0, 1000).unwrap().into_iter().map(|(_, body)| body).collect();
+    assert_eq!(sql.event_history().unwrap(), pages);
+    assert_eq!(sql.latest_event_at().unwrap(), mem.latest_event_at().unwrap());
+    same("rejected", format!("{:?}", sql.rejected().unwrap()), format!("{:?}", mem.rejected().unwrap()));
+    for kind in [None, Some("became_key")] {
+        for subject in [None, Some(("account", "A"))] {
+            let (a, b) = (sql.decisions(kind, subject).unwrap(), mem.decisions(kind, subject).unwrap());
+            same("decisions", format!("{a:?}"), format!("{b:?}"));
+        }
+    }
+    same(
+        "handovers",
+        format!("{:?}", sql.waiting_handovers().unwrap()),
+        format!("{:?}", mem.waiting_handovers().unwrap()),
+    );
+    assert_eq!(sql.rule_health("v1").unwrap(), mem.rule_health("v1").unwrap());
+    same(
+        "version",
+        format!("{:?}", sql.current_rules_version().unwrap()),
+        format!("{:?}", mem.current_rules_version().unwrap()),
+    );
+    assert_eq!(sql.rules_version_files("v1").unwrap(), mem.rules_version_files("v1").unwrap());
+    for deal in deals {
+        let stats = sql.deal_stats_by_sql(deal).unwrap();
+        let rows = mem.deal_activity_rows(deal).unwrap();
+        let account = mem.load_deal(deal).unwrap().map(|d| d.account_id);
+        let met = rows.contacts.iter().any(|(_, c)| {
+            c.as_ref().is_some_and(|c| {
+                ["buyer", "technical", "executive"].contains(&c.role.as_str())
+                    && Some(&c.account_id) == account.as_ref()
+            })
+        });
+        assert_eq!(
+            (stats.activities, stats.decision_maker_met, stats.last_activity),
+            (rows.per_kind, met, rows.last_activity)
+        );
+    }
+    for contact in ["C1", "C2", "C3"] {
+        let role = mem.contact_role(contact).unwrap().map(|c| (c.role, c.account_id));
+        assert_eq!(sql.contact_role(contact).unwrap(), role);
+    }
+}
+
+fn version_of(n: usize) -> &'static str {
+    ["v1", "v1", "v2"][n % 3]
+}
