@@ -264,13 +264,15 @@ struct EventRec {
     content_hash: [u8; crate::event_content::HASH_BYTES],
 }
 
+/// The detail is kept as JSON text, as SQLite keeps it: a map per decision
+/// would be several times the size, and the log is read only by people.
 struct DecisionRec {
     kind: &'static str,
     subject: Subject,
     rule: Option<RuleRef>,
     reason: String,
-    detail: Value,
-    rules_version: String,
+    detail: String,
+    rules_version: Arc<str>,
     event_id: String,
     at: String,
 }
@@ -1239,13 +1241,17 @@ impl Backend for Memory {
 
     fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()> {
         self.with(|s| {
+            let rules_version = match s.t.decisions.last() {
+                Some(last) if *last.rules_version == *rules_version => last.rules_version.clone(),
+                _ => Arc::from(rules_version),
+            };
             s.t.decisions.push(DecisionRec {
                 kind: d.kind.name(),
                 subject: d.subject.clone(),
                 rule: d.rule.clone(),
                 reason: d.reason.clone(),
-                detail: d.detail.clone(),
-                rules_version: rules_version.to_string(),
+                detail: d.detail.to_string(),
+                rules_version,
                 event_id: d.event_id.clone(),
                 at: d.at.clone(),
             });
@@ -1268,8 +1274,8 @@ impl Backend for Memory {
                     subject_id: d.subject.id.clone(),
                     rule: d.rule.as_ref().map(|r| format!("{}::{}", r.file, r.function)),
                     reason: d.reason.clone(),
-                    detail: d.detail.clone(),
-                    rules_version: d.rules_version.clone(),
+                    detail: serde_json::from_str(&d.detail).unwrap_or_default(),
+                    rules_version: d.rules_version.to_string(),
                     event_id: d.event_id.clone(),
                     at: d.at.clone(),
                 })
