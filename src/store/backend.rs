@@ -224,9 +224,7 @@ pub type CloseAs = std::result::Result<Task, Task>;
 /// A rules version's files: `(path, text)`.
 pub type VersionFiles = Vec<(String, String)>;
 
-pub use super::{
-    AppliedBefore, DecisionRow, EventRow, RejectedRow, RuleHealth, StoredVersion, TargetRow, WaitingHandover,
-};
+pub use super::{AppliedBefore, DecisionRow, EventRow, RejectedRow, RuleHealth, StoredVersion, TargetRow, WaitingHandover};
 
 /// What a database must do for dealflow. See the module documentation.
 pub trait Backend: Send {
@@ -290,14 +288,8 @@ pub trait Backend: Send {
     fn load_deal(&self, id: &str) -> Result<Option<Deal>>;
     /// Insert or update a deal (an update keeps `created_at`); with `want_before`,
     /// returns the account it was in and whether it was won.
-    fn write_deal(
-        &self,
-        d: &Deal,
-        is_open: bool,
-        is_won: bool,
-        now: &str,
-        want_before: bool,
-    ) -> Result<Option<DealBefore>>;
+    fn write_deal(&self, d: &Deal, is_open: bool, is_won: bool, now: &str, want_before: bool)
+    -> Result<Option<DealBefore>>;
     /// Open deals of an account, oldest first (by `created_at`, then id).
     fn open_deal_ids(&self, account_id: &str) -> Result<Vec<String>>;
     /// Deals, by id, in a stage and/or of an account.
