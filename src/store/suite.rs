@@ -39,7 +39,12 @@ fn sqlite() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+fn memory() -> ((), Store) {
+    ((), Store::memory())
+}
+
 backend_suite!(on_sqlite, super::sqlite);
+backend_suite!(on_memory, super::memory);
 
 fn task(title: &str, priority: Priority, due: &str, key: &str) -> NewTask {
     NewTask {
