@@ -117,34 +117,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     bar.finish_and_clear();
 
     // The engine with the rules of the config folder.
-    let engine_db = fresh(&dir.join("bench.db"))?;
-    let store = Store::open(&engine_db, Duration::from_secs(5))?;
     let current = dealflow::playbook::current(playbook);
-    let bar = bytes_bar(show, bytes, "with the rules");
-    memory::reset_peak();
-    let started = Instant::now();
-    let mut ingest = Ingest::start(&store, &current)?;
-    ingest.input("synthetic", bar.wrap_read(File::open(&events_path)?))?;
-    let summary = ingest.finish()?;
-    drop(store);
-    let engine = Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes());
-    bar.finish_and_clear();
+    let store = Store::open(&fresh(&dir.join("bench.db"))?, Duration::from_secs(5))?;
+    let (engine, summary) = with_rules(store, &current, &events_path, bytes_bar(show, bytes, "with the rules"))?;
 
     // The same again with the store in memory: the engine without the database.
     let in_memory = match args.in_memory {
         false => None,
         true => {
-            let store = Store::memory();
             let current = dealflow::playbook::current(ctx.playbook()?);
             let bar = bytes_bar(show, bytes, "with the rules, in memory");
-            memory::reset_peak();
-            let started = Instant::now();
-            let mut ingest = Ingest::start(&store, &current)?;
-            ingest.input("synthetic", bar.wrap_read(File::open(&events_path)?))?;
-            let summary = ingest.finish()?;
-            drop(store);
-            bar.finish_and_clear();
-            Some((Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes()), summary.counts))
+            let (phase, summary) = with_rules(Store::memory(), &current, &events_path, bar)?;
+            Some((phase, summary.counts))
         }
     };
 
@@ -203,6 +187,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         eprintln!("kept the stream and both databases in {}", d.display());
     }
     Ok(Outcome::Ok)
+}
+
+/// Ingest the stream at `events` into `store` with the playbook in `current`, timed
+/// (closing the store too: it moves what the write-ahead log still holds into the file).
+fn with_rules(
+    store: Store,
+    current: &dealflow::playbook::Current,
+    events: &std::path::Path,
+    bar: ProgressBar,
+) -> Result<(Phase, Summary)> {
+    memory::reset_peak();
+    let started = Instant::now();
+    let mut ingest = Ingest::start(&store, current)?;
+    ingest.input("synthetic", bar.wrap_read(File::open(events)?))?;
+    let summary = ingest.finish()?;
+    drop(store);
+    bar.finish_and_clear();
+    Ok((Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes()), summary))
 }
 
 /// A database path with nothing at it yet (a kept folder may hold an older run).
