@@ -311,7 +311,7 @@ impl<'a> Ingest<'a> {
 
     /// Commit the batch and open the next.
     fn commit(&mut self) -> Result<()> {
-        self.take_unit()?.commit()?;
+        self.commit_batch()?;
         self.uncommitted.clear();
         self.committed = Committed {
             counts: self.summary.counts.clone(),
@@ -321,6 +321,22 @@ impl<'a> Ingest<'a> {
         };
         self.unit = Some(self.store.begin()?);
         Ok(())
+    }
+
+    /// Commit the open batch. A store may write some rows only when the
+    /// batch commits (SQLite gathers the logs of a batch), so a write can fail
+    /// there; the failed commit rolled the batch back, and it is applied
+    /// again event by event, each event's rows written as it ends: that keeps
+    /// every event before the failing one and nothing of it, and the error
+    /// is returned once those are committed.
+    fn commit_batch(&mut self) -> Result<()> {
+        let Err(first) = self.take_unit()?.commit() else { return Ok(()) };
+        self.unit = Some(self.store.begin()?);
+        let failed = self.apply_again(first);
+        if self.unit.is_some() {
+            self.take_unit()?.commit()?;
+        }
+        failed
     }
 
     /// Apply an event as a transaction of its own: what came before it is
@@ -355,7 +371,7 @@ impl<'a> Ingest<'a> {
 
     /// Commit what is left and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
-        self.take_unit()?.commit()?;
+        self.commit_batch()?;
         self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
         let health = self.store.rule_health(self.playbook.load().version())?;
         self.summary.quarantined_rules = health.into_iter().filter(|h| h.quarantined_at.is_some()).collect();

@@ -97,8 +97,19 @@ fn nth_event_with_a_task(store: &Store, lines: &[String], nth: usize) -> (usize,
     (at + 1, id)
 }
 
+/// Where a write of event `id` is made to fail: the tasks it makes are
+/// written during the event; its decisions and its own row in `events` are
+/// gathered by the SQLite backend and written when the batch commits.
+const FAILING_WRITES: [(&str, &str); 3] = [("tasks", "event_id"), ("decisions", "event_id"), ("events", "id")];
+
 #[test]
 fn an_event_failing_half_way_leaves_nothing_of_itself_and_every_event_before_it_whole() {
+    for (table, column) in FAILING_WRITES {
+        a_failing_write_stops_the_run_after_the_events_before_it(table, column);
+    }
+}
+
+fn a_failing_write_stops_the_run_after_the_events_before_it(table: &str, column: &str) {
     let dir = tempfile::tempdir().unwrap();
     let lines = lines(400);
     let clean = open(&dir, "clean.db");
@@ -109,24 +120,34 @@ fn an_event_failing_half_way_leaves_nothing_of_itself_and_every_event_before_it_
 
     let failing = open_with(&dir, "failing.db", |conn| {
         conn.execute_batch(&format!(
-            "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.tasks WHEN NEW.event_id = '{id}' \
+            "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.{table} WHEN NEW.{column} = '{id}' \
              BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;"
         ))
         .unwrap();
     });
     let (kept, error) = ingest(&failing, &lines);
     let error = error.expect("the run stops at the failing event");
-    assert!(error.contains("disk on fire"), "{error}");
+    assert!(error.contains("disk on fire"), "{table}: {error}");
 
     let before = open(&dir, "before.db");
     let expected = ingest_all(&before, &lines[..line - 1]);
-    assert_eq!(kept.counts, expected.counts, "the summary counts what was kept");
-    assert_eq!(dump(&failing), dump(&before), "the events before line {line} whole, nothing of it or after it");
+    assert_eq!(kept.counts, expected.counts, "{table}: the summary counts what was kept");
+    assert_eq!(
+        dump(&failing),
+        dump(&before),
+        "{table}: the events before line {line} whole, nothing of it or after it"
+    );
     assert_eq!(failing.integrity_check().unwrap(), "ok");
 }
 
 #[test]
 fn a_failure_that_does_not_come_back_is_applied_again_and_the_run_goes_on() {
+    for (table, column) in FAILING_WRITES {
+        a_passing_failure_leaves_the_run_as_if_it_never_happened(table, column);
+    }
+}
+
+fn a_passing_failure_leaves_the_run_as_if_it_never_happened(table: &str, column: &str) {
     let dir = tempfile::tempdir().unwrap();
     let lines = lines(400);
     let clean = open(&dir, "clean.db");
@@ -145,14 +166,14 @@ fn a_failure_that_does_not_come_back_is_applied_again_and_the_run_goes_on() {
         })
         .unwrap();
         conn.execute_batch(&format!(
-            "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.tasks WHEN NEW.event_id = '{id}' \
+            "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.{table} WHEN NEW.{column} = '{id}' \
              BEGIN SELECT fail_once(); END;"
         ))
         .unwrap();
     });
     let got = ingest_all(&failing, &lines);
-    assert!(failed.load(Ordering::SeqCst) >= 2, "the write failed once, then went through");
-    assert_eq!(got.counts, expected.counts);
-    assert_eq!(dump(&failing), dump(&clean));
+    assert!(failed.load(Ordering::SeqCst) >= 2, "{table}: the write failed once, then went through");
+    assert_eq!(got.counts, expected.counts, "{table}");
+    assert_eq!(dump(&failing), dump(&clean), "{table}");
     assert_eq!(failing.integrity_check().unwrap(), "ok");
 }

@@ -22,6 +22,11 @@
 //! calls these: it holds a [`super::Unit`] or [`super::Nested`] value, which
 //! commits only when asked and rolls back when dropped. Claims and task
 //! closes outside a unit are their own unit.
+//!
+//! A backend may hold some writes until the unit ends (SQLite gathers the
+//! logs' rows and writes them many to a statement), as long as its reads
+//! see them: so `commit_unit` and `release_nested` can fail on a write, and
+//! the caller then undoes that unit (or nested unit) whole.
 
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -415,10 +415,17 @@ pub struct Nested<'s> {
 }
 
 impl Nested<'_> {
-    /// Keep what was written, as part of the enclosing unit.
+    /// Keep what was written, as part of the enclosing unit. A nested unit
+    /// that cannot be released (a backend may write its gathered rows then)
+    /// is undone, so the enclosing unit holds all of it or nothing.
     pub fn release(mut self) -> Result<()> {
         self.open = false;
-        self.store.backend.release_nested()
+        let released = self.store.backend.release_nested();
+        if released.is_err() {
+            self.store.forget_rows();
+            let _ = self.store.backend.rollback_nested();
+        }
+        released
     }
 
     /// Undo what was written since it began, saying whether that worked.

@@ -3,6 +3,7 @@
 
 use rusqlite::params;
 
+use super::pending::{DecisionLog, EventLog};
 use super::{SqlContext, Sqlite};
 use crate::error::Result;
 use crate::event::Event;
@@ -12,35 +13,37 @@ use crate::store::backend::{AppliedBefore, DecisionRow, EventRow, RejectedRow, S
 impl Sqlite {
     /// Whether an event with this id was applied (whatever its content).
     pub fn is_applied(&self, event_id: &str) -> Result<bool> {
+        if self.pending.borrow().applied(event_id).is_some() {
+            return Ok(true);
+        }
         Ok(self.one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?.is_some())
     }
 
-    /// Record an applied event, with the hash of its content.
+    /// Record an applied event, with the hash of its content: gathered for
+    /// the unit's commit (see [`super::pending`]), or written now outside one.
     pub fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .ctx(self)?
-            .execute(params![
-                e.id,
-                e.kind.name(),
-                crate::time::stamp(e.at),
-                e.to_json(),
-                source,
-                line as i64,
-                rules_version,
-                now,
-                &e.content_hash()[..]
-            ])
-            .ctx(self)?;
-        Ok(())
+        self.gather(|p| {
+            p.event(EventLog {
+                id: e.id.clone(),
+                kind: e.kind.name(),
+                at: crate::time::stamp(e.at),
+                body: e.to_json(),
+                source: source.to_string(),
+                line: line as i64,
+                rules_version: rules_version.to_string(),
+                applied_at: now.to_string(),
+                content_hash: e.content_hash().to_vec(),
+            })
+        })
     }
 
     /// The event applied before under `e`'s id, if any: whether it had the
     /// same content, and where it came from.
     pub fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>> {
+        if let Some(p) = self.pending.borrow().applied(&e.id) {
+            let same = p.content_hash[..] == e.content_hash()[..];
+            return Ok(Some(AppliedBefore { same, source: p.source.clone(), line: p.line as usize }));
+        }
         let found = self.one("SELECT content_hash, source, line FROM events WHERE id = ?1", [&e.id], |r| {
             Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?;
@@ -90,31 +93,27 @@ impl Sqlite {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
+    /// Record a decision: gathered for the unit's commit, or written now outside one.
     pub fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO decisions (kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .ctx(self)?
-            .execute(params![
-                d.kind.name(),
-                d.subject.kind,
-                d.subject.id,
-                d.rule.as_ref().map(|r| &r.file),
-                d.rule.as_ref().map(|r| &r.function),
-                d.reason,
-                d.detail.to_string(),
-                rules_version,
-                d.event_id,
-                d.at
-            ])
-            .ctx(self)?;
-        Ok(())
+        self.gather(|p| {
+            p.decision(DecisionLog {
+                kind: d.kind.name(),
+                subject_kind: d.subject.kind.clone(),
+                subject_id: d.subject.id.clone(),
+                rule_file: d.rule.as_ref().map(|r| r.file.clone()),
+                rule_fn: d.rule.as_ref().map(|r| r.function.clone()),
+                reason: d.reason.clone(),
+                detail: d.detail.to_string(),
+                rules_version: rules_version.to_string(),
+                event_id: d.event_id.clone(),
+                at: d.at.clone(),
+            })
+        })
     }
 
     /// Decisions, oldest first; optionally of one kind or about one subject.
     pub fn decisions(&self, kind: Option<&str>, subject: Option<(&str, &str)>) -> Result<Vec<DecisionRow>> {
+        self.write_pending()?;
         let mut st = self
             .conn
             .prepare_cached(
@@ -175,6 +174,7 @@ impl Sqlite {
 impl Sqlite {
     /// Applied events about a deal, an account or a lead, in order.
     pub fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>> {
+        self.write_pending()?;
         let filter = match kind {
             "deal" => {
                 "(type = 'deal.upserted' AND json_extract(body, '$.data.id') = ?1) OR json_extract(body, '$.data.deal_id') = ?1"
@@ -216,6 +216,7 @@ impl Sqlite {
 
     /// The business time of the latest applied event.
     pub fn latest_event_at(&self) -> Result<Option<String>> {
+        self.write_pending()?;
         Ok(self.one("SELECT MAX(at) FROM events", [], |r| r.get(0))?.flatten())
     }
 }
@@ -224,6 +225,7 @@ impl Sqlite {
     /// Applied events as their JSON lines, in the order they were applied,
     /// `limit` after position `after`, each with its position.
     pub fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+        self.write_pending()?;
         let mut st =
             self.conn.prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2").ctx(self)?;
         let rows = st.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
@@ -231,6 +233,7 @@ impl Sqlite {
     }
 
     pub fn event_count(&self) -> Result<i64> {
+        self.write_pending()?;
         Ok(self.one("SELECT COUNT(*) FROM events", [], |r| r.get(0))?.unwrap_or(0))
     }
 }

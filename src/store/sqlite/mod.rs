@@ -13,6 +13,7 @@ mod guard;
 mod handovers;
 mod health;
 mod log;
+mod pending;
 mod schema;
 mod state;
 mod tasks;
@@ -29,6 +30,8 @@ pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    /// Log rows the open unit appended, written when it commits (see [`pending`]).
+    pending: std::cell::RefCell<pending::Pending>,
     /// The file opened, and whether this store still writes to it (checked before each commit).
     guard: std::sync::Arc<guard::Guard>,
 }
@@ -100,7 +103,7 @@ impl Sqlite {
     /// A store over an opened connection to the file at `path`.
     fn over(conn: Connection, path: &Path, busy_timeout: Duration) -> Sqlite {
         let guard = guard::Guard::new(path);
-        Sqlite { conn, path: path.to_path_buf(), busy_timeout, guard }
+        Sqlite { conn, path: path.to_path_buf(), busy_timeout, pending: Default::default(), guard }
     }
 
     /// Open an existing database for reading only: no migration, no write, ever.
@@ -253,8 +256,9 @@ impl Sqlite {
     }
 
     /// Rows written, updated or deleted through this connection since it was opened.
+    /// Rows gathered for the unit's commit count from when they are gathered.
     pub fn total_changes(&self) -> u64 {
-        self.conn.total_changes()
+        self.conn.total_changes() + self.pending.borrow().unwritten_count()
     }
 
     /// Start a write batch. `IMMEDIATE` takes the write lock now, so a busy
@@ -264,6 +268,7 @@ impl Sqlite {
             self.keep_replaced();
             return Err(self.refused());
         }
+        self.pending.borrow_mut().clear();
         self.begin_immediate()
     }
 
@@ -278,8 +283,30 @@ impl Sqlite {
         self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ctx(self)
     }
 
+    /// Write the gathered rows, then commit. When they cannot be written the
+    /// unit is rolled back here, so no later commit can keep part of it.
     pub fn commit(&self) -> Result<()> {
+        if let Err(e) = self.write_pending() {
+            let _ = self.rollback();
+            return Err(e);
+        }
         self.run("COMMIT")
+    }
+
+    /// Gather a log row for the open unit's commit; outside a unit, write it now.
+    fn gather(&self, add: impl FnOnce(&mut pending::Pending)) -> Result<()> {
+        add(&mut self.pending.borrow_mut());
+        if self.conn.is_autocommit() { self.write_pending() } else { Ok(()) }
+    }
+
+    /// Write the rows gathered so far into the open transaction (before a
+    /// read of their tables, a nested unit, a release or the commit).
+    fn write_pending(&self) -> Result<()> {
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.write(&self.conn).ctx(self)
     }
 
     /// A statement with no parameters and no rows, prepared once
@@ -290,22 +317,30 @@ impl Sqlite {
     }
 
     pub fn rollback(&self) -> Result<()> {
+        self.pending.borrow_mut().clear();
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK").ctx(self)?;
         }
         Ok(())
     }
 
-    /// A savepoint around one event.
+    /// A savepoint around one event. The rows gathered before it are
+    /// written first: the gathered rows always belong to the innermost unit,
+    /// so undoing it drops exactly them.
     pub fn savepoint(&self) -> Result<()> {
+        self.write_pending()?;
         self.run("SAVEPOINT event")
     }
 
+    /// Keep the event: its gathered rows are written now, so a row SQLite
+    /// refuses fails this event (the caller then undoes it), not a later commit.
     pub fn release(&self) -> Result<()> {
+        self.write_pending()?;
         self.run("RELEASE event")
     }
 
     pub fn rollback_savepoint(&self) -> Result<()> {
+        self.pending.borrow_mut().clear();
         self.conn.execute_batch("ROLLBACK TO event; RELEASE event").ctx(self)
     }
 

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -371,6 +371,20 @@ CREATE TABLE waiting_handovers (
 /// have none (NULL): they are compared with their body.
 const V8: &str = r#"
 ALTER TABLE events ADD COLUMN content_hash BLOB;
+"#;
+
+/// Indexes no query uses: each one was paid for on every insert. The only
+/// read of `decisions` (`explain`, `status`) filters with `?1 IS NULL OR
+/// kind = ?1`, which SQLite answers by reading the table, so neither of its
+/// indexes was ever searched; nothing reads `deal_stage_history`; no query
+/// reads activities by account (a deal's facts read them by deal); and since
+/// V7 no query filters contracts on `recorded_at`.
+const V9: &str = r#"
+DROP INDEX IF EXISTS decisions_subject;
+DROP INDEX IF EXISTS decisions_kind;
+DROP INDEX IF EXISTS deal_stage_history_deal;
+DROP INDEX IF EXISTS activities_account;
+DROP INDEX IF EXISTS contracts_recorded;
 "#;
 
 #[cfg(test)]

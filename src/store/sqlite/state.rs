@@ -4,6 +4,7 @@
 use rusqlite::params;
 use serde_json::{Map, Value};
 
+use super::pending::StageLog;
 use super::{SqlContext, Sqlite, json_map};
 use crate::error::Result;
 use crate::model::{Account, Contract, Deal, Lead, StageChange, Target};
@@ -235,15 +236,19 @@ impl Sqlite {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
+    /// Record a stage change: gathered for the unit's commit, or written now outside one.
     pub fn record_stage_change(&self, c: &StageChange) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, at, event_id, rule, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .ctx(self)?
-            .execute(params![c.deal_id, c.from, c.to, c.at, c.event_id, c.rule, c.reason])
-            .ctx(self)?;
-        Ok(())
+        self.gather(|p| {
+            p.stage_change(StageLog {
+                deal_id: c.deal_id.to_string(),
+                from: c.from.map(str::to_string),
+                to: c.to.to_string(),
+                at: c.at.to_string(),
+                event_id: c.event_id.to_string(),
+                rule: c.rule.map(str::to_string),
+                reason: c.reason.to_string(),
+            })
+        })
     }
 
     /// Store an activity; `true` when it is new (one sent again replaces the one stored).
