@@ -24,7 +24,7 @@ fn waiting(account: &str, role: &str, since: &str, event: &str, reason: &str) ->
         role: role.into(),
         reason: reason.into(),
         rule: RuleRef { file: "rules/key.rhai".into(), function: format!("handover_{reason}") },
-        close_open_tasks: reason.len() % 2 == 0,
+        close_open_tasks: reason.len().is_multiple_of(2),
         since: since.into(),
         event_id: event.into(),
     }
