@@ -95,6 +95,7 @@ macro_rules! backend_suite {
                 units::a_released_nested_unit_is_kept_only_if_the_unit_commits,
                 units::kept_rows_follow_the_units_and_their_rollbacks,
                 units::a_task_rolled_back_gives_its_id_again,
+                units::a_unit_is_open_until_it_ends_and_own_commits_change_no_token,
             );
             backend_suite!(@fresh $open, $other;
                 ledger::ledger_facts_equal_the_facts_defined_from_the_rows,

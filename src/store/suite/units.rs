@@ -371,3 +371,27 @@ pub fn another_connection_sees_a_unit_only_once_committed(open: &Opener) {
     committed(&again, || again.set_meta("k", "3").unwrap());
     assert_eq!(other.meta("k").unwrap().as_deref(), Some("3"));
 }
+
+/// A unit is open from its begin to its end, nested units inside it; the
+/// store's own commits do not look like another writer's, and it stays sound.
+pub fn a_unit_is_open_until_it_ends_and_own_commits_change_no_token(s: &Store) {
+    let token = s.change_token().unwrap();
+    let changes = s.total_changes();
+    assert!(!s.in_unit());
+    let unit = s.begin().unwrap();
+    assert!(s.in_unit());
+    let nested = s.nested().unwrap();
+    s.save_account(&account("A"), "t").unwrap();
+    nested.release().unwrap();
+    assert!(s.in_unit(), "a nested unit released leaves its unit open");
+    unit.commit().unwrap();
+    assert!(!s.in_unit());
+    assert!(s.total_changes() > changes, "a write is counted");
+    assert_eq!(s.change_token().unwrap(), token, "its own commit is not another writer's");
+    let unit = s.begin().unwrap();
+    unit.rollback().unwrap();
+    assert!(!s.in_unit());
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+    s.verify().unwrap();
+    s.check_file().unwrap();
+}
