@@ -261,6 +261,12 @@ pub fn lapsed_claims_are_counted_and_only_those_before_the_time(s: &Store) {
     // A task claimed again after its release keeps who had it before until released again.
     let again = s.claim("sales_rep", "Cy", &at(3, "09:00"), None).unwrap().unwrap();
     assert_eq!((again.id, again.released_from.as_deref()), (1, Some("Ana")));
+    // A claim of one role lets every role's lapsed claims go, in the same unit.
+    let am = s.create_task(&task_for("account_manager", None, ("deal", "D"), "am"), "v", "e", "t").unwrap().unwrap();
+    assert_eq!(s.claim("account_manager", "Dee", &at(3, "09:00"), None).unwrap().unwrap().id, am);
+    assert!(s.claim("sdr", "Eve", &at(4, "09:00"), Some(&at(3, "10:00"))).unwrap().is_none());
+    assert_eq!(s.task(am).unwrap().unwrap().status, "open");
+    assert_eq!(s.task(1).unwrap().unwrap().released_from.as_deref(), Some("Cy"));
 }
 
 /// Only open tasks (not claimed, not closed) about the subject, of the
