@@ -10,13 +10,15 @@
 //! state events build ([`state`]), the clock's questions ([`clock`]), the
 //! task queues ([`queues`]), assignment and hand-overs ([`assignment`]), the
 //! logs ([`logs`]), and the facts after random writes ([`ledger`], a
-//! property test, on a fresh store per case).
+//! property test, on a fresh store per case). Beside them, [`same_outcome`]
+//! ingests the same events into both backends and compares what they hold.
 
 mod assignment;
 mod clock;
 mod ledger;
 mod logs;
 mod queues;
+mod same_outcome;
 mod state;
 mod units;
 
@@ -146,12 +148,16 @@ fn sqlite_again(store: &Store) -> Option<Store> {
     Some(Store::open(store.path(), std::time::Duration::from_secs(1)).unwrap())
 }
 
-#[allow(dead_code)]
 fn no_other_connection(_: &Store) -> Option<Store> {
     None
 }
 
+fn memory() -> ((), Store) {
+    ((), Store::memory())
+}
+
 backend_suite!(on_sqlite, super::sqlite, super::sqlite_again);
+backend_suite!(on_memory, super::memory);
 
 // ---- what the tests are made of ----
 

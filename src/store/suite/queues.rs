@@ -81,18 +81,13 @@ pub fn a_claim_says_who_holds_it_and_since_when(s: &Store) {
     let stored = s.task(id.unwrap()).unwrap().unwrap();
     assert_eq!(format!("{claimed:?}"), format!("{stored:?}"), "a claim returns the task as stored");
     assert_eq!(
-        (
-            stored.status.as_str(),
-            stored.assignee.as_deref(),
-            stored.claimed_by.as_deref(),
-            stored.claimed_at.as_deref()
-        ),
-        ("claimed", Some("Ana"), Some("Ana"), Some(now.as_str()))
+        (stored.status, stored.assignee.as_deref(), stored.claimed_by.as_deref(), stored.claimed_at.as_deref()),
+        (TaskStatus::Claimed, Some("Ana"), Some("Ana"), Some(now.as_str()))
     );
     let expected = (
         "sales_rep",
         "t",
-        "high",
+        Priority::High,
         "2026-11-05",
         Subject::new("deal", "D-1"),
         "rules/t.rhai::task_x",
@@ -105,7 +100,7 @@ pub fn a_claim_says_who_holds_it_and_since_when(s: &Store) {
     let got = (
         stored.role.as_str(),
         stored.title.as_str(),
-        stored.priority.as_str(),
+        stored.priority,
         stored.due_at.as_str(),
         stored.subject.clone(),
         stored.rule.as_str(),
@@ -138,7 +133,7 @@ pub fn the_load_follows_every_change_of_a_task(s: &Store) {
 
 pub fn closing_twice_says_why(s: &Store) {
     let id = s.create_task(&task("x", Priority::Low, "2026-01-01", "k"), "v", "e", "now").unwrap().unwrap();
-    assert_eq!(s.close_task(id, TaskStatus::Done, None, Some("called"), "now").unwrap().status, "done");
+    assert_eq!(s.close_task(id, TaskStatus::Done, None, Some("called"), "now").unwrap().status, TaskStatus::Done);
     let err = s.close_task(id, TaskStatus::Cancelled, None, None, "now").unwrap_err().to_string();
     assert_eq!(err, format!("task {id} is already done"));
     assert!(s.close_task(999, TaskStatus::Done, None, None, "now").unwrap_err().to_string().contains("no task 999"));
@@ -155,19 +150,14 @@ pub fn closing_notes_who_when_and_how(s: &Store) {
     assert_eq!(s.claim("sales_rep", "Ana", &at(2, "09:00"), None).unwrap().unwrap().id, held);
     let done = s.close_task(open, TaskStatus::Done, Some("Ben"), Some("called"), &at(2, "10:00")).unwrap();
     assert_eq!(
-        (done.status.as_str(), done.claimed_by.as_deref(), done.closed_at.as_deref(), done.outcome.as_deref()),
-        ("done", Some("Ben"), Some(at(2, "10:00").as_str()), Some("called"))
+        (done.status, done.claimed_by.as_deref(), done.closed_at.as_deref(), done.outcome.as_deref()),
+        (TaskStatus::Done, Some("Ben"), Some(at(2, "10:00").as_str()), Some("called"))
     );
     assert_eq!(done.assignee, None, "close_task leaves the assignee as it was");
     let cancelled = s.close_task(held, TaskStatus::Cancelled, None, None, &at(2, "11:00")).unwrap();
     assert_eq!(
-        (
-            cancelled.status.as_str(),
-            cancelled.claimed_by.as_deref(),
-            cancelled.outcome.clone(),
-            cancelled.closed_at.clone()
-        ),
-        ("cancelled", Some("Ana"), None, Some(at(2, "11:00")))
+        (cancelled.status, cancelled.claimed_by.as_deref(), cancelled.outcome.clone(), cancelled.closed_at.clone()),
+        (TaskStatus::Cancelled, Some("Ana"), None, Some(at(2, "11:00")))
     );
     assert_eq!(format!("{:?}", s.task(held).unwrap().unwrap()), format!("{cancelled:?}"));
 }
@@ -181,25 +171,25 @@ pub fn closing_as_someone_respects_the_claims_of_others(s: &Store) {
     let bens = bens.unwrap();
     let done = s.close_task_as(queue, TaskStatus::Done, Some("Ana"), Some("ok"), &now).unwrap().unwrap();
     assert_eq!(
-        (done.status.as_str(), done.assignee.as_deref(), done.claimed_by.as_deref(), done.outcome.as_deref()),
-        ("done", Some("Ana"), Some("Ana"), Some("ok"))
+        (done.status, done.assignee.as_deref(), done.claimed_by.as_deref(), done.outcome.as_deref()),
+        (TaskStatus::Done, Some("Ana"), Some("Ana"), Some("ok"))
     );
     let done = s.close_task_as(bens, TaskStatus::Cancelled, Some("Ana"), None, &now).unwrap().unwrap();
     assert_eq!(
-        (done.status.as_str(), done.assignee.as_deref(), done.claimed_by.as_deref()),
-        ("cancelled", Some("Ben"), Some("Ana")),
+        (done.status, done.assignee.as_deref(), done.claimed_by.as_deref()),
+        (TaskStatus::Cancelled, Some("Ben"), Some("Ana")),
         "an open task of Ben's closed by Ana stays assigned to Ben"
     );
 
     let held = s.create_task(&task_for("sales_rep", None, ("deal", "D"), "held"), "v", "e", "t").unwrap().unwrap();
     assert_eq!(s.claim("sales_rep", "Cy", &now, None).unwrap().unwrap().id, held);
     let refused = s.close_task_as(held, TaskStatus::Done, Some("Ana"), None, &now).unwrap().unwrap_err();
-    assert_eq!((refused.status.as_str(), refused.claimed_by.as_deref()), ("claimed", Some("Cy")));
-    assert_eq!(s.task(held).unwrap().unwrap().status, "claimed", "refused: nothing changed");
+    assert_eq!((refused.status, refused.claimed_by.as_deref()), (TaskStatus::Claimed, Some("Cy")));
+    assert_eq!(s.task(held).unwrap().unwrap().status, TaskStatus::Claimed, "refused: nothing changed");
     let anyone = s.close_task_as(held, TaskStatus::Done, None, Some("by the admin"), &now).unwrap().unwrap();
     assert_eq!(
-        (anyone.status.as_str(), anyone.claimed_by.as_deref(), anyone.outcome.as_deref()),
-        ("done", Some("Cy"), Some("by the admin"))
+        (anyone.status, anyone.claimed_by.as_deref(), anyone.outcome.as_deref()),
+        (TaskStatus::Done, Some("Cy"), Some("by the admin"))
     );
 }
 
@@ -220,8 +210,8 @@ pub fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it(s: &Store) {
     assert_eq!((taken.released_from.as_deref(), taken.released_at), (Some("Ana"), Some(at("11:00"))));
     let back = s.task(own).unwrap().unwrap();
     assert_eq!(
-        (back.status.as_str(), back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
-        ("open", Some("Ana"), None, Some("Ana")),
+        (back.status, back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
+        (TaskStatus::Open, Some("Ana"), None, Some("Ana")),
         "a task assigned to Ana goes back to Ana's queue"
     );
     assert!(s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().is_none());
@@ -229,12 +219,12 @@ pub fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it(s: &Store) {
 
     // Ana comes back: the task Ben took is his; the one nobody took she may still finish.
     let held = s.close_task_as(queue, TaskStatus::Done, Some("Ana"), None, &at("11:05")).unwrap().unwrap_err();
-    assert_eq!((held.status.as_str(), held.claimed_by.as_deref()), ("claimed", Some("Ben")));
+    assert_eq!((held.status, held.claimed_by.as_deref()), (TaskStatus::Claimed, Some("Ben")));
     let done = s.close_task_as(own, TaskStatus::Done, Some("Ana"), Some("called"), &at("11:05")).unwrap().unwrap();
-    assert_eq!((done.status.as_str(), done.claimed_by.as_deref()), ("done", Some("Ana")));
+    assert_eq!((done.status, done.claimed_by.as_deref()), (TaskStatus::Done, Some("Ana")));
     assert_eq!(
         s.close_task_as(queue, TaskStatus::Done, Some("Ben"), None, &at("11:10")).unwrap().unwrap().status,
-        "done"
+        TaskStatus::Done
     );
     let err = s.close_task_as(queue, TaskStatus::Done, Some("Ben"), None, &at("11:10")).unwrap_err().to_string();
     assert_eq!(err, format!("task {queue} is already done"));
@@ -252,11 +242,11 @@ pub fn lapsed_claims_are_counted_and_only_those_before_the_time(s: &Store) {
     assert_eq!(s.release_lapsed_claims(&at(2, "09:30"), &at(2, "12:00")).unwrap(), 1);
     let released = s.task(1).unwrap().unwrap();
     assert_eq!(
-        (released.status.as_str(), released.assignee, released.claimed_by, released.claimed_at),
-        ("open", None, None, None)
+        (released.status, released.assignee, released.claimed_by, released.claimed_at),
+        (TaskStatus::Open, None, None, None)
     );
     assert_eq!((released.released_from.as_deref(), released.released_at), (Some("Ana"), Some(at(2, "12:00"))));
-    assert_eq!(s.task(2).unwrap().unwrap().status, "claimed");
+    assert_eq!(s.task(2).unwrap().unwrap().status, TaskStatus::Claimed);
     assert_eq!(s.release_lapsed_claims(&at(2, "23:00"), &at(2, "23:00")).unwrap(), 1);
     // A task claimed again after its release keeps who had it before until released again.
     let again = s.claim("sales_rep", "Cy", &at(3, "09:00"), None).unwrap().unwrap();
@@ -265,7 +255,7 @@ pub fn lapsed_claims_are_counted_and_only_those_before_the_time(s: &Store) {
     let am = s.create_task(&task_for("account_manager", None, ("deal", "D"), "am"), "v", "e", "t").unwrap().unwrap();
     assert_eq!(s.claim("account_manager", "Dee", &at(3, "09:00"), None).unwrap().unwrap().id, am);
     assert!(s.claim("sdr", "Eve", &at(4, "09:00"), Some(&at(3, "10:00"))).unwrap().is_none());
-    assert_eq!(s.task(am).unwrap().unwrap().status, "open");
+    assert_eq!(s.task(am).unwrap().unwrap().status, TaskStatus::Open);
     assert_eq!(s.task(1).unwrap().unwrap().released_from.as_deref(), Some("Cy"));
 }
 
@@ -286,18 +276,18 @@ pub fn cancelling_about_a_subject_takes_only_open_tasks(s: &Store) {
     assert_eq!(s.claim_up_to("sales_rep", "Ana", &now, None, 1).unwrap()[0].id, held);
     let subject = Subject::new("deal", "D1");
     assert_eq!(s.cancel_open_tasks_about(&subject, Some("Ana"), "gone", &at(3, "09:00")).unwrap(), 1);
-    assert_eq!(s.task(anas).unwrap().unwrap().status, "cancelled");
+    assert_eq!(s.task(anas).unwrap().unwrap().status, TaskStatus::Cancelled);
     assert_eq!(s.cancel_open_tasks_about(&subject, None, "deal lost", &at(4, "09:00")).unwrap(), 2);
     for id in [queue, bens] {
         let t = s.task(id).unwrap().unwrap();
         assert_eq!(
-            (t.status.as_str(), t.outcome.as_deref(), t.closed_at),
-            ("cancelled", Some("deal lost"), Some(at(4, "09:00")))
+            (t.status, t.outcome.as_deref(), t.closed_at),
+            (TaskStatus::Cancelled, Some("deal lost"), Some(at(4, "09:00")))
         );
     }
     let anas = s.task(anas).unwrap().unwrap();
     assert_eq!((anas.outcome.as_deref(), anas.closed_at), (Some("gone"), Some(at(3, "09:00"))));
-    for (id, status) in [(other_deal, "open"), (account, "open"), (held, "claimed")] {
+    for (id, status) in [(other_deal, TaskStatus::Open), (account, TaskStatus::Open), (held, TaskStatus::Claimed)] {
         assert_eq!(s.task(id).unwrap().unwrap().status, status, "task {id}");
     }
     assert_eq!(s.cancel_open_tasks_about(&subject, None, "again", &now).unwrap(), 0);
