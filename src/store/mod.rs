@@ -19,8 +19,6 @@
 pub mod backend;
 mod deal_activity;
 mod ledger;
-#[cfg(test)]
-mod ledger_tests;
 pub mod memory;
 mod row_cache;
 pub mod sqlite;
