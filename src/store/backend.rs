@@ -422,7 +422,8 @@ pub trait Backend: Send {
     ) -> Result<Option<String>>;
     fn write_target(&self, account_id: &str, product: &str, period: &str, amount: f64, at: &str) -> Result<()>;
 
-    /// What an account's ledger is made of, with orders and won deals after `floor` (`""`: all).
+    /// What an account's ledger is made of, with orders after `floor` (`""`: all);
+    /// won deals of any time (the ledger leaves out those closed before `floor`).
     fn ledger_rows(&self, account_id: &str, floor: &str) -> Result<LedgerRows>;
     /// What a deal's activity facts are made of.
     fn deal_activity_rows(&self, deal_id: &str) -> Result<DealActivityRows>;
@@ -482,7 +483,7 @@ pub trait Backend: Send {
 
     // ---- assignment ----
 
-    /// Open (not claimed) tasks of a role per assignee.
+    /// Open and claimed tasks of a role per assignee (someone once holding some may be listed at 0).
     fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<Load>>;
     /// Take the next round-robin turn of `role` in `region` among `n` people: the index.
     fn take_turn(&self, role: &str, region: &str, n: usize) -> Result<usize>;

@@ -183,7 +183,8 @@ impl Sqlite {
                 "(type = 'account.upserted' AND json_extract(body, '$.data.id') = ?1) OR json_extract(body, '$.data.account_id') = ?1"
             }
             "lead" => "type = 'lead.created' AND json_extract(body, '$.data.id') = ?1",
-            _ => "0",
+            // Events about nothing else are kept: none (the `?1 IS NULL` keeps the one parameter bound).
+            _ => "0 AND ?1 IS NULL",
         };
         let sql = format!(
             "SELECT seq, id, type, at, source, line, rules_version, body FROM events WHERE {filter} ORDER BY seq"

@@ -82,6 +82,7 @@ pub fn events_about_a_subject_in_order(s: &Store) {
     assert_eq!(ids("account", "B"), ["o", "d2"]);
     assert_eq!(ids("lead", "L"), ["l"]);
     assert!(ids("lead", "A").is_empty() && ids("deal", "A").is_empty());
+    assert!(ids("event", "d").is_empty() && ids("task", "1").is_empty(), "no events are kept about other kinds");
     let x = s.events_about("deal", "D").unwrap().pop().unwrap();
     assert_eq!(
         (x.kind.as_str(), x.at.as_str(), x.source.as_str(), x.line, x.rules_version.as_str()),
