@@ -90,6 +90,12 @@ impl Store {
         Store::over(Box::new(memory::Memory::new()))
     }
 
+    /// A store in memory for replaying history: it keeps no event text and no
+    /// decisions (see [`memory::Memory::for_replay`]).
+    pub fn replay() -> Store {
+        Store::over(Box::new(memory::Memory::for_replay()))
+    }
+
     pub fn path(&self) -> &Path {
         self.backend.location()
     }

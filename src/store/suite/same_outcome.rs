@@ -120,3 +120,20 @@ fn a_stream_ingested_in_memory_gives_what_it_gives_in_sqlite() {
 fn a_stream_with_ticks_ingested_in_memory_gives_what_it_gives_in_sqlite() {
     same_outcome(&stream(12, 25, 700, Some(100)));
 }
+
+/// A replay store (simulate's) keeps no event text and no decisions, and
+/// decides all the rest as a full one does: duplicates and changed events
+/// under a known id are still told apart, from what it keeps of each event.
+#[test]
+fn a_replay_store_decides_what_a_full_one_does_and_keeps_no_history() {
+    let lines = stream(13, 25, 700, Some(150));
+    let (full, replay) = (Store::memory(), Store::replay());
+    assert_eq!(ingest(&replay, &lines), ingest(&full, &lines), "the ingest summaries (duplicates included)");
+    let kept = |s: &Store| {
+        outcome(s).into_iter().filter(|(what, _)| !["decisions", "events"].contains(what)).collect::<Vec<_>>()
+    };
+    assert_eq!(kept(&replay), kept(&full));
+    assert!(replay.event_history().unwrap().is_empty() && replay.decisions(None, None).unwrap().is_empty());
+    assert_eq!(replay.event_count().unwrap(), full.event_count().unwrap());
+    assert!(!full.event_history().unwrap().is_empty());
+}
