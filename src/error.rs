@@ -80,8 +80,10 @@ pub enum Error {
         /// What kind of trouble, whatever the backend: what a caller can do about it.
         kind: StoreErrorKind,
         message: String,
-        /// The backend's own error, when it raised one.
-        #[source]
+        /// The backend's own error, when it raised one. Kept for callers
+        /// (`Error::backend_cause`), not shown: `message` already says it in
+        /// the user's terms, and the chain of a printed error would repeat it
+        /// in the database's.
         cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Another process held the database's write lock for longer than the busy timeout.
@@ -116,6 +118,14 @@ impl Error {
     /// A store error that the backend did not raise.
     pub fn store(path: impl Into<PathBuf>, kind: StoreErrorKind, message: impl Into<String>) -> Error {
         Error::Store { path: path.into(), kind, message: message.into(), cause: None }
+    }
+
+    /// The backend's own error under a store error, if it raised one.
+    pub fn backend_cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Error::Store { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn invalid(problems: Vec<Located>) -> Self {
