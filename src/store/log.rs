@@ -280,4 +280,18 @@ impl Store {
         let rows = st.query_map([], |r| r.get(0)).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
+
+    /// The applied events in the order they were applied, as stored JSON,
+    /// `limit` at a time after position `after` (0: from the start); each with its position.
+    pub fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+        let mut st =
+            self.conn.prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2").ctx(self)?;
+        let rows = st.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    /// How many events are applied.
+    pub fn event_count(&self) -> Result<i64> {
+        Ok(self.one("SELECT COUNT(*) FROM events", [], |r| r.get(0))?.unwrap_or(0))
+    }
 }

@@ -1,0 +1,223 @@
+//! `simulate`: what would change if candidate rules had been in force. The
+//! stored event history is replayed twice into scratch stores, once under
+//! the playbook in force and once under the candidate, side by side on two
+//! threads, and the outcomes are compared: tasks added and removed, deals
+//! ending in another stage, accounts gaining or losing key status. The real
+//! database is only read, a page at a time.
+//!
+//! A replay ends the same way whenever it is run on the same history under
+//! the same playbook, so the replay under the rules in force is remembered
+//! ([`ReplayCache`]) and the next simulate on an unchanged history replays
+//! only the candidate.
+
+mod cache;
+mod history;
+mod replay;
+
+pub use cache::ReplayCache;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::playbook::Playbook;
+use crate::store::Store;
+use cache::Remembered;
+use history::History;
+use replay::{Outcome, Replayed, Running};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub events: usize,
+    pub version_in_force: String,
+    pub candidate_version: String,
+    pub since: Option<String>,
+    /// `(role, title, subject)` of tasks only the candidate creates.
+    pub tasks_added: Vec<(String, String, String)>,
+    pub tasks_removed: Vec<(String, String, String)>,
+    /// Role → (added, removed).
+    pub tasks_by_role: BTreeMap<String, (usize, usize)>,
+    /// `(deal, stage in force, stage under the candidate)`.
+    pub stages_differ: Vec<(String, String, String)>,
+    pub accounts_gaining_key: Vec<String>,
+    pub accounts_losing_key: Vec<String>,
+    pub rule_errors: u64,
+}
+
+impl Report {
+    pub fn is_empty(&self) -> bool {
+        self.tasks_added.is_empty()
+            && self.tasks_removed.is_empty()
+            && self.stages_differ.is_empty()
+            && self.accounts_gaining_key.is_empty()
+            && self.accounts_losing_key.is_empty()
+    }
+}
+
+/// Compare `candidate` with the playbook of `config_dir` on the history in
+/// `db`, with the replays remembered beside it.
+pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str>) -> Result<Report> {
+    let mut cache = ReplayCache::beside(db);
+    compare(db, Arc::new(Playbook::load(config_dir)?), Arc::new(candidate), since, &mut cache)
+}
+
+/// Compare two playbooks on the history stored in `db` (only read). The
+/// replays of both are remembered in `cache` afterwards: the candidate's
+/// serves once it is put in force.
+pub fn compare(
+    db: &Path,
+    in_force: Arc<Playbook>,
+    candidate: Arc<Playbook>,
+    since: Option<&str>,
+    cache: &mut ReplayCache,
+) -> Result<Report> {
+    // The history is its first `events` events: later ones, applied while it
+    // is replayed, come after them, so both replays read the same.
+    let events = Store::open_read_only(db, Duration::from_secs(5))?.event_count()?;
+    let events = usize::try_from(events).unwrap_or_default();
+    // The same version decides the same way: one replay serves as both.
+    let same = candidate.version() == in_force.version();
+    let in_force_replay = match cache.take(in_force.version(), events) {
+        Some(remembered) => InForce::Remembered(remembered.replayed),
+        None => InForce::Running(replay::start(db.to_path_buf(), events, in_force.clone())?),
+    };
+    let candidate_run = (!same).then(|| replay::start(db.to_path_buf(), events, candidate.clone())).transpose();
+    // Both replays end before anything is returned: none goes on alone.
+    let in_force_replay = match in_force_replay {
+        InForce::Running(running) => InForce::Replayed(running.wait()),
+        remembered => remembered,
+    };
+    let candidate_replay = candidate_run?.map(Running::wait).transpose()?;
+    let in_force_replay = match in_force_replay {
+        InForce::Replayed(replayed) => replayed?,
+        InForce::Running(_) => unreachable!("waited for above"),
+        InForce::Remembered(remembered) => {
+            let read = match &candidate_replay {
+                Some(c) => c.history.clone(),
+                None => History::digest_of(db, events)?,
+            };
+            if remembered.history == read {
+                remembered
+            } else {
+                // Another history of the same length (the database was replaced): replay it after all.
+                replay::start(db.to_path_buf(), events, in_force.clone())?.wait()?
+            }
+        }
+    };
+    let report = report(
+        events,
+        (&in_force, &in_force_replay.outcome),
+        (&candidate, &candidate_replay.as_ref().unwrap_or(&in_force_replay).outcome),
+        since,
+    );
+    let mut kept = vec![Remembered { version: in_force.version().to_string(), events, replayed: in_force_replay }];
+    if let Some(replayed) = candidate_replay {
+        kept.push(Remembered { version: candidate.version().to_string(), events, replayed });
+    }
+    cache.keep(kept);
+    Ok(report)
+}
+
+/// The replay under the rules in force: remembered, running, or ended.
+enum InForce {
+    Remembered(Replayed),
+    Running(Running),
+    Replayed(Result<Replayed>),
+}
+
+/// What the candidate's outcome changes from the outcome in force, on tasks created from `since` on.
+fn report(
+    events: usize,
+    (in_force, base): (&Playbook, &Outcome),
+    (candidate, cand): (&Playbook, &Outcome),
+    since: Option<&str>,
+) -> Report {
+    let mut report = Report {
+        events,
+        version_in_force: in_force.version().to_string(),
+        candidate_version: candidate.version().to_string(),
+        since: since.map(str::to_string),
+        rule_errors: cand.rule_errors,
+        ..Report::default()
+    };
+    let tasks = |o: &Outcome| -> Vec<(String, String, String)> {
+        o.tasks
+            .iter()
+            .filter(|t| since.is_none_or(|s| t.created_at.as_str() >= s))
+            .map(|t| (t.role.clone(), t.title.clone(), t.subject.clone()))
+            .collect()
+    };
+    let (base_tasks, cand_tasks) = (tasks(base), tasks(cand));
+    report.tasks_added = unmatched(&cand_tasks, &base_tasks);
+    report.tasks_removed = unmatched(&base_tasks, &cand_tasks);
+    for (role, _, _) in &report.tasks_added {
+        report.tasks_by_role.entry(role.clone()).or_default().0 += 1;
+    }
+    for (role, _, _) in &report.tasks_removed {
+        report.tasks_by_role.entry(role.clone()).or_default().1 += 1;
+    }
+    for (deal, stage) in &base.stages {
+        let other = cand.stages.get(deal).cloned().unwrap_or_default();
+        if &other != stage {
+            report.stages_differ.push((deal.clone(), stage.clone(), other));
+        }
+    }
+    report.accounts_gaining_key = unmatched(&cand.key, &base.key);
+    report.accounts_losing_key = unmatched(&base.key, &cand.key);
+    report
+}
+
+/// The items of `these` that `those` does not match, in order: of `n` equal
+/// items matched by `m` in `those`, the first `m` are matched (an item is
+/// matched once).
+fn unmatched<T: Eq + std::hash::Hash + Clone>(these: &[T], those: &[T]) -> Vec<T> {
+    let mut matches: HashMap<&T, usize> = HashMap::new();
+    for t in those {
+        *matches.entry(t).or_default() += 1;
+    }
+    these
+        .iter()
+        .filter(|t| match matches.get_mut(t) {
+            Some(left @ 1..) => {
+                *left -= 1;
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// One line a person reads: what a candidate would change.
+pub fn summary(r: &Report) -> String {
+    if r.is_empty() {
+        return format!("no difference on the {} stored events", r.events);
+    }
+    let mut parts = vec![format!("tasks +{} -{}", r.tasks_added.len(), r.tasks_removed.len())];
+    if !r.stages_differ.is_empty() {
+        parts.push(format!("{} deals end in another stage", r.stages_differ.len()));
+    }
+    if !r.accounts_gaining_key.is_empty() {
+        parts.push(format!("key: +{}", r.accounts_gaining_key.join(", +")));
+    }
+    if !r.accounts_losing_key.is_empty() {
+        parts.push(format!("key: -{}", r.accounts_losing_key.join(", -")));
+    }
+    format!("on the {} stored events: {}", r.events, parts.join("; "))
+}
+
+/// A candidate playbook: a config folder (`config.toml` and `rules/`), or a
+/// folder of rule files used with the config in force.
+pub fn candidate(dir: &Path, config_dir: &Path) -> Result<Playbook> {
+    if dir.join(crate::config::CONFIG_FILE).exists() {
+        return Playbook::load(dir);
+    }
+    let config = crate::config::Config::load(config_dir)?;
+    let files = crate::rules::read_rule_files(dir)?;
+    let rules = crate::rules::RuleSet::from_sources(&config, files)?;
+    Ok(Playbook { config, rules, loaded_at: crate::time::now_stamp(), load_ms: 0.0 })
+}
