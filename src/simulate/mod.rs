@@ -221,3 +221,87 @@ pub fn candidate(dir: &Path, config_dir: &Path) -> Result<Playbook> {
     let rules = crate::rules::RuleSet::from_sources(&config, files)?;
     Ok(Playbook { config, rules, loaded_at: crate::time::now_stamp(), load_ms: 0.0 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_dir() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The sample playbook, with the key-account threshold at `threshold` instead of 150,000.
+    fn playbook(threshold: u32) -> Arc<Playbook> {
+        let text = std::fs::read_to_string(sample_dir().join(crate::config::CONFIG_FILE)).unwrap();
+        let text = text.replace("key_revenue_12m = 150000", &format!("key_revenue_12m = {threshold}"));
+        let config = crate::config::Config::parse(sample_dir(), &text).unwrap();
+        let rules = crate::rules::RuleSet::load(&config).unwrap();
+        Arc::new(Playbook { config, rules, loaded_at: crate::time::now_stamp(), load_ms: 0.0 })
+    }
+
+    /// A database holding the sample quarter, ingested under the sample playbook.
+    fn quarter() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("dealflow.db");
+        let store = Store::open(&db, Duration::from_secs(5)).unwrap();
+        let current = arc_swap::ArcSwap::new(playbook(150_000));
+        let mut ingest = crate::ingest::Ingest::start(&store, &current).unwrap();
+        let events = std::fs::File::open(sample_dir().join("examples/quarter.jsonl")).unwrap();
+        ingest.input("quarter.jsonl", events).unwrap();
+        ingest.finish().unwrap();
+        (dir, db)
+    }
+
+    fn json(r: &Report) -> serde_json::Value {
+        serde_json::to_value(r).unwrap()
+    }
+
+    #[test]
+    fn side_by_side_or_remembered_the_report_is_that_of_two_replays_one_after_the_other() {
+        let (_dir, db) = quarter();
+        let (in_force, candidate) = (playbook(150_000), playbook(90_000));
+        let one_after_the_other = {
+            let base = replay::start(db.clone(), 315, in_force.clone()).unwrap().wait().unwrap();
+            let cand = replay::start(db.clone(), 315, candidate.clone()).unwrap().wait().unwrap();
+            report(315, (&in_force, &base.outcome), (&candidate, &cand.outcome), None)
+        };
+        assert_eq!(json(&one_after_the_other)["accounts_gaining_key"], serde_json::json!(["A-5", "A-8"]));
+        let mut cache = ReplayCache::in_memory();
+        let side_by_side = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
+        assert_eq!(json(&side_by_side), json(&one_after_the_other));
+        let remembered = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
+        assert_eq!(json(&remembered), json(&one_after_the_other));
+        // The candidate put in force, and the old rules as the candidate: both replays remembered.
+        let back = compare(&db, candidate, in_force, None, &mut cache).unwrap();
+        assert_eq!(back.accounts_losing_key, ["A-5", "A-8"]);
+        assert_eq!(back.tasks_added, one_after_the_other.tasks_removed);
+        assert_eq!(back.tasks_removed, one_after_the_other.tasks_added);
+    }
+
+    #[test]
+    fn a_remembered_replay_serves_only_for_the_history_it_was_of() {
+        let (_dir, db) = quarter();
+        let (in_force, candidate) = (playbook(150_000), playbook(90_000));
+        let mut cache = ReplayCache::in_memory();
+        let fresh = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
+        // Make the remembered replay in force say no account is key: used, it shows.
+        let mut remembered = cache.take(in_force.version(), 315).unwrap();
+        remembered.replayed.outcome.key.clear();
+        cache.keep(vec![remembered.clone()]);
+        let used = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
+        assert!(used.accounts_gaining_key.len() > fresh.accounts_gaining_key.len());
+        // The same, said to be of another history of the same length: replayed again.
+        remembered.replayed.history = "another".into();
+        cache.keep(vec![remembered]);
+        let again = compare(&db, in_force, candidate, None, &mut cache).unwrap();
+        assert_eq!(json(&again), json(&fresh));
+    }
+
+    #[test]
+    fn unmatched_items_are_the_ones_beyond_the_matches_in_order() {
+        let these = ["a", "b", "a", "c", "a"];
+        assert_eq!(unmatched(&these, &["a", "c", "d"]), ["b", "a", "a"]);
+        assert_eq!(unmatched(&["d", "c", "a"], &these), ["d"]);
+        assert_eq!(unmatched(&these, &[]), these);
+    }
+}
