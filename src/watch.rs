@@ -326,8 +326,8 @@ fn reload_loop(
     // seen yet is loaded as if an event had said so.
     let mut next_look = Instant::now() + RULES_RESCAN;
     let mut seen = current.load().version().to_string();
-    // The replays of the last simulate: the next one replays only the new candidate.
-    let mut replays = crate::simulate::ReplayCache::in_memory();
+    // The last candidate's replay: the next simulate replays only the new candidate.
+    let mut replays = crate::simulate::ReplayCache::for_reloads();
     while !stop.load(Ordering::SeqCst) {
         if !std::mem::take(&mut again) {
             match rx.recv_timeout(Duration::from_millis(200)) {

@@ -1,14 +1,14 @@
-//! Replays remembered, so that a simulate does not replay the history under
+//! A replay remembered, so that a simulate does not replay the history under
 //! the rules in force again when neither the rules nor the history changed
 //! since the last one. What a replay ends with depends only on the playbook
 //! (its version hashes `config.toml` and every rule file), on the history
 //! (its length, and a digest of its text), and on the dealflow that replayed
 //! it: those are the key.
 //!
-//! Watch keeps them in memory. The command line keeps them in a file beside
-//! the database, `<database>.simulate-cache`: the history they describe is
-//! that database's, so every simulate on it finds them whatever folder it
-//! runs from, two databases never share one, and they go away with the
+//! Watch keeps it in memory. The command line keeps it in a file beside the
+//! database, `<database>.simulate-cache`: the history it describes is that
+//! database's, so every simulate on it finds it whatever folder it runs
+//! from, two databases never share one, and it goes away with the
 //! database's folder (a shared temporary folder would be read by other users
 //! and emptied at any time). The file is a cache and nothing more: one that
 //! cannot be read, is damaged or was written by another dealflow is ignored,
@@ -22,10 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use super::replay::Replayed;
 
-/// The replays a cache keeps: the last simulate's two (the rules in force,
-/// and the candidate, which is the rules in force once it is put in force).
-const KEPT: usize = 2;
-
 /// A replay, with what it depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Remembered {
@@ -36,10 +32,15 @@ pub struct Remembered {
     pub replayed: Replayed,
 }
 
-/// Replays remembered: in memory, and in a file if it has one.
+/// One replay remembered: the one under the rules that will most likely be
+/// in force at the next simulate. A replay of a million events is tens of
+/// megabytes: one is kept, not both.
 pub struct ReplayCache {
+    /// Where it is saved (the command line's), or `None` (watch's).
     file: Option<PathBuf>,
-    kept: Vec<Remembered>,
+    /// Whether the candidate's replay is kept, rather than the one in force.
+    keeps_candidate: bool,
+    kept: Option<Remembered>,
 }
 
 /// The file's content, as read.
@@ -47,49 +48,54 @@ pub struct ReplayCache {
 struct CacheFile {
     /// The dealflow that wrote it (see [`this_dealflow`]).
     dealflow: String,
-    kept: Vec<Remembered>,
+    kept: Remembered,
 }
 
 /// The file's content, as written.
 #[derive(Serialize)]
 struct Written<'a> {
     dealflow: &'a str,
-    kept: &'a [Remembered],
+    kept: &'a Remembered,
 }
 
 impl ReplayCache {
-    /// A cache that lasts as long as the value (watch's).
-    pub fn in_memory() -> ReplayCache {
-        ReplayCache { file: None, kept: Vec::new() }
+    /// Watch's, in memory. It keeps the candidate's replay: watch puts the
+    /// candidate in force right after simulating it.
+    pub fn for_reloads() -> ReplayCache {
+        ReplayCache { file: None, keeps_candidate: true, kept: None }
     }
 
-    /// The cache kept beside the database at `db`, read now.
+    /// The command line's, in a file beside the database at `db`, read now.
+    /// It keeps the replay in force: the next candidate is most often compared
+    /// with the same rules in force.
     pub fn beside(db: &Path) -> ReplayCache {
         let mut name = db.as_os_str().to_owned();
         name.push(".simulate-cache");
         let file = PathBuf::from(name);
-        let kept = read(&file).unwrap_or_default();
-        ReplayCache { file: Some(file), kept }
+        let kept = read(&file);
+        ReplayCache { file: Some(file), keeps_candidate: false, kept }
     }
 
     /// Take out the replay of the first `events` events under `version`, if
     /// remembered. Whether it was of the same history is only known once the
     /// history is read.
     pub fn take(&mut self, version: &str, events: usize) -> Option<Remembered> {
-        let i = self.kept.iter().position(|r| r.version == version && r.events == events)?;
-        Some(self.kept.remove(i))
+        self.kept.take_if(|r| r.version == version && r.events == events)
     }
 
-    /// Remember these replays instead of the ones kept (saved in the file, if it can be).
-    pub fn keep(&mut self, replays: Vec<Remembered>) {
-        self.kept = replays;
-        self.kept.dedup_by(|a, b| a.version == b.version && a.events == b.events);
-        self.kept.truncate(KEPT);
+    /// Remember the replay in force or the candidate's (`None`: the same
+    /// playbook), instead of the one kept; saved in the file, if it can be.
+    pub fn keep(&mut self, in_force: Remembered, candidate: Option<Remembered>) {
+        let kept = match candidate {
+            Some(candidate) if self.keeps_candidate => candidate,
+            _ => in_force,
+        };
         if let Some(file) = &self.file
-            && let Err(e) = write(file, &self.kept)
+            && let Err(e) = write(file, &kept)
         {
-            tracing::debug!("the replays are not kept in {}: {e}", file.display());
+            tracing::debug!("the replay is not kept in {}: {e}", file.display());
         }
+        self.kept = Some(kept);
     }
 }
 
@@ -103,13 +109,13 @@ fn this_dealflow() -> Option<String> {
     Some(format!("{} {} {}", env!("CARGO_PKG_VERSION"), meta.len(), modified.as_nanos()))
 }
 
-fn read(file: &Path) -> Option<Vec<Remembered>> {
-    let text = std::fs::read(file).ok()?;
-    let cache: CacheFile = serde_json::from_slice(&text).ok()?;
+fn read(file: &Path) -> Option<Remembered> {
+    let text = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+    let cache: CacheFile = serde_json::from_reader(text).ok()?;
     (Some(cache.dealflow) == this_dealflow()).then_some(cache.kept)
 }
 
-fn write(file: &Path, kept: &[Remembered]) -> std::io::Result<()> {
+fn write(file: &Path, kept: &Remembered) -> std::io::Result<()> {
     let dealflow = this_dealflow().ok_or_else(|| std::io::Error::other("this dealflow's executable is not found"))?;
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;

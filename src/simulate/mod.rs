@@ -65,9 +65,8 @@ pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str
     compare(db, Arc::new(Playbook::load(config_dir)?), Arc::new(candidate), since, &mut cache)
 }
 
-/// Compare two playbooks on the history stored in `db` (only read). The
-/// replays of both are remembered in `cache` afterwards: the candidate's
-/// serves once it is put in force.
+/// Compare two playbooks on the history stored in `db` (only read), with a
+/// replay remembered in `cache` (which keeps one of these two replays afterwards).
 pub fn compare(
     db: &Path,
     in_force: Arc<Playbook>,
@@ -114,11 +113,11 @@ pub fn compare(
         (&candidate, &candidate_replay.as_ref().unwrap_or(&in_force_replay).outcome),
         since,
     );
-    let mut kept = vec![Remembered { version: in_force.version().to_string(), events, replayed: in_force_replay }];
-    if let Some(replayed) = candidate_replay {
-        kept.push(Remembered { version: candidate.version().to_string(), events, replayed });
-    }
-    cache.keep(kept);
+    let remember = |version: &str, replayed| Remembered { version: version.to_string(), events, replayed };
+    cache.keep(
+        remember(in_force.version(), in_force_replay),
+        candidate_replay.map(|replayed| remember(candidate.version(), replayed)),
+    );
     Ok(report)
 }
 
@@ -266,12 +265,25 @@ mod tests {
             report(315, (&in_force, &base.outcome), (&candidate, &cand.outcome), None)
         };
         assert_eq!(json(&one_after_the_other)["accounts_gaining_key"], serde_json::json!(["A-5", "A-8"]));
-        let mut cache = ReplayCache::in_memory();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = ReplayCache::beside(&dir.path().join("dealflow.db"));
         let side_by_side = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
         assert_eq!(json(&side_by_side), json(&one_after_the_other));
         let remembered = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
         assert_eq!(json(&remembered), json(&one_after_the_other));
-        // The candidate put in force, and the old rules as the candidate: both replays remembered.
+        let from_the_file = compare(
+            &db,
+            in_force.clone(),
+            candidate.clone(),
+            None,
+            &mut ReplayCache::beside(&dir.path().join("dealflow.db")),
+        )
+        .unwrap();
+        assert_eq!(json(&from_the_file), json(&one_after_the_other));
+        // Watch's: the candidate put in force, and the old rules as the next candidate.
+        let mut cache = ReplayCache::for_reloads();
+        let forth = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
+        assert_eq!(json(&forth), json(&one_after_the_other));
         let back = compare(&db, candidate, in_force, None, &mut cache).unwrap();
         assert_eq!(back.accounts_losing_key, ["A-5", "A-8"]);
         assert_eq!(back.tasks_added, one_after_the_other.tasks_removed);
@@ -281,20 +293,22 @@ mod tests {
     #[test]
     fn a_remembered_replay_serves_only_for_the_history_it_was_of() {
         let (_dir, db) = quarter();
-        let (in_force, candidate) = (playbook(150_000), playbook(90_000));
-        let mut cache = ReplayCache::in_memory();
-        let fresh = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
-        // Make the remembered replay in force say no account is key: used, it shows.
-        let mut remembered = cache.take(in_force.version(), 315).unwrap();
+        let (old, new) = (playbook(150_000), playbook(90_000));
+        let honest = compare(&db, new.clone(), old.clone(), None, &mut ReplayCache::for_reloads()).unwrap();
+        assert!(honest.accounts_gaining_key.is_empty());
+        let mut cache = ReplayCache::for_reloads();
+        compare(&db, old.clone(), new.clone(), None, &mut cache).unwrap();
+        // Make the new rules' remembered replay say no account is key: used, it shows.
+        let mut remembered = cache.take(new.version(), 315).unwrap();
         remembered.replayed.outcome.key.clear();
-        cache.keep(vec![remembered.clone()]);
-        let used = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
-        assert!(used.accounts_gaining_key.len() > fresh.accounts_gaining_key.len());
+        cache.keep(remembered.clone(), None);
+        let used = compare(&db, new.clone(), old.clone(), None, &mut cache).unwrap();
+        assert!(!used.accounts_gaining_key.is_empty());
         // The same, said to be of another history of the same length: replayed again.
         remembered.replayed.history = "another".into();
-        cache.keep(vec![remembered]);
-        let again = compare(&db, in_force, candidate, None, &mut cache).unwrap();
-        assert_eq!(json(&again), json(&fresh));
+        cache.keep(remembered, None);
+        let again = compare(&db, new, old, None, &mut cache).unwrap();
+        assert_eq!(json(&again), json(&honest));
     }
 
     #[test]

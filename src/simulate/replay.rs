@@ -44,6 +44,9 @@ pub struct Replayed {
     pub history: String,
 }
 
+/// Held by the replay listing what it ended with (see [`replay`]).
+static LISTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A replay running: [`Running::wait`] for its end.
 pub struct Running(JoinHandle<Result<Replayed>>);
 
@@ -71,6 +74,9 @@ fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Resul
     let mut ingest = Ingest::start(&store, &current)?;
     ingest.input("history", &mut history)?;
     let summary = ingest.finish()?;
+    // A listing holds every task (or deal) at once, whole: one replay lists at a
+    // time, so that the peaks of the two listings do not add up.
+    let _alone = LISTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let tasks = store
         .tasks(&TaskFilter::default())?
         .into_iter()
