@@ -37,7 +37,7 @@ fn queue(dir: &Path, n: usize) {
     let ok = Command::new(BIN).arg("init").arg(dir).stdout(Stdio::null()).status().unwrap().success();
     assert!(ok, "dealflow init");
     let store = Store::open(&dir.join("dealflow.db"), Duration::from_secs(5)).unwrap();
-    store.begin().unwrap();
+    let unit = store.begin().unwrap();
     let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
     for i in 0..n {
         let t = NewTask {
@@ -53,7 +53,7 @@ fn queue(dir: &Path, n: usize) {
         };
         store.create_task(&t, "bench", "bench", "2026-11-26T00:00:00Z").unwrap();
     }
-    store.commit().unwrap();
+    unit.commit().unwrap();
 }
 
 fn claim_command(dir: &Path, who: &str) -> Command {

@@ -98,7 +98,7 @@ fn populate(store: &Store, today: DateTime<Utc>) {
     let regions = ["West", "East", "Central"];
     let mut seed = 7_u64;
     let ago = |secs: u64| stamp(today - chrono::Duration::seconds(secs as i64));
-    store.begin().unwrap();
+    let unit = store.begin().unwrap();
     for a in 0..accounts() {
         let key = a % 10 == 0;
         let id = format!("A-{a}");
@@ -159,5 +159,5 @@ fn populate(store: &Store, today: DateTime<Utc>) {
     store.set_meta("sweeps", &swept).unwrap();
     store.set_meta("key_review_sweeps", &swept).unwrap();
     store.set_sweep_epoch(1).unwrap();
-    store.commit().unwrap();
+    unit.commit().unwrap();
 }

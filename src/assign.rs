@@ -53,7 +53,7 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
         Strategy::LeastLoaded => {
             let (pool, _) = pool(config, role, settings.by_region.then_some(need.region).flatten());
             let loads = store.open_tasks_per_assignee(role)?;
-            let load = |n: &str| loads.iter().find(|(a, _)| a == n).map(|(_, c)| *c).unwrap_or(0);
+            let load = |n: &str| loads.iter().find(|l| l.who == n).map_or(0, |l| l.open);
             pool.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
         }
     };
@@ -87,7 +87,7 @@ pub fn new_owner(config: &Config, store: &Store, role: &str, region: Option<&str
         Strategy::RoundRobin => people[store.take_turn(role, narrowed.unwrap_or(""), people.len())?].name.clone(),
         Strategy::LeastLoaded => {
             let loads = store.open_tasks_per_assignee(role)?;
-            let load = |n: &str| loads.iter().find(|(a, _)| a == n).map(|(_, c)| *c).unwrap_or(0);
+            let load = |n: &str| loads.iter().find(|l| l.who == n).map_or(0, |l| l.open);
             people.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone()).unwrap_or_default()
         }
         Strategy::Owner => {

@@ -239,7 +239,7 @@ pub fn run(
         }
         let in_force = current.load();
         if in_force.version() != recorded {
-            match patience.outcome(&store, in_force.record(&store)) {
+            match patience.outcome(in_force.record(&store)) {
                 Ok(Some(())) => recorded = in_force.version().to_string(),
                 Ok(None) => {}
                 Err(e) => break Err(e),
@@ -247,7 +247,7 @@ pub fn run(
         }
         if Instant::now() >= next_scan {
             next_scan = Instant::now() + options.rescan;
-            match patience.outcome(&store, drain_inbox(&mut inbox, &store, &current, options, &stop, &*notes)) {
+            match patience.outcome(drain_inbox(&mut inbox, &store, &current, options, &stop, &*notes)) {
                 Ok(Some(_)) => {}
                 Ok(None) => next_scan = Instant::now() + BUSY_RETRY,
                 Err(e) => break Err(e),
@@ -257,7 +257,7 @@ pub fn run(
             && Instant::now() >= t
         {
             next_tick = current.load().config.clock.tick_interval().map(|d| Instant::now() + d);
-            match patience.outcome(&store, tick(&store, &current, &*notes)) {
+            match patience.outcome(tick(&store, &current, &*notes)) {
                 Ok(Some(_)) => {}
                 Ok(None) => next_tick = Some(Instant::now() + BUSY_RETRY),
                 Err(e) => break Err(e),

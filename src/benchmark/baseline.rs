@@ -24,7 +24,7 @@ pub fn store_only<R: Read>(store: &Store, source: &str, reader: R, batch_size: u
     let stamp = now_stamp();
     let mut done = Stored::default();
     let mut in_batch = 0;
-    store.begin()?;
+    let mut unit = store.begin()?;
     for line in EventLines::new(source, reader, now) {
         let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
         match line.parsed {
@@ -37,12 +37,12 @@ pub fn store_only<R: Read>(store: &Store, source: &str, reader: R, batch_size: u
         }
         in_batch += 1;
         if in_batch >= batch_size.max(1) {
-            store.commit()?;
-            store.begin()?;
+            unit.commit()?;
+            unit = store.begin()?;
             in_batch = 0;
         }
     }
-    store.commit()?;
+    unit.commit()?;
     Ok(done)
 }
 

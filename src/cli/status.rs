@@ -21,9 +21,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let config = ctx.config()?;
     let store = ctx.existing_store(&config)?;
     let loaded = store.current_rules_version()?;
-    let (accounts, deals, key_accounts) = store.counts()?;
+    let dealflow::store::backend::Counts { accounts, deals, key_accounts } = store.counts()?;
     let mut open: BTreeMap<String, i64> = config.roles.keys().map(|r| (r.clone(), 0)).collect();
-    for (role, n) in store.open_tasks_by_role()? {
+    for dealflow::store::backend::RoleCount { role, open: n } in store.open_tasks_by_role()? {
         open.insert(role, n);
     }
     let rule_errors = store.decisions(Some("rule_error"), None)?;

@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use dealflow::config::Config;
 use dealflow::model::{TASK_STATUSES, Task};
-use dealflow::store::{MAX_CLAIM_BATCH, TaskFilter};
+use dealflow::store::{MAX_CLAIM_BATCH, TaskFilter, TaskStatus};
 use dealflow::time::{now_stamp, stamp};
 
 use super::Outcome;
@@ -170,13 +170,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             if let Some(who) = &who {
                 check_worker(&config, who, outside)?;
             }
-            close(ctx, &config, id, "done", outcome, who, json)
+            close(ctx, &config, id, TaskStatus::Done, outcome, who, json)
         }
         Some(Action::Cancel { id, reason, who, outside, json }) => {
             if let Some(who) = &who {
                 check_worker(&config, who, outside)?;
             }
-            close(ctx, &config, id, "cancelled", Some(reason), who, json)
+            close(ctx, &config, id, TaskStatus::Cancelled, Some(reason), who, json)
         }
     }
 }
@@ -196,7 +196,7 @@ fn close(
     ctx: &Context,
     config: &Config,
     id: i64,
-    status: &str,
+    status: TaskStatus,
     outcome: Option<String>,
     who: Option<String>,
     json: bool,
@@ -243,6 +243,7 @@ fn list(
         check_role(config, r)?;
     }
     let store = ctx.existing_store(config)?;
+    let status = status.as_deref().and_then(TaskStatus::parse);
     let tasks = store.tasks(&TaskFilter { role, assignee, status, subject: None })?;
     if json {
         output::json(&tasks)?;

@@ -164,7 +164,9 @@ impl Engine<'_> {
                 continue;
             }
             let by = stamp(now - Duration::days(i64::from(limit)));
-            for (id, account, entered, epoch) in self.store.deals_in_stage_since(stage, &by)? {
+            for crate::store::backend::DealInStage { deal_id: id, account_id: account, entered_at: entered, epoch } in
+                self.store.deals_in_stage_since(stage, &by)?
+            {
                 let Some(entered_at) = parse_time(&entered) else { continue };
                 let Some(times) = crossed(entered_at, now, swept.of_epoch(epoch), limit) else { continue };
                 let since = (entered_at + Duration::days(i64::from(limit))).date_naive();
@@ -187,7 +189,7 @@ impl Engine<'_> {
         if days == 0 {
             return Ok(());
         }
-        for (id, quiet, key_since, epoch) in
+        for crate::store::backend::QuietAccount { account_id: id, quiet_since: quiet, key_since, epoch } in
             self.store.quiet_key_accounts(&stamp(now - Duration::days(i64::from(days))))?
         {
             let Some(from) = parse_time(&quiet) else { continue };
@@ -215,7 +217,9 @@ impl Engine<'_> {
         let notice = Duration::days(i64::from(days));
         let today = now.date_naive();
         let until = (today + notice).to_string();
-        for (id, account, end, epoch) in self.store.contracts_ending(&until, &today.to_string())? {
+        for crate::store::backend::ContractEnding { contract_id: id, account_id: account, end, epoch } in
+            self.store.contracts_ending(&until, &today.to_string())?
+        {
             let Some(end_date) = crate::event::parse_date(&end) else { continue };
             // Its notice began after it was last swept (or it was never swept: signed since).
             if swept.of_epoch(epoch).is_some_and(|l| end_date <= l.date_naive() + notice) {

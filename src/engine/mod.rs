@@ -205,18 +205,18 @@ impl<'a> Engine<'a> {
         if let Some(seen) = self.seen_before(event)? {
             return Ok(seen);
         }
-        self.store.savepoint()?;
+        let nested = self.store.nested()?;
         match self.apply_inner(event, source, line) {
             Ok(Applied::Rejected(why)) => {
-                self.store.rollback_savepoint()?;
+                nested.rollback()?;
                 Ok(Applied::Rejected(why))
             }
             Ok(done) => {
-                self.store.release()?;
+                nested.release()?;
                 Ok(done)
             }
             Err(e) => {
-                self.store.rollback_savepoint()?;
+                nested.rollback()?;
                 Err(e)
             }
         }
@@ -279,9 +279,9 @@ impl<'a> Engine<'a> {
             .store
             .open_task_holders()?
             .into_iter()
-            .filter(|(role, who)| !self.config.person(who).is_some_and(|p| p.active && &p.role == role));
+            .filter(|h| !self.config.person(&h.assignee).is_some_and(|p| p.active && p.role == h.role));
         let mut tasks = Vec::new();
-        for (role, who) in unavailable {
+        for crate::store::backend::Holder { role, assignee: who } in unavailable {
             tasks.extend(self.store.open_tasks_of(&role, &who)?.into_iter().map(|id| (id, role.clone(), who.clone())));
         }
         for (id, role, assignee) in tasks {

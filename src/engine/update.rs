@@ -132,7 +132,7 @@ impl Engine<'_> {
                     return Ok(Err(format!("task.completed: no task {id}")));
                 };
                 if matches!(task.status.as_str(), "open" | "claimed") {
-                    self.store.close_task(id, "done", e.str("by"), e.str("outcome"), &at)?;
+                    self.store.close_task(id, crate::store::TaskStatus::Done, e.str("by"), e.str("outcome"), &at)?;
                 }
                 self.about_task_subject(&mut t, &task.subject)?;
                 t.data.insert("task".into(), serde_json::to_value(&task).unwrap_or(Value::Null));

@@ -32,7 +32,7 @@ use crate::event::EventType;
 use crate::event_json::LineLimits;
 use crate::event_source::{EventLines, Line};
 use crate::playbook::{Current, Playbook};
-use crate::store::Store;
+use crate::store::{Store, Unit};
 use crate::time::now_stamp;
 
 /// A rejected line, for the summary.
@@ -139,8 +139,10 @@ pub struct Ingest<'a> {
     uncommitted: Uncommitted,
     /// What the summary and `recorded` were at the last commit.
     committed: Committed,
-    /// A rollback failed: the transaction may hold part of an event, and is never committed.
-    poisoned: bool,
+    /// The open unit of work the lines go into. `None` once a rollback
+    /// failed: the database may hold part of an event then, and nothing more
+    /// is committed.
+    unit: Option<Unit<'a>>,
     /// The rules version last recorded as in force.
     recorded: String,
     /// Keep every rejection in the summary, not just the first ones.
@@ -153,7 +155,7 @@ pub struct Ingest<'a> {
 impl<'a> Ingest<'a> {
     /// Start ingesting: records the rules version and opens the first batch.
     pub fn start(store: &'a Store, playbook: &'a Current) -> Result<Ingest<'a>> {
-        store.begin()?;
+        let unit = store.begin()?;
         let first = playbook.load();
         first.record(store)?;
         // Claims whose lease ran out go back first, so rerouting sees them as open.
@@ -165,8 +167,8 @@ impl<'a> Ingest<'a> {
         // Accounts that waited for a role the team now has someone of are handed over.
         engine.complete_waiting_handovers()?;
         // The batches hold events alone, so one can be rolled back and applied again.
-        store.commit()?;
-        store.begin()?;
+        unit.commit()?;
+        let unit = Some(store.begin()?);
         let recorded = first.version().to_string();
         Ok(Ingest {
             store,
@@ -174,7 +176,7 @@ impl<'a> Ingest<'a> {
             stop: None,
             uncommitted: Uncommitted::default(),
             committed: Committed { recorded: recorded.clone(), ..Committed::default() },
-            poisoned: false,
+            unit,
             recorded,
             keep_all_rejections: false,
             tasks_since: None,
@@ -268,11 +270,8 @@ impl<'a> Ingest<'a> {
     /// a passing fault) is only logged.
     fn apply_again(&mut self, first: crate::error::Error) -> Result<()> {
         tracing::debug!("an event failed half way ({first}); applying the batch again, event by event");
-        if let Err(e) = self.store.rollback() {
-            self.poisoned = true;
-            return Err(e);
-        }
-        self.store.begin()?;
+        self.rollback()?;
+        self.unit = Some(self.store.begin()?);
         self.forget_uncommitted();
         // Rule health is kept in memory too: back to what the store holds.
         for p in self.uncommitted.playbooks() {
@@ -298,9 +297,21 @@ impl<'a> Ingest<'a> {
         self.recorded.clone_from(&self.committed.recorded);
     }
 
+    /// The open unit of work, or the error that ended it for good.
+    fn take_unit(&mut self) -> Result<Unit<'a>> {
+        self.unit.take().ok_or_else(|| {
+            self.store.fault("a failed event could not be rolled back; the last batch was not kept".into())
+        })
+    }
+
+    /// Undo the open unit of work; when that fails, nothing more is committed.
+    fn rollback(&mut self) -> Result<()> {
+        self.take_unit()?.rollback()
+    }
+
     /// Commit the batch and open the next.
     fn commit(&mut self) -> Result<()> {
-        self.store.commit()?;
+        self.take_unit()?.commit()?;
         self.uncommitted.clear();
         self.committed = Committed {
             counts: self.summary.counts.clone(),
@@ -308,7 +319,8 @@ impl<'a> Ingest<'a> {
             rule_failures: self.summary.rule_failures.clone(),
             recorded: self.recorded.clone(),
         };
-        self.store.begin()
+        self.unit = Some(self.store.begin()?);
+        Ok(())
     }
 
     /// Apply an event as a transaction of its own: what came before it is
@@ -322,11 +334,8 @@ impl<'a> Ingest<'a> {
             Err(e) => {
                 // Leave what a failed event in a batch leaves: the event undone, a transaction open.
                 self.forget_uncommitted();
-                match self.store.rollback() {
-                    Ok(()) => {
-                        let _ = self.store.begin();
-                    }
-                    Err(_) => self.poisoned = true,
+                if self.rollback().is_ok() {
+                    self.unit = self.store.begin().ok();
                 }
                 Err(e)
             }
@@ -346,13 +355,7 @@ impl<'a> Ingest<'a> {
 
     /// Commit what is left and return the summary.
     pub fn finish(mut self) -> Result<Summary> {
-        if self.poisoned {
-            let _ = self.store.rollback();
-            return Err(self
-                .store
-                .fault("a failed event could not be rolled back; the last batch was not kept".into()));
-        }
-        self.store.commit()?;
+        self.take_unit()?.commit()?;
         self.summary.rule_failures.sort_by_key(|s| std::cmp::Reverse(s.count));
         let health = self.store.rule_health(self.playbook.load().version())?;
         self.summary.quarantined_rules = health.into_iter().filter(|h| h.quarantined_at.is_some()).collect();
@@ -361,9 +364,10 @@ impl<'a> Ingest<'a> {
 
     /// Stop after a failure: keep every event applied before it (each was
     /// whole), drop nothing else.
-    pub fn abort(self) -> Summary {
-        if self.poisoned || self.store.commit().is_err() {
-            let _ = self.store.rollback();
+    pub fn abort(mut self) -> Summary {
+        // A unit that cannot commit is rolled back; one that is gone holds nothing to keep.
+        if let Some(unit) = self.unit.take() {
+            let _ = unit.commit();
         }
         self.summary
     }

@@ -30,6 +30,13 @@ fn open(dir: &tempfile::TempDir, name: &str) -> Store {
     Store::open(&dir.path().join(name), Duration::from_secs(5)).unwrap()
 }
 
+/// A store whose SQLite connection was set up by `setup` first (to make a write fail).
+fn open_with(dir: &tempfile::TempDir, name: &str, setup: impl FnOnce(&rusqlite::Connection)) -> Store {
+    let sqlite = crate::store::sqlite::Sqlite::open(&dir.path().join(name), Duration::from_secs(5)).unwrap();
+    setup(sqlite.connection());
+    Store::over(Box::new(sqlite))
+}
+
 /// Ingest `lines` in one run: the summary, and the error that stopped the
 /// run (then the summary is what `abort` kept).
 fn ingest(store: &Store, lines: &[String]) -> (Summary, Option<String>) {
@@ -52,13 +59,14 @@ fn ingest_all(store: &Store, lines: &[String]) -> Summary {
 
 /// The first column of every row `sql` returns.
 fn texts(store: &Store, sql: &str) -> Vec<String> {
-    let mut st = store.connection().prepare(sql).unwrap();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let mut st = conn.prepare(sql).unwrap();
     st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// Every row of every table, in row order, without wall-clock times.
 fn dump(store: &Store) -> Vec<String> {
-    let conn = store.connection();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
     let mut tables =
         texts(store, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
     tables.retain(|t| t != "rules_loads");
@@ -99,14 +107,13 @@ fn an_event_failing_half_way_leaves_nothing_of_itself_and_every_event_before_it_
     let (line, id) = nth_event_with_a_task(&clean, &lines, 30);
     assert!(line > BATCH && line % BATCH > 1, "line {line} is inside a later batch");
 
-    let failing = open(&dir, "failing.db");
-    failing
-        .connection()
-        .execute_batch(&format!(
+    let failing = open_with(&dir, "failing.db", |conn| {
+        conn.execute_batch(&format!(
             "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.tasks WHEN NEW.event_id = '{id}' \
              BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;"
         ))
         .unwrap();
+    });
     let (kept, error) = ingest(&failing, &lines);
     let error = error.expect("the run stops at the failing event");
     assert!(error.contains("disk on fire"), "{error}");
@@ -127,25 +134,22 @@ fn a_failure_that_does_not_come_back_is_applied_again_and_the_run_goes_on() {
     let (line, id) = nth_event_with_a_task(&clean, &lines, 30);
     assert!(line % BATCH > 1, "line {line} is not the first of its batch");
 
-    let failing = open(&dir, "failing.db");
     let failed = Arc::new(AtomicUsize::new(0));
     let counter = failed.clone();
-    failing
-        .connection()
-        .create_scalar_function("fail_once", 0, rusqlite::functions::FunctionFlags::SQLITE_UTF8, move |_| match counter
-            .fetch_add(1, Ordering::SeqCst)
-        {
-            0 => Err(rusqlite::Error::UserFunctionError("a passing fault".into())),
-            _ => Ok(0),
+    let failing = open_with(&dir, "failing.db", |conn| {
+        conn.create_scalar_function("fail_once", 0, rusqlite::functions::FunctionFlags::SQLITE_UTF8, move |_| {
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(rusqlite::Error::UserFunctionError("a passing fault".into())),
+                _ => Ok(0),
+            }
         })
         .unwrap();
-    failing
-        .connection()
-        .execute_batch(&format!(
+        conn.execute_batch(&format!(
             "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.tasks WHEN NEW.event_id = '{id}' \
              BEGIN SELECT fail_once(); END;"
         ))
         .unwrap();
+    });
     let got = ingest_all(&failing, &lines);
     assert!(failed.load(Ordering::SeqCst) >= 2, "the write failed once, then went through");
     assert_eq!(got.counts, expected.counts);

@@ -15,10 +15,10 @@
 //!
 //! # Units of work
 //!
-//! Writes happen inside a unit of work, begun with [`Backend::begin`] and
-//! ended by [`Backend::commit`] or [`Backend::rollback`]; inside it,
-//! [`Backend::savepoint`] opens a nested unit (one event's own undo), ended by
-//! [`Backend::release`] or [`Backend::rollback_savepoint`]. The engine never
+//! Writes happen inside a unit of work, begun with [`Backend::begin_unit`] and
+//! ended by [`Backend::commit_unit`] or [`Backend::rollback_unit`]; inside it,
+//! [`Backend::begin_nested`] opens a nested unit (one event's own undo), ended by
+//! [`Backend::release_nested`] or [`Backend::rollback_nested`]. The engine never
 //! calls these: it holds a [`super::Unit`] or [`super::Nested`] value, which
 //! commits only when asked and rolls back when dropped. Claims and task
 //! closes outside a unit are their own unit.
@@ -28,7 +28,10 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::event::Event;
-use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, StageChange, Subject, Target, Task};
+use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, RuleRef, StageChange, Subject, Target, Task};
+
+/// The most claims one unit of work takes (`claim_up_to`): more would hold other workers off for longer.
+pub const MAX_CLAIM_BATCH: usize = 100;
 
 /// A task's state in its queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -224,7 +227,99 @@ pub type CloseAs = std::result::Result<Task, Task>;
 /// A rules version's files: `(path, text)`.
 pub type VersionFiles = Vec<(String, String)>;
 
-pub use super::{AppliedBefore, DecisionRow, EventRow, RejectedRow, RuleHealth, StoredVersion, TargetRow, WaitingHandover};
+/// A revenue target, with the sweep generation it was first set in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRow {
+    pub account_id: String,
+    pub product: String,
+    pub period: String,
+    pub amount: f64,
+    pub epoch: i64,
+}
+
+/// A hand-over asked for and not done yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingHandover {
+    pub account_id: String,
+    /// The role the account waits for.
+    pub role: String,
+    pub reason: String,
+    pub rule: RuleRef,
+    /// Close the previous owner's open tasks about the account when it is done.
+    pub close_open_tasks: bool,
+    /// Business time it was asked for.
+    pub since: String,
+    pub event_id: String,
+}
+
+/// A rule of one rules version that failed on its last `failures` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleHealth {
+    pub rules_version: String,
+    pub rule: String,
+    pub file: String,
+    pub line: i64,
+    /// Events in a row the rule failed on.
+    pub failures: i64,
+    /// Where and why it last failed (`FILE:LINE:COL: message`).
+    pub last_error: String,
+    pub last_event: String,
+    /// When it was quarantined (business time of the event), `None` while it still runs.
+    pub quarantined_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedRow {
+    pub source: String,
+    pub line: i64,
+    pub reason: String,
+    pub raw: String,
+    pub rejected_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    pub seq: i64,
+    pub kind: String,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub rule: Option<String>,
+    pub reason: String,
+    pub detail: serde_json::Value,
+    pub rules_version: String,
+    pub event_id: String,
+    pub at: String,
+}
+
+/// An event applied before under the id of one being applied now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedBefore {
+    /// It had the same content (see `event_content`): the new one is a duplicate.
+    pub same: bool,
+    /// The file and line it came from.
+    pub source: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredVersion {
+    pub version: String,
+    pub loaded_at: String,
+}
+
+/// An applied event, for timelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    pub source: String,
+    pub line: i64,
+    pub rules_version: String,
+    pub data: serde_json::Value,
+}
 
 /// What a database must do for dealflow. See the module documentation.
 pub trait Backend: Send {
@@ -244,17 +339,23 @@ pub trait Backend: Send {
     fn total_changes(&self) -> u64;
     /// A full check of what is stored: `"ok"` when sound.
     fn integrity_check(&self) -> Result<String>;
+    /// A cheap check, between events, that the store is still the one opened
+    /// (SQLite: the file's header and length).
+    fn check_file(&self) -> Result<()>;
     /// A quick check before writing into a store another process may have damaged.
     fn verify(&self) -> Result<()>;
 
     // ---- units of work ----
 
-    fn begin(&self) -> Result<()>;
-    fn commit(&self) -> Result<()>;
-    fn rollback(&self) -> Result<()>;
-    fn savepoint(&self) -> Result<()>;
-    fn release(&self) -> Result<()>;
-    fn rollback_savepoint(&self) -> Result<()>;
+    // Called by the working set's `Unit` and `Nested` only (the names say so,
+    // as the working set derefs to the backend).
+
+    fn begin_unit(&self) -> Result<()>;
+    fn commit_unit(&self) -> Result<()>;
+    fn rollback_unit(&self) -> Result<()>;
+    fn begin_nested(&self) -> Result<()>;
+    fn release_nested(&self) -> Result<()>;
+    fn rollback_nested(&self) -> Result<()>;
 
     // ---- accounts, contacts, leads, deals ----
 
@@ -288,8 +389,14 @@ pub trait Backend: Send {
     fn load_deal(&self, id: &str) -> Result<Option<Deal>>;
     /// Insert or update a deal (an update keeps `created_at`); with `want_before`,
     /// returns the account it was in and whether it was won.
-    fn write_deal(&self, d: &Deal, is_open: bool, is_won: bool, now: &str, want_before: bool)
-    -> Result<Option<DealBefore>>;
+    fn write_deal(
+        &self,
+        d: &Deal,
+        is_open: bool,
+        is_won: bool,
+        now: &str,
+        want_before: bool,
+    ) -> Result<Option<DealBefore>>;
     /// Open deals of an account, oldest first (by `created_at`, then id).
     fn open_deal_ids(&self, account_id: &str) -> Result<Vec<String>>;
     /// Deals, by id, in a stage and/or of an account.

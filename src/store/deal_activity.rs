@@ -13,7 +13,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::backend::DealActivityRows;
 use crate::model::DealStats;
+
+/// A deal's activity facts from its rows; `account` is the deal's account
+/// (only its own decision makers count).
+pub(super) fn stats_from_rows(rows: &DealActivityRows, account: Option<&str>) -> DealStats {
+    let decision_maker_met = rows.contacts.iter().any(|(_, known)| {
+        known
+            .as_ref()
+            .is_some_and(|k| DECISION_ROLES.contains(&k.role.as_str()) && Some(k.account_id.as_str()) == account)
+    });
+    DealStats { activities: rows.per_kind.clone(), decision_maker_met, last_activity: rows.last_activity.clone() }
+}
 
 /// Deals kept; past it the cache starts afresh.
 const MAX_DEALS: usize = 8_000;

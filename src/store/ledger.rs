@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 
+use super::backend::LedgerRows;
 use crate::model::{AccountStats, Contract, Target};
 
 /// Ledgers kept; past it the cache starts afresh. A ledger is a few hundred
@@ -69,13 +70,13 @@ pub(super) struct Ledger {
 /// SQLite's `SUM` over REAL values: Kahan-Babuska-Neumaier steps, then the
 /// running error added once at the end (unless it overflowed).
 #[derive(Default)]
-struct Sum {
+pub(crate) struct Sum {
     sum: f64,
     err: f64,
 }
 
 impl Sum {
-    fn add(&mut self, r: f64) {
+    pub(crate) fn add(&mut self, r: f64) {
         let s = self.sum;
         let t = s + r;
         if s.abs() > r.abs() {
@@ -86,7 +87,7 @@ impl Sum {
         self.sum = t;
     }
 
-    fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         if self.err.is_finite() { self.sum + self.err } else { self.sum }
     }
 }
@@ -98,6 +99,29 @@ fn by_time_then_amount(a: (u64, f64), b: (u64, f64)) -> std::cmp::Ordering {
 /// Changes to a ledger return whether it still holds exactly what SQLite
 /// holds: `false` (a time it cannot hold) means it must be dropped.
 impl Ledger {
+    /// The ledger of an account's rows (orders and won deals after `floor`);
+    /// `None` when they hold a time a ledger cannot.
+    pub(super) fn from_rows(rows: &LedgerRows, floor: u64) -> Option<Ledger> {
+        let mut ledger = Ledger::after(floor);
+        let mut exact = true;
+        for (at, amount) in &rows.orders {
+            exact &= ledger.order(at, *amount);
+        }
+        for d in &rows.deals {
+            exact &= ledger.deal(&d.id, d.is_open, d.is_won, d.closed_at.as_deref(), d.amount);
+        }
+        for role in &rows.contact_roles {
+            ledger.contact(role);
+        }
+        for c in &rows.contracts {
+            ledger.contract(c);
+        }
+        for t in &rows.targets {
+            ledger.target(t);
+        }
+        exact.then_some(ledger)
+    }
+
     /// An empty ledger holding what happens after `floor`.
     pub(super) fn after(floor: u64) -> Ledger {
         Ledger { floor, ..Ledger::default() }
@@ -218,6 +242,55 @@ impl Ledger {
             targets: self.targets.clone(),
             parent_is_key,
         })
+    }
+}
+
+/// The facts of an account over `(since, at]` straight from its rows: what a
+/// ledger's answers are defined by (the property test compares the two), and
+/// the answer for times a ledger cannot hold, compared as text. Rows are
+/// added in the ledger's order (by time, then amount), with the same sum.
+pub(super) fn stats_from_rows(rows: &LedgerRows, since: &str, at: &str, parent_is_key: bool) -> AccountStats {
+    let in_window = |t: &str| t > since && t <= at;
+    let by_time_then_amount = |a: &(&str, f64), b: &(&str, f64)| a.0.cmp(b.0).then(a.1.total_cmp(&b.1));
+    let mut orders: Vec<(&str, f64)> =
+        rows.orders.iter().filter(|(t, _)| in_window(t)).map(|(t, a)| (t.as_str(), *a)).collect();
+    orders.sort_by(by_time_then_amount);
+    let mut won: Vec<(&str, f64)> = rows
+        .deals
+        .iter()
+        .filter(|d| d.is_won)
+        .filter_map(|d| d.closed_at.as_deref().filter(|t| in_window(t)).map(|t| (t, d.amount)))
+        .collect();
+    won.sort_by(by_time_then_amount);
+    let mut open: Vec<f64> = rows.deals.iter().filter(|d| d.is_open).map(|d| d.amount).collect();
+    open.sort_by(f64::total_cmp);
+    let (mut order_revenue, mut won_revenue, mut open_pipeline) = (Sum::default(), Sum::default(), Sum::default());
+    orders.iter().for_each(|o| order_revenue.add(o.1));
+    won.iter().for_each(|w| won_revenue.add(w.1));
+    open.iter().for_each(|&a| open_pipeline.add(a));
+    let mut contacts: Vec<(String, i64)> = Vec::new();
+    let mut roles: Vec<&str> = rows.contact_roles.iter().map(String::as_str).collect();
+    roles.sort_unstable();
+    for role in roles {
+        match contacts.last_mut() {
+            Some((r, n)) if r == role => *n += 1,
+            _ => contacts.push((role.to_string(), 1)),
+        }
+    }
+    let mut contracts = rows.contracts.clone();
+    contracts.sort_by(|a, b| (&a.start, &a.id).cmp(&(&b.start, &b.id)));
+    let mut targets = rows.targets.clone();
+    targets.sort_by(|a, b| (&a.period, &a.product).cmp(&(&b.period, &b.product)));
+    AccountStats {
+        revenue_12m: order_revenue.total() + won_revenue.total(),
+        orders_12m: orders.len() as i64,
+        open_deals: open.len() as i64,
+        open_pipeline: open_pipeline.total(),
+        won_deals: rows.deals.iter().filter(|d| d.is_won).count() as i64,
+        contacts,
+        contracts,
+        targets,
+        parent_is_key,
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) struct RowCache {
     accounts: HashMap<String, Arc<Account>>,
     deals: HashMap<String, Arc<Deal>>,
     /// `PRAGMA data_version` when the rows were read: another connection's commit changes it.
-    data_version: Option<i64>,
+    data_version: Option<Option<i64>>,
     /// Accounts' ledgers, trusted and emptied with the rows.
     pub(super) ledgers: super::ledger::Ledgers,
     /// Deals' activities added up, likewise.
@@ -41,7 +41,7 @@ impl RowCache {
     }
 
     /// Trust the rows only if nobody else committed since they were read.
-    pub(super) fn check_version(&mut self, now: i64) {
+    pub(super) fn check_version(&mut self, now: Option<i64>) {
         if self.data_version != Some(now) {
             self.clear();
             self.data_version = Some(now);
@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn a_write_updates_a_known_row_and_keeps_its_creation_time() {
         let mut c = RowCache::default();
-        c.check_version(1);
+        c.check_version(Some(1));
         c.keep_account(&Arc::new(account("A", "Ana", "day 1")));
         c.saved_account(&account("A", "Ben", "day 9"));
         let a = c.account("A").unwrap();
@@ -123,11 +123,11 @@ mod tests {
     #[test]
     fn another_writer_or_a_rollback_empties_it() {
         let mut c = RowCache::default();
-        c.check_version(1);
+        c.check_version(Some(1));
         c.keep_deal(&Arc::new(Deal { id: "D".into(), ..Deal::default() }));
-        c.check_version(1);
+        c.check_version(Some(1));
         assert!(c.deal("D").is_some());
-        c.check_version(2);
+        c.check_version(Some(2));
         assert!(c.deal("D").is_none());
         c.keep_deal(&Arc::new(Deal { id: "D".into(), ..Deal::default() }));
         c.clear();

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use super::Note;
 use crate::error::{Error, Result};
 use crate::inbox::Inbox;
-use crate::store::Store;
 
 /// How long to wait before trying a locked database again.
 pub(super) const BUSY_RETRY: Duration = Duration::from_millis(250);
@@ -47,12 +46,11 @@ pub(super) struct Patience<'a> {
 
 impl Patience<'_> {
     /// `Ok(None)` when the database was locked (the caller tries again later).
-    pub(super) fn outcome<T>(&mut self, store: &Store, result: Result<T>) -> Result<Option<T>> {
+    /// (A unit of work left half-done by the lock was rolled back when dropped.)
+    pub(super) fn outcome<T>(&mut self, result: Result<T>) -> Result<Option<T>> {
         match result {
             Ok(v) => Ok(Some(self.went_on(v))),
             Err(Error::Busy { path, .. }) => {
-                // Nothing half-done stays open: the next try begins afresh.
-                let _ = store.rollback();
                 self.locked(&path);
                 Ok(None)
             }

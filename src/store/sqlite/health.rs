@@ -3,28 +3,12 @@
 //! quarantined (it no longer runs) until a new rules version is loaded.
 
 use rusqlite::params;
-use serde::Serialize;
 
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::Result;
+use crate::store::backend::RuleHealth;
 
-/// A rule of one rules version that failed on its last `failures` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleHealth {
-    pub rules_version: String,
-    pub rule: String,
-    pub file: String,
-    pub line: i64,
-    /// Events in a row the rule failed on.
-    pub failures: i64,
-    /// Where and why it last failed (`FILE:LINE:COL: message`).
-    pub last_error: String,
-    pub last_event: String,
-    /// When it was quarantined (business time of the event), `None` while it still runs.
-    pub quarantined_at: Option<String>,
-}
-
-impl Store {
+impl Sqlite {
     /// Record a rule's failure count (and quarantine, when set).
     pub fn record_rule_health(&self, h: &RuleHealth) -> Result<()> {
         self.conn
@@ -116,7 +100,7 @@ mod tests {
     #[test]
     fn health_is_kept_per_version_updated_and_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(1)).unwrap();
+        let store = Sqlite::open(&dir.path().join("t.db"), std::time::Duration::from_secs(1)).unwrap();
         store.record_rule_health(&health("task_a", 1, false)).unwrap();
         store.record_rule_health(&health("task_b", 5, true)).unwrap();
         store.record_rule_health(&health("task_a", 2, false)).unwrap();

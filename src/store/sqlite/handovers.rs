@@ -4,26 +4,11 @@
 //! someone of the role is on the team (see `Engine::complete_waiting_handovers`).
 
 use rusqlite::params;
-use serde::Serialize;
 
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::Result;
 use crate::model::RuleRef;
-
-/// A hand-over asked for and not done yet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WaitingHandover {
-    pub account_id: String,
-    /// The role the account waits for.
-    pub role: String,
-    pub reason: String,
-    pub rule: RuleRef,
-    /// Close the previous owner's open tasks about the account when it is done.
-    pub close_open_tasks: bool,
-    /// Business time it was asked for.
-    pub since: String,
-    pub event_id: String,
-}
+use crate::store::backend::WaitingHandover;
 
 const COLUMNS: &str = "account_id, role, reason, rule_file, rule_fn, close_open_tasks, since, event_id";
 
@@ -39,7 +24,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<WaitingHandover> {
     })
 }
 
-impl Store {
+impl Sqlite {
     /// Note a hand-over that waits; one asked for again keeps its first time.
     pub fn save_waiting_handover(&self, w: &WaitingHandover) -> Result<()> {
         self.conn

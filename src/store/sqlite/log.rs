@@ -2,53 +2,14 @@
 //! decisions rules made, and the rules versions the engine ran with.
 
 use rusqlite::params;
-use serde::Serialize;
 
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::Decision;
+use crate::store::backend::{AppliedBefore, DecisionRow, EventRow, RejectedRow, StoredVersion};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RejectedRow {
-    pub source: String,
-    pub line: i64,
-    pub reason: String,
-    pub raw: String,
-    pub rejected_at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DecisionRow {
-    pub seq: i64,
-    pub kind: String,
-    pub subject_kind: String,
-    pub subject_id: String,
-    pub rule: Option<String>,
-    pub reason: String,
-    pub detail: serde_json::Value,
-    pub rules_version: String,
-    pub event_id: String,
-    pub at: String,
-}
-
-/// An event applied before under the id of one being applied now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedBefore {
-    /// It had the same content (see `event_content`): the new one is a duplicate.
-    pub same: bool,
-    /// The file and line it came from.
-    pub source: String,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredVersion {
-    pub version: String,
-    pub loaded_at: String,
-}
-
-impl Store {
+impl Sqlite {
     /// Whether an event with this id was applied (whatever its content).
     pub fn is_applied(&self, event_id: &str) -> Result<bool> {
         Ok(self.one("SELECT 1 FROM events WHERE id = ?1", [event_id], |_| Ok(()))?.is_some())
@@ -211,21 +172,7 @@ impl Store {
     }
 }
 
-/// An applied event, for timelines.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventRow {
-    pub seq: i64,
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub at: String,
-    pub source: String,
-    pub line: i64,
-    pub rules_version: String,
-    pub data: serde_json::Value,
-}
-
-impl Store {
+impl Sqlite {
     /// Applied events about a deal, an account or a lead, in order.
     pub fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>> {
         let filter = match kind {
@@ -273,16 +220,9 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Every applied event as its JSON line, in the order it was applied.
-    pub fn event_history(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT body FROM events ORDER BY seq").ctx(self)?;
-        let rows = st.query_map([], |r| r.get(0)).ctx(self)?;
-        rows.collect::<rusqlite::Result<_>>().ctx(self)
-    }
-
-    /// The applied events in the order they were applied, as stored JSON,
-    /// `limit` at a time after position `after` (0: from the start); each with its position.
+impl Sqlite {
+    /// Applied events as their JSON lines, in the order they were applied,
+    /// `limit` after position `after`, each with its position.
     pub fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>> {
         let mut st =
             self.conn.prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2").ctx(self)?;
@@ -290,7 +230,6 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
-    /// How many events are applied.
     pub fn event_count(&self) -> Result<i64> {
         Ok(self.one("SELECT COUNT(*) FROM events", [], |r| r.get(0))?.unwrap_or(0))
     }

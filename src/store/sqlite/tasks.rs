@@ -6,9 +6,10 @@
 
 use rusqlite::params;
 
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::{Error, Result};
 use crate::model::{NewTask, Priority, Subject, Task};
+use crate::store::backend::{CloseAs, MAX_CLAIM_BATCH, RoleCount, TaskFilter, TaskStatus};
 
 const TASK_COLUMNS: &str = "id, role, assignee, title, status, priority, due_at, subject_kind, subject_id, rule, reason, \
      rules_version, created_at, event_id, dedup_key, claimed_by, claimed_at, closed_at, outcome, \
@@ -26,9 +27,6 @@ static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          RETURNING {TASK_COLUMNS}"
     )
 });
-
-/// The most claims one transaction takes (`claim_up_to`): more would hold other workers off for longer.
-pub const MAX_CLAIM_BATCH: usize = 100;
 
 fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -55,16 +53,7 @@ fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
     })
 }
 
-/// Which tasks to list.
-#[derive(Debug, Clone, Default)]
-pub struct TaskFilter {
-    pub role: Option<String>,
-    pub assignee: Option<String>,
-    pub status: Option<String>,
-    pub subject: Option<Subject>,
-}
-
-impl Store {
+impl Sqlite {
     /// Store a task unless one with the same dedup key exists. Returns its id when created.
     pub fn create_task(
         &self,
@@ -131,18 +120,19 @@ impl Store {
         );
         let mut st = self.conn.prepare_cached(&sql).ctx(self)?;
         let (kind, id) = f.subject.as_ref().map(|s| (Some(&s.kind), Some(&s.id))).unwrap_or_default();
-        let rows = st.query_map(params![f.role, f.assignee, f.status, kind, id], task_row).ctx(self)?;
+        let rows =
+            st.query_map(params![f.role, f.assignee, f.status.map(TaskStatus::name), kind, id], task_row).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
     /// Atomically take the most urgent open task of `role` that is assigned to `who` or to nobody.
     /// With `lapsed_before` (a time), claims taken before it run out first (see
-    /// [`Store::release_lapsed_claims`]), in the same transaction.
+    /// [`Sqlite::release_lapsed_claims`]), in the same transaction.
     pub fn claim(&self, role: &str, who: &str, now: &str, lapsed_before: Option<&str>) -> Result<Option<Task>> {
         Ok(self.claim_up_to(role, who, now, lapsed_before, 1)?.pop())
     }
 
-    /// [`Store::claim`] up to `n` tasks (at most [`MAX_CLAIM_BATCH`]) in one
+    /// [`Sqlite::claim`] up to `n` tasks (at most [`MAX_CLAIM_BATCH`]) in one
     /// transaction: all of them or none. The most urgent first.
     pub fn claim_up_to(
         &self,
@@ -197,7 +187,7 @@ impl Store {
     pub fn close_task(
         &self,
         id: i64,
-        status: &str,
+        status: TaskStatus,
         by: Option<&str>,
         outcome: Option<&str>,
         now: &str,
@@ -209,7 +199,7 @@ impl Store {
                  WHERE id = ?1 AND status IN ('open', 'claimed')",
             )
             .ctx(self)?
-            .execute(params![id, status, now, outcome, by])
+            .execute(params![id, status.name(), now, outcome, by])
             .ctx(self)?;
         let task = self.task(id)?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
         if changed == 0 {
@@ -225,11 +215,11 @@ impl Store {
     pub fn close_task_as(
         &self,
         id: i64,
-        status: &str,
+        status: TaskStatus,
         who: Option<&str>,
         outcome: Option<&str>,
         now: &str,
-    ) -> Result<std::result::Result<Task, Task>> {
+    ) -> Result<CloseAs> {
         let changed = self
             .conn
             .prepare_cached(
@@ -238,7 +228,7 @@ impl Store {
                  WHERE id = ?1 AND (status = 'open' OR (status = 'claimed' AND (?5 IS NULL OR claimed_by = ?5)))",
             )
             .ctx(self)?
-            .execute(params![id, status, now, outcome, who])
+            .execute(params![id, status.name(), now, outcome, who])
             .ctx(self)?;
         let task = self.task(id)?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
         match (changed, task.status.as_str()) {
@@ -269,150 +259,14 @@ impl Store {
     }
 
     /// Open tasks per role (claimed ones count as open work too).
-    pub fn open_tasks_by_role(&self) -> Result<Vec<(String, i64)>> {
+    pub fn open_tasks_by_role(&self) -> Result<Vec<RoleCount>> {
         let mut st = self
             .conn
             .prepare_cached(
                 "SELECT role, COUNT(*) FROM tasks WHERE status IN ('open', 'claimed') GROUP BY role ORDER BY role",
             )
             .ctx(self)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        let rows = st.query_map([], |r| Ok(RoleCount { role: r.get(0)?, open: r.get(1)? })).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::RuleRef;
-    use std::time::Duration;
-
-    fn task(title: &str, priority: Priority, due: &str, key: &str) -> NewTask {
-        NewTask {
-            role: "sales_rep".into(),
-            assignee: None,
-            title: title.into(),
-            priority,
-            due_at: due.into(),
-            subject: Subject::new("deal", "D-1"),
-            rule: RuleRef { file: "rules/t.rhai".into(), function: "task_x".into() },
-            reason: "because".into(),
-            dedup_key: key.into(),
-        }
-    }
-
-    #[test]
-    fn dedup_key_creates_once_and_claim_takes_most_urgent() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let now = "2026-01-01T00:00:00Z";
-        assert!(s.create_task(&task("later", Priority::Normal, "2026-02-01", "a"), "v", "e", now).unwrap().is_some());
-        assert!(s.create_task(&task("again", Priority::Normal, "2026-02-01", "a"), "v", "e", now).unwrap().is_none());
-        s.create_task(&task("soon", Priority::Normal, "2026-01-05", "b"), "v", "e", now).unwrap();
-        s.create_task(&task("urgent", Priority::Urgent, "2026-03-01", "c"), "v", "e", now).unwrap();
-        let order: Vec<String> =
-            std::iter::from_fn(|| s.claim("sales_rep", "Ana", now, None).unwrap()).map(|t| t.title).collect();
-        assert_eq!(order, ["urgent", "soon", "later"]);
-        assert!(s.claim("sales_rep", "Ana", now, None).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_batch_takes_the_most_urgent_in_order_and_no_more_than_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let now = "2026-01-01T00:00:00Z";
-        for (i, p) in
-            [Priority::Low, Priority::Urgent, Priority::Normal, Priority::Urgent, Priority::High].iter().enumerate()
-        {
-            s.create_task(
-                &task(&format!("{p:?} {i}"), *p, &format!("2026-02-0{}", 5 - i), &i.to_string()),
-                "v",
-                "e",
-                now,
-            )
-            .unwrap();
-        }
-        let titles = |v: Vec<Task>| v.into_iter().map(|t| t.title).collect::<Vec<_>>();
-        assert_eq!(
-            titles(s.claim_up_to("sales_rep", "Ana", now, None, 3).unwrap()),
-            ["Urgent 3", "Urgent 1", "High 4"]
-        );
-        assert_eq!(titles(s.claim_up_to("sales_rep", "Ben", now, None, 5).unwrap()), ["Normal 2", "Low 0"]);
-        assert!(s.claim_up_to("sales_rep", "Ben", now, None, 5).unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_load_table_follows_every_change_of_a_task() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let load = |s: &Store| {
-            let mut v = s.open_tasks_per_assignee("sales_rep").unwrap();
-            v.retain(|(_, n)| *n > 0);
-            v.sort();
-            v
-        };
-        let mut a = task("a", Priority::Low, "2026-01-01", "a");
-        a.assignee = Some("Ana".into());
-        let id = s.create_task(&a, "v", "e", "now").unwrap().unwrap();
-        s.create_task(&task("b", Priority::Low, "2026-01-01", "b"), "v", "e", "now").unwrap();
-        assert_eq!(load(&s), [("Ana".to_string(), 1)]);
-        let claimed = s.claim("sales_rep", "Ben", "now", None).unwrap().unwrap();
-        assert_eq!(load(&s), [("Ana".to_string(), 1), ("Ben".to_string(), 1)]);
-        s.close_task(claimed.id, "done", None, None, "now").unwrap();
-        s.reassign_task(id, Some("Cy")).unwrap();
-        assert_eq!(load(&s), [("Cy".to_string(), 1)]);
-        s.close_task(id, "cancelled", None, None, "now").unwrap();
-        assert!(load(&s).is_empty());
-    }
-
-    #[test]
-    fn closing_twice_says_why() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let id = s.create_task(&task("x", Priority::Low, "2026-01-01", "k"), "v", "e", "now").unwrap().unwrap();
-        assert_eq!(s.close_task(id, "done", None, Some("called"), "now").unwrap().status, "done");
-        let err = s.close_task(id, "cancelled", None, None, "now").unwrap_err().to_string();
-        assert_eq!(err, format!("task {id} is already done"));
-        assert!(s.close_task(999, "done", None, None, "now").unwrap_err().to_string().contains("no task 999"));
-    }
-
-    #[test]
-    fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
-        let at = |hm: &str| format!("2026-11-02T{hm}:00Z");
-        let queue = s.create_task(&task("queue", Priority::Urgent, "2026-11-03", "q"), "v", "e", "t").unwrap().unwrap();
-        let mut own = task("own", Priority::Normal, "2026-11-03", "o");
-        own.assignee = Some("Ana".into());
-        let own = s.create_task(&own, "v", "e", "t").unwrap().unwrap();
-        assert_eq!(s.claim("sales_rep", "Ana", &at("10:00"), None).unwrap().unwrap().id, queue);
-        assert_eq!(s.claim("sales_rep", "Ana", &at("10:00"), None).unwrap().unwrap().id, own);
-        // Within the lease nothing moves.
-        assert!(s.claim("sales_rep", "Ben", &at("10:20"), Some(&at("09:50"))).unwrap().is_none());
-
-        // Ana vanished: at 11:00 with a 30-minute lease both claims ran out.
-        let taken = s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().unwrap();
-        assert_eq!((taken.id, taken.assignee.as_deref()), (queue, Some("Ben")), "the queue's task is anyone's again");
-        assert_eq!((taken.released_from.as_deref(), taken.released_at), (Some("Ana"), Some(at("11:00"))));
-        let back = s.task(own).unwrap().unwrap();
-        assert_eq!(
-            (back.status.as_str(), back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
-            ("open", Some("Ana"), None, Some("Ana")),
-            "a task assigned to Ana goes back to Ana's queue"
-        );
-        assert!(s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().is_none());
-        let mut load = s.open_tasks_per_assignee("sales_rep").unwrap();
-        load.sort();
-        assert_eq!(load, [("Ana".to_string(), 1), ("Ben".to_string(), 1)]);
-
-        // Ana comes back: the task Ben took is his; the one nobody took she may still finish.
-        let held = s.close_task_as(queue, "done", Some("Ana"), None, &at("11:05")).unwrap().unwrap_err();
-        assert_eq!((held.status.as_str(), held.claimed_by.as_deref()), ("claimed", Some("Ben")));
-        let done = s.close_task_as(own, "done", Some("Ana"), Some("called"), &at("11:05")).unwrap().unwrap();
-        assert_eq!((done.status.as_str(), done.claimed_by.as_deref()), ("done", Some("Ana")));
-        assert_eq!(s.close_task_as(queue, "done", Some("Ben"), None, &at("11:10")).unwrap().unwrap().status, "done");
-        let err = s.close_task_as(queue, "done", Some("Ben"), None, &at("11:10")).unwrap_err().to_string();
-        assert_eq!(err, format!("task {queue} is already done"));
-        assert!(s.open_tasks_per_assignee("sales_rep").unwrap().iter().all(|(_, n)| *n == 0));
     }
 }

@@ -318,7 +318,7 @@ CREATE TABLE rule_health (
 "#;
 
 /// New tasks are counted in `task_load` by the statement that creates them
-/// (`Store::create_task`), not by a trigger: an insert that fires a trigger
+/// (`Sqlite::create_task`), not by a trigger: an insert that fires a trigger
 /// makes SQLite keep a journal of every page the insert touches, in case the
 /// trigger fails after the row is in; that was a fifth of a task's cost.
 /// Changes to existing tasks are still counted by the other triggers.

@@ -6,10 +6,10 @@
 //! elsewhere, or find damage half-way and commit what it did before. So:
 //!
 //! - at open, a writer checks what costs next to nothing: the header (SQLite
-//!   reads it) and the file's length against its page count ([`Store::check_file`]);
+//!   reads it) and the file's length against its page count ([`Sqlite::check_file`]);
 //!   every page read is checked too (`PRAGMA cell_size_check`);
 //! - commands that apply events read the whole file once first
-//!   ([`Store::verify`], `PRAGMA quick_check`: its cost grows with the file,
+//!   ([`Sqlite::verify`], `PRAGMA quick_check`: its cost grows with the file,
 //!   about 0.2 s at 100,000 events);
 //! - once damage is seen, or the file is no longer the one opened, a commit
 //!   hook refuses every commit on this connection, whichever code path asks
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::file_identity::FileIdentity;
 use super::writable::companion;
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::{Error, Result};
 
 /// Why nothing more is written.
@@ -139,7 +139,7 @@ pub(super) fn not_a_database_message(path: &Path) -> String {
     )
 }
 
-impl Store {
+impl Sqlite {
     /// What can be checked of the file without reading it: it is still the
     /// file opened, and it is as long as its pages need (a file cut off, at
     /// the end of a page or in one, is found here; SQLite would only see it
@@ -234,11 +234,11 @@ mod tests {
     /// A database of 400 accounts, closed.
     fn accounts_db(dir: &tempfile::TempDir) -> PathBuf {
         let path = dir.path().join("t.db");
-        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let store = Sqlite::open(&path, Duration::from_secs(1)).unwrap();
         store.begin().unwrap();
         for i in 0..400 {
             let a = Account { id: format!("A-{i:03}"), created_at: "t0".into(), ..Account::default() };
-            store.save_account(&a, &format!("name {i} {}", "x".repeat(200))).unwrap();
+            store.write_account(&a, &format!("name {i} {}", "x".repeat(200))).unwrap();
         }
         store.commit().unwrap();
         path
@@ -262,7 +262,7 @@ mod tests {
         std::fs::write(path, bytes).unwrap();
     }
 
-    fn rejected(store: &Store) -> usize {
+    fn rejected(store: &Sqlite) -> usize {
         store.rejected().unwrap().len()
     }
 
@@ -272,7 +272,7 @@ mod tests {
         let path = accounts_db(&dir);
         zero_an_accounts_page(&path);
         // Opening checks what is cheap: this damage is in the middle, and passes.
-        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let store = Sqlite::open(&path, Duration::from_secs(1)).unwrap();
         store.begin().unwrap();
         store.record_rejected("f", 1, "a line before the damage was found", "{}", "t").unwrap();
         let err = store.accounts(false).unwrap_err().to_string();
@@ -286,7 +286,7 @@ mod tests {
         let err = store.record_rules_version("v9", "[]", "t").unwrap_err().to_string();
         assert!(err.contains("the database file is damaged"), "{err}");
         drop(store);
-        let reader = Store::open_read_only(&path, Duration::from_secs(1)).unwrap();
+        let reader = Sqlite::open_read_only(&path, Duration::from_secs(1)).unwrap();
         assert_eq!(rejected(&reader), 0, "nothing was written");
         assert!(reader.current_rules_version().unwrap().is_none());
     }
@@ -295,9 +295,9 @@ mod tests {
     fn verify_reads_the_whole_file_and_finds_what_opening_does_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = accounts_db(&dir);
-        Store::open(&path, Duration::from_secs(1)).unwrap().verify().unwrap();
+        Sqlite::open(&path, Duration::from_secs(1)).unwrap().verify().unwrap();
         zero_an_accounts_page(&path);
-        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let store = Sqlite::open(&path, Duration::from_secs(1)).unwrap();
         let err = store.verify().unwrap_err().to_string();
         assert!(err.contains("the database file is damaged (PRAGMA quick_check: "), "{err}");
         assert!(store.begin().is_err(), "a store found damaged does not write");
@@ -310,7 +310,7 @@ mod tests {
         let len = std::fs::metadata(&path).unwrap().len();
         // In a page: SQLite itself opens it and would read on.
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 100).unwrap();
-        let err = Store::open(&path, Duration::from_secs(1)).err().unwrap().to_string();
+        let err = Sqlite::open(&path, Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains(&format!("it is {} bytes long, and its {} pages", len - 100, len / 4096)), "{err}");
         assert!(err.contains("it was cut off") && err.contains("restore it from a backup"), "{err}");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 100, "nothing was written");
@@ -321,7 +321,7 @@ mod tests {
     fn a_file_moved_over_the_database_stops_every_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = accounts_db(&dir);
-        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let store = Sqlite::open(&path, Duration::from_secs(1)).unwrap();
         std::fs::copy(&path, dir.path().join("copy.db")).unwrap();
         std::fs::rename(dir.path().join("copy.db"), &path).unwrap();
         // A lone statement (no batch, so no check before it) is refused as it commits.
@@ -330,7 +330,7 @@ mod tests {
         assert!(store.check_file().unwrap_err().to_string().contains("deleted or replaced"));
         assert!(store.begin().unwrap_err().to_string().contains("deleted or replaced"));
         drop(store);
-        let reader = Store::open_read_only(&path, Duration::from_secs(1)).unwrap();
+        let reader = Sqlite::open_read_only(&path, Duration::from_secs(1)).unwrap();
         assert!(reader.current_rules_version().unwrap().is_none(), "nothing was written to the file moved in");
     }
 }

@@ -4,20 +4,11 @@
 
 use rusqlite::params;
 
-use super::{SqlContext, Store};
+use super::{SqlContext, Sqlite};
 use crate::error::Result;
+use crate::store::backend::{ContractEnding, DealInStage, Holder, Load, QuietAccount, TargetRow};
 
-/// A revenue target, with the sweep generation it was first set in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetRow {
-    pub account_id: String,
-    pub product: String,
-    pub period: String,
-    pub amount: f64,
-    pub epoch: i64,
-}
-
-impl Store {
+impl Sqlite {
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.one("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
     }
@@ -49,15 +40,18 @@ impl Store {
 
     /// Open deals in `stage` that entered it at or before `entered_by`:
     /// `(id, account_id, stage_entered_at, stage_epoch)`.
-    pub fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<(String, String, String, i64)>> {
+    pub fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<DealInStage>> {
         let mut st = self
             .conn
             .prepare_cached(
                 "SELECT id, account_id, stage_entered_at, stage_epoch FROM deals WHERE is_open = 1 AND stage = ?1 AND stage_entered_at <= ?2",
             )
             .ctx(self)?;
-        let rows =
-            st.query_map(params![stage, entered_by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
+        let rows = st
+            .query_map(params![stage, entered_by], |r| {
+                Ok(DealInStage { deal_id: r.get(0)?, account_id: r.get(1)?, entered_at: r.get(2)?, epoch: r.get(3)? })
+            })
+            .ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
@@ -104,7 +98,7 @@ impl Store {
 
     /// Key accounts whose last contact (else the day they became key) is at or
     /// before `by`: `(id, quiet since, key since, quiet_epoch)`.
-    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<(String, String, String, i64)>> {
+    pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<QuietAccount>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -112,21 +106,33 @@ impl Store {
                  WHERE is_key = 1 AND quiet <= ?1",
             )
             .ctx(self)?;
-        let rows = st.query_map([by], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
+        let rows = st
+            .query_map([by], |r| {
+                Ok(QuietAccount {
+                    account_id: r.get(0)?,
+                    quiet_since: r.get(1)?,
+                    key_since: r.get(2)?,
+                    epoch: r.get(3)?,
+                })
+            })
+            .ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
     /// Contracts not ended by `today` and ending on or before `until` (inside
     /// their notice window): `(id, account_id, end, epoch)`.
-    pub fn contracts_ending(&self, until: &str, today: &str) -> Result<Vec<(String, String, String, i64)>> {
+    pub fn contracts_ending(&self, until: &str, today: &str) -> Result<Vec<ContractEnding>> {
         let mut st = self
             .conn
             .prepare_cached(
                 r#"SELECT id, account_id, "end", epoch FROM contracts WHERE "end" <= ?1 AND "end" >= ?2 ORDER BY "end", id"#,
             )
             .ctx(self)?;
-        let rows =
-            st.query_map(params![until, today], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).ctx(self)?;
+        let rows = st
+            .query_map(params![until, today], |r| {
+                Ok(ContractEnding { contract_id: r.get(0)?, account_id: r.get(1)?, end: r.get(2)?, epoch: r.get(3)? })
+            })
+            .ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
@@ -187,9 +193,9 @@ impl Store {
     }
 
     /// Open tasks of a role per assignee (kept up to date by `create_task` and by triggers on `tasks`).
-    pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<(String, i64)>> {
+    pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<Load>> {
         let mut st = self.conn.prepare_cached("SELECT assignee, open FROM task_load WHERE role = ?1").ctx(self)?;
-        let rows = st.query_map([role], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        let rows = st.query_map([role], |r| Ok(Load { who: r.get(0)?, open: r.get(1)? })).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
@@ -210,12 +216,12 @@ impl Store {
     }
 
     /// Who has open tasks of which role: `(role, assignee)`.
-    pub fn open_task_holders(&self) -> Result<Vec<(String, String)>> {
+    pub fn open_task_holders(&self) -> Result<Vec<Holder>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT DISTINCT role, assignee FROM tasks WHERE status = 'open' AND assignee IS NOT NULL")
             .ctx(self)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self)?;
+        let rows = st.query_map([], |r| Ok(Holder { role: r.get(0)?, assignee: r.get(1)? })).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
