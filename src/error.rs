@@ -75,7 +75,15 @@ pub enum Error {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("database {path}: {message}")]
-    Store { path: PathBuf, message: String },
+    Store {
+        path: PathBuf,
+        /// What kind of trouble, whatever the backend: what a caller can do about it.
+        kind: StoreErrorKind,
+        message: String,
+        /// The backend's own error, when it raised one.
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Another process held the database's write lock for longer than the busy timeout.
     #[error("database {path}: {message}")]
     Busy { path: PathBuf, message: String },
@@ -85,7 +93,31 @@ pub enum Error {
     Usage(String),
 }
 
+/// The kinds of trouble a store can be in, the same for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// This user may not write it.
+    ReadOnly,
+    /// It cannot be opened (a missing folder, say).
+    CannotOpen,
+    /// Not a dealflow database at all.
+    NotADatabase,
+    /// Damaged, or replaced under the running process: restore it from a backup.
+    Damaged,
+    /// Written by a newer dealflow, or needing an upgrade this process may not make.
+    Schema,
+    /// No room left to write.
+    Full,
+    /// Something else the backend or dealflow refused.
+    Other,
+}
+
 impl Error {
+    /// A store error that the backend did not raise.
+    pub fn store(path: impl Into<PathBuf>, kind: StoreErrorKind, message: impl Into<String>) -> Error {
+        Error::Store { path: path.into(), kind, message: message.into(), cause: None }
+    }
+
     pub fn invalid(problems: Vec<Located>) -> Self {
         Error::Invalid(Problems(problems))
     }

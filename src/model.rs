@@ -23,7 +23,8 @@ impl std::fmt::Display for Subject {
 }
 
 /// Task priority; higher is more urgent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low = 1,
     Normal = 2,
@@ -53,6 +54,12 @@ impl Priority {
     }
     pub fn name(self) -> &'static str {
         Priority::NAMES[self as usize - 1]
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -93,8 +100,8 @@ pub struct Task {
     pub role: String,
     pub assignee: Option<String>,
     pub title: String,
-    pub status: String,
-    pub priority: String,
+    pub status: crate::store::TaskStatus,
+    pub priority: Priority,
     pub due_at: String,
     pub subject: Subject,
     pub rule: String,

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,10 +104,9 @@ pub fn load(config_dir: &Path) -> Result<Vec<(String, Vec<Case>)>> {
     if problems.is_empty() { Ok(files) } else { Err(Error::invalid(problems)) }
 }
 
-/// Run one case in a scratch store with the playbook in `current`.
+/// Run one case in a scratch store in memory with the playbook in `current`.
 pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
-    let scratch = tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
-    let store = Store::open(&scratch.path().join("test.db"), Duration::from_secs(5))?;
+    let store = Store::memory();
     let mut lines = Vec::new();
     for (i, e) in case.events.iter().enumerate() {
         let data = serde_json::to_value(&e.data).unwrap_or_default();
@@ -177,7 +175,7 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
     let check_fields = |want: &ExpectedTask, t: &crate::model::Task, problems: &mut Vec<String>| {
         let mut differs = Vec::new();
         if let Some(p) = &want.priority
-            && *p != t.priority
+            && *p != t.priority.name()
         {
             differs.push(format!("priority {p} expected, got {}", t.priority));
         }

@@ -48,3 +48,21 @@ fn the_same_seed_gives_the_same_decisions() {
     assert_eq!(first, run("5"));
     assert_ne!(first, run("6"));
 }
+
+/// The engine decides the same on both backends: with `--in-memory` the
+/// stream is ingested a second time into the in-memory backend, and every
+/// count (tasks, stage moves, refusals, key-account changes, rule errors,
+/// rejections, duplicates) is the same as into SQLite.
+#[test]
+fn the_engine_decides_the_same_in_memory_as_in_sqlite() {
+    let ws = Workspace::new();
+    let v = ws
+        .run(&["bench", "--events", "4000", "--accounts", "80", "--seed", "3", "--in-memory", "--json"])
+        .success()
+        .json();
+    assert_eq!(v["in_memory"]["events"], 4000, "{v}");
+    assert!(v["counts"]["tasks_created"].as_u64().unwrap() > 100, "{v}");
+    assert_eq!(v["in_memory_counts"], v["counts"], "{v}");
+    let plain = ws.run(&["bench", "--events", "100", "--accounts", "5", "--json"]).success().json();
+    assert!(plain["in_memory"].is_null(), "only asked for: {plain}");
+}

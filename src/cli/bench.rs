@@ -45,6 +45,11 @@ pub struct Args {
     /// Keep the stream and both databases in DIR instead of a temporary folder.
     #[arg(long, value_name = "DIR")]
     keep: Option<std::path::PathBuf>,
+    /// Also ingest the stream with the rules into the in-memory backend: the
+    /// engine without a database, to see what the database costs (its memory
+    /// grows with the stream: about 1 GB a million events).
+    #[arg(long)]
+    in_memory: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -112,18 +117,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     bar.finish_and_clear();
 
     // The engine with the rules of the config folder.
-    let engine_db = fresh(&dir.join("bench.db"))?;
-    let store = Store::open(&engine_db, Duration::from_secs(5))?;
     let current = dealflow::playbook::current(playbook);
-    let bar = bytes_bar(show, bytes, "with the rules");
-    memory::reset_peak();
-    let started = Instant::now();
-    let mut ingest = Ingest::start(&store, &current)?;
-    ingest.input("synthetic", bar.wrap_read(File::open(&events_path)?))?;
-    let summary = ingest.finish()?;
-    drop(store);
-    let engine = Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes());
-    bar.finish_and_clear();
+    let store = Store::open(&fresh(&dir.join("bench.db"))?, Duration::from_secs(5))?;
+    let (engine, summary) = with_rules(store, &current, &events_path, bytes_bar(show, bytes, "with the rules"))?;
+
+    // The same again with the store in memory: the engine without the database.
+    let in_memory = match args.in_memory {
+        false => None,
+        true => {
+            let current = dealflow::playbook::current(ctx.playbook()?);
+            let bar = bytes_bar(show, bytes, "with the rules, in memory");
+            let (phase, summary) = with_rules(Store::memory(), &current, &events_path, bar)?;
+            Some((phase, summary.counts))
+        }
+    };
 
     let rules = current.load();
     let mut times: Vec<RuleTime> = rules
@@ -153,6 +160,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         output::json(&json!({
             "events": written, "accounts": args.accounts, "seed": args.seed, "stream_bytes": bytes,
             "rules_version": version, "baseline": baseline, "engine": engine,
+            "in_memory": in_memory.as_ref().map(|(p, _)| p), "in_memory_counts": in_memory.as_ref().map(|(_, c)| c),
             "ratio_to_baseline": ratio,
             "rule_evaluations": evaluations,
             "rule_evaluations_per_second": evaluations as f64 / engine.seconds.max(1e-9),
@@ -161,12 +169,42 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "events_per_second": engine.events_per_second,
         }))?;
     } else {
-        print_report(&args, written, bytes, &version, &baseline, &engine, &summary, &times, evaluations, rule_seconds);
+        let in_memory = in_memory.as_ref().map(|(p, _)| p);
+        print_report(
+            &args,
+            written,
+            bytes,
+            &version,
+            [&baseline, &engine],
+            in_memory,
+            &summary,
+            &times,
+            evaluations,
+            rule_seconds,
+        );
     }
     if let Some(d) = &args.keep {
         eprintln!("kept the stream and both databases in {}", d.display());
     }
     Ok(Outcome::Ok)
+}
+
+/// Ingest the stream at `events` into `store` with the playbook in `current`, timed
+/// (closing the store too: it moves what the write-ahead log still holds into the file).
+fn with_rules(
+    store: Store,
+    current: &dealflow::playbook::Current,
+    events: &std::path::Path,
+    bar: ProgressBar,
+) -> Result<(Phase, Summary)> {
+    memory::reset_peak();
+    let started = Instant::now();
+    let mut ingest = Ingest::start(&store, current)?;
+    ingest.input("synthetic", bar.wrap_read(File::open(events)?))?;
+    let summary = ingest.finish()?;
+    drop(store);
+    bar.finish_and_clear();
+    Ok((Phase::new(summary.counts.applied, started.elapsed(), memory::peak_bytes()), summary))
 }
 
 /// A database path with nothing at it yet (a kept folder may hold an older run).
@@ -186,8 +224,8 @@ fn print_report(
     written: u64,
     bytes: u64,
     version: &str,
-    baseline: &Phase,
-    engine: &Phase,
+    [baseline, engine]: [&Phase; 2],
+    in_memory: Option<&Phase>,
     summary: &Summary,
     times: &[RuleTime],
     evaluations: u64,
@@ -201,7 +239,10 @@ fn print_report(
         bytes as f64 / 1e6
     );
     let mut t = output::table(&["run", "events", "time", "events/s", "peak memory"]);
-    for (name, p) in [("store-only baseline (no rules)", baseline), ("with the rules", engine)] {
+    let memory_row = in_memory.map(|p| ("with the rules, store in memory", p));
+    for (name, p) in
+        [("store-only baseline (no rules)", baseline), ("with the rules", engine)].into_iter().chain(memory_row)
+    {
         t.add_row(vec![
             name.to_string(),
             p.events.to_string(),

@@ -262,11 +262,11 @@ fn print_table(tasks: &[Task]) {
     for task in tasks {
         t.add_row(vec![
             task.id.to_string(),
-            task.priority.clone(),
+            task.priority.to_string(),
             task.due_at.clone(),
             task.role.clone(),
             or_dash(task.assignee.as_deref()),
-            task.status.clone(),
+            task.status.to_string(),
             task.subject.to_string(),
             task.title.clone(),
         ]);

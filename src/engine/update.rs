@@ -131,7 +131,7 @@ impl Engine<'_> {
                 let Some(task) = self.store.task(id)? else {
                     return Ok(Err(format!("task.completed: no task {id}")));
                 };
-                if matches!(task.status.as_str(), "open" | "claimed") {
+                if !task.status.is_closed() {
                     self.store.close_task(id, crate::store::TaskStatus::Done, e.str("by"), e.str("outcome"), &at)?;
                 }
                 self.about_task_subject(&mut t, &task.subject)?;

@@ -21,6 +21,7 @@ mod deal_activity;
 mod ledger;
 #[cfg(test)]
 mod ledger_tests;
+pub mod memory;
 mod row_cache;
 pub mod sqlite;
 #[cfg(test)]
@@ -84,6 +85,11 @@ impl Store {
     /// Open an existing SQLite database for reading only.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         Ok(Store::over(Box::new(sqlite::Sqlite::open_read_only(path, busy_timeout)?)))
+    }
+
+    /// A store in memory, empty: nothing is written to disk (simulate, rule tests, bench).
+    pub fn memory() -> Store {
+        Store::over(Box::new(memory::Memory::new()))
     }
 
     pub fn path(&self) -> &Path {

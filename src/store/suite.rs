@@ -39,7 +39,12 @@ fn sqlite() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+fn memory() -> ((), Store) {
+    ((), Store::memory())
+}
+
 backend_suite!(on_sqlite, super::sqlite);
+backend_suite!(on_memory, super::memory);
 
 fn task(title: &str, priority: Priority, due: &str, key: &str) -> NewTask {
     NewTask {
@@ -108,7 +113,7 @@ fn the_load_follows_every_change_of_a_task(s: &Store) {
 
 fn closing_twice_says_why(s: &Store) {
     let id = s.create_task(&task("x", Priority::Low, "2026-01-01", "k"), "v", "e", "now").unwrap().unwrap();
-    assert_eq!(s.close_task(id, TaskStatus::Done, None, Some("called"), "now").unwrap().status, "done");
+    assert_eq!(s.close_task(id, TaskStatus::Done, None, Some("called"), "now").unwrap().status, TaskStatus::Done);
     let err = s.close_task(id, TaskStatus::Cancelled, None, None, "now").unwrap_err().to_string();
     assert_eq!(err, format!("task {id} is already done"));
     assert!(s.close_task(999, TaskStatus::Done, None, None, "now").unwrap_err().to_string().contains("no task 999"));
@@ -131,8 +136,8 @@ fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it(s: &Store) {
     assert_eq!((taken.released_from.as_deref(), taken.released_at), (Some("Ana"), Some(at("11:00"))));
     let back = s.task(own).unwrap().unwrap();
     assert_eq!(
-        (back.status.as_str(), back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
-        ("open", Some("Ana"), None, Some("Ana")),
+        (back.status, back.assignee.as_deref(), back.claimed_by, back.released_from.as_deref()),
+        (TaskStatus::Open, Some("Ana"), None, Some("Ana")),
         "a task assigned to Ana goes back to Ana's queue"
     );
     assert!(s.claim("sales_rep", "Ben", &at("11:00"), Some(&at("10:30"))).unwrap().is_none());
@@ -140,12 +145,12 @@ fn a_lapsed_claim_goes_back_where_it_was_and_says_who_had_it(s: &Store) {
 
     // Ana comes back: the task Ben took is his; the one nobody took she may still finish.
     let held = s.close_task_as(queue, TaskStatus::Done, Some("Ana"), None, &at("11:05")).unwrap().unwrap_err();
-    assert_eq!((held.status.as_str(), held.claimed_by.as_deref()), ("claimed", Some("Ben")));
+    assert_eq!((held.status, held.claimed_by.as_deref()), (TaskStatus::Claimed, Some("Ben")));
     let done = s.close_task_as(own, TaskStatus::Done, Some("Ana"), Some("called"), &at("11:05")).unwrap().unwrap();
-    assert_eq!((done.status.as_str(), done.claimed_by.as_deref()), ("done", Some("Ana")));
+    assert_eq!((done.status, done.claimed_by.as_deref()), (TaskStatus::Done, Some("Ana")));
     assert_eq!(
         s.close_task_as(queue, TaskStatus::Done, Some("Ben"), None, &at("11:10")).unwrap().unwrap().status,
-        "done"
+        TaskStatus::Done
     );
     let err = s.close_task_as(queue, TaskStatus::Done, Some("Ben"), None, &at("11:10")).unwrap_err().to_string();
     assert_eq!(err, format!("task {queue} is already done"));

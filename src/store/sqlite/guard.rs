@@ -218,7 +218,11 @@ impl Sqlite {
 
     /// The error for a store that writes nothing more.
     pub(super) fn refused(&self) -> Error {
-        self.fault(self.guard.refusal().unwrap_or_else(|| "nothing more is written to it".into()))
+        crate::error::Error::store(
+            &self.path,
+            crate::error::StoreErrorKind::Damaged,
+            self.guard.refusal().unwrap_or_else(|| "nothing more is written to it".into()),
+        )
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 pub struct Sqlite {
     conn: Connection,
@@ -67,13 +67,14 @@ impl Sqlite {
         let store = Self::open_for_reading(path, busy_timeout)?;
         let version = schema::version(&store.conn).map_err(|e| store.error(e))?;
         if version < schema::latest() {
-            return Err(Error::Store {
-                path: path.to_path_buf(),
-                message: format!(
+            return Err(Error::store(
+                path,
+                StoreErrorKind::Schema,
+                format!(
                     "its schema is older than this dealflow's and must be upgraded first, which needs write access: {}",
                     Sqlite::read_only_message(path)
                 ),
-            });
+            ));
         }
         Ok(store)
     }
@@ -115,7 +116,7 @@ impl Sqlite {
     }
 
     fn open_with(path: &Path, busy_timeout: Duration, flags: OpenFlags) -> Result<Sqlite> {
-        let err = |message: String| Error::Store { path: path.to_path_buf(), message };
+        let err = |message: String| Error::store(path, StoreErrorKind::ReadOnly, message);
         let conn = Connection::open_with_flags(path, flags).map_err(|e| Sqlite::describe(path, busy_timeout, e))?;
         // SQLite falls back to reading a file it may not write: say so now, not at the first write.
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
@@ -156,11 +157,15 @@ impl Sqlite {
     /// creates the schema and the others find it made (see [`schema`]).
     fn migrate(&self) -> Result<()> {
         let newer = |version: i64| {
-            self.fault(format!(
-                "its schema is version {version}, newer than this dealflow knows (version {}): it was written by \
+            Error::store(
+                &self.path,
+                StoreErrorKind::Schema,
+                format!(
+                    "its schema is version {version}, newer than this dealflow knows (version {}): it was written by \
                  a newer dealflow; use that one (or a newer one) with this database",
-                schema::latest()
-            ))
+                    schema::latest()
+                ),
+            )
         };
         let version = schema::version(&self.conn).ctx(self)?;
         if version == schema::latest() {
@@ -189,8 +194,9 @@ impl Sqlite {
     }
 
     fn describe(path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
+        use StoreErrorKind as Kind;
         use rusqlite::ErrorCode::*;
-        let message = match e.sqlite_error_code() {
+        let (kind, message) = match e.sqlite_error_code() {
             Some(DatabaseBusy | DatabaseLocked) => {
                 let message = format!(
                     "the database is locked by another process (waited {} ms); try again when it is done",
@@ -198,15 +204,19 @@ impl Sqlite {
                 );
                 return Error::Busy { path: path.to_path_buf(), message };
             }
-            Some(ReadOnly) => Sqlite::read_only_message(path),
-            Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => Sqlite::read_only_message(path),
-            Some(CannotOpen) => "cannot open the database file (does its folder exist and is it writable?)".into(),
-            Some(NotADatabase) => guard::not_a_database_message(path),
-            Some(DatabaseCorrupt) => guard::damaged_message(path, &e.to_string()),
-            Some(DiskFull) => "the disk is full".into(),
-            _ => e.to_string(),
+            Some(ReadOnly) => (Kind::ReadOnly, Sqlite::read_only_message(path)),
+            Some(CannotOpen) if path.exists() && writable::obstacle(path).is_some() => {
+                (Kind::ReadOnly, Sqlite::read_only_message(path))
+            }
+            Some(CannotOpen) => {
+                (Kind::CannotOpen, "cannot open the database file (does its folder exist and is it writable?)".into())
+            }
+            Some(NotADatabase) => (Kind::NotADatabase, guard::not_a_database_message(path)),
+            Some(DatabaseCorrupt) => (Kind::Damaged, guard::damaged_message(path, &e.to_string())),
+            Some(DiskFull) => (Kind::Full, "the disk is full".into()),
+            _ => (Kind::Other, e.to_string()),
         };
-        Error::Store { path: path.to_path_buf(), message }
+        Error::Store { path: path.to_path_buf(), kind, message, cause: Some(Box::new(e)) }
     }
 
     /// Why a database cannot be written, and what to do about it.
@@ -226,14 +236,14 @@ impl Sqlite {
         }
         // Once a store refuses to write, that is the error, whatever failed after.
         match self.guard.refusal() {
-            Some(why) => self.fault(why),
+            Some(why) => Error::store(&self.path, StoreErrorKind::Damaged, why),
             None => Sqlite::describe(&self.path, self.busy_timeout, e),
         }
     }
 
     /// An error about this database that SQLite did not raise.
     pub fn fault(&self, message: String) -> Error {
-        Error::Store { path: self.path.clone(), message }
+        Error::store(&self.path, StoreErrorKind::Other, message)
     }
 
     /// The connection, for tests that reach under the store (say, to make a write fail).
@@ -399,7 +409,9 @@ mod tests {
         drop(Sqlite::open(&path, Duration::from_millis(100)).unwrap());
         let newer = schema::latest() + 1;
         Connection::open(&path).unwrap().pragma_update(None, "user_version", newer).unwrap();
-        let err = Sqlite::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
+        let err = Sqlite::open(&path, Duration::from_millis(100)).err().unwrap();
+        assert!(matches!(&err, Error::Store { kind: StoreErrorKind::Schema, .. }), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains(&format!("schema is version {newer}, newer than this dealflow knows")), "{err}");
         assert_eq!(schema::version(&Connection::open(&path).unwrap()).unwrap(), newer);
     }
@@ -413,7 +425,12 @@ mod tests {
             "hello, this is not sqlite at all, not even close.......................................................",
         )
         .unwrap();
-        let err = Sqlite::open(&path, Duration::from_millis(100)).err().unwrap().to_string();
+        let err = Sqlite::open(&path, Duration::from_millis(100)).err().unwrap();
+        assert!(
+            matches!(&err, Error::Store { kind: StoreErrorKind::NotADatabase, cause: Some(_), .. }),
+            "the kind and the cause are kept: {err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("not a dealflow (SQLite) database"), "{err}");
     }
 

@@ -34,8 +34,13 @@ fn task_row(r: &rusqlite::Row) -> rusqlite::Result<Task> {
         role: r.get(1)?,
         assignee: r.get(2)?,
         title: r.get(3)?,
-        status: r.get(4)?,
-        priority: Priority::from_rank(r.get(5)?).name().to_string(),
+        status: {
+            let status: String = r.get(4)?;
+            TaskStatus::parse(&status).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, status.into())
+            })?
+        },
+        priority: Priority::from_rank(r.get(5)?),
         due_at: r.get(6)?,
         subject: Subject { kind: r.get(7)?, id: r.get(8)? },
         rule: r.get(9)?,
@@ -155,8 +160,9 @@ impl Sqlite {
             Ok(mut tasks) => {
                 self.commit()?;
                 // RETURNING gives no order: the most urgent first, as the queue has them.
-                let rank = |t: &Task| Priority::parse(&t.priority).map_or(0, |p| p as i64);
-                tasks.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| (&a.due_at, a.id).cmp(&(&b.due_at, b.id))));
+                tasks.sort_by(|a, b| {
+                    b.priority.cmp(&a.priority).then_with(|| (&a.due_at, a.id).cmp(&(&b.due_at, b.id)))
+                });
                 Ok(tasks)
             }
             Err(e) => {
@@ -231,8 +237,8 @@ impl Sqlite {
             .execute(params![id, status.name(), now, outcome, who])
             .ctx(self)?;
         let task = self.task(id)?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
-        match (changed, task.status.as_str()) {
-            (0, "claimed") => Ok(Err(task)),
+        match (changed, task.status) {
+            (0, TaskStatus::Claimed) => Ok(Err(task)),
             (0, _) => Err(Error::Usage(format!("task {id} is already {}", task.status))),
             _ => Ok(Ok(task)),
         }
