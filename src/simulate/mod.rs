@@ -1,5 +1,5 @@
 //! `simulate`: what would change if candidate rules had been in force. The
-//! stored event history is replayed twice into scratch stores, once under
+//! stored event history is replayed twice into in-memory stores, once under
 //! the playbook in force and once under the candidate, side by side on two
 //! threads, and the outcomes are compared: tasks added and removed, deals
 //! ending in another stage, accounts gaining or losing key status. The real

@@ -1,5 +1,5 @@
-//! One replay: the stored history ingested under one playbook into a
-//! scratch store, and what it ended with. Each replay runs on a thread of
+//! One replay: the stored history ingested under one playbook into an
+//! in-memory store, and what it ended with. Each replay runs on a thread of
 //! its own, with the stack rules need, and reads the history through its
 //! own connection, so the two replays of a simulate run side by side.
 
@@ -8,16 +8,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::history::History;
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
-use crate::model::Priority;
 use crate::playbook::Playbook;
-use crate::store::Store;
+use crate::store::{Store, TaskStatus};
 
 /// What a replay ended with: all a report compares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,8 +68,7 @@ impl Running {
 
 fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Result<Replayed> {
     let mut history = History::open(db, events)?;
-    let scratch = tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
-    let store = Store::open(&scratch.path().join("replay.db"), Duration::from_secs(5))?;
+    let store = Store::memory();
     let current = arc_swap::ArcSwap::new(playbook);
     let mut ingest = Ingest::start(&store, &current)?;
     ingest.input("history", &mut history)?;
@@ -94,12 +91,12 @@ fn tasks(store: &Store) -> Result<Vec<ReplayedTask>> {
     let mut found = Vec::new();
     for id in 1..=store.max_task_id()? {
         let Some(t) = store.task(id)? else { continue };
-        let class = match t.status.as_str() {
-            "open" => 0,
-            "claimed" => 1,
-            _ => 2,
+        let class = match t.status {
+            TaskStatus::Open => 0,
+            TaskStatus::Claimed => 1,
+            TaskStatus::Done | TaskStatus::Cancelled => 2,
         };
-        let urgency = (class, Reverse(Priority::parse(&t.priority)), t.due_at, t.id);
+        let urgency = (class, Reverse(t.priority), t.due_at, t.id);
         let task =
             ReplayedTask { role: t.role, title: t.title, subject: t.subject.to_string(), created_at: t.created_at };
         found.push((urgency, task));
@@ -112,6 +109,7 @@ fn tasks(store: &Store) -> Result<Vec<ReplayedTask>> {
 mod tests {
     use super::*;
     use crate::store::TaskFilter;
+    use std::time::Duration;
 
     #[test]
     fn tasks_are_read_in_the_order_the_store_lists_them() {
@@ -124,10 +122,8 @@ mod tests {
         ingest.finish().unwrap();
         // Some closed and claimed, to order them among the open ones.
         let listed = store.tasks(&TaskFilter::default()).unwrap();
-        store.close_task(listed[3].id, crate::store::TaskStatus::Done, None, None, "2026-12-01T00:00:00Z").unwrap();
-        store
-            .close_task(listed[9].id, crate::store::TaskStatus::Cancelled, None, None, "2026-12-01T00:00:00Z")
-            .unwrap();
+        store.close_task(listed[3].id, TaskStatus::Done, None, None, "2026-12-01T00:00:00Z").unwrap();
+        store.close_task(listed[9].id, TaskStatus::Cancelled, None, None, "2026-12-01T00:00:00Z").unwrap();
         store.claim(&listed[5].role, "someone", "2026-12-01T00:00:00Z", None).unwrap();
         let listed: Vec<_> = store.tasks(&TaskFilter::default()).unwrap();
         assert!(listed.len() > 20);
