@@ -216,7 +216,8 @@ pub fn run(
     let reloader = {
         let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
         let db_path = db_path.clone();
-        // A candidate may be simulated on this thread: it runs rules, so it gets their stack.
+        // Loading a playbook runs its modules: this thread gets the stack rules need (a simulate's
+        // replays run on threads of their own).
         crate::rules::stack::spawn("reload", move || {
             reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes, rejected_at_start)
         })
@@ -325,6 +326,8 @@ fn reload_loop(
     // seen yet is loaded as if an event had said so.
     let mut next_look = Instant::now() + RULES_RESCAN;
     let mut seen = current.load().version().to_string();
+    // The last candidate's replay: the next simulate replays only the new candidate.
+    let mut replays = crate::simulate::ReplayCache::for_reloads();
     while !stop.load(Ordering::SeqCst) {
         if !std::mem::take(&mut again) {
             match rx.recv_timeout(Duration::from_millis(200)) {
@@ -360,7 +363,7 @@ fn reload_loop(
                 let note = Note::Reloaded { version: p.version().to_string(), files: p.rule_files(), ms: p.load_ms };
                 let p = Arc::new(p);
                 let simulated = (p.config.watch.reload == crate::config::ReloadMode::SimulateFirst).then(|| {
-                    match crate::simulate::compare(db_path, current.load_full(), p.clone(), None) {
+                    match crate::simulate::compare(db_path, current.load_full(), p.clone(), None, &mut replays) {
                         Ok(r) => crate::simulate::summary(&r),
                         Err(e) => format!("could not simulate: {e}"),
                     }

@@ -61,3 +61,28 @@ fn a_candidate_that_does_not_compile_says_why_and_changes_nothing() {
     assert!(out.stderr.contains("do not load") && out.stderr.contains("rules/broken.rhai:1:24"), "{}", out.stderr);
     assert_eq!(database_bytes(&ws), before);
 }
+
+#[test]
+fn a_second_simulate_remembers_the_replay_in_force_and_reports_exactly_the_same() {
+    let ws = Workspace::new();
+    ws.ingest_file(&example("quarter.jsonl"));
+    let dir = candidate(&ws);
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    std::fs::write(dir.join("config.toml"), text.replace("key_revenue_12m = 150000", "key_revenue_12m = 90000"))
+        .unwrap();
+    let simulate = || ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--json"]).success().stdout;
+    let first = simulate();
+    let cache = ws.path("dealflow.db.simulate-cache");
+    assert!(cache.exists(), "the replays are kept beside the database");
+    assert_eq!(simulate(), first, "with the replay in force remembered");
+    std::fs::write(&cache, "{\"dealflow\": \"damaged").unwrap();
+    assert_eq!(simulate(), first, "a damaged cache is replayed again");
+    // History added since: the remembered replay is of fewer events, and is not used.
+    // (Some of its lines are rejected: the others are applied.)
+    ws.run(&["ingest", example("with-errors.jsonl").to_str().unwrap()]).code(2);
+    let more = ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--json"]).success().json();
+    std::fs::remove_file(&cache).unwrap();
+    let fresh = ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--json"]).success().json();
+    assert_ne!(more["events"], 315);
+    assert_eq!(more, fresh);
+}
