@@ -68,7 +68,7 @@ impl Running {
 
 fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Result<Replayed> {
     let mut history = History::open(db, events)?;
-    let store = Store::memory();
+    let store = Store::replay();
     let current = arc_swap::ArcSwap::new(playbook);
     let mut ingest = Ingest::start(&store, &current)?;
     ingest.input("history", &mut history)?;
