@@ -461,10 +461,7 @@ mod tests {
         )
         .unwrap();
         let err = Sqlite::open(&path, Duration::from_millis(100)).err().unwrap();
-        assert!(
-            matches!(&err, Error::Store { kind: StoreErrorKind::NotADatabase, .. }),
-            "the kind is kept: {err:?}"
-        );
+        assert!(matches!(&err, Error::Store { kind: StoreErrorKind::NotADatabase, .. }), "the kind is kept: {err:?}");
         assert!(err.backend_cause().is_some_and(|c| c.to_string().contains("not a database")), "{err:?}");
         assert!(!err.to_string().contains("file is not a database"), "SQLite's words stay out of the message: {err}");
         let err = err.to_string();
