@@ -20,6 +20,15 @@ fn candidate(ws: &Workspace) -> std::path::PathBuf {
     dir
 }
 
+/// A candidate that only lowers the key-account revenue threshold to 90,000.
+fn lower_threshold(ws: &Workspace) -> std::path::PathBuf {
+    let dir = candidate(ws);
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    std::fs::write(dir.join("config.toml"), text.replace("key_revenue_12m = 150000", "key_revenue_12m = 90000"))
+        .unwrap();
+    dir
+}
+
 fn database_bytes(ws: &Workspace) -> Vec<Vec<u8>> {
     ["dealflow.db", "dealflow.db-wal"].iter().map(|f| std::fs::read(ws.path(f)).unwrap_or_default()).collect()
 }
@@ -28,10 +37,7 @@ fn database_bytes(ws: &Workspace) -> Vec<Vec<u8>> {
 fn a_lower_threshold_shows_exactly_the_accounts_that_cross_it_and_touches_nothing() {
     let ws = Workspace::new();
     ws.ingest_file(&example("quarter.jsonl"));
-    let dir = candidate(&ws);
-    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    std::fs::write(dir.join("config.toml"), text.replace("key_revenue_12m = 150000", "key_revenue_12m = 90000"))
-        .unwrap();
+    let dir = lower_threshold(&ws);
     let before = database_bytes(&ws);
     let r = ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--json"]).success().json();
     assert_eq!(database_bytes(&ws), before, "the database is byte-for-byte unchanged");
@@ -66,10 +72,7 @@ fn a_candidate_that_does_not_compile_says_why_and_changes_nothing() {
 fn a_second_simulate_remembers_the_replay_in_force_and_reports_exactly_the_same() {
     let ws = Workspace::new();
     ws.ingest_file(&example("quarter.jsonl"));
-    let dir = candidate(&ws);
-    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    std::fs::write(dir.join("config.toml"), text.replace("key_revenue_12m = 150000", "key_revenue_12m = 90000"))
-        .unwrap();
+    let dir = lower_threshold(&ws);
     let simulate = || ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--json"]).success().stdout;
     let first = simulate();
     let cache = ws.path("dealflow.db.simulate-cache");
