@@ -113,6 +113,9 @@ struct RawPipeline {
     /// Days a deal may stay in a stage before it is `deal.stuck`.
     #[serde(default)]
     stage_days: BTreeMap<String, Spanned<u32>>,
+    /// The part a stage plays in the playbook (`negotiation = "Negotiations Started"`).
+    #[serde(default)]
+    parts: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -381,13 +384,17 @@ impl Default for Limits {
 }
 
 /// The ordered stages of the pipeline, and which of them close a deal.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pipeline {
     pub stages: Vec<String>,
     pub won: Vec<String>,
     pub lost: Vec<String>,
     /// Days a deal may stay in each stage before it is stuck (stages not listed: no limit).
     pub stage_days: BTreeMap<String, u32>,
+    /// `[pipeline.parts]`: the part a stage plays in the playbook's rules
+    /// (`negotiation` → `"Negotiations Started"`), so that rules written for
+    /// one pipeline run on another by editing `config.toml` alone.
+    pub parts: BTreeMap<String, String>,
 }
 
 impl Pipeline {
@@ -396,6 +403,21 @@ impl Pipeline {
     }
     pub fn first(&self) -> &str {
         &self.stages[0]
+    }
+    /// The stage `name` stands for in rules and rule tests: the stage that
+    /// plays the part `name` in `[pipeline.parts]`, else the stage called
+    /// `name`; `None` when it is neither. (The config check makes sure a
+    /// part that shares its name with a stage names that very stage, so the
+    /// two readings never disagree.)
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        match self.parts.get(name) {
+            Some(stage) => Some(stage.as_str()),
+            None => self.index(name).map(|i| self.stages[i].as_str()),
+        }
+    }
+    /// Every name [`Pipeline::resolve`] knows: the parts, then the stages.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.parts.keys().map(String::as_str).chain(self.stages.iter().map(String::as_str))
     }
     pub fn is_won(&self, stage: &str) -> bool {
         self.won.iter().any(|s| s == stage)
@@ -528,6 +550,26 @@ impl Config {
                 format!("pipeline.stages: the first stage {first:?} cannot be a closed stage"),
             );
         }
+        for (part, stage) in &raw.pipeline.parts {
+            let place_of = place(text, &["pipeline", "parts", part]);
+            if !is_identifier(part) {
+                at(place_of, format!("pipeline.parts.{part}: a part name uses lowercase letters, digits and _ only"));
+            } else if !stages.contains(stage.get_ref()) {
+                let h = hint(stage.get_ref(), stages.iter().map(String::as_str));
+                at(
+                    stage.span(),
+                    format!("pipeline.parts.{part}: {:?} is not a stage of pipeline.stages{h}", stage.get_ref()),
+                );
+            } else if stages.contains(part) && part != stage.get_ref() {
+                at(
+                    stage.span(),
+                    format!(
+                        "pipeline.parts.{part}: {part:?} is also a stage of pipeline.stages, so it must name that stage, not {:?} (rename the stage or the part)",
+                        stage.get_ref()
+                    ),
+                );
+            }
+        }
         for (stage, days) in &raw.pipeline.stage_days {
             if !stages.contains(stage) {
                 let h = hint(stage, stages.iter().map(String::as_str));
@@ -658,6 +700,7 @@ impl Config {
                 won: raw.pipeline.won.into_iter().map(Spanned::into_inner).collect(),
                 lost: raw.pipeline.lost.into_iter().map(Spanned::into_inner).collect(),
                 stage_days: raw.pipeline.stage_days.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+                parts: raw.pipeline.parts.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
             },
             roles: raw.roles,
             team,
@@ -685,6 +728,11 @@ impl Config {
 
     pub fn person(&self, name: &str) -> Option<&Person> {
         self.team.iter().find(|p| p.name == name)
+    }
+
+    /// The team member an event, a rule or a command names (today by name).
+    pub fn find_person(&self, name_or_id: &str) -> Option<&Person> {
+        self.person(name_or_id)
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -786,6 +834,19 @@ lost = ["lost"]
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("."), text)
+    }
+
+    #[test]
+    fn pipeline_parts_name_stages_and_resolve_before_stage_names() {
+        let c = parse(&format!("{MINIMAL}\n[pipeline.parts]\nqualified = \"lead\"\n")).unwrap();
+        assert_eq!(c.pipeline.resolve("qualified"), Some("lead"));
+        assert_eq!(c.pipeline.resolve("won"), Some("won"));
+        assert_eq!(c.pipeline.resolve("negotiation"), None);
+        let msg = problems(&format!("{MINIMAL}\n[pipeline.parts]\nqualified = \"leed\"\n"));
+        assert!(msg.starts_with("config.toml:10:13: pipeline.parts.qualified: \"leed\" is not a stage"), "{msg}");
+        assert!(msg.contains("did you mean \"lead\""), "{msg}");
+        let msg = problems(&format!("{MINIMAL}\n[pipeline.parts]\nlead = \"won\"\n"));
+        assert!(msg.contains("pipeline.parts.lead: \"lead\" is also a stage"), "{msg}");
     }
 
     fn problems(text: &str) -> String {

@@ -1,10 +1,12 @@
 //! The functions rule scripts call: the decisions they return (`move_to`,
-//! `refuse`, `key`, `not_key`, `task`, `handover`) and date helpers. Each
+//! `refuse`, `key`, `not_key`, `task`, `handover`), the pipeline's shape
+//! (`stage`, `at_or_after`, `before`, `is_open`, ...) and date helpers. Each
 //! decision is a plain map the engine reads back, so a rule can also build
 //! one by hand.
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
+use crate::config::Pipeline;
 use crate::event::parse_date;
 use crate::time;
 
@@ -29,8 +31,62 @@ fn date_arg(s: &str) -> Fallible<chrono::NaiveDate> {
     parse_date(s).ok_or_else(|| format!("{s:?} is not a date (write it like 2026-11-02)").into())
 }
 
-/// Register the rule API on `engine`; date helpers count business days on `calendar`.
-pub fn register(engine: &mut Engine, calendar: &time::Calendar) {
+/// A stage named in a rule: a part of `[pipeline.parts]` or a stage of the pipeline.
+fn stage_arg<'p>(pipeline: &'p Pipeline, name: &str) -> Fallible<&'p str> {
+    pipeline.resolve(name).ok_or_else(|| {
+        let h = crate::error::hint(name, pipeline.names());
+        format!("{name:?} is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml{h}")
+            .into()
+    })
+}
+
+/// A stage-valued fact handed to a helper: `()` (no stage, as
+/// `deal.requested_stage` when nothing was asked for) is `None`.
+fn stage_fact<'p>(pipeline: &'p Pipeline, value: &Dynamic) -> Fallible<Option<&'p str>> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    match value.clone().into_immutable_string() {
+        Ok(s) => stage_arg(pipeline, &s).map(Some),
+        Err(kind) => Err(format!("a stage is text, not {kind}").into()),
+    }
+}
+
+/// Register the stage helpers: the pipeline's shape, so that rules need not
+/// list stages by hand and survive a pipeline with other names.
+fn register_pipeline(engine: &mut Engine, pipeline: &Pipeline) {
+    let p = std::sync::Arc::new(pipeline.clone());
+    let q = p.clone();
+    engine.register_fn("stage", move |name: &str| -> Fallible<String> { Ok(stage_arg(&q, name)?.to_string()) });
+    for (name, at_or_after) in [("at_or_after", true), ("before", false)] {
+        let q = p.clone();
+        engine.register_fn(name, move |stage: Dynamic, other: &str| -> Fallible<bool> {
+            let other = q.index(stage_arg(&q, other)?);
+            Ok(match stage_fact(&q, &stage)? {
+                None => false,
+                Some(s) => (q.index(s) >= other) == at_or_after,
+            })
+        });
+    }
+    type Test = fn(&Pipeline, &str) -> bool;
+    let tests: [(&str, Test); 4] = [
+        ("is_open", |p, s| !p.is_closed(s)),
+        ("is_won", Pipeline::is_won),
+        ("is_lost", Pipeline::is_lost),
+        ("is_closed", Pipeline::is_closed),
+    ];
+    for (name, test) in tests {
+        let q = p.clone();
+        engine.register_fn(name, move |stage: Dynamic| -> Fallible<bool> {
+            Ok(stage_fact(&q, &stage)?.is_some_and(|s| test(&q, s)))
+        });
+    }
+}
+
+/// Register the rule API on `engine`; date helpers count business days on
+/// `calendar`, stage helpers read the order of `pipeline`.
+pub fn register(engine: &mut Engine, calendar: &time::Calendar, pipeline: &Pipeline) {
+    register_pipeline(engine, pipeline);
     // Stage rules.
     engine
         .register_fn("move_to", |stage: &str, reason: &str| decision("move", &[("stage", stage), ("reason", reason)]));
@@ -87,7 +143,7 @@ pub fn names() -> &'static std::collections::BTreeSet<String> {
     static NAMES: std::sync::OnceLock<std::collections::BTreeSet<String>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
         let mut engine = Engine::new_raw();
-        register(&mut engine, &time::Calendar::default());
+        register(&mut engine, &time::Calendar::default(), &Pipeline::default());
         engine.gen_fn_signatures(false).iter().filter_map(|s| s.split('(').next()).map(str::to_string).collect()
     })
 }
@@ -120,6 +176,44 @@ mod tests {
         assert!(!names.contains("len") && !names.contains("timestamp"), "{names:?}");
     }
 
+    fn pipeline_engine() -> Engine {
+        let pipeline = Pipeline {
+            stages: ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "Won", "Lost"]
+                .map(String::from)
+                .to_vec(),
+            won: vec!["Won".into()],
+            lost: vec!["Lost".into()],
+            parts: [("qualified", "Contact Made"), ("negotiation", "Negotiations Started")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            ..Pipeline::default()
+        };
+        let mut engine = Engine::new();
+        register(&mut engine, &time::Calendar::default(), &pipeline);
+        engine
+    }
+
+    #[test]
+    fn stage_helpers_read_parts_and_the_pipelines_order() {
+        let engine = pipeline_engine();
+        let yes = |src: &str| engine.eval::<bool>(src).unwrap();
+        assert_eq!(engine.eval::<String>(r#"stage("qualified")"#).unwrap(), "Contact Made");
+        assert_eq!(engine.eval::<String>(r#"stage("Proposal Made")"#).unwrap(), "Proposal Made");
+        assert!(yes(r#"at_or_after("Negotiations Started", "negotiation")"#));
+        assert!(yes(r#"at_or_after("Won", "negotiation")"#));
+        assert!(!yes(r#"at_or_after("Proposal Made", "negotiation")"#));
+        assert!(yes(r#"before("Lead In", "qualified")"#));
+        assert!(!yes(r#"before("Contact Made", "qualified")"#));
+        // No stage (a deal nobody asked to move) is at no place in the pipeline.
+        assert!(!yes(r#"at_or_after((), "negotiation")"#) && !yes(r#"before((), "negotiation")"#));
+        assert!(yes(r#"is_open("negotiation") && is_won("Won") && is_lost("Lost") && is_closed("Won")"#));
+        assert!(!yes(r#"is_open("Won") || is_closed(()) || is_won("Lost")"#));
+        let err = engine.eval::<String>(r#"stage("negotation")"#).unwrap_err().to_string();
+        assert!(err.contains(r#""negotation" is neither a stage"#) && err.contains("did you mean"), "{err}");
+        let err = engine.eval::<bool>(r#"at_or_after(3, "negotiation")"#).unwrap_err().to_string();
+        assert!(err.contains("a stage is text"), "{err}");
+    }
+
     #[test]
     fn money_groups_thousands() {
         assert_eq!(money(1234567.4), "1,234,567");
@@ -130,7 +224,7 @@ mod tests {
     #[test]
     fn helpers_work_from_scripts() {
         let mut engine = Engine::new();
-        register(&mut engine, &time::Calendar::default());
+        register(&mut engine, &time::Calendar::default(), &Pipeline::default());
         let n: i64 = engine.eval(r#"days_between("2026-11-01", "2026-11-11T10:00:00Z")"#).unwrap();
         assert_eq!(n, 10);
         let d: String = engine.eval(r#"add_business_days("2026-11-06", 1)"#).unwrap();

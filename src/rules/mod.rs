@@ -45,7 +45,7 @@ pub use api::money;
 /// The rule API on a plain engine, for unit tests elsewhere in the crate.
 #[cfg(test)]
 pub fn register_api_for_tests(engine: &mut Engine) {
-    api::register(engine, &crate::time::Calendar::default());
+    api::register(engine, &crate::time::Calendar::default(), &crate::config::Pipeline::default());
 }
 
 use std::collections::HashMap;
@@ -191,7 +191,7 @@ impl RuleSet {
     /// Build from rule files, with the problems already found in reading them.
     fn build(config: &Config, files: Vec<(String, String)>, mut problems: Vec<Located>) -> Result<RuleSet> {
         let mut engine = sandbox::engine(&config.limits);
-        api::register(&mut engine, &config.calendar);
+        api::register(&mut engine, &config.calendar, &config.pipeline);
         if files.iter().all(|(path, _)| is_module(path)) {
             problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));
         }
