@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -385,6 +385,14 @@ DROP INDEX IF EXISTS decisions_kind;
 DROP INDEX IF EXISTS deal_stage_history_deal;
 DROP INDEX IF EXISTS activities_account;
 DROP INDEX IF EXISTS contracts_recorded;
+"#;
+
+/// A deal's lives: 1 from its creation, one more each time it is reopened
+/// (a closed deal taken back to an open stage). Tasks about the deal from
+/// its second life on carry the life in their dedup key, so a new life gets
+/// fresh follow-ups. Deals stored before are in their first life.
+const V10: &str = r#"
+ALTER TABLE deals ADD COLUMN life INTEGER NOT NULL DEFAULT 1;
 "#;
 
 #[cfg(test)]
