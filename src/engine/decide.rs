@@ -554,15 +554,11 @@ impl Engine<'_> {
             None => None,
         };
         let lead_field = |key: &str| lead.as_ref().and_then(|l| l.data.get(key).and_then(Value::as_str));
-        let region = account.as_ref().and_then(|a| a.data.get("region").and_then(Value::as_str)).or(lead_field("region"));
+        let region =
+            account.as_ref().and_then(|a| a.data.get("region").and_then(Value::as_str)).or(lead_field("region"));
         // The most specific owner first: the deal's, the lead's (the rep the CRM gave it), the account's.
         let owners = [deal_owner.as_deref(), lead_field("owner"), account.as_ref().and_then(|a| a.owner.as_deref())];
-        let need = crate::assign::Need {
-            role: &spec.role,
-            named: spec.assignee.as_deref(),
-            owners: &owners,
-            region,
-        };
+        let need = crate::assign::Need { role: &spec.role, named: spec.assignee.as_deref(), owners: &owners, region };
         let assignee = match crate::assign::assignee(self.config, self.store, &need)? {
             Ok(a) => a,
             Err(msg) => return Ok(Err(msg)),

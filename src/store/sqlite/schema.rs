@@ -426,6 +426,20 @@ mod tests {
     }
 
     #[test]
+    fn deals_stored_before_v10_are_in_their_first_life() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_from_to(&conn, 0, 9);
+        conn.execute_batch(
+            "INSERT INTO deals (id, account_id, stage, stage_entered_at, is_open, is_won, data, created_at, updated_at)
+             VALUES ('D', 'A', 'lost', 't', 0, 0, '{}', 't', 't');",
+        )
+        .unwrap();
+        migrate_from(&conn, 9).unwrap();
+        let life: i64 = conn.query_row("SELECT life FROM deals WHERE id = 'D'", [], |r| r.get(0)).unwrap();
+        assert_eq!(life, 1);
+    }
+
+    #[test]
     fn a_store_that_ticked_before_counts_what_it_holds_as_swept_up_to_its_last_tick() {
         let conn = Connection::open_in_memory().unwrap();
         migrate_from_to(&conn, 0, 6);

@@ -23,8 +23,7 @@ macro_rules! epoch {
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
 const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life";
 const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
-const DEAL_BY_ID: &str =
-    "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life FROM deals WHERE id = ?1";
+const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life FROM deals WHERE id = ?1";
 
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
