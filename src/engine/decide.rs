@@ -253,7 +253,7 @@ impl Engine<'_> {
             }
         }
         if reopened {
-            self.reopen(t, &deal, &from, to, rule.as_ref(), reason, run)?;
+            self.reopen(t, &deal, &from, rule.as_ref(), reason, run)?;
         }
         self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
         let mut next = Trigger::new(
@@ -278,18 +278,18 @@ impl Engine<'_> {
 
     /// Record a reopen as a decision of its own and queue `deal.reopened`
     /// for task rules (before the `deal.stage_changed` of the same move).
-    #[allow(clippy::too_many_arguments)]
+    /// `deal` is the deal as the move left it: its new stage, its new life.
     fn reopen(
         &self,
         t: &Trigger,
         deal: &crate::model::Deal,
         from: &str,
-        to: &str,
         rule: Option<&RuleRef>,
         reason: &str,
         run: &mut Run,
     ) -> Result<()> {
         run.counts.deals_reopened += 1;
+        let to = &deal.stage;
         let why = match rule {
             None => format!("reopened from {from} by the event"),
             Some(_) => format!("reopened from {from}: {reason}"),
