@@ -313,6 +313,7 @@ impl Engine<'_> {
         next.deal = Some(deal.id.clone());
         next.account = Some(deal.account_id.clone());
         next.by = rule.cloned();
+        next.tasks_only = true;
         run.push(next);
         Ok(())
     }

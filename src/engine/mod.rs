@@ -120,9 +120,10 @@ struct Trigger {
     contact: Option<String>,
     /// The stage a `deal.upserted` asked for.
     requested_stage: Option<String>,
-    /// A time event from the clock: nothing about the deal or account
-    /// changed, so only task rules react.
-    from_clock: bool,
+    /// Only task rules react: a time event from the clock (nothing about
+    /// the deal or account changed), or `deal.reopened` (the stage and
+    /// key-account rules react to the same move's `deal.stage_changed`).
+    tasks_only: bool,
     /// The rule whose decision this is a reaction to (`None`: the event itself, or no rule).
     by: Option<crate::model::RuleRef>,
 }
@@ -139,7 +140,7 @@ impl Trigger {
             lead: None,
             contact: None,
             requested_stage: None,
-            from_clock: false,
+            tasks_only: false,
             by: None,
         }
     }
@@ -339,11 +340,11 @@ impl<'a> Engine<'a> {
             chain::Verdict::Loop(rules) => return self.stop_loop(&t, rules, run),
             chain::Verdict::Skip => return Ok(()),
         }
-        if let Some(deal) = t.deal.as_ref().filter(|_| !t.from_clock) {
+        if let Some(deal) = t.deal.as_ref().filter(|_| !t.tasks_only) {
             self.decide_stage(&t, deal, run)?;
             self.react_to_pending(run)?;
         }
-        if let Some(account) = t.account.as_ref().filter(|_| !t.from_clock) {
+        if let Some(account) = t.account.as_ref().filter(|_| !t.tasks_only) {
             self.decide_key(&t, account, run)?;
             self.react_to_pending(run)?;
         }
