@@ -147,6 +147,7 @@ fn populate(store: &Store, today: DateTime<Utc>) {
                 amount: (rng(&mut seed) % 100_000) as f64,
                 closed_at: None,
                 created_at: entered,
+                ..Deal::default()
             };
             store.save_deal(&deal, true, false, &deal.created_at).unwrap();
         }

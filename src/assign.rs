@@ -1,8 +1,9 @@
 //! Who gets a task, and who takes over an account.
 //!
 //! A rule may name the assignee. Otherwise the role's strategy in
-//! `config.toml` decides: `owner` (the deal's owner, else the account's,
-//! when that person has the role and is active; else the role's queue),
+//! `config.toml` decides: `owner` (the deal's owner, else the lead's, else
+//! the account's, when that person has the role and is active; else the
+//! role's queue),
 //! `round_robin` (the next active person of the role, in turn; the turn is
 //! kept in the store) or `least_loaded` (the active person of the role with
 //! the fewest open tasks). With `by_region`, people of the subject's region
@@ -17,7 +18,7 @@ pub struct Need<'a> {
     pub role: &'a str,
     /// The person a rule named.
     pub named: Option<&'a str>,
-    /// Owners to try in order (the deal's, then the account's).
+    /// Owners to try in order (the deal's, the lead's, then the account's), as events name them.
     pub owners: &'a [Option<&'a str>],
     /// The subject's region, for `by_region`.
     pub region: Option<&'a str>,
@@ -39,8 +40,9 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
             .owners
             .iter()
             .flatten()
-            .find(|o| config.person(o).is_some_and(|p| p.role == role && p.active))
-            .map(|o| o.to_string()),
+            .filter_map(|o| config.find_person(o))
+            .find(|p| p.role == role && p.active)
+            .map(|p| p.name.clone()),
         Strategy::RoundRobin => {
             let (pool, region) = pool(config, role, settings.by_region.then_some(need.region).flatten());
             if pool.is_empty() {

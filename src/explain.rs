@@ -101,6 +101,12 @@ fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
                 d.detail["to"].as_str().unwrap_or("?")
             ),
             "stage_refused" => format!("refused the move to {}", d.detail["requested"].as_str().unwrap_or("?")),
+            "deal_reopened" => format!(
+                "reopened from {}: life {} starts in {}",
+                d.detail["from"].as_str().unwrap_or("?"),
+                d.detail["life"],
+                d.detail["to"].as_str().unwrap_or("?")
+            ),
             "task_created" => format!(
                 "task {} for {}: {}",
                 d.detail["task_id"],

@@ -141,6 +141,10 @@ pub fn deal(d: &Deal, s: &DealStats, pipeline: &Pipeline, requested: Option<&str
     m.insert("created_at".into(), d.created_at.clone().into());
     m.insert("closed_at".into(), opt(&d.closed_at));
     m.insert("requested_stage".into(), requested.map(|r| Dynamic::from(r.to_string())).unwrap_or(Dynamic::UNIT));
+    // A closed deal asked back to an open stage: stage rules may refuse the reopen.
+    let reopening = pipeline.is_closed(&d.stage) && requested.is_some_and(|r| !pipeline.is_closed(r));
+    m.insert("reopening".into(), reopening.into());
+    m.insert("life".into(), Dynamic::from(d.life));
     let mut activities = Map::new();
     for kind in ACTIVITY_KINDS {
         activities.insert(kind.into(), Dynamic::from(0_i64));

@@ -124,6 +124,8 @@ pub struct Task {
 pub enum DecisionKind {
     StageMove,
     StageRefused,
+    /// A closed deal taken back to an open stage: it starts a new life.
+    DealReopened,
     BecameKey,
     LostKey,
     OwnerChanged,
@@ -141,6 +143,7 @@ impl DecisionKind {
         match self {
             DecisionKind::StageMove => "stage_move",
             DecisionKind::StageRefused => "stage_refused",
+            DecisionKind::DealReopened => "deal_reopened",
             DecisionKind::BecameKey => "became_key",
             DecisionKind::LostKey => "lost_key",
             DecisionKind::OwnerChanged => "owner_changed",
@@ -194,7 +197,7 @@ pub struct Account {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Deal {
     pub id: String,
     pub account_id: String,
@@ -205,6 +208,26 @@ pub struct Deal {
     pub amount: f64,
     pub closed_at: Option<String>,
     pub created_at: String,
+    /// Which life of the deal this is: 1 from its creation, one more each
+    /// time it is reopened (taken from a closed stage back to an open one).
+    pub life: i64,
+}
+
+impl Default for Deal {
+    fn default() -> Self {
+        Deal {
+            id: String::new(),
+            account_id: String::new(),
+            data: Map::new(),
+            stage: String::new(),
+            stage_entered_at: String::new(),
+            owner: None,
+            amount: 0.0,
+            closed_at: None,
+            created_at: String::new(),
+            life: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

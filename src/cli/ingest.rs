@@ -17,6 +17,12 @@ pub struct Args {
     /// Event files (JSON Lines); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Treat what happened before DATE as history: those events set stages, key accounts and
+    /// owners, but make no follow-up tasks. Use it when replaying finished history (an old CRM's
+    /// change log, say): without it each old event makes the tasks it made then, and later events
+    /// cancel most of them (the deal lost, the account handed over). Same as import's --tasks-since.
+    #[arg(long, value_name = "DATE", value_parser = super::time_arg::business_time)]
+    tasks_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -39,6 +45,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let current = dealflow::playbook::current(playbook);
     let stop = super::context::stop_flag()?;
     let mut ingest = Ingest::start(&store, &current)?.stop_when(&stop);
+    ingest.tasks_since = args.tasks_since;
     for (name, file) in inputs {
         let result = match file {
             None => ingest.input("-", std::io::stdin().lock()),
@@ -120,6 +127,9 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     );
     if c.tasks_skipped_as_history > 0 {
         println!("tasks not made for events before --tasks-since (history): {}", c.tasks_skipped_as_history);
+    }
+    if c.deals_reopened > 0 {
+        println!("closed deals reopened: {} (each also counts as a stage move)", c.deals_reopened);
     }
     if c.owner_changes > 0 {
         println!("accounts handed over: {}", c.owner_changes);

@@ -97,7 +97,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
             .iter()
             .map(|d| {
                 json!({"id": d.id, "account_id": d.account_id, "name": text(d, "name"), "product": text(d, "product"), "amount": d.amount,
-                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "data": d.data})
+                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "life": d.life, "data": d.data})
             })
             .collect();
         output::json(&rows)?;

@@ -1,5 +1,5 @@
 //! The value of every option that takes a business time (`tick --now`,
-//! `simulate --since`, `import --tasks-since`): read by clap, so a value that
+//! `simulate --since`, `import --tasks-since`, `ingest --tasks-since`): read by clap, so a value that
 //! is not a time is a usage error that says which forms are read.
 
 use chrono::{DateTime, Utc};

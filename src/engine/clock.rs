@@ -73,7 +73,7 @@ fn crossed(from: DateTime<Utc>, now: DateTime<Utc>, last: Option<DateTime<Utc>>,
 
 fn event(kind: &str, at: DateTime<Utc>, fields: Value) -> Trigger {
     let data: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
-    Trigger { from_clock: true, ..Trigger::new("", kind, at, data) }
+    Trigger { tasks_only: true, ..Trigger::new("", kind, at, data) }
 }
 
 impl Engine<'_> {

@@ -28,6 +28,11 @@ fn default_subject(rule: &Rule, t: &Trigger) -> Subject {
     }
 }
 
+/// Whether moving a deal from `from` to `to` reopens it: closed to open.
+fn reopening(pipeline: &crate::config::Pipeline, from: &str, to: &str) -> bool {
+    pipeline.is_closed(from) && !pipeline.is_closed(to)
+}
+
 /// Tasks are due this many business days after the event unless the rule says otherwise.
 pub const DEFAULT_DUE_BUSINESS_DAYS: i64 = 2;
 
@@ -165,7 +170,10 @@ impl Engine<'_> {
         match (requested, refusal) {
             (Some(to), Some((rule, reason))) => {
                 run.counts.refused_moves += 1;
-                let detail = json!({"from": deal.stage, "requested": to});
+                let mut detail = json!({"from": deal.stage, "requested": to});
+                if reopening(&self.config.pipeline, &deal.stage, to) {
+                    detail["reopening"] = json!(true);
+                }
                 self.log(
                     DecisionKind::StageRefused,
                     Subject::new("deal", deal_id),
@@ -209,6 +217,15 @@ impl Engine<'_> {
         let mut deal = deal.clone();
         let pipeline = &self.config.pipeline;
         let at = stamp(t.at);
+        // A closed deal back in an open stage starts a new life. A move from
+        // one closed stage to another (lost -> won) is not a reopen: the deal
+        // never comes back into the pipeline, so nothing of an open deal's
+        // work is due again; it is the CRM correcting how the deal ended, a
+        // plain stage move whose reactions (the won order to process) follow.
+        let reopened = reopening(pipeline, &deal.stage, to);
+        if reopened {
+            deal.life += 1;
+        }
         let from = std::mem::replace(&mut deal.stage, to.to_string());
         deal.stage_entered_at = at.clone();
         deal.closed_at = pipeline.is_closed(to).then(|| at.clone());
@@ -235,6 +252,9 @@ impl Engine<'_> {
                 detail["cancelled_tasks"] = json!(cancelled);
             }
         }
+        if reopened {
+            self.reopen(t, &deal, &from, rule.as_ref(), reason, run)?;
+        }
         self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
         let mut next = Trigger::new(
             "",
@@ -252,6 +272,48 @@ impl Engine<'_> {
         next.deal = Some(deal.id.clone());
         next.account = Some(deal.account_id.clone());
         next.by = rule;
+        run.push(next);
+        Ok(())
+    }
+
+    /// Record a reopen as a decision of its own and queue `deal.reopened`
+    /// for task rules (before the `deal.stage_changed` of the same move).
+    /// `deal` is the deal as the move left it: its new stage, its new life.
+    fn reopen(
+        &self,
+        t: &Trigger,
+        deal: &crate::model::Deal,
+        from: &str,
+        rule: Option<&RuleRef>,
+        reason: &str,
+        run: &mut Run,
+    ) -> Result<()> {
+        run.counts.deals_reopened += 1;
+        let to = &deal.stage;
+        let why = match rule {
+            None => format!("reopened from {from} by the event"),
+            Some(_) => format!("reopened from {from}: {reason}"),
+        };
+        let detail = json!({"from": from, "to": to, "life": deal.life});
+        self.log(DecisionKind::DealReopened, Subject::new("deal", &deal.id), rule.cloned(), &why, detail, t)?;
+        let mut next = Trigger::new(
+            "",
+            "deal.reopened",
+            t.at,
+            serde_json::Map::from_iter([
+                ("deal_id".to_string(), json!(deal.id)),
+                ("account_id".to_string(), json!(deal.account_id)),
+                ("from".to_string(), json!(from)),
+                ("to".to_string(), json!(to)),
+                ("life".to_string(), json!(deal.life)),
+                ("reason".to_string(), json!(why)),
+                ("rule".to_string(), json!(rule.map(ToString::to_string))),
+            ]),
+        );
+        next.deal = Some(deal.id.clone());
+        next.account = Some(deal.account_id.clone());
+        next.by = rule.cloned();
+        next.tasks_only = true;
         run.push(next);
         Ok(())
     }
@@ -367,7 +429,9 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// The task's dedup key: rule, role, subject; the episode of a time event
+    /// The task's dedup key: rule, role, subject; the deal's life from its
+    /// second on (a reopened deal gets fresh follow-ups; keys of a first
+    /// life read as they always did); the episode of a time event
     /// (its `since`), so a condition that ends and comes back fires again; the
     /// `every_days` bucket, so a condition that holds fires every N days; and
     /// the rule's own `dedup` text.
@@ -377,9 +441,13 @@ impl Engine<'_> {
         rule: &Rule,
         spec: &TaskSpec,
         subject: &Subject,
+        deal_life: Option<i64>,
         today: chrono::NaiveDate,
     ) -> std::result::Result<String, String> {
         let mut key = format!("{}:{}:{}:{}", rule.name, spec.role, subject.kind, subject.id);
+        if let Some(life) = deal_life.filter(|l| *l > 1 && subject.kind == "deal") {
+            key.push_str(&format!(":life {life}"));
+        }
         // The episode counts only for rules that read the event: a rule about
         // state alone (say, a key account without an executive) fires once.
         let since = Some(t)
@@ -459,7 +527,11 @@ impl Engine<'_> {
                 crate::event::FIRST_YEAR
             )));
         }
-        let dedup_key = match self.dedup_key(t, rule, &spec, &subject, today) {
+        let deal = match &t.deal {
+            Some(d) => self.store.shared_deal(d)?,
+            None => None,
+        };
+        let dedup_key = match self.dedup_key(t, rule, &spec, &subject, deal.as_ref().map(|d| d.life), today) {
             Ok(k) => k,
             Err(msg) => return Ok(Err(msg)),
         };
@@ -473,31 +545,21 @@ impl Engine<'_> {
         if self.store.task_key_exists(&dedup_key)? {
             return Ok(Ok(()));
         }
-        let deal_owner = match &t.deal {
-            Some(d) => self.store.shared_deal(d)?.and_then(|d| d.owner.clone()),
-            None => None,
-        };
+        let deal_owner = deal.as_ref().and_then(|d| d.owner.clone());
         let account = match &t.account {
             Some(a) => self.store.shared_account(a)?,
             None => None,
         };
-        let lead_region = match &t.lead {
-            Some(l) => {
-                self.store.lead(l)?.and_then(|l| l.data.get("region").and_then(Value::as_str).map(str::to_string))
-            }
+        let lead = match &t.lead {
+            Some(l) => self.store.lead(l)?,
             None => None,
         };
-        let region = account
-            .as_ref()
-            .and_then(|a| a.data.get("region").and_then(Value::as_str).map(str::to_string))
-            .or(lead_region);
-        let owners = [deal_owner.as_deref(), account.as_ref().and_then(|a| a.owner.as_deref())];
-        let need = crate::assign::Need {
-            role: &spec.role,
-            named: spec.assignee.as_deref(),
-            owners: &owners,
-            region: region.as_deref(),
-        };
+        let lead_field = |key: &str| lead.as_ref().and_then(|l| l.data.get(key).and_then(Value::as_str));
+        let region =
+            account.as_ref().and_then(|a| a.data.get("region").and_then(Value::as_str)).or(lead_field("region"));
+        // The most specific owner first: the deal's, the lead's (the rep the CRM gave it), the account's.
+        let owners = [deal_owner.as_deref(), lead_field("owner"), account.as_ref().and_then(|a| a.owner.as_deref())];
+        let need = crate::assign::Need { role: &spec.role, named: spec.assignee.as_deref(), owners: &owners, region };
         let assignee = match crate::assign::assignee(self.config, self.store, &need)? {
             Ok(a) => a,
             Err(msg) => return Ok(Err(msg)),

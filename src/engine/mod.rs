@@ -1,7 +1,7 @@
 //! The engine applies one event as one unit: update the state, then let the
 //! rules decide (stage moves, key-account status, tasks), then store the
 //! decisions. Decisions are themselves things rules react to
-//! (`deal.stage_changed`, `account.became_key`, `account.lost_key`,
+//! (`deal.stage_changed`, `deal.reopened`, `account.became_key`, `account.lost_key`,
 //! `account.parent_key_changed`): they queue further reactions, up to
 //! `limits.max_chain` per subject and event, past which the engine reports
 //! a loop instead of spinning (see [`chain`]).
@@ -37,6 +37,8 @@ pub struct Counts {
     pub tasks_created: u64,
     pub stage_moves: u64,
     pub refused_moves: u64,
+    /// Closed deals taken back to an open stage (each also counts as a stage move).
+    pub deals_reopened: u64,
     pub key_account_changes: u64,
     pub owner_changes: u64,
     /// Tasks rules asked for on events older than `tasks_since`: not made.
@@ -55,6 +57,7 @@ impl Counts {
         self.tasks_created += o.tasks_created;
         self.stage_moves += o.stage_moves;
         self.refused_moves += o.refused_moves;
+        self.deals_reopened += o.deals_reopened;
         self.key_account_changes += o.key_account_changes;
         self.owner_changes += o.owner_changes;
         self.tasks_skipped_as_history += o.tasks_skipped_as_history;
@@ -117,9 +120,10 @@ struct Trigger {
     contact: Option<String>,
     /// The stage a `deal.upserted` asked for.
     requested_stage: Option<String>,
-    /// A time event from the clock: nothing about the deal or account
-    /// changed, so only task rules react.
-    from_clock: bool,
+    /// Only task rules react: a time event from the clock (nothing about
+    /// the deal or account changed), or `deal.reopened` (the stage and
+    /// key-account rules react to the same move's `deal.stage_changed`).
+    tasks_only: bool,
     /// The rule whose decision this is a reaction to (`None`: the event itself, or no rule).
     by: Option<crate::model::RuleRef>,
 }
@@ -136,7 +140,7 @@ impl Trigger {
             lead: None,
             contact: None,
             requested_stage: None,
-            from_clock: false,
+            tasks_only: false,
             by: None,
         }
     }
@@ -336,11 +340,11 @@ impl<'a> Engine<'a> {
             chain::Verdict::Loop(rules) => return self.stop_loop(&t, rules, run),
             chain::Verdict::Skip => return Ok(()),
         }
-        if let Some(deal) = t.deal.as_ref().filter(|_| !t.from_clock) {
+        if let Some(deal) = t.deal.as_ref().filter(|_| !t.tasks_only) {
             self.decide_stage(&t, deal, run)?;
             self.react_to_pending(run)?;
         }
-        if let Some(account) = t.account.as_ref().filter(|_| !t.from_clock) {
+        if let Some(account) = t.account.as_ref().filter(|_| !t.tasks_only) {
             self.decide_key(&t, account, run)?;
             self.react_to_pending(run)?;
         }

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -387,6 +387,14 @@ DROP INDEX IF EXISTS activities_account;
 DROP INDEX IF EXISTS contracts_recorded;
 "#;
 
+/// A deal's lives: 1 from its creation, one more each time it is reopened
+/// (a closed deal taken back to an open stage). Tasks about the deal from
+/// its second life on carry the life in their dedup key, so a new life gets
+/// fresh follow-ups. Deals stored before are in their first life.
+const V10: &str = r#"
+ALTER TABLE deals ADD COLUMN life INTEGER NOT NULL DEFAULT 1;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +423,20 @@ mod tests {
             };
             assert_eq!(schema(&step), schema(&whole), "migrated from version {from}");
         }
+    }
+
+    #[test]
+    fn deals_stored_before_v10_are_in_their_first_life() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_from_to(&conn, 0, 9);
+        conn.execute_batch(
+            "INSERT INTO deals (id, account_id, stage, stage_entered_at, is_open, is_won, data, created_at, updated_at)
+             VALUES ('D', 'A', 'lost', 't', 0, 0, '{}', 't', 't');",
+        )
+        .unwrap();
+        migrate_from(&conn, 9).unwrap();
+        let life: i64 = conn.query_row("SELECT life FROM deals WHERE id = 'D'", [], |r| r.get(0)).unwrap();
+        assert_eq!(life, 1);
     }
 
     #[test]

@@ -21,9 +21,9 @@ macro_rules! epoch {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
-const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at";
+const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life";
 const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
-const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at FROM deals WHERE id = ?1";
+const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life FROM deals WHERE id = ?1";
 
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -50,6 +50,7 @@ fn deal_row(r: &rusqlite::Row) -> rusqlite::Result<Deal> {
         amount: r.get(6)?,
         closed_at: r.get(7)?,
         created_at: r.get(8)?,
+        life: r.get(9)?,
     })
 }
 
@@ -196,12 +197,12 @@ impl Sqlite {
         };
         self.conn
             .prepare_cached(concat!(
-                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, stage_epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ",
+                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, life, stage_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ",
                 epoch!(),
                 ")
                  ON CONFLICT(id) DO UPDATE SET account_id = ?2, stage = ?3, stage_entered_at = ?4, owner = ?5, amount = ?6,
-                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12,
+                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12, life = ?13,
                    stage_epoch = CASE WHEN stage IS ?3 AND stage_entered_at IS ?4 AND is_open IS ?7 AND closed_at IS ?9
                                       AND account_id IS ?2 THEN stage_epoch ELSE ",
                 epoch!(),
@@ -220,7 +221,8 @@ impl Sqlite {
                 d.closed_at,
                 to_json(&d.data),
                 d.created_at,
-                now
+                now,
+                d.life
             ])
             .ctx(self)?;
         Ok(before)

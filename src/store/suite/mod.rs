@@ -78,6 +78,7 @@ macro_rules! backend_suite {
                 state::a_lead_keeps_its_creation,
                 state::a_deal_round_trips_and_says_what_it_was_before,
                 state::deals_are_listed_short_ids_first_and_open_ones_oldest_first,
+                state::a_deals_life_is_kept_by_every_write_and_read,
                 state::an_activity_sent_again_replaces_the_one_stored,
                 state::an_order_sent_again_keeps_its_time,
                 state::a_contract_or_target_sent_again_replaces_the_one_stored,

@@ -150,6 +150,25 @@ pub fn a_deal_round_trips_and_says_what_it_was_before(s: &Store) {
     assert_eq!(format!("{:?}", s.deal("D").unwrap().unwrap()), format!("{full:?}"));
 }
 
+/// A deal's life (1 at first, one more per reopen) is kept by every write
+/// and read back by every read: by id, through the working set, in listings.
+pub fn a_deals_life_is_kept_by_every_write_and_read(s: &Store) {
+    let first = deal("D", "A", "lost");
+    assert_eq!(first.life, 1, "a deal starts in its first life");
+    s.save_deal(&first, false, false, "t1").unwrap();
+    assert_eq!(s.load_deal("D").unwrap().unwrap().life, 1);
+    let reopened = Deal { stage: "qualified".into(), life: 2, ..first.clone() };
+    s.save_deal(&reopened, true, false, "t2").unwrap();
+    assert_eq!(s.load_deal("D").unwrap().unwrap().life, 2);
+    assert_eq!(s.deal("D").unwrap().unwrap().life, 2);
+    assert_eq!(s.deals(None, Some("A")).unwrap().iter().map(|d| d.life).collect::<Vec<_>>(), [2]);
+    // Any other change keeps the life it is given; a new deal starts at 1.
+    s.write_deal(&Deal { amount: 9.0, life: 3, ..reopened.clone() }, true, false, "t3", false).unwrap();
+    s.save_deal(&deal("E", "A", "new"), true, false, "t4").unwrap();
+    let lives: Vec<_> = s.deals(None, None).unwrap().into_iter().map(|d| (d.id, d.life)).collect();
+    assert_eq!(lives, [("D".to_string(), 3), ("E".to_string(), 1)]);
+}
+
 pub fn deals_are_listed_short_ids_first_and_open_ones_oldest_first(s: &Store) {
     let made = |id: &str, account: &str, stage: &str, created: &str| Deal {
         created_at: created.into(),
