@@ -91,33 +91,6 @@ pub fn or_dash(s: Option<&str>) -> String {
     s.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_escape_what_a_terminal_would_obey() {
-        let mut t = table(&["NAME", "NEXT"]);
-        t.add_row(["\u{1b}[2Jred\u{7}\u{202e}txt.exe \0 café 😀 'q' \"d\"", "x"]);
-        t.add_row(["two\nlines\r\tand a tab", "y"]);
-        let shown = t.to_string();
-        assert!(shown.contains(r#"\u{1b}[2Jred\u{7}\u{202e}txt.exe \0 café 😀 'q' "d""#), "{shown}");
-        assert!(shown.contains(r"two\nlines\r\tand a tab"), "{shown}");
-        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
-        assert_eq!(shown.lines().count(), 4, "a header, its rule and one line per row:\n{shown}");
-    }
-
-    #[test]
-    fn one_line_escapes_line_ends_and_lines_keep_them() {
-        let text = "first\u{1b}[31m\nsecond\r\u{2028}third\u{85}\tend";
-        assert_eq!(printable(text), r"first\u{1b}[31m\nsecond\r\u{2028}third\u{85}\tend");
-        assert_eq!(printable_lines(text), "first\\u{1b}[31m\nsecond\\r\\u{2028}third\\u{85}\tend");
-        // Decomposed accents, joined emoji and right-to-left script are text, not controls.
-        let plain = "Jose\u{301} 👩\u{200d}💻 שלום";
-        assert_eq!(printable(plain), plain);
-    }
-}
-
 /// `value` (a JSON object: a task, a deal, an account) with the people it
 /// names as scripts read them: each of `fields` that holds a stored person
 /// (a key) holds their name, as it always has, and `FIELD_id` beside it
@@ -147,4 +120,31 @@ pub fn with_people(config: &dealflow::config::Config, value: serde_json::Value, 
 pub fn task_json(config: &dealflow::config::Config, task: &dealflow::model::Task) -> serde_json::Value {
     let value = serde_json::to_value(task).unwrap_or_default();
     with_people(config, value, &["assignee", "claimed_by", "released_from"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_escape_what_a_terminal_would_obey() {
+        let mut t = table(&["NAME", "NEXT"]);
+        t.add_row(["\u{1b}[2Jred\u{7}\u{202e}txt.exe \0 café 😀 'q' \"d\"", "x"]);
+        t.add_row(["two\nlines\r\tand a tab", "y"]);
+        let shown = t.to_string();
+        assert!(shown.contains(r#"\u{1b}[2Jred\u{7}\u{202e}txt.exe \0 café 😀 'q' "d""#), "{shown}");
+        assert!(shown.contains(r"two\nlines\r\tand a tab"), "{shown}");
+        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
+        assert_eq!(shown.lines().count(), 4, "a header, its rule and one line per row:\n{shown}");
+    }
+
+    #[test]
+    fn one_line_escapes_line_ends_and_lines_keep_them() {
+        let text = "first\u{1b}[31m\nsecond\r\u{2028}third\u{85}\tend";
+        assert_eq!(printable(text), r"first\u{1b}[31m\nsecond\r\u{2028}third\u{85}\tend");
+        assert_eq!(printable_lines(text), "first\\u{1b}[31m\nsecond\\r\\u{2028}third\\u{85}\tend");
+        // Decomposed accents, joined emoji and right-to-left script are text, not controls.
+        let plain = "Jose\u{301} 👩\u{200d}💻 שלום";
+        assert_eq!(printable(plain), plain);
+    }
 }
