@@ -344,3 +344,33 @@ fn namesakes_get_their_own_deals_tasks_and_claim_by_id_not_by_a_shared_name() {
     );
     assert_eq!(id(&claim(&ws, "101")), id(&lab));
 }
+
+#[test]
+fn a_roster_that_gains_ids_keeps_the_tasks_and_owners_stored_under_names() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "other"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme lab", 1000, "Ana Ruiz"),
+        activity("2026-11-03T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting"),
+    ]);
+    let lab = ws.task_titled("Prepare the proposal for Acme lab");
+    assert_eq!((&lab["assignee"], lab.get("assignee_id")), (&json!("Ana Ruiz"), None), "no ids: as before");
+
+    // The CRM's ids are added to the roster; what was stored by name stays hers.
+    ws.edit("config.toml", "name = \"Ana Ruiz\"\n", "name = \"Ana Ruiz\"\nid = \"u-1\"\n");
+    let lab = ws.task_titled("Prepare the proposal for Acme lab");
+    assert_eq!((&lab["assignee"], &lab["assignee_id"]), (&json!("Ana Ruiz"), &json!("u-1")));
+    assert_eq!(ws.deal("D-1")["owner_id"], "u-1");
+    let mine = array(ws.run(&["tasks", "--assignee", "u-1", "--json"]).success().json());
+    assert_eq!(mine.iter().map(id).collect::<Vec<_>>(), [id(&lab)]);
+    // The deal stored under her name still gives her its next task.
+    ws.ingest(&[activity("2026-11-04T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "proposal_sent")]);
+    let next = ws.task_titled("Get a decision maker on Acme lab");
+    assert_eq!(next["assignee_id"], "u-1");
+    // Claimed by id, or by her name (only she has it), the most urgent first.
+    assert_eq!(id(&claim(&ws, "u-1")), id(&next));
+    assert_eq!(id(&claim(&ws, "Ana Ruiz")), id(&lab));
+    let done = ws.run(&["tasks", "done", &id(&lab).to_string(), "--as", "Ana Ruiz", "--json"]).success().json();
+    assert_eq!(done["status"], "done");
+}
