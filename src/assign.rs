@@ -9,7 +9,7 @@
 //! the fewest open tasks). With `by_region`, people of the subject's region
 //! are chosen first. Inactive people (`active = false`) are never chosen.
 
-use crate::config::{Config, Person, Strategy};
+use crate::config::{Config, Lookup, Person, Strategy};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -28,10 +28,11 @@ pub struct Need<'a> {
 pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Option<String>, String>> {
     let role = need.role;
     if let Some(name) = need.named {
-        return Ok(match config.person(name) {
-            Some(p) if p.role == role => Ok(Some(name.to_string())),
-            Some(p) => Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)),
-            None => Err(format!("assignee {name:?} is not in the team roster of config.toml")),
+        return Ok(match config.lookup_person(name) {
+            Lookup::Found(p) if p.role == role => Ok(Some(p.key().to_string())),
+            Lookup::Found(p) => Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)),
+            Lookup::Ambiguous(_) => Err(format!("assignee {}", config.ambiguous(name))),
+            Lookup::Unknown => Err(format!("assignee {name:?} is not in the team roster of config.toml")),
         });
     }
     let settings = config.roles.get(role).cloned().unwrap_or_default();
@@ -42,24 +43,34 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
             .flatten()
             .filter_map(|o| config.find_person(o))
             .find(|p| p.role == role && p.active)
-            .map(|p| p.name.clone()),
+            .map(|p| p.key().to_string()),
         Strategy::RoundRobin => {
             let (pool, region) = pool(config, role, settings.by_region.then_some(need.region).flatten());
             if pool.is_empty() {
                 None
             } else {
                 let turn = store.take_turn(role, region.unwrap_or(""), pool.len())?;
-                Some(pool[turn].name.clone())
+                Some(pool[turn].key().to_string())
             }
         }
         Strategy::LeastLoaded => {
             let (pool, _) = pool(config, role, settings.by_region.then_some(need.region).flatten());
-            let loads = store.open_tasks_per_assignee(role)?;
-            let load = |n: &str| loads.iter().find(|l| l.who == n).map_or(0, |l| l.open);
-            pool.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
+            let loads = loads(config, store, role)?;
+            pool.iter().min_by_key(|p| loads.get(p.key()).copied().unwrap_or(0)).map(|p| p.key().to_string())
         }
     };
     Ok(Ok(chosen))
+}
+
+/// Open tasks of `role` per person's key: a task stored under a name given
+/// before the team had ids counts for the person of that name.
+fn loads(config: &Config, store: &Store, role: &str) -> Result<std::collections::HashMap<String, i64>> {
+    let mut loads = std::collections::HashMap::new();
+    for l in store.open_tasks_per_assignee(role)? {
+        let key = config.find_person(&l.who).map_or(l.who.as_str(), Person::key);
+        *loads.entry(key.to_string()).or_insert(0) += l.open;
+    }
+    Ok(loads)
 }
 
 /// The active people of `role`, those of `region` only when there are some;
@@ -86,28 +97,39 @@ pub fn new_owner(config: &Config, store: &Store, role: &str, region: Option<&str
         return Ok(None);
     }
     Ok(Some(match strategy {
-        Strategy::RoundRobin => people[store.take_turn(role, narrowed.unwrap_or(""), people.len())?].name.clone(),
+        Strategy::RoundRobin => people[store.take_turn(role, narrowed.unwrap_or(""), people.len())?].key().to_string(),
         Strategy::LeastLoaded => {
-            let loads = store.open_tasks_per_assignee(role)?;
-            let load = |n: &str| loads.iter().find(|l| l.who == n).map_or(0, |l| l.open);
-            people.iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone()).unwrap_or_default()
+            let loads = loads(config, store, role)?;
+            people
+                .iter()
+                .min_by_key(|p| loads.get(p.key()).copied().unwrap_or(0))
+                .map(|p| p.key().to_string())
+                .unwrap_or_default()
         }
         Strategy::Owner => {
             let mut owned = Vec::new();
             for p in &people {
-                owned.push(store.accounts_owned(&p.name)?);
+                let mut n = store.accounts_owned(p.key())?;
+                // Accounts stored under the name before the person had an id.
+                if p.id.is_some() && config.find_person(&p.name).is_some() {
+                    n += store.accounts_owned(&p.name)?;
+                }
+                owned.push(n);
             }
-            pick_owner(config, role, region, |n| people.iter().position(|p| p.name == n).map(|i| owned[i]).unwrap_or(0))
-                .unwrap_or_default()
+            pick_owner(config, role, region, |k| {
+                people.iter().position(|p| p.key() == k).map(|i| owned[i]).unwrap_or(0)
+            })
+            .unwrap_or_default()
         }
     }))
 }
 
 /// Of the active people of `role` (in `region` when it has some), the one
-/// with the least `load`, the roster order breaking ties.
+/// with the least `load` (given each one's key), the roster order breaking
+/// ties; their key.
 pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl Fn(&str) -> i64) -> Option<String> {
     let (pool, _) = pool(config, role, region);
-    pool.into_iter().min_by_key(|p| load(&p.name)).map(|p| p.name.clone())
+    pool.into_iter().min_by_key(|p| load(p.key())).map(|p| p.key().to_string())
 }
 
 /// The role with its article, as a sentence names it: "an account_manager", "a sales_rep".

@@ -122,6 +122,9 @@ struct RawPipeline {
 #[serde(deny_unknown_fields)]
 struct RawPerson {
     name: Spanned<String>,
+    /// The CRM's user id: text, or a whole number kept as its text.
+    #[serde(default)]
+    id: Option<Spanned<PersonId>>,
     role: Spanned<String>,
     #[serde(default)]
     region: Option<String>,
@@ -131,6 +134,33 @@ struct RawPerson {
 
 fn yes() -> bool {
     true
+}
+
+/// A `[[team]]` id as written: text, or a whole number (CRMs number their
+/// users) kept as its text, so `id = 101` and `id = "101"` are the same id.
+#[derive(Debug, Clone)]
+struct PersonId(String);
+
+impl<'de> Deserialize<'de> for PersonId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = PersonId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the CRM's user id: text or a whole number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<PersonId, E> {
+                Ok(PersonId(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<PersonId, E> {
+                Ok(PersonId(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<PersonId, E> {
+                Ok(PersonId(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,10 +462,42 @@ impl Pipeline {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Person {
+    /// The name shown wherever the person appears.
     pub name: String,
+    /// The CRM's user id (`[[team]] id`), when config.toml gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub role: String,
     pub region: Option<String>,
     pub active: bool,
+}
+
+impl Person {
+    /// What the store keeps for this person (a deal's or an account's
+    /// owner, a task's assignee, who claimed or closed it) and what rules
+    /// see: the id when there is one, else the name. Stable: a namesake
+    /// joining the team later does not change it.
+    pub fn key(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// What a name or an id written by an event, a rule or a command stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// The team member it names: by id first, else by a name only they have.
+    Found(&'a Person),
+    /// A name several people of the team share (each has an id).
+    Ambiguous(&'a [usize]),
+    /// Nobody on the team.
+    Unknown,
+}
+
+/// The team by id and by name, for [`Config::find_person`].
+#[derive(Debug, Clone, Default)]
+struct People {
+    by_id: std::collections::HashMap<String, usize>,
+    by_name: std::collections::HashMap<String, Vec<usize>>,
 }
 
 /// `[import.crm_sales_opportunities]`: reading the crm-sales-opportunities export.
@@ -464,6 +526,8 @@ pub struct Config {
     pub pipeline: Pipeline,
     pub roles: BTreeMap<String, RoleConfig>,
     pub team: Vec<Person>,
+    /// `team` by id and by name.
+    people: People,
     /// The `[settings]` table, visible to rules as `settings`.
     pub settings: toml::Table,
     pub limits: Limits,
@@ -599,8 +663,8 @@ impl Config {
             }
         }
         let mut team = Vec::new();
-        let mut names = std::collections::HashSet::new();
-        for p in &raw.team {
+        let mut people = People::default();
+        for (i, p) in raw.team.iter().enumerate() {
             if !raw.roles.contains_key(p.role.get_ref()) {
                 let h = hint(p.role.get_ref(), raw.roles.keys().map(String::as_str));
                 at(
@@ -608,15 +672,63 @@ impl Config {
                     format!("team: {:?} has role {:?}, which is not in [roles]{h}", p.name.get_ref(), p.role.get_ref()),
                 );
             }
-            if !names.insert(p.name.get_ref()) {
-                at(p.name.span(), format!("team: {:?} is listed twice", p.name.get_ref()));
+            let id = p.id.as_ref().map(|id| id.get_ref().0.clone());
+            if let Some(given) = &p.id
+                && given.get_ref().0.trim().is_empty()
+            {
+                at(
+                    given.span(),
+                    format!("team: {:?} has an empty id: give the CRM's user id or leave it out", p.name.get_ref()),
+                );
+            } else if let Some(given) = &p.id
+                && let Some(&first) = people.by_id.get(&given.get_ref().0)
+            {
+                at(
+                    given.span(),
+                    format!(
+                        "team: id {:?} is given to {:?} and to {:?} already: ids must be unique",
+                        given.get_ref().0,
+                        p.name.get_ref(),
+                        raw.team[first].name.get_ref()
+                    ),
+                );
+            } else if let Some(id) = &id {
+                people.by_id.insert(id.clone(), i);
             }
+            people.by_name.entry(p.name.get_ref().clone()).or_default().push(i);
             team.push(Person {
                 name: p.name.get_ref().clone(),
+                id,
                 role: p.role.get_ref().clone(),
                 region: p.region.clone(),
                 active: p.active,
             });
+        }
+        // Two people may share a name when both have an id (the CRM tells
+        // them apart); a name listed twice without ids is a mistake.
+        for (i, p) in raw.team.iter().enumerate() {
+            let same = &people.by_name[p.name.get_ref()];
+            if same.len() > 1 && same[0] != i && (team[i].id.is_none() || team[same[0]].id.is_none()) {
+                let why = if team[i].id.is_none() && team[same[0]].id.is_none() {
+                    "give each their CRM user id (`id = ...`) if they are two people"
+                } else {
+                    "people who share a name need an id each"
+                };
+                at(p.name.span(), format!("team: {:?} is listed twice; {why}", p.name.get_ref()));
+            }
+            if let Some(given) = &p.id
+                && let Some(other) = people.by_name.get(&given.get_ref().0).and_then(|v| v.iter().find(|&&j| j != i))
+            {
+                at(
+                    given.span(),
+                    format!(
+                        "team: the id {:?} of {:?} is the name of {:?}: an id must not be someone else's name",
+                        given.get_ref().0,
+                        p.name.get_ref(),
+                        raw.team[*other].name.get_ref()
+                    ),
+                );
+            }
         }
         let mut crm_import = CrmImportConfig::default();
         for (crm_stage, stage) in &raw.import.crm_sales_opportunities.stages {
@@ -704,6 +816,7 @@ impl Config {
             },
             roles: raw.roles,
             team,
+            people,
             settings: raw.settings,
             limits: raw.limits,
             clock: raw.clock,
@@ -726,13 +839,76 @@ impl Config {
         self.dir.join("rules")
     }
 
-    pub fn person(&self, name: &str) -> Option<&Person> {
-        self.team.iter().find(|p| p.name == name)
+    /// The team member an event, a rule, a command or the store names: the
+    /// one whose id it is, else the one whose name it is when nobody else
+    /// has that name. `None` for nobody on the team, and for a name two
+    /// people share (see [`Config::lookup_person`] to tell the two apart).
+    pub fn find_person(&self, name_or_id: &str) -> Option<&Person> {
+        match self.lookup_person(name_or_id) {
+            Lookup::Found(p) => Some(p),
+            _ => None,
+        }
     }
 
-    /// The team member an event, a rule or a command names (today by name).
-    pub fn find_person(&self, name_or_id: &str) -> Option<&Person> {
-        self.person(name_or_id)
+    /// What `name_or_id` stands for: an id matches first, then a name.
+    pub fn lookup_person(&self, name_or_id: &str) -> Lookup<'_> {
+        if let Some(&i) = self.people.by_id.get(name_or_id) {
+            return Lookup::Found(&self.team[i]);
+        }
+        match self.people.by_name.get(name_or_id).map(Vec::as_slice) {
+            Some([i]) => Lookup::Found(&self.team[*i]),
+            Some(many) if !many.is_empty() => Lookup::Ambiguous(many),
+            _ => Lookup::Unknown,
+        }
+    }
+
+    /// The key ([`Person::key`]) to store for `name_or_id`: the person's key
+    /// when it names someone on the team, itself when it names nobody (an
+    /// owner from outside the team is kept as written), or why it cannot be
+    /// stored: a name two people share.
+    pub fn person_key<'a>(&'a self, name_or_id: &'a str) -> std::result::Result<&'a str, String> {
+        match self.lookup_person(name_or_id) {
+            Lookup::Found(p) => Ok(p.key()),
+            Lookup::Unknown => Ok(name_or_id),
+            Lookup::Ambiguous(_) => Err(self.ambiguous(name_or_id)),
+        }
+    }
+
+    /// Why `name` does not say who: the ids of the people who share it.
+    pub fn ambiguous(&self, name: &str) -> String {
+        let ids: Vec<String> = self
+            .people
+            .by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|&i| format!("{:?}", self.team[i].id.as_deref().unwrap_or_default()))
+            .collect();
+        format!(
+            "{name:?} is ambiguous: {} people of the team are called that (ids {}); name one by id",
+            ids.len(),
+            ids.join(", ")
+        )
+    }
+
+    /// How a stored person (a key, or a name stored before the team had ids)
+    /// is shown: the name, with the id beside it when someone else on the
+    /// team has that name too (`Alex Kim (102)`); as stored when it names
+    /// nobody on the team.
+    pub fn person_label(&self, stored: &str) -> String {
+        match self.find_person(stored) {
+            Some(p) if self.people.by_name.get(&p.name).is_some_and(|v| v.len() > 1) => {
+                format!("{} ({})", p.name, p.id.as_deref().unwrap_or_default())
+            }
+            Some(p) => p.name.clone(),
+            None => stored.to_string(),
+        }
+    }
+
+    /// Whether two stored people (keys, names, ids) are the same person:
+    /// the same text, or the same team member.
+    pub fn same_person(&self, a: &str, b: &str) -> bool {
+        a == b || self.find_person(a).is_some_and(|p| self.find_person(b).is_some_and(|q| std::ptr::eq(p, q)))
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -881,6 +1057,70 @@ lost = ["lost"]
         let text = format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\nrole = \"sales_repp\"\n");
         let msg = problems(&text);
         assert!(msg.contains("did you mean \"sales_rep\""), "{msg}");
+    }
+
+    fn team(people: &[&str]) -> String {
+        let mut text = MINIMAL.to_string();
+        for p in people {
+            text.push_str(&format!("\n[[team]]\nrole = \"sales_rep\"\n{p}\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn people_are_found_by_id_first_then_by_a_name_only_they_have() {
+        let c = parse(&team(&[
+            "name = \"Alex Kim\"\nid = 101",
+            "name = \"Alex Kim\"\nid = \"102\"",
+            "name = \"Ana\"",
+            "name = \"Ben\"\nid = \"u-7\"",
+        ]))
+        .unwrap();
+        let found = |s: &str| c.find_person(s).map(|p| (p.name.as_str(), p.key()));
+        assert_eq!(found("101"), Some(("Alex Kim", "101")), "a number in TOML is its text");
+        assert_eq!(found("102"), Some(("Alex Kim", "102")));
+        assert_eq!(found("Ana"), Some(("Ana", "Ana")), "no id: the name is the key, as before");
+        assert_eq!(found("Ben"), Some(("Ben", "u-7")), "a unique name finds a person with an id");
+        assert_eq!(found("u-7"), Some(("Ben", "u-7")));
+        assert_eq!(found("Alex Kim"), None, "a shared name names nobody");
+        assert_eq!(found("103"), None);
+        assert!(matches!(c.lookup_person("Alex Kim"), Lookup::Ambiguous([0, 1])));
+        let why = c.person_key("Alex Kim").unwrap_err();
+        assert!(why.contains("\"Alex Kim\" is ambiguous") && why.contains("ids \"101\", \"102\""), "{why}");
+        assert_eq!(c.person_key("Ben"), Ok("u-7"));
+        assert_eq!(c.person_key("Zed"), Ok("Zed"), "someone off the team is kept as written");
+        assert_eq!(c.person_label("102"), "Alex Kim (102)", "namesakes are told apart where shown");
+        assert_eq!(c.person_label("u-7"), "Ben");
+        assert_eq!(c.person_label("Zed"), "Zed");
+        assert!(c.same_person("Ben", "u-7") && !c.same_person("101", "102"));
+    }
+
+    #[test]
+    fn a_shared_name_needs_an_id_on_everyone_and_ids_are_unique() {
+        let msg = problems(&team(&["name = \"Ana\"", "name = \"Ana\""]));
+        assert!(
+            msg.starts_with("config.toml:15:8: team: \"Ana\" is listed twice; give each their CRM user id"),
+            "{msg}"
+        );
+        let msg = problems(&team(&["name = \"Ana\"\nid = 1", "name = \"Ana\""]));
+        assert!(msg.contains("team: \"Ana\" is listed twice; people who share a name need an id each"), "{msg}");
+        let msg = problems(&team(&["name = \"Ana\"", "name = \"Ana\"\nid = 1"]));
+        assert!(msg.contains("people who share a name need an id each"), "{msg}");
+        let msg = problems(&team(&["name = \"Ana\"\nid = 101", "name = \"Bo\"\nid = \"101\""]));
+        assert!(
+            msg.starts_with(
+                "config.toml:17:6: team: id \"101\" is given to \"Bo\" and to \"Ana\" already: ids must be unique"
+            ),
+            "{msg}"
+        );
+        let msg = problems(&team(&["name = \"Ana\"\nid = \" \""]));
+        assert!(msg.contains("team: \"Ana\" has an empty id"), "{msg}");
+        let msg = problems(&team(&["name = \"Ana\"\nid = \"Bo\"", "name = \"Bo\""]));
+        assert!(msg.contains("the id \"Bo\" of \"Ana\" is the name of \"Bo\""), "{msg}");
+        let msg = problems(&team(&["name = \"Ana\"\nid = 1.5"]));
+        assert!(msg.starts_with("config.toml:12:6: team.id: invalid type: floating point"), "{msg}");
+        // Namesakes with ids of their own are two people.
+        assert_eq!(parse(&team(&["name = \"Ana\"\nid = 1", "name = \"Ana\"\nid = 2"])).unwrap().team.len(), 2);
     }
 
     #[test]

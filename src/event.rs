@@ -65,6 +65,9 @@ pub enum Kind {
     /// A non-empty string; a number is accepted and kept as its text (ids often are numbers).
     Id,
     Text,
+    /// A person: their name, or their id (`[[team]] id`) as text or as a
+    /// whole number kept as its text.
+    Person,
     Number,
     Integer,
     /// `YYYY-MM-DD` or an RFC 3339 time.
@@ -93,7 +96,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("annual_revenue", Number, false),
             ("region", Text, false),
             ("parent_id", Id, false),
-            ("owner", Text, false),
+            ("owner", Person, false),
         ],
         EventType::ContactUpserted => {
             &[("id", Id, true), ("account_id", Id, true), ("name", Text, true), ("role", ContactRole, true)]
@@ -106,6 +109,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("source", Text, false),
             ("region", Text, false),
             ("product", Text, false),
+            ("owner", Person, false),
         ],
         EventType::DealUpserted => &[
             ("id", Id, true),
@@ -113,7 +117,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
             ("name", Text, false),
             ("product", Text, false),
             ("amount", Number, false),
-            ("owner", Text, false),
+            ("owner", Person, false),
             ("stage", Text, false),
             ("expected_close", Date, false),
         ],
@@ -138,7 +142,7 @@ pub fn fields_of(t: EventType) -> &'static [(&'static str, Kind, bool)] {
         EventType::TargetSet => {
             &[("account_id", Id, true), ("product", Text, true), ("period", Period, true), ("amount", Number, true)]
         }
-        EventType::TaskCompleted => &[("task_id", TaskId, true), ("by", Text, false), ("outcome", Text, false)],
+        EventType::TaskCompleted => &[("task_id", TaskId, true), ("by", Person, false), ("outcome", Text, false)],
         EventType::ClockTick => &[],
     }
 }
@@ -268,7 +272,8 @@ fn check(kind: Kind, v: &Value) -> Result<Option<Value>, String> {
         (Id, Value::String(s)) if !s.trim().is_empty() => Ok(None),
         (Id, Value::Number(n)) => number_id(n).map(|id| Some(Value::String(id))),
         (Id, Value::String(_)) | (Text, Value::String(_)) if kind == Id => Err("is empty".into()),
-        (Text, Value::String(_)) => Ok(None),
+        (Text | Person, Value::String(_)) => Ok(None),
+        (Person, Value::Number(n)) => number_id(n).map(|id| Some(Value::String(id))),
         (Number, Value::Number(n)) => match n.as_f64() {
             Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(None),
             _ => Err(format!("is out of range ({n})")),
@@ -334,6 +339,7 @@ fn want_name(kind: Kind) -> &'static str {
         Id => "a non-empty string",
         TaskId => "a task number",
         Text | ContactRole | Period => "a string",
+        Person => "a name or an id (a string or a whole number)",
         Number => "a number",
         Integer => "a whole number",
         Date => "a date string",

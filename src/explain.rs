@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Subject, Task};
@@ -71,7 +72,8 @@ fn rule_with_line(store: &Store, version: &str, file: &str, function: &str) -> R
     })
 }
 
-fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
+fn timeline(store: &Store, config: &Config, subject: &Subject) -> Result<Vec<Entry>> {
+    let person = |v: &serde_json::Value| v.as_str().map(|p| config.person_label(p));
     let mut entries: Vec<(String, i64, Entry)> = Vec::new();
     for e in store.events_about(&subject.kind, &subject.id)? {
         let what = format!("{} ({}:{})", e.kind, e.source, e.line);
@@ -110,10 +112,10 @@ fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
             "task_created" => format!(
                 "task {} for {}: {}",
                 d.detail["task_id"],
-                d.detail["assignee"].as_str().unwrap_or(d.detail["role"].as_str().unwrap_or("?")),
+                person(&d.detail["assignee"]).as_deref().unwrap_or(d.detail["role"].as_str().unwrap_or("?")),
                 d.detail["title"].as_str().unwrap_or("")
             ),
-            "owner_changed" => format!("handed to {}", d.detail["to"].as_str().unwrap_or("?")),
+            "owner_changed" => format!("handed to {}", person(&d.detail["to"]).as_deref().unwrap_or("?")),
             "handover_waiting" => {
                 format!("waits for {}", crate::assign::a_role(d.detail["role"].as_str().unwrap_or("?")))
             }
@@ -147,7 +149,8 @@ fn store_order(event_id: &str, entries: &[(String, i64, Entry)]) -> i64 {
     entries.iter().find(|(_, _, e)| e.kind == "event" && e.event_id == root).map(|(_, o, _)| o + 1).unwrap_or(i64::MAX)
 }
 
-pub fn deal(store: &Store, id: &str) -> Result<Explanation> {
+pub fn deal(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanation> {
+    let config = &playbook.config;
     let d = store.deal(id)?.ok_or_else(|| Error::NotFound(format!("no such deal: {id}")))?;
     let name = d.data.get("name").and_then(|v| v.as_str()).unwrap_or(id);
     let summary = format!(
@@ -156,11 +159,11 @@ pub fn deal(store: &Store, id: &str) -> Result<Explanation> {
         d.stage,
         d.stage_entered_at.get(..10).unwrap_or(&d.stage_entered_at),
         crate::rules::money(d.amount),
-        d.owner.as_deref().unwrap_or("nobody")
+        d.owner.as_deref().map_or("nobody".to_string(), |o| config.person_label(o))
     );
     let subject = Subject::new("deal", id);
     Ok(Explanation {
-        timeline: timeline(store, &subject)?,
+        timeline: timeline(store, config, &subject)?,
         subject,
         summary,
         key_now: None,
@@ -204,11 +207,11 @@ pub fn account(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanati
     let summary = format!(
         "account {id} \"{name}\": {}, owner {}",
         if a.is_key { format!("key since {}", a.key_since.as_deref().unwrap_or("?")) } else { "not key".to_string() },
-        a.owner.as_deref().unwrap_or("nobody")
+        a.owner.as_deref().map_or("nobody".to_string(), |o| playbook.config.person_label(o))
     );
     let subject = Subject::new("account", id);
     Ok(Explanation {
-        timeline: timeline(store, &subject)?,
+        timeline: timeline(store, &playbook.config, &subject)?,
         subject,
         summary,
         key_now: Some(KeyNow { is_key: a.is_key, would_be_key: yes && !veto, verdicts }),
@@ -236,13 +239,13 @@ pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> 
         "task {id} ({}, {}) for {}: {} — about {}, due {}",
         t.status,
         t.priority,
-        t.assignee.as_deref().unwrap_or(&t.role),
+        t.assignee.as_deref().map_or(t.role.clone(), |a| playbook.config.person_label(a)),
         t.title,
         t.subject,
         t.due_at
     );
     let subject = Subject::new("task", &id.to_string());
-    let mut timeline = timeline(store, &t.subject)?;
+    let mut timeline = timeline(store, &playbook.config, &t.subject)?;
     timeline.retain(|e| e.kind != "task_created" || e.what.starts_with(&format!("task {id} ")));
     Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text })
 }

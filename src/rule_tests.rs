@@ -124,6 +124,9 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
     let mut problems: Vec<String> =
         summary.rejections.iter().map(|r| format!("event {} was rejected: {}", r.line, r.reason)).collect();
     let x = &case.expect;
+    let playbook = current.load();
+    // A test may name a person by name or id; the store keeps their key.
+    let same = |want: &str, got: Option<&str>| got.is_some_and(|g| playbook.config.same_person(want, g));
     if summary.counts.rule_errors != x.rule_errors {
         let sites: Vec<String> =
             summary.rule_failures.iter().map(|f| format!("{}: {}", f.location, f.message)).collect();
@@ -162,10 +165,10 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
     if let Some(owners) = &x.owners {
         for (account, want) in owners {
             let got = store.account(account)?.and_then(|a| a.owner);
-            if got.as_deref() != Some(want.as_str()) {
+            if !same(want, got.as_deref()) {
                 problems.push(format!(
                     "account {account}: expected owner {want}, got {}",
-                    got.as_deref().unwrap_or("nobody")
+                    got.as_deref().map_or("nobody".to_string(), |g| playbook.config.person_label(g))
                 ));
             }
         }
@@ -181,8 +184,10 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
         }
         if let Some(a) = &want.assignee
             && a.as_str() != t.assignee.as_deref().unwrap_or("")
+            && !same(a, t.assignee.as_deref())
         {
-            differs.push(format!("assignee {a:?} expected, got {:?}", t.assignee.as_deref().unwrap_or("")));
+            let got = t.assignee.as_deref().map(|g| playbook.config.person_label(g)).unwrap_or_default();
+            differs.push(format!("assignee {a:?} expected, got {got:?}"));
         }
         if let Some(d) = &want.due
             && *d != t.due_at

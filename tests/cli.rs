@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use common::events::*;
-use common::{Workspace, array, event, example, sorted_titles, titles};
+use common::{Workspace, array, event, example, rejections, sorted_titles, titles};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------
@@ -1496,4 +1496,58 @@ fn a_plain_date_is_the_start_of_that_day_for_every_time_option() {
     assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
     let out = ws.run(&["simulate", "--rules", &candidate, "--since", "2026-10-30", "--json"]).success();
     assert_eq!(out.json()["since"], "2026-10-30T00:00:00Z");
+}
+
+#[test]
+fn events_name_people_by_id_or_by_a_name_only_they_have_and_a_shared_name_is_refused() {
+    let ws = Workspace::new();
+    ws.add_namesakes();
+    let ingest = |lines: &[String]| {
+        let file = ws.event_file(lines);
+        ws.run(&["ingest", "--json", file.to_str().unwrap()]).code(2).json()
+    };
+    let s = ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({"owner": "Zoe Park"})),
+        account("2026-11-02T08:01:00Z", "A-2", "Bolt", json!({"owner": "Alex Kim"})),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme lab", 1000, "Alex Kim"),
+        deal("2026-11-02T09:01:00Z", "D-2", "A-1", "Acme desks", 1000, "Ana Ruiz"),
+        lead("2026-11-02T09:02:00Z", "L-1", json!({"company": "Cato", "owner": "Alex Kim"})),
+        deal("2026-11-02T09:03:00Z", "D-3", "A-1", "Acme chairs", 1000, "101"),
+        lead("2026-11-02T09:04:00Z", "L-2", json!({"company": "Dune"})),
+    ]);
+    // A name two people share says nobody: the line is refused, naming their ids.
+    let refused = rejections(&s);
+    assert_eq!(refused.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [2, 3, 5], "{refused:?}");
+    for (_, why) in &refused {
+        assert!(why.contains("owner \"Alex Kim\" is ambiguous"), "{why}");
+        assert!(why.contains("(ids \"101\", \"102\"); name one by id"), "{why}");
+    }
+    assert!(ws.deals().iter().all(|d| d["id"] != "D-1") && ws.accounts().iter().all(|a| a["id"] != "A-2"));
+    // A name only one person has names them, and they are kept by id; a
+    // person without an id is kept by name, as before.
+    let acme = ws.account("A-1");
+    assert_eq!((&acme["owner"], &acme["owner_id"]), (&json!("Zoe Park"), &json!("7")));
+    let d2 = ws.deal("D-2");
+    assert_eq!((&d2["owner"], d2.get("owner_id")), (&json!("Ana Ruiz"), None));
+    assert_eq!(ws.deal("D-3")["owner_id"], "101");
+    let explained = ws.run(&["explain", "account", "A-1"]).success().stdout;
+    assert!(explained.contains("owner Zoe Park"), "{explained}");
+    let explained = ws.run(&["explain", "deal", "D-3"]).success().stdout;
+    assert!(explained.contains("owner Alex Kim (101)"), "{explained}");
+
+    // Who did a task: the same.
+    let call = ws.task_titled("Call new lead Dune");
+    let n = call["id"].as_i64().unwrap();
+    let s = ingest(&[
+        event("task.completed", "2026-11-03T10:00:00Z", json!({"task_id": n, "by": "Alex Kim"})),
+        event("task.completed", "2026-11-03T10:01:00Z", json!({"task_id": n, "by": 102})),
+    ]);
+    let refused = rejections(&s);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].1.contains("task.completed: by \"Alex Kim\" is ambiguous"), "{refused:?}");
+    let call = ws.task_titled("Call new lead Dune");
+    assert_eq!(
+        (&call["status"], &call["claimed_by"], &call["claimed_by_id"]),
+        (&json!("done"), &json!("Alex Kim"), &json!("102"))
+    );
 }

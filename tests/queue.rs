@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::events::{account, lead};
-use common::{Workspace, array};
+use common::events::{account, activity, contact, deal, lead};
+use common::{Workspace, array, event};
 use serde_json::{Value, json};
 
 /// `n` new leads: `n` open, unassigned sales_rep tasks.
@@ -274,4 +274,103 @@ fn only_the_team_may_claim_or_close_tasks_unless_told_the_worker_is_from_outside
     // Closing without saying who stays as it was.
     let second = *open.iter().nth(1).unwrap();
     assert_eq!(ws.run(&["tasks", "done", &second.to_string(), "--json"]).success().json()["status"], "done");
+}
+
+#[test]
+fn namesakes_get_their_own_deals_tasks_and_claim_by_id_not_by_a_shared_name() {
+    let ws = Workspace::new();
+    ws.add_namesakes();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "other"),
+        // A CRM sends its user ids as numbers or as text: both name the person.
+        event(
+            "deal.upserted",
+            "2026-11-02T09:00:00Z",
+            json!({"id": "D-1", "account_id": "A-1", "name": "Acme lab", "amount": 1000, "owner": 101}),
+        ),
+        deal("2026-11-02T09:01:00Z", "D-2", "A-1", "Acme desks", 1000, "102"),
+        activity("2026-11-03T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting"),
+        activity("2026-11-03T10:01:00Z", "A-1", Some("D-2"), Some("C-1"), "meeting"),
+    ]);
+    let lab = ws.task_titled("Prepare the proposal for Acme lab");
+    let desks = ws.task_titled("Prepare the proposal for Acme desks");
+    // `assignee` is the name, as always; `assignee_id` tells the two apart.
+    assert_eq!((&lab["assignee"], &lab["assignee_id"]), (&json!("Alex Kim"), &json!("101")));
+    assert_eq!((&desks["assignee"], &desks["assignee_id"]), (&json!("Alex Kim"), &json!("102")));
+    let owners: Vec<(Value, Value)> =
+        ["D-1", "D-2"].map(|d| ws.deal(d)).map(|d| (d["owner"].clone(), d["owner_id"].clone())).to_vec();
+    assert_eq!(owners, [(json!("Alex Kim"), json!("101")), (json!("Alex Kim"), json!("102"))]);
+    // People without an id print as before: no `_id` key.
+    let before = ws.run(&["tasks", "--json"]).success().json();
+    assert!(array(before).iter().all(|t| t["assignee"] != "Ana Ruiz" || t.get("assignee_id").is_none()));
+
+    // Tables show the name, with the id where the name alone would not say who.
+    let table = ws.run(&["tasks", "--assignee", "102"]).success().stdout;
+    assert!(table.contains("Alex Kim (102)") && !table.contains("(101)"), "{table}");
+    let mine = array(ws.run(&["tasks", "--assignee", "102", "--json"]).success().json());
+    assert_eq!(mine.iter().map(id).collect::<Vec<_>>(), [id(&desks)]);
+
+    // The shared name alone says nobody: refused, with both ids, and nothing changes.
+    let lab_id = id(&lab).to_string();
+    for args in [
+        vec!["tasks", "claim", "--role", "sales_rep", "--as", "Alex Kim"],
+        vec!["tasks", "claim", "--role", "sales_rep", "--as", "Alex Kim", "--outside"],
+        vec!["tasks", "done", &lab_id, "--as", "Alex Kim"],
+        vec!["tasks", "cancel", &lab_id, "--reason", "x", "--as", "Alex Kim"],
+        vec!["tasks", "--assignee", "Alex Kim"],
+    ] {
+        let out = ws.run(&args).code(1);
+        assert!(out.stderr.contains("\"Alex Kim\" is ambiguous"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("(ids \"101\", \"102\"); name one by id"), "{args:?}: {}", out.stderr);
+    }
+    assert!(ws.tasks().iter().all(|t| t["status"] == "open"), "nothing was claimed or closed");
+
+    // By id: 102 takes 102's task (not 101's), and only 102 may close it.
+    let claimed = claim(&ws, "102");
+    assert_eq!(id(&claimed), id(&desks));
+    assert_eq!((&claimed["claimed_by"], &claimed["claimed_by_id"]), (&json!("Alex Kim"), &json!("102")));
+    let desks_id = id(&desks).to_string();
+    let out = ws.run(&["tasks", "done", &desks_id, "--as", "101"]).code(1);
+    assert!(
+        out.stderr.contains("is claimed by Alex Kim (102)") && out.stderr.contains("not by Alex Kim (101)"),
+        "{}",
+        out.stderr
+    );
+    let done = ws.run(&["tasks", "done", &desks_id, "--as", "102", "--json"]).success().json();
+    assert_eq!(done["status"], "done");
+    assert!(
+        ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "102", "--json"]).success().stdout.trim().is_empty()
+    );
+    assert_eq!(id(&claim(&ws, "101")), id(&lab));
+}
+
+#[test]
+fn a_roster_that_gains_ids_keeps_the_tasks_and_owners_stored_under_names() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "other"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme lab", 1000, "Ana Ruiz"),
+        activity("2026-11-03T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting"),
+    ]);
+    let lab = ws.task_titled("Prepare the proposal for Acme lab");
+    assert_eq!((&lab["assignee"], lab.get("assignee_id")), (&json!("Ana Ruiz"), None), "no ids: as before");
+
+    // The CRM's ids are added to the roster; what was stored by name stays hers.
+    ws.edit("config.toml", "name = \"Ana Ruiz\"\n", "name = \"Ana Ruiz\"\nid = \"u-1\"\n");
+    let lab = ws.task_titled("Prepare the proposal for Acme lab");
+    assert_eq!((&lab["assignee"], &lab["assignee_id"]), (&json!("Ana Ruiz"), &json!("u-1")));
+    assert_eq!(ws.deal("D-1")["owner_id"], "u-1");
+    let mine = array(ws.run(&["tasks", "--assignee", "u-1", "--json"]).success().json());
+    assert_eq!(mine.iter().map(id).collect::<Vec<_>>(), [id(&lab)]);
+    // The deal stored under her name still gives her its next task.
+    ws.ingest(&[activity("2026-11-04T10:00:00Z", "A-1", Some("D-1"), Some("C-1"), "proposal_sent")]);
+    let next = ws.task_titled("Get a decision maker on Acme lab");
+    assert_eq!(next["assignee_id"], "u-1");
+    // Claimed by id, or by her name (only she has it), the most urgent first.
+    assert_eq!(id(&claim(&ws, "u-1")), id(&next));
+    assert_eq!(id(&claim(&ws, "Ana Ruiz")), id(&lab));
+    let done = ws.run(&["tasks", "done", &id(&lab).to_string(), "--as", "Ana Ruiz", "--json"]).success().json();
+    assert_eq!(done["status"], "done");
 }

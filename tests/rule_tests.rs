@@ -84,3 +84,59 @@ fn a_malformed_test_file_is_located() {
     let out = ws.run(&["test"]).code(1);
     assert!(out.stdout.starts_with("rules/tests/bad.toml:3:1: unknown field `expct`"), "{}", out.stdout);
 }
+
+#[test]
+fn the_shipped_tests_still_pass_when_the_team_gains_crm_ids() {
+    let ws = Workspace::new();
+    // Every person of the default roster gets an id: the store now keeps
+    // them by id, and the tests still name them by name.
+    let text = ws.read("config.toml");
+    let mut n = 0;
+    let with_ids: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("name = ") {
+                n += 1;
+                format!("{line}\nid = {}\n", 1000 + n)
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    assert!(n >= 5, "{text}");
+    ws.write("config.toml", &with_ids);
+    let out = ws.run(&["test"]).success();
+    assert!(out.stdout.trim_end().ends_with(" passed, 0 failed"), "{}", out.stdout);
+
+    // A wrong expectation names the person who did get the task, by name.
+    std::fs::remove_dir_all(ws.path("rules/tests")).unwrap();
+    ws.write(
+        "rules/tests/mine.toml",
+        r#"
+[[case]]
+name = "the deal's owner prepares the proposal"
+[[case.events]]
+type = "deal.upserted"
+at = "2026-11-06T09:00:00Z"
+data = { id = "D-1", account_id = "A-1", name = "Acme lab", owner = "1001" }
+[[case.events]]
+type = "contact.upserted"
+at = "2026-11-06T09:01:00Z"
+data = { id = "C-1", account_id = "A-1", name = "Cy", role = "other" }
+[[case.events]]
+type = "activity.logged"
+at = "2026-11-06T10:00:00Z"
+data = { id = "X-1", account_id = "A-1", deal_id = "D-1", contact_id = "C-1", kind = "meeting" }
+[[case.expect.tasks_include]]
+role = "sales_rep"
+title = "Prepare the proposal for Acme lab"
+assignee = "Ben Okafor"
+"#,
+    );
+    let out = ws.run(&["test"]).code(1);
+    assert!(out.stdout.contains(r#"assignee "Ben Okafor" expected, got "Ana Ruiz""#), "{}", out.stdout);
+    ws.edit("rules/tests/mine.toml", "assignee = \"Ben Okafor\"", "assignee = \"Ana Ruiz\"");
+    ws.run(&["test"]).success();
+    ws.edit("rules/tests/mine.toml", "assignee = \"Ana Ruiz\"", "assignee = \"1001\"");
+    ws.run(&["test"]).success();
+}

@@ -45,9 +45,10 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
         let rows: Vec<_> = accounts
             .iter()
             .map(|a| {
-                json!({"id": a.id, "name": name(a), "is_key": a.is_key, "key_since": a.key_since, "key_reason": a.key_reason,
+                let row = json!({"id": a.id, "name": name(a), "is_key": a.is_key, "key_since": a.key_since, "key_reason": a.key_reason,
                        "owner": a.owner, "waiting_for": waiting_for(a), "region": region(a), "parent_id": a.parent_id,
-                       "last_contact": a.last_contact, "data": a.data})
+                       "last_contact": a.last_contact, "data": a.data});
+                output::with_people(&config, row, &["owner"])
             })
             .collect();
         output::json(&rows)?;
@@ -64,15 +65,14 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
         } else {
             "-".into()
         };
+        let owner = or_dash(a.owner.as_deref().map(|o| config.person_label(o)).as_deref());
         t.add_row(vec![
             a.id.clone(),
             name(a),
             key,
             match waiting_for(a) {
-                Some(role) => {
-                    format!("{} (waits for {})", or_dash(a.owner.as_deref()), dealflow::assign::a_role(&role))
-                }
-                None => or_dash(a.owner.as_deref()),
+                Some(role) => format!("{owner} (waits for {})", dealflow::assign::a_role(&role)),
+                None => owner,
             },
             or_dash(region(a).as_deref()),
             or_dash(a.key_reason.as_deref()),
@@ -96,8 +96,9 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
         let rows: Vec<_> = deals
             .iter()
             .map(|d| {
-                json!({"id": d.id, "account_id": d.account_id, "name": text(d, "name"), "product": text(d, "product"), "amount": d.amount,
-                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "life": d.life, "data": d.data})
+                let row = json!({"id": d.id, "account_id": d.account_id, "name": text(d, "name"), "product": text(d, "product"), "amount": d.amount,
+                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "life": d.life, "data": d.data});
+                output::with_people(&config, row, &["owner"])
             })
             .collect();
         output::json(&rows)?;
@@ -116,7 +117,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
             d.stage.clone(),
             d.stage_entered_at.get(..10).unwrap_or("").to_string(),
             money(d.amount),
-            or_dash(d.owner.as_deref()),
+            or_dash(d.owner.as_deref().map(|o| config.person_label(o)).as_deref()),
         ]);
     }
     println!("{t}");

@@ -91,6 +91,37 @@ pub fn or_dash(s: Option<&str>) -> String {
     s.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
 }
 
+/// `value` (a JSON object: a task, a deal, an account) with the people it
+/// names as scripts read them: each of `fields` that holds a stored person
+/// (a key) holds their name, as it always has, and `FIELD_id` beside it
+/// holds their id when config.toml gives them one (two people of the same
+/// name differ there). A person not on the team is left as stored.
+pub fn with_people(config: &dealflow::config::Config, value: serde_json::Value, fields: &[&str]) -> serde_json::Value {
+    let serde_json::Value::Object(map) = value else { return value };
+    let mut out = serde_json::Map::with_capacity(map.len() + fields.len());
+    for (k, v) in map {
+        let person = fields.contains(&k.as_str()).then(|| v.as_str().and_then(|s| config.find_person(s))).flatten();
+        match person {
+            Some(p) => {
+                out.insert(k.clone(), serde_json::Value::String(p.name.clone()));
+                if let Some(id) = &p.id {
+                    out.insert(format!("{k}_id"), serde_json::Value::String(id.clone()));
+                }
+            }
+            None => {
+                out.insert(k, v);
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// [`with_people`] for tasks: who it is assigned to, who claimed it, whose claim ran out.
+pub fn task_json(config: &dealflow::config::Config, task: &dealflow::model::Task) -> serde_json::Value {
+    let value = serde_json::to_value(task).unwrap_or_default();
+    with_people(config, value, &["assignee", "claimed_by", "released_from"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
-use dealflow::config::Config;
+use dealflow::config::{Config, Lookup};
 use dealflow::model::{TASK_STATUSES, Task};
 use dealflow::store::{MAX_CLAIM_BATCH, TaskFilter, TaskStatus};
 use dealflow::time::{now_stamp, stamp};
@@ -99,15 +99,37 @@ fn check_role(config: &Config, role: &str) -> Result<()> {
 /// meant (a temp, a colleague from another team); it is asked for on each
 /// command, not set once in config.toml, so a typo is still caught for
 /// everyone else.
-fn check_worker(config: &Config, who: &str, outside: bool) -> Result<()> {
-    if outside || config.person(who).is_some() {
-        return Ok(());
+///
+/// `who` is a name or an id (`[[team]] id`); returns what the store keeps
+/// for them ([`dealflow::config::Person::key`]). A name two people share
+/// says nobody: refused, with their ids, even with `--outside`.
+fn worker(config: &Config, who: &str, outside: bool) -> Result<String> {
+    match config.lookup_person(who) {
+        Lookup::Found(p) => return Ok(p.key().to_string()),
+        Lookup::Ambiguous(_) => anyhow::bail!("{}; nothing was changed", config.ambiguous(who)),
+        Lookup::Unknown if outside => return Ok(who.to_string()),
+        Lookup::Unknown => {}
     }
-    let h = dealflow::error::hint(who, config.team.iter().map(|p| p.name.as_str()));
+    let known = config.team.iter().flat_map(|p| std::iter::once(p.name.as_str()).chain(p.id.as_deref()));
+    let h = dealflow::error::hint(who, known);
     anyhow::bail!(
         "{who:?} is not on the team{h}; nothing was changed. The team is the [[team]] list of config.toml: add \
          them there, or pass --outside to act for someone from outside the team"
     )
+}
+
+/// Open tasks of `role` assigned to `key`'s name before the person had an
+/// id go to their key, so a roster that gains ids keeps its queues.
+fn adopt_named_tasks(config: &Config, store: &dealflow::store::Store, role: &str, key: &str) -> Result<()> {
+    if let Some(p) = config.find_person(key)
+        && p.id.is_some()
+        && config.find_person(&p.name).is_some()
+    {
+        for id in store.open_tasks_of(role, &p.name)? {
+            store.reassign_task(id, Some(key))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
@@ -116,8 +138,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         None => list(ctx, &config, args.role, args.assignee, args.status, args.json),
         Some(Action::Claim { role, who, outside, json, count }) => {
             check_role(&config, &role)?;
-            check_worker(&config, &who, outside)?;
+            let who = worker(&config, &who, outside)?;
             let store = ctx.store(&config)?;
+            adopt_named_tasks(&config, &store, &role, &who)?;
             let claim = |n: u64| {
                 let now = Utc::now();
                 let n = n.min(MAX_CLAIM_BATCH as u64) as usize;
@@ -125,9 +148,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             };
             let Some(count) = count else {
                 match claim(1)?.pop() {
-                    Some(t) if json => output::json(&t)?,
-                    Some(t) => print_claimed(&t, &who),
-                    None => eprintln!("no open {role} tasks for {}", output::printable(&who)),
+                    Some(t) if json => output::json(&output::task_json(&config, &t))?,
+                    Some(t) => print_claimed(&t, &config.person_label(&who)),
+                    None => eprintln!("no open {role} tasks for {}", output::printable(&config.person_label(&who))),
                 }
                 return Ok(Outcome::Ok);
             };
@@ -141,7 +164,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
                     Ok(step) if step.is_empty() => break,
                     Ok(step) => {
                         if !json {
-                            step.iter().for_each(|t| print_claimed(t, &who));
+                            step.iter().for_each(|t| print_claimed(t, &config.person_label(&who)));
                         }
                         claimed.extend(step);
                     }
@@ -152,7 +175,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
                 }
             }
             if json {
-                output::json(&claimed)?;
+                output::json(&claimed.iter().map(|t| output::task_json(&config, t)).collect::<Vec<_>>())?;
             }
             if let Some(e) = failure {
                 return Err(e.into());
@@ -160,22 +183,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             if (claimed.len() as u64) < count {
                 eprintln!(
                     "no more open {role} tasks for {} (claimed {} of {count})",
-                    output::printable(&who),
+                    output::printable(&config.person_label(&who)),
                     claimed.len()
                 );
             }
             Ok(Outcome::Ok)
         }
         Some(Action::Done { id, outcome, who, outside, json }) => {
-            if let Some(who) = &who {
-                check_worker(&config, who, outside)?;
-            }
+            let who = who.map(|who| worker(&config, &who, outside)).transpose()?;
             close(ctx, &config, id, TaskStatus::Done, outcome, who, json)
         }
         Some(Action::Cancel { id, reason, who, outside, json }) => {
-            if let Some(who) = &who {
-                check_worker(&config, who, outside)?;
-            }
+            let who = who.map(|who| worker(&config, &who, outside)).transpose()?;
             close(ctx, &config, id, TaskStatus::Cancelled, Some(reason), who, json)
         }
     }
@@ -202,12 +221,17 @@ fn close(
     json: bool,
 ) -> Result<Outcome> {
     let store = ctx.existing_store(config)?;
+    // A claim stored under the person's name before they had an id is theirs.
+    let who = match (who, store.task(id)?.and_then(|t| t.claimed_by)) {
+        (Some(who), Some(holder)) if holder != who && config.same_person(&holder, &who) => Some(holder),
+        (who, _) => who,
+    };
     let task = match store.close_task_as(id, status, who.as_deref(), outcome.as_deref(), &now_stamp())? {
         Ok(task) => task,
         Err(held) => anyhow::bail!("{}", held_by_another(&held, who.as_deref().unwrap_or_default(), config)),
     };
     if json {
-        output::json(&task)?;
+        output::json(&output::task_json(config, &task))?;
     } else {
         println!("task {} {}: {}", task.id, task.status, output::printable(&task.title));
     }
@@ -216,7 +240,7 @@ fn close(
 
 /// Why `who` may not close a task someone else has claimed.
 fn held_by_another(t: &Task, who: &str, config: &Config) -> String {
-    let holder = t.claimed_by.as_deref().unwrap_or("someone else");
+    let holder = t.claimed_by.as_deref().map_or("someone else".to_string(), |h| config.person_label(h));
     let since = t.claimed_at.as_deref().unwrap_or("?");
     if t.released_from.as_deref() == Some(who) {
         format!(
@@ -227,7 +251,11 @@ fn held_by_another(t: &Task, who: &str, config: &Config) -> String {
             t.released_at.as_deref().unwrap_or("?"),
         )
     } else {
-        format!("task {} is claimed by {holder} (since {since}), not by {who}; nothing was changed", t.id)
+        format!(
+            "task {} is claimed by {holder} (since {since}), not by {}; nothing was changed",
+            t.id,
+            config.person_label(who)
+        )
     }
 }
 
@@ -244,16 +272,34 @@ fn list(
     }
     let store = ctx.existing_store(config)?;
     let status = status.as_deref().and_then(TaskStatus::parse);
-    let tasks = store.tasks(&TaskFilter { role, assignee, status, subject: None })?;
+    // A person on the team is found by name or id, and so are their tasks
+    // stored under their name before they had an id; anyone else as written.
+    let person = match &assignee {
+        Some(a) => match config.lookup_person(a) {
+            Lookup::Found(p) => Some(p),
+            Lookup::Ambiguous(_) => anyhow::bail!("--assignee {}", config.ambiguous(a)),
+            Lookup::Unknown => None,
+        },
+        None => None,
+    };
+    let tasks = match person {
+        Some(p) if p.id.is_some() => {
+            let mut tasks = store.tasks(&TaskFilter { role, assignee: None, status, subject: None })?;
+            tasks.retain(|t| t.assignee.as_deref().is_some_and(|a| config.find_person(a) == Some(p)));
+            tasks
+        }
+        Some(p) => store.tasks(&TaskFilter { role, assignee: Some(p.key().to_string()), status, subject: None })?,
+        None => store.tasks(&TaskFilter { role, assignee, status, subject: None })?,
+    };
     if json {
-        output::json(&tasks)?;
+        output::json(&tasks.iter().map(|t| output::task_json(config, t)).collect::<Vec<_>>())?;
     } else {
-        print_table(&tasks);
+        print_table(config, &tasks);
     }
     Ok(Outcome::Ok)
 }
 
-fn print_table(tasks: &[Task]) {
+fn print_table(config: &Config, tasks: &[Task]) {
     if tasks.is_empty() {
         println!("no tasks");
         return;
@@ -265,7 +311,7 @@ fn print_table(tasks: &[Task]) {
             task.priority.to_string(),
             task.due_at.clone(),
             task.role.clone(),
-            or_dash(task.assignee.as_deref()),
+            or_dash(task.assignee.as_deref().map(|a| config.person_label(a)).as_deref()),
             task.status.to_string(),
             task.subject.to_string(),
             task.title.clone(),

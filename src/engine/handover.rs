@@ -47,7 +47,8 @@ impl Engine<'_> {
         let Some(account) = self.store.account(account_id)? else {
             return Ok(Ok(()));
         };
-        if account.owner.as_deref().and_then(|o| self.config.person(o)).is_some_and(|p| p.role == role && p.active) {
+        if account.owner.as_deref().and_then(|o| self.config.find_person(o)).is_some_and(|p| p.role == role && p.active)
+        {
             self.store.drop_waiting_handover(account_id)?;
             return Ok(Ok(()));
         }
@@ -94,7 +95,7 @@ impl Engine<'_> {
         let subject = Subject::new("account", &account.id);
         let closed = match (&from, h.close_open_tasks) {
             (Some(previous), true) => {
-                let outcome = format!("the account was handed over to {}", h.to);
+                let outcome = format!("the account was handed over to {}", self.config.person_label(&h.to));
                 self.store.cancel_open_tasks_about(&subject, Some(previous), &outcome, h.at)?
             }
             _ => 0,

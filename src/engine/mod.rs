@@ -283,7 +283,7 @@ impl<'a> Engine<'a> {
             .store
             .open_task_holders()?
             .into_iter()
-            .filter(|h| !self.config.person(&h.assignee).is_some_and(|p| p.active && p.role == h.role));
+            .filter(|h| !self.config.find_person(&h.assignee).is_some_and(|p| p.active && p.role == h.role));
         let mut tasks = Vec::new();
         for crate::store::backend::Holder { role, assignee: who } in unavailable {
             tasks.extend(self.store.open_tasks_of(&role, &who)?.into_iter().map(|id| (id, role.clone(), who.clone())));
@@ -292,7 +292,7 @@ impl<'a> Engine<'a> {
             let need = crate::assign::Need { role: &role, named: None, owners: &[], region: None };
             let to = crate::assign::assignee(self.config, self.store, &need)?.unwrap_or(None);
             self.store.reassign_task(id, to.as_deref())?;
-            let reason = format!("{assignee} is not an active {role} any more");
+            let reason = format!("{} is not an active {role} any more", self.config.person_label(&assignee));
             let d = Decision {
                 kind: DecisionKind::TaskRerouted,
                 subject: Subject::new("task", &id.to_string()),

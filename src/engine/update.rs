@@ -16,6 +16,11 @@ type Outcome = std::result::Result<Trigger, String>;
 
 impl Engine<'_> {
     pub(super) fn update_state(&self, e: &Event) -> Result<Outcome> {
+        let e = match self.people_keyed(e) {
+            Ok(e) => e,
+            Err(why) => return Ok(Err(why)),
+        };
+        let e = e.as_ref();
         let at = stamp(e.at);
         let mut t = Trigger::new(&e.id, e.kind.name(), e.at, e.data.clone());
         let account_id = e.str("account_id").map(str::to_string);
@@ -193,6 +198,28 @@ impl Engine<'_> {
         t.deal = Some(id.to_string());
         t.requested_stage = requested.filter(|s| *s != d.stage).map(str::to_string);
         Ok(Ok(t))
+    }
+
+    /// `e` with each person it names (an owner, who did a task) by their
+    /// key ([`crate::config::Person::key`]): an id or a name only one person
+    /// on the team has stands for that person; a name nobody on the team
+    /// has is kept as written; a name two people share refuses the event.
+    fn people_keyed<'e>(&self, e: &'e Event) -> std::result::Result<std::borrow::Cow<'e, Event>, String> {
+        let field = match e.kind {
+            EventType::AccountUpserted | EventType::DealUpserted | EventType::LeadCreated => "owner",
+            EventType::TaskCompleted => "by",
+            _ => return Ok(std::borrow::Cow::Borrowed(e)),
+        };
+        let Some(written) = e.str(field) else { return Ok(std::borrow::Cow::Borrowed(e)) };
+        match self.config.person_key(written) {
+            Ok(key) if key == written => Ok(std::borrow::Cow::Borrowed(e)),
+            Ok(key) => {
+                let mut keyed = e.clone();
+                keyed.data.insert(field.to_string(), Value::String(key.to_string()));
+                Ok(std::borrow::Cow::Owned(keyed))
+            }
+            Err(why) => Err(format!("{}: {field} {why}", e.kind.name())),
+        }
     }
 
     /// Point a trigger at what a task is about (a deal brings its account).

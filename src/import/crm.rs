@@ -213,13 +213,18 @@ fn read_teams(csv: &Csv, plan: &mut Plan) -> Result<HashMap<String, String>> {
         if plan.people.iter().any(|p| p.name == a) {
             plan.note(&csv.file, *row, format!("{a} is listed again: the first row counts"));
         } else {
-            plan.people.push(Person { name: a.to_string(), role: "sales_rep".into(), region: region.clone() });
+            plan.people.push(Person {
+                name: a.to_string(),
+                id: None,
+                role: "sales_rep".into(),
+                region: region.clone(),
+            });
             if let Some(o) = &region {
                 offices.insert(a.to_string(), o.clone());
             }
         }
         if !m.is_empty() && !managers.iter().any(|p| p.name == m) {
-            managers.push(Person { name: m.to_string(), role: "sales_manager".into(), region });
+            managers.push(Person { name: m.to_string(), id: None, role: "sales_manager".into(), region });
         }
         plan.count(&csv.file, "people");
     }
@@ -506,7 +511,7 @@ impl Pipeline<'_> {
                     row,
                     format!("sales_agent {owner:?} is not in sales_teams.csv: a sales_rep with no region"),
                 );
-                plan.people.push(Person { name: owner.to_string(), role: "sales_rep".into(), region: None });
+                plan.people.push(Person { name: owner.to_string(), id: None, role: "sales_rep".into(), region: None });
             }
             let account_name = cell(r, account);
             let opened = engaged.or(if closed { closed_on } else { None }).or(self.export_day);

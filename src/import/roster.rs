@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Person {
     pub name: String,
+    /// The CRM's user id, when the export gives one (`[[team]] id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub role: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -38,19 +41,37 @@ pub fn add_people(text: &str, people: &[Person], note: &str) -> Result<(Option<S
         Error::Usage(format!("{CONFIG_FILE} cannot be edited: {}", e.message().trim()))
     })?;
     let mut change = RosterChange::default();
-    let existing: Vec<String> = match doc.get("team") {
+    // (name, id) of each person on the roster.
+    let entry = |name: Option<&toml_edit::Value>, id: Option<&toml_edit::Value>| {
+        let id = id.and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_integer().map(|i| i.to_string())));
+        Some((key(name?.as_str()?), id))
+    };
+    let existing: Vec<(String, Option<String>)> = match doc.get("team") {
         None => Vec::new(),
-        Some(Item::ArrayOfTables(a)) => a.iter().filter_map(|t| t.get("name")?.as_str().map(key)).collect(),
+        Some(Item::ArrayOfTables(a)) => a
+            .iter()
+            .filter_map(|t| entry(t.get("name").and_then(Item::as_value), t.get("id").and_then(Item::as_value)))
+            .collect(),
         Some(Item::Value(Value::Array(a))) => {
-            a.iter().filter_map(|v| v.as_inline_table()?.get("name")?.as_str().map(key)).collect()
+            a.iter().filter_map(|v| v.as_inline_table()).filter_map(|t| entry(t.get("name"), t.get("id"))).collect()
         }
         Some(_) => return Err(Error::Usage(format!("{CONFIG_FILE}: `team` is not a list of people"))),
     };
+    // A person with an id is there when their id is (a namesake with
+    // another id is someone else), or when their name is there without
+    // one; a person without an id is there when their name is.
+    fn there<'a>(name: &str, id: Option<&str>, mut list: impl Iterator<Item = (String, Option<&'a str>)>) -> bool {
+        list.any(|(n, i)| match (id, i) {
+            (Some(id), Some(i)) => id == i,
+            _ => n == key(name),
+        })
+    }
     let mut new: Vec<&Person> = Vec::new();
     for p in people {
-        if existing.contains(&key(&p.name)) {
+        let id = p.id.as_deref();
+        if there(&p.name, id, existing.iter().map(|(n, i)| (n.clone(), i.as_deref()))) {
             change.already_there += 1;
-        } else if !new.iter().any(|q| key(&q.name) == key(&p.name)) {
+        } else if !there(&p.name, id, new.iter().map(|q| (key(&q.name), q.id.as_deref()))) {
             new.push(p);
         }
     }
@@ -68,6 +89,9 @@ pub fn add_people(text: &str, people: &[Person], note: &str) -> Result<(Option<S
             for (i, p) in new.iter().enumerate() {
                 let mut t = Table::new();
                 t["name"] = value(p.name.as_str());
+                if let Some(id) = &p.id {
+                    t["id"] = value(id.as_str());
+                }
                 t["role"] = value(p.role.as_str());
                 if let Some(r) = &p.region {
                     t["region"] = value(r.as_str());
@@ -84,6 +108,9 @@ pub fn add_people(text: &str, people: &[Person], note: &str) -> Result<(Option<S
             for p in &new {
                 let mut t = InlineTable::new();
                 t.insert("name", p.name.as_str().into());
+                if let Some(id) = &p.id {
+                    t.insert("id", id.as_str().into());
+                }
                 t.insert("role", p.role.as_str().into());
                 if let Some(r) = &p.region {
                     t.insert("region", r.as_str().into());
@@ -152,7 +179,24 @@ x = 1
 "#;
 
     fn person(name: &str, role: &str, region: Option<&str>) -> Person {
-        Person { name: name.into(), role: role.into(), region: region.map(str::to_string) }
+        Person { name: name.into(), id: None, role: role.into(), region: region.map(str::to_string) }
+    }
+
+    #[test]
+    fn namesakes_with_ids_are_two_people_and_an_id_is_added_once() {
+        let with_id = |name: &str, id: &str| Person { id: Some(id.into()), ..person(name, "sales_rep", None) };
+        let people = [with_id("Alex Kim", "101"), with_id("Alex Kim", "102"), with_id("Alex Kim", "101")];
+        let (text, change) = add_people(CONFIG, &people, "n").unwrap();
+        let text = text.unwrap();
+        assert_eq!(change.added.len(), 2, "{text}");
+        let config = Config::parse(Path::new("."), &text).unwrap();
+        assert_eq!(config.find_person("102").map(|p| p.name.as_str()), Some("Alex Kim"));
+        assert_eq!(config.find_person("Alex Kim"), None, "the name alone is ambiguous now");
+        let (again, change) = add_people(&text, &people, "n").unwrap();
+        assert!(again.is_none(), "the ids are there: {change:?}");
+        // Ana is on the roster without an id: the export's Ana with one is her.
+        let (again, change) = add_people(&text, &[with_id("Ana Ruiz", "7")], "n").unwrap();
+        assert!(again.is_none() && change.already_there == 1);
     }
 
     #[test]
@@ -174,7 +218,7 @@ x = 1
         assert!(text.find("Ana Ruiz").unwrap() < moses && moses < text.find("[settings]").unwrap(), "{text}");
         assert!(text.contains("# Added by a test\n[[team]]\nname = \"Moses Frase\""), "{text}");
         let config = Config::parse(Path::new("."), &text).unwrap();
-        let d = config.person("Dustin Brinkmann").unwrap();
+        let d = config.find_person("Dustin Brinkmann").unwrap();
         assert_eq!((d.role.as_str(), d.region.as_deref()), ("sales_manager", Some("Central")));
 
         let (again, change) = add_people(&text, &people, "Added by a test").unwrap();

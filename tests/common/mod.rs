@@ -125,6 +125,15 @@ impl Workspace {
         self.write(rel, &text.replacen(from, to, 1))
     }
 
+    /// Two more sales reps, both called "Alex Kim", told apart by their CRM
+    /// user ids 101 (written as a number) and "102"; and "Zoe Park", id "7".
+    pub fn add_namesakes(&self) -> &Self {
+        let team = "\n[[team]]\nname = \"Alex Kim\"\nid = 101\nrole = \"sales_rep\"\n\
+                    \n[[team]]\nname = \"Alex Kim\"\nid = \"102\"\nrole = \"sales_rep\"\n\
+                    \n[[team]]\nname = \"Zoe Park\"\nid = \"7\"\nrole = \"account_manager\"\n";
+        self.write("config.toml", &(self.read("config.toml") + team))
+    }
+
     /// Write events to a new JSON Lines file next to the config folder.
     pub fn event_file(&self, lines: &[String]) -> PathBuf {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
