@@ -151,17 +151,17 @@ fn words(name: &str) -> Vec<String> {
 }
 
 /// Two words that name the same thing: equal, one the other's plural or
-/// stem (`negotiation`, `negotiations`; `lead`, `leads`), or long words a
+/// stem (`negotiation`, `negotiations`; `qualified`, `qualification`), or long words a
 /// letter or two apart (`negotation`, `negotiations`).
 fn same_word(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short == long {
         return true;
     }
-    let stem = short.len() >= 4
-        && short.is_char_boundary(short.len() - 1)
-        && long.starts_with(&short[..short.len() - 1])
-        && long.len() - short.len() <= 5;
+    let prefix = short.chars().zip(long.chars()).take_while(|(a, b)| a == b).count();
+    let short_len = short.chars().count();
+    let stem = (short_len >= 4 && prefix + 1 >= short_len && long.len() - short.len() <= 5)
+        || (prefix >= 5 && prefix * 10 >= short_len * 7);
     stem || (short.len() >= 5 && long.len() <= 64 && strsim::damerau_levenshtein(short, long) <= long.len() / 5)
 }
 
@@ -261,6 +261,12 @@ mod tests {
         assert_eq!(did_you_mean("qualifed_lead", ["qualified_lead", "lead"]), Some("qualified_lead"));
         assert_eq!(did_you_mean("ben okafor", ["Ana Ruiz", "Ben Okafor"]), Some("Ben Okafor"));
         assert_eq!(did_you_mean("in", stages), None, "a small word alone names nothing");
+        let salesforce = ["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won"];
+        assert_eq!(did_you_mean("qualified", salesforce), Some("Qualification"));
+        assert_eq!(did_you_mean("proposal", salesforce), Some("Proposal/Price Quote"));
+        assert_eq!(did_you_mean("negotiation", salesforce), Some("Negotiation/Review"));
+        assert_eq!(did_you_mean("won", salesforce), Some("Closed Won"));
+        assert_eq!(did_you_mean("lead", salesforce), None);
     }
 
     #[test]

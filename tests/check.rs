@@ -196,7 +196,8 @@ fn roles_people_and_settings_a_rule_names_are_checked() {
 #[test]
 fn problems_are_printed_in_file_line_and_column_order() {
     // Two mistakes in config.toml, the later one in the file found first by the loader.
-    let text = format!("[clock]\ntarget_behind_share = 2\n{}", config("lead", "").replace("qualified = 14", "qualifed = 14"));
+    let text =
+        format!("[clock]\ntarget_behind_share = 2\n{}", config("lead", "").replace("qualified = 14", "qualifed = 14"));
     let ws = workspace(&text, &[("a.rhai", RULES)]);
     let out = ws.run(&["check"]).code(1);
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -205,7 +206,11 @@ fn problems_are_printed_in_file_line_and_column_order() {
     assert!(lines[1].contains("qualifed"), "{}", out.stdout);
 
     // Rule problems in two files: each file's in line and column order.
-    let bad = |name: &str| format!("fn task_{name}(deal) {{\n    if deal.owner == \"Nobody\" {{ return task(\"nobody_role\", \"x\"); }}\n    if deal.stage == \"lost_it\" {{ return (); }}\n}}\n");
+    let bad = |name: &str| {
+        format!(
+            "fn task_{name}(deal) {{\n    if deal.owner == \"Nobody\" {{ return task(\"nobody_role\", \"x\"); }}\n    if deal.stage == \"lost_it\" {{ return (); }}\n}}\n"
+        )
+    };
     let ws = workspace(&config("lead", ""), &[("b.rhai", &bad("b")), ("a.rhai", &bad("a"))]);
     let out = ws.run(&["check"]).code(1);
     let places: Vec<(String, usize, usize)> = out

@@ -13,11 +13,13 @@ use std::collections::HashMap;
 use rhai::AST;
 
 use super::{Fact, Rule, RuleKind};
+use crate::config::Config;
 use crate::error::{Located, hint, line_col};
 
 #[allow(clippy::too_many_arguments)]
 pub fn check_file(
     engine: &rhai::Engine,
+    config: &Config,
     path: &str,
     text: &str,
     ast: &AST,
@@ -112,6 +114,8 @@ pub fn check_file(
             slot: 0,
         });
     }
+
+    problems.extend(super::names::check(config, path, text, &code));
 }
 
 /// The text with comments blanked out (strings kept), offsets unchanged.

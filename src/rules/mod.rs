@@ -197,7 +197,6 @@ impl RuleSet {
             problems.push(Located::new("rules", 1, 1, "no rule files: put at least one .rhai file in rules/"));
         }
         let shapes = uses::FactShapes::new(config);
-        let plain = names::engine(config);
         let mut setting_uses = Vec::new();
         let mut withheld = Vec::new();
         let mut compiled: Vec<(String, AST)> = Vec::new();
@@ -220,8 +219,7 @@ impl RuleSet {
             };
             file_ast.set_source(path.as_str());
             let first = rules.len();
-            check::check_file(&engine, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
-            problems.extend(names::check(&plain, config, path, text, &check::mask_comments(text)));
+            check::check_file(&engine, config, path, text, &file_ast, &mut rules, &mut fn_files, &mut problems);
             // Rhai lists functions in hash order; rules run in the order they are written.
             rules[first..].sort_by_key(|r| r.line);
             withheld.extend(uses::withheld_calls(&file_ast, path));
@@ -235,7 +233,7 @@ impl RuleSet {
             let calls = uses::withheld_calls(&m.ast, &m.shown);
             problems.extend(calls.into_iter().filter(|(name, _)| !own.contains(&name.as_str())).map(|(_, at)| at));
             if let Some((_, text)) = files.iter().find(|(path, _)| *path == m.shown) {
-                problems.extend(names::check(&plain, config, &m.shown, text, &check::mask_comments(text)));
+                problems.extend(names::check(config, &m.shown, text, &check::mask_comments(text)));
             }
         });
         uses::check_settings(config, setting_uses, &mut problems);

@@ -46,7 +46,7 @@ enum Kind {
 }
 
 /// An engine that compiles rules for this check only: no optimizer.
-pub fn engine(config: &Config) -> Engine {
+fn engine(config: &Config) -> Engine {
     let mut engine = Engine::new_raw();
     engine.set_optimization_level(OptimizationLevel::None);
     engine.set_max_expr_depths(64, 32);
@@ -330,8 +330,8 @@ impl Reader<'_> {
 
 /// Check the names in one rule file or module: `text` is the file, `code`
 /// the same with its comments blanked out.
-pub fn check(plain: &Engine, config: &Config, file: &str, text: &str, code: &str) -> Vec<Located> {
-    let Ok(ast) = plain.compile(text) else { return Vec::new() };
+pub fn check(config: &Config, file: &str, text: &str, code: &str) -> Vec<Located> {
+    let Ok(ast) = engine(config).compile(text) else { return Vec::new() };
     let fn_starts = fn_starts(&ast, code, text);
     let mut reader = Reader { config, file, fn_starts, defs: Vec::new(), found: Vec::new(), seen: BTreeSet::new() };
     collect_defs(&ast, &mut reader.defs);
@@ -360,18 +360,16 @@ fn collect_defs(ast: &AST, defs: &mut Vec<Def>) {
         match nodes.last() {
             Some(ASTNode::Stmt(Stmt::Var(x, _, _))) => {
                 let value = match &x.1 {
-                    Expr::Array(..) => Value::Strings(
-                        match &x.1 {
-                            Expr::Array(items, _) => items
-                                .iter()
-                                .filter_map(|i| match i {
-                                    Expr::StringConstant(s, p) => Some((s.to_string(), *p)),
-                                    _ => None,
-                                })
-                                .collect(),
-                            _ => Vec::new(),
-                        },
-                    ),
+                    Expr::Array(..) => Value::Strings(match &x.1 {
+                        Expr::Array(items, _) => items
+                            .iter()
+                            .filter_map(|i| match i {
+                                Expr::StringConstant(s, p) => Some((s.to_string(), *p)),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    }),
                     e => match chain(e) {
                         Some((root, _, keys)) => Value::Path(root, keys),
                         None => Value::Other,
@@ -543,11 +541,7 @@ fn skip_string(b: &[u8], mut i: usize) -> usize {
 
 /// The byte offset of a 1-based line and column (columns count characters).
 fn offset_of(text: &str, (line, col): (usize, usize)) -> Option<usize> {
-    let start = if line <= 1 {
-        0
-    } else {
-        text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)?
-    };
+    let start = if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
     let rest = &text[start..];
     rest.char_indices().nth(col.checked_sub(1)?).map(|(i, _)| start + i)
 }
@@ -579,10 +573,8 @@ limit = 3
     fn problems(src: &str) -> Vec<(usize, usize, String)> {
         let config = config();
         let code = super::super::check::mask_comments(src);
-        let mut found: Vec<_> = check(&engine(&config), &config, "rules/t.rhai", src, &code)
-            .into_iter()
-            .map(|p| (p.line, p.col, p.message))
-            .collect();
+        let mut found: Vec<_> =
+            check(&config, "rules/t.rhai", src, &code).into_iter().map(|p| (p.line, p.col, p.message)).collect();
         found.sort();
         found
     }
