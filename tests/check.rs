@@ -227,3 +227,13 @@ fn problems_are_printed_in_file_line_and_column_order() {
     sorted.sort();
     assert_eq!(places, sorted, "{}", out.stdout);
 }
+
+#[test]
+fn the_modules_rules_import_are_checked_too() {
+    let rules = "fn stage_qualify(deal) {\n    import \"lib/stages\" as s;\n    if s::early(deal) { return move_to(\"qualified\", \"met\"); }\n}\n";
+    let module = "fn early(deal) {\n    deal.stage == \"lead\"\n}\n";
+    let ws = workspace(&config("Lead In", ""), &[("stages.rhai", rules), ("lib/stages.rhai", module)]);
+    let out = ws.run(&["check"]).code(1);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with(r#"rules/lib/stages.rhai:2:20: unknown stage "lead""#), "{}", out.stdout);
+}

@@ -124,6 +124,17 @@ fn rhs_keys(e: &Expr) -> Option<Vec<String>> {
     }
 }
 
+/// The text literals of a list written in place, and where each is.
+fn string_items(items: &[Expr]) -> Vec<(String, Position)> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Expr::StringConstant(s, p) => Some((s.to_string(), *p)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The first key of the right side of a `.`: `a` in `x.a.b`.
 fn first_key(e: &Expr) -> Option<&Expr> {
     match e {
@@ -188,13 +199,7 @@ impl Reader<'_> {
     /// The text literals of a list `e` (written in place, or a local holding one).
     fn strings(&self, e: &Expr) -> Vec<(String, Position)> {
         match e {
-            Expr::Array(items, _) => items
-                .iter()
-                .filter_map(|i| match i {
-                    Expr::StringConstant(s, p) => Some((s.to_string(), *p)),
-                    _ => None,
-                })
-                .collect(),
+            Expr::Array(items, _) => string_items(items),
             Expr::Variable(v, _, pos) if v.2.is_empty() => match self.def(&v.1, at(*pos)) {
                 Some(Def { value: Value::Strings(s), .. }) => s.clone(),
                 _ => Vec::new(),
@@ -360,16 +365,7 @@ fn collect_defs(ast: &AST, defs: &mut Vec<Def>) {
         match nodes.last() {
             Some(ASTNode::Stmt(Stmt::Var(x, _, _))) => {
                 let value = match &x.1 {
-                    Expr::Array(..) => Value::Strings(match &x.1 {
-                        Expr::Array(items, _) => items
-                            .iter()
-                            .filter_map(|i| match i {
-                                Expr::StringConstant(s, p) => Some((s.to_string(), *p)),
-                                _ => None,
-                            })
-                            .collect(),
-                        _ => Vec::new(),
-                    }),
+                    Expr::Array(items, _) => Value::Strings(string_items(items)),
                     e => match chain(e) {
                         Some((root, _, keys)) => Value::Path(root, keys),
                         None => Value::Other,
@@ -431,13 +427,17 @@ fn stage_hint(pipeline: &Pipeline, name: &str, parts_too: bool) -> String {
     let stages = pipeline.stages.iter().map(String::as_str);
     let near = if parts_too { likely(name, pipeline.names()) } else { likely(name, stages) };
     let is_default_part = DEFAULT_PARTS.contains(&name) && !pipeline.parts.contains_key(name);
+    // A fact holds a stage's own name: the part is read through `stage()`.
+    let then = if parts_too { String::new() } else { format!(" and write stage({name:?})") };
     match (near, is_default_part) {
-        (Some(stage), true) if pipeline.index(stage).is_some() => format!(
-            " (did you mean {stage:?}? if {stage:?} plays the part {name} in the playbook, add {name} = {stage:?} under [pipeline.parts] and write stage({name:?}))"
-        ),
+        (Some(stage), true) if pipeline.index(stage).is_some() => {
+            format!(
+                " (did you mean {stage:?}? if it plays the part {name}, add {name} = {stage:?} under [pipeline.parts]{then})"
+            )
+        }
         (Some(near), _) => format!(" (did you mean {near:?}?)"),
         (None, true) => format!(
-            " (if one of your stages plays the part {name} in the playbook, add {name} = \"that stage\" under [pipeline.parts] and write stage({name:?}))"
+            " (if one of your stages plays the part {name}, add {name} = \"that stage\" under [pipeline.parts]{then})"
         ),
         (None, false) => String::new(),
     }
@@ -627,7 +627,7 @@ fn task_b(event) {
         let messages: Vec<&str> = found.iter().map(|(_, _, m)| m.as_str()).collect();
         assert_eq!(
             messages[0],
-            r#"unknown stage "lead": not in pipeline.stages of config.toml (did you mean "Lead In"? if "Lead In" plays the part lead in the playbook, add lead = "Lead In" under [pipeline.parts] and write stage("lead"))"#
+            r#"unknown stage "lead": not in pipeline.stages of config.toml (did you mean "Lead In"? if it plays the part lead, add lead = "Lead In" under [pipeline.parts] and write stage("lead"))"#
         );
         assert!(messages[1].contains(r#"did you mean "Negotiations Started"?"#), "{}", messages[1]);
         assert!(messages[4].ends_with(r#"(did you mean "Proposal Made"?)"#), "{}", messages[4]);
