@@ -144,6 +144,19 @@ fn first_key(e: &Expr) -> Option<&Expr> {
     }
 }
 
+/// The event types whose `data` has the field `path` names (`event.data.to`: `deal.stage_changed`).
+fn carriers(path: &[String]) -> &'static [&'static str] {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    match p.as_slice() {
+        ["event", "data", "to" | "from"] => &["deal.stage_changed"],
+        ["event", "data", "requested"] => &["deal.move_refused"],
+        ["event", "data", "stage"] => &["deal.move_refused", "deal.upserted", "deal.stuck"],
+        ["event", "data", "owner"] => &["deal.upserted", "account.upserted", "lead.created"],
+        ["event", "data", "task", ..] => &["task.completed", "task.overdue"],
+        _ => &[],
+    }
+}
+
 const FACTS: [&str; 4] = ["deal", "event", "account", "lead"];
 
 /// One file's names, read from its AST.
@@ -153,6 +166,8 @@ struct Reader<'a> {
     /// Where each function starts (`fn`), in order: a local lives in its function only.
     fn_starts: Vec<(usize, usize)>,
     defs: Vec<Def>,
+    /// The event types each `event.type == "…"` (or `in [...]`) names, and where.
+    event_types: Vec<((usize, usize), String)>,
     found: Vec<Located>,
     seen: BTreeSet<(usize, usize)>,
 }
@@ -193,7 +208,26 @@ impl Reader<'_> {
 
     fn kind(&self, e: &Expr) -> Option<(Kind, String)> {
         let path = self.path(e, 0)?;
-        kind_of(&path).map(|k| (k, path.join(".")))
+        let kind = kind_of(&path)?;
+        // A field of `event.data` holds a stage (a person, a task) on the events that carry one; a
+        // function that tests `event.type` for none of them reads a field of another event's own
+        // (an e-mail's `from` on `activity.logged`).
+        let carriers = carriers(&path);
+        if !carriers.is_empty() {
+            let here = chain(e).map(|(_, pos, _)| at(pos))?;
+            let function = self.function_of(here);
+            let mut tested =
+                self.event_types.iter().filter(|(place, _)| self.function_of(*place) == function).peekable();
+            if tested.peek().is_some() && !tested.any(|(_, t)| carriers.contains(&t.as_str())) {
+                return None;
+            }
+        }
+        Some((kind, path.join(".")))
+    }
+
+    /// Which function a place is in (the count of functions that start before it).
+    fn function_of(&self, place: (usize, usize)) -> usize {
+        self.fn_starts.iter().filter(|s| **s <= place).count()
     }
 
     /// The text literals of a list `e` (written in place, or a local holding one).
@@ -338,8 +372,16 @@ impl Reader<'_> {
 pub fn check(config: &Config, file: &str, text: &str, code: &str) -> Vec<Located> {
     let Ok(ast) = engine(config).compile(text) else { return Vec::new() };
     let fn_starts = fn_starts(&ast, code, text);
-    let mut reader = Reader { config, file, fn_starts, defs: Vec::new(), found: Vec::new(), seen: BTreeSet::new() };
-    collect_defs(&ast, &mut reader.defs);
+    let mut reader = Reader {
+        config,
+        file,
+        fn_starts,
+        defs: Vec::new(),
+        event_types: Vec::new(),
+        found: Vec::new(),
+        seen: BTreeSet::new(),
+    };
+    collect_defs(&ast, &mut reader.defs, &mut reader.event_types);
     ast.walk(&mut |nodes: &[ASTNode]| {
         if let Some(node) = nodes.last() {
             reader.node(node, code);
@@ -360,9 +402,28 @@ fn fn_starts(ast: &AST, code: &str, text: &str) -> Vec<(usize, usize)> {
     starts
 }
 
-fn collect_defs(ast: &AST, defs: &mut Vec<Def>) {
+/// The locals each function defines, and the event types it tests.
+fn collect_defs(ast: &AST, defs: &mut Vec<Def>, event_types: &mut Vec<((usize, usize), String)>) {
+    let is_event_type = |e: &Expr| chain(e).is_some_and(|(root, _, keys)| root == "event" && keys == ["type"]);
     ast.walk(&mut |nodes: &[ASTNode]| {
         match nodes.last() {
+            Some(ASTNode::Expr(Expr::FnCall(x, pos))) if x.namespace.is_empty() && x.args.len() == 2 => {
+                let (a, b) = (&x.args[0], &x.args[1]);
+                let named = match x.name.as_str() {
+                    "==" if is_event_type(a) => vec![b],
+                    "==" if is_event_type(b) => vec![a],
+                    "contains" if is_event_type(b) => match a {
+                        Expr::Array(items, _) => items.iter().collect(),
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                };
+                for e in named {
+                    if let Expr::StringConstant(t, _) = e {
+                        event_types.push((at(*pos), t.to_string()));
+                    }
+                }
+            }
             Some(ASTNode::Stmt(Stmt::Var(x, _, _))) => {
                 let value = match &x.1 {
                     Expr::Array(items, _) => Value::Strings(string_items(items)),
@@ -689,6 +750,25 @@ fn task_a(event, deal, settings) {
             (l, c)
         });
         assert_eq!((found[4].0, found[4].1), place(src, "limitt", 0));
+    }
+
+    #[test]
+    fn a_field_of_event_data_is_read_as_a_stage_only_on_the_events_that_carry_one() {
+        let src = r#"
+fn task_a(event) {
+    if event.type == "activity.logged" && event.data.from == "ceo@acme.com" { return 1; }
+}
+fn task_b(event) {
+    if event.type in ["activity.logged", "deal.stage_changed"] && event.data.from == "lead" { return 1; }
+}
+fn task_c(event) {
+    if event.data.to == "lead" { return 1; }
+}
+"#;
+        let found = problems(src);
+        let places: Vec<(usize, usize)> = found.iter().map(|(l, c, _)| (*l, *c)).collect();
+        let (b, c) = (place(src, "\"lead\"", 0), place(src, "\"lead\"", 1));
+        assert_eq!(places, [(b.0, b.1 + 1), (c.0, c.1 + 1)], "{found:#?}");
     }
 
     #[test]
