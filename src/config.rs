@@ -801,6 +801,8 @@ impl Config {
             );
         }
         if !problems.is_empty() {
+            // In the order of the file, as a person reads it and fixes it.
+            problems.sort_by_key(|p| (p.line, p.col));
             return Err(Error::invalid(problems));
         }
         Ok(Config {

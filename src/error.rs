@@ -141,12 +141,87 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// edit distance is computed: it costs time and memory in the product of both
 /// lengths, and `word` may be a 10 MB string from a hostile event line.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    likely(word, candidates)
+}
+
+/// The words of a name, lowercased: `"Lead In"`, `"lead_in"` and `"LeadIn"`
+/// read `["lead", "in"]`, `["lead", "in"]` and `["leadin"]`.
+fn words(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Two words that name the same thing: equal, one the other's plural or
+/// stem (`negotiation`, `negotiations`; `qualified`, `qualification`), or long words a
+/// letter or two apart (`negotation`, `negotiations`).
+fn same_word(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short == long {
+        return true;
+    }
+    let prefix = short.chars().zip(long.chars()).take_while(|(a, b)| a == b).count();
+    let short_len = short.chars().count();
+    let stem = (short_len >= 4 && prefix + 1 >= short_len && long.len() - short.len() <= 5)
+        || (prefix >= 5 && prefix * 10 >= short_len * 7);
+    stem || (short.len() >= 5 && long.len() <= 64 && strsim::damerau_levenshtein(short, long) <= long.len() / 5)
+}
+
+/// How many words of `a` have a match in `b`, when every one does and one
+/// of them is a real word (3 letters or more); else 0.
+fn word_matches(a: &[String], b: &[String]) -> usize {
+    let all = !a.is_empty() && a.iter().all(|w| b.iter().any(|v| same_word(w, v)));
+    let real = a.iter().any(|w| w.len() >= 3 && b.iter().any(|v| same_word(w, v)));
+    if all && real { a.len() } else { 0 }
+}
+
+/// The candidate `word` most likely means, as someone who renamed or
+/// retyped it would: the same but for case and punctuation (`"ben okafor"`,
+/// `"Ben Okafor"`); one whose words hold all of its words, or whose words
+/// it holds (`"lead"`, `"Lead In"`; `"negotiation"`, `"Negotiations
+/// Started"`), the fewest other words first; else a spelling a letter or
+/// two away (`"qualifed_lead"`, `"qualified_lead"`), fewer for short words
+/// (`"lead"` is not `"lost"`). `None` when `word` is a candidate itself.
+pub fn likely<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let len = word.chars().count();
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    if candidates.contains(&word) {
+        return None;
+    }
+    // A hostile word (a 10 MB event field) is compared with nothing.
+    let longest = candidates.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+    if len > 4 * longest + 16 {
+        return None;
+    }
+    let ws = words(word);
+    if let Some(same) = candidates.iter().find(|c| !ws.is_empty() && words(c).concat() == ws.concat()) {
+        return Some(same);
+    }
+    let by_words = candidates
+        .iter()
+        .filter_map(|c| {
+            let cw = words(c);
+            let n = word_matches(&ws, &cw).max(word_matches(&cw, &ws));
+            (n > 0).then(|| (ws.len().abs_diff(cw.len()), *c))
+        })
+        .min_by_key(|(extra, _)| *extra);
+    if let Some((_, c)) = by_words {
+        return Some(c);
+    }
+    let lower = word.to_lowercase();
     candidates
         .into_iter()
-        .filter(|c| len.abs_diff(c.chars().count()) <= 3.max(c.len() / 3))
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 3.max(c.len() / 3) && *d > 0)
+        .filter_map(|c| {
+            let most = len.max(c.chars().count());
+            let reach = match most {
+                0..=5 => 1,
+                6..=10 => 2,
+                _ => most / 4,
+            };
+            if len.abs_diff(c.chars().count()) > reach {
+                return None;
+            }
+            let d = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+            (d <= reach).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -173,6 +248,25 @@ mod tests {
         let roles = ["sales_rep", "account_manager", "marketing"];
         assert_eq!(did_you_mean("acount_manager", roles), Some("account_manager"));
         assert_eq!(did_you_mean("finance", roles), None);
+    }
+
+    #[test]
+    fn a_renamed_name_is_found_by_its_words_and_a_short_one_is_not_matched_by_letters() {
+        let stages = ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "won", "lost"];
+        assert_eq!(did_you_mean("lead", stages), Some("Lead In"));
+        assert_eq!(did_you_mean("negotiation", stages), Some("Negotiations Started"));
+        assert_eq!(did_you_mean("Won", stages), Some("won"));
+        assert_eq!(did_you_mean("qualified", stages), None);
+        assert_eq!(did_you_mean("lead", ["won", "lost", "prospect"]), None, "not \"lost\"");
+        assert_eq!(did_you_mean("qualifed_lead", ["qualified_lead", "lead"]), Some("qualified_lead"));
+        assert_eq!(did_you_mean("ben okafor", ["Ana Ruiz", "Ben Okafor"]), Some("Ben Okafor"));
+        assert_eq!(did_you_mean("in", stages), None, "a small word alone names nothing");
+        let salesforce = ["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won"];
+        assert_eq!(did_you_mean("qualified", salesforce), Some("Qualification"));
+        assert_eq!(did_you_mean("proposal", salesforce), Some("Proposal/Price Quote"));
+        assert_eq!(did_you_mean("negotiation", salesforce), Some("Negotiation/Review"));
+        assert_eq!(did_you_mean("won", salesforce), Some("Closed Won"));
+        assert_eq!(did_you_mean("lead", salesforce), None);
     }
 
     #[test]

@@ -21,13 +21,15 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let loaded = ctx.config().and_then(|c| Ok(RuleSet::load(&c).map(|r| (c, r))?));
-    let problems: Vec<Located> = match &loaded {
+    let mut problems: Vec<Located> = match &loaded {
         Ok(_) => Vec::new(),
         Err(e) => match e.downcast_ref::<Error>() {
             Some(Error::Invalid(p)) => p.0.clone(),
             _ => return Err(anyhow::anyhow!("{e:#}")),
         },
     };
+    // File, line and column order, whichever check found them.
+    problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
     let quarantined = loaded.as_ref().map(|(c, r)| quarantined(ctx, c, &r.version)).unwrap_or_default();
     if args.json {
         let rules = loaded.as_ref().map(|(_, r)| {

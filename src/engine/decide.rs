@@ -156,13 +156,19 @@ impl Engine<'_> {
                 Ok(Some(StageOutcome::Refuse { reason })) => {
                     refusal.get_or_insert((rule, reason));
                 }
-                Ok(Some(StageOutcome::Move { stage, reason })) => {
-                    if self.config.pipeline.index(&stage).is_none() {
-                        self.bad_return(rule, format!("move_to({stage:?}): not a stage of the pipeline"), t, run)?;
-                    } else if stage != deal.stage && first_move.is_none() {
-                        first_move = Some((rule, stage, reason));
+                // `move_to` names a stage, or the part a stage plays ([pipeline.parts]), as `stage()` does.
+                Ok(Some(StageOutcome::Move { stage, reason })) => match self.config.pipeline.resolve(&stage) {
+                    None => {
+                        let message = format!(
+                            "move_to({stage:?}): neither a stage of the pipeline nor a part in [pipeline.parts]"
+                        );
+                        self.bad_return(rule, message, t, run)?;
                     }
-                }
+                    Some(stage) if stage != deal.stage && first_move.is_none() => {
+                        first_move = Some((rule, stage.to_string(), reason));
+                    }
+                    Some(_) => {}
+                },
                 Ok(None) => {}
                 Err(msg) => self.bad_return(rule, msg, t, run)?,
             }

@@ -5,8 +5,8 @@
 //! * no function is defined twice across files, and none takes the name of
 //!   a function of the rule API (it would change it for every file);
 //! * nothing runs at the top level (it would never run);
-//! * literal roles in `task("…")` / `handover("…")`, stages in
-//!   `move_to("…")` and `settings.NAME` exist in `config.toml`.
+//! * the names rules write (stages, roles, people, settings) exist in
+//!   `config.toml` (`names.rs`).
 
 use std::collections::HashMap;
 
@@ -115,31 +115,7 @@ pub fn check_file(
         });
     }
 
-    let roles: Vec<&str> = config.roles.keys().map(String::as_str).collect();
-    let stages: Vec<&str> = config.pipeline.stages.iter().map(String::as_str).collect();
-    for (call, what, known) in [("task", "role", &roles), ("handover", "role", &roles), ("move_to", "stage", &stages)] {
-        for (offset, literal) in literal_args(&code, call) {
-            if !known.contains(&literal.as_str()) {
-                let list = if what == "role" { "[roles] of config.toml" } else { "pipeline.stages of config.toml" };
-                at(
-                    offset,
-                    format!("unknown {what} {literal:?}: not in {list}{}", hint(&literal, known.iter().copied())),
-                );
-            }
-        }
-    }
-    let settings: Vec<&str> = config.settings.keys().map(String::as_str).collect();
-    for (offset, name) in field_uses(&code, "settings") {
-        if !config.settings.contains_key(&name) {
-            at(
-                offset,
-                format!(
-                    "unknown setting {name:?}: add it to [settings] in config.toml{}",
-                    hint(&name, settings.iter().copied())
-                ),
-            );
-        }
-    }
+    problems.extend(super::names::check(config, path, text, &code));
 }
 
 /// The text with comments blanked out (strings kept), offsets unchanged.
@@ -198,39 +174,6 @@ pub(crate) fn find_fn(code: &str, name: &str) -> Option<usize> {
     word_at(code, name).into_iter().find(|&i| code[..i].trim_end().ends_with("fn"))
 }
 
-/// `call("literal"` occurrences: the literal's offset and text.
-fn literal_args(code: &str, call: &str) -> Vec<(usize, String)> {
-    let mut found = Vec::new();
-    for i in word_at(code, call) {
-        let rest = &code[i + call.len()..];
-        let Some(after_paren) = rest.trim_start().strip_prefix('(') else {
-            continue;
-        };
-        let arg = after_paren.trim_start();
-        let Some(body) = arg.strip_prefix('"') else {
-            continue;
-        };
-        let Some(end) = body.find('"') else { continue };
-        let offset = code.len() - arg.len() + 1;
-        found.push((offset, body[..end].to_string()));
-    }
-    found
-}
-
-/// `object.field` uses: the field's offset and name.
-fn field_uses(code: &str, object: &str) -> Vec<(usize, String)> {
-    let b = code.as_bytes();
-    word_at(code, object)
-        .into_iter()
-        .filter(|&i| b.get(i + object.len()) == Some(&b'.'))
-        .filter_map(|i| {
-            let start = i + object.len() + 1;
-            let len = b[start..].iter().take_while(|c| is_ident(**c)).count();
-            (len > 0).then(|| (start, code[start..start + len].to_string()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,12 +182,5 @@ mod tests {
     fn comments_are_masked_but_strings_kept() {
         let m = mask_comments("a // task(\"x\")\n\"// not a comment\" /* b */c");
         assert_eq!(m, "a             \n\"// not a comment\"        c");
-    }
-
-    #[test]
-    fn finds_literal_arguments_and_fields() {
-        let code = "let t = task( \"sales_rep\", \"x\"); mytask(\"no\"); settings.max_days + settings .x";
-        assert_eq!(literal_args(code, "task"), vec![(15, "sales_rep".to_string())]);
-        assert_eq!(field_uses(code, "settings"), vec![(56, "max_days".to_string())]);
     }
 }

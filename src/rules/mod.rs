@@ -31,6 +31,7 @@ mod explain;
 mod guard;
 mod health;
 mod modules;
+mod names;
 mod uses;
 
 pub use explain::{Condition, function_line, function_source};
@@ -231,6 +232,9 @@ impl RuleSet {
             let own: Vec<&str> = m.ast.iter_functions().map(|f| f.name).collect();
             let calls = uses::withheld_calls(&m.ast, &m.shown);
             problems.extend(calls.into_iter().filter(|(name, _)| !own.contains(&name.as_str())).map(|(_, at)| at));
+            if let Some((_, text)) = files.iter().find(|(path, _)| *path == m.shown) {
+                problems.extend(names::check(config, &m.shown, text, &check::mask_comments(text)));
+            }
         });
         uses::check_settings(config, setting_uses, &mut problems);
         if !problems.is_empty() {
