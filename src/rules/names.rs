@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 
 use rhai::{AST, ASTNode, Engine, Expr, OptimizationLevel, Position, Stmt};
 
-use crate::config::{Config, Pipeline};
+use crate::config::{Config, Lookup, Pipeline};
 use crate::error::{Located, hint, likely};
 
 /// The parts the default playbook's rules name (`stage("negotiation")`): a
@@ -41,7 +41,10 @@ enum Kind {
     /// A stage or a part (what the stage helpers and `move_to` resolve).
     StageOrPart,
     Role,
+    /// A person named by id or by a name only they have (a task's `assignee:`).
     Person,
+    /// What a fact holds for a person: their key, the id when they have one.
+    PersonKey,
     Setting,
 }
 
@@ -61,8 +64,8 @@ fn kind_of(path: &[String]) -> Option<Kind> {
         ["deal", "stage" | "requested_stage"] | ["event", "data", "to" | "from" | "requested" | "stage"] => {
             Some(Kind::Stage)
         }
-        ["deal" | "account" | "lead", "owner"] | ["event", "data", "owner"] => Some(Kind::Person),
-        ["event", "data", "task", "assignee" | "claimed_by" | "released_from"] => Some(Kind::Person),
+        ["deal" | "account" | "lead", "owner"] | ["event", "data", "owner"] => Some(Kind::PersonKey),
+        ["event", "data", "task", "assignee" | "claimed_by" | "released_from"] => Some(Kind::PersonKey),
         ["event", "data", "task", "role"] => Some(Kind::Role),
         _ => None,
     }
@@ -469,11 +472,19 @@ fn problem(config: &Config, kind: Kind, name: &str, what: &str) -> Option<String
             "unknown role {name:?}: not in [roles] of config.toml{}",
             hint(name, config.roles.keys().map(String::as_str))
         )),
-        Kind::Person if config.find_person(name).is_some() => None,
-        Kind::Person => Some(format!(
+        Kind::Person | Kind::PersonKey => match config.lookup_person(name) {
+            Lookup::Found(p) if kind == Kind::PersonKey && p.key() != name => Some(format!(
+                "{what} holds the CRM id of a person who has one, and {name:?} has id {:?}: write {:?}",
+                p.key(),
+                p.key()
+            )),
+            Lookup::Found(_) => None,
+            Lookup::Ambiguous(_) => Some(config.ambiguous(name)),
+            Lookup::Unknown => Some(format!(
             "unknown person {name:?}: not on the team ([[team]] of config.toml){}",
-            hint(name, config.team.iter().map(|p| p.name.as_str()))
-        )),
+                hint(name, config.team.iter().map(|p| p.name.as_str()))
+            )),
+        },
         Kind::Setting if config.settings.contains_key(name) => None,
         Kind::Setting => Some(format!(
             "unknown setting {name:?}: add it to [settings] in config.toml{}",
@@ -623,6 +634,18 @@ qualified = "Contact Made"
 [roles.sales_manager]
 [[team]]
 name = "Ana Ruiz"
+role = "sales_rep"
+[[team]]
+name = "Alex Kim"
+id = 101
+role = "sales_rep"
+[[team]]
+name = "Alex Kim"
+id = 102
+role = "sales_manager"
+[[team]]
+name = "Bo Lind"
+id = "7"
 role = "sales_rep"
 [settings]
 limit = 3
@@ -775,5 +798,29 @@ fn task_c(event) {
     fn a_local_lives_in_its_own_function() {
         let src = "fn a(deal) {\n    let s = deal.stage;\n    s\n}\nfn b(event) {\n    s == \"x\"\n}\n";
         assert!(problems(src).is_empty(), "{:?}", problems(src));
+    }
+
+    #[test]
+    fn a_person_fact_holds_the_id_of_a_person_who_has_one() {
+        let src = r#"
+fn task_a(deal) {
+    if deal.owner == "Alex Kim" || deal.owner == "101" || account.owner != "Ana Ruiz" { return 1; }
+    if event.data.owner == "Bo Lind" || deal.owner == "7" { return 2; }
+    task("sales_rep", "t", #{ assignee: "Bo Lind" });
+    task("sales_rep", "t", #{ assignee: "102" });
+    task("sales_rep", "t", #{ assignee: "Alex Kim" });
+}
+"#;
+        let messages: Vec<String> = problems(src).into_iter().map(|(_, _, m)| m).collect();
+        assert_eq!(
+            messages,
+            [
+                r#""Alex Kim" is ambiguous: 2 people of the team are called that (ids "101", "102"); name one by id"#,
+                r#"event.data.owner holds the CRM id of a person who has one, and "Bo Lind" has id "7": write "7""#,
+                r#""Alex Kim" is ambiguous: 2 people of the team are called that (ids "101", "102"); name one by id"#,
+            ],
+        );
+        let src = r#"fn task_a(deal) { if deal.owner == "Ana Ruiz" { return 1; } }"#;
+        assert!(problems(src).is_empty(), "a person without an id is keyed by name");
     }
 }
