@@ -143,6 +143,7 @@ pub fn load(config_dir: &Path, config: &Config) -> Result<Vec<(String, Vec<Case>
             Ok(f) => {
                 let mut r = Resolver { config, file: &name, text: &text, problems: Vec::new() };
                 let cases = f.case.into_iter().map(|c| r.case(c)).collect();
+                r.problems.sort_by_key(|p| (p.line, p.col));
                 problems.append(&mut r.problems);
                 files.push((name, cases));
             }
@@ -476,4 +477,112 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
         }
     }
     Ok(Outcome { file: file.to_string(), name: case.name.clone(), problems })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default config with the pipeline renamed (and a part for each stage of the playbook).
+    fn adapted() -> Config {
+        let text = include_str!("../config.toml")
+            .replace(
+                r#"stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]"#,
+                r#"stages = ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]"#,
+            )
+            .replace(r#"won = ["won"]"#, r#"won = ["Won"]"#)
+            .replace(r#"lost = ["lost"]"#, r#"lost = ["Lost"]"#)
+            .replace(r#"lead = "lead""#, r#"lead = "Lead In""#)
+            .replace(r#"qualified = "qualified""#, r#"qualified = "Contact Made""#)
+            .replace(r#"proposal = "proposal""#, r#"proposal = "Proposal Made""#)
+            .replace(r#"negotiation = "negotiation""#, r#"negotiation = "Negotiations Started""#)
+            .replace("\nlead = 14\nqualified = 14\nproposal = 21\nnegotiation = 30\n", "\n")
+            .replace("Prospecting = \"lead\"\nEngaging = \"qualified\"\nWon = \"won\"\nLost = \"lost\"\n", "")
+            .replace("Ben Okafor", "Kim Park")
+            .replace("\"East\"", "\"APAC\"");
+        Config::parse(Path::new("."), &text).unwrap()
+    }
+
+    fn load_text(config: &Config, case: &str) -> Result<Vec<(String, Vec<Case>)>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rules/tests")).unwrap();
+        std::fs::write(dir.path().join("rules/tests/a.toml"), case).unwrap();
+        load(dir.path(), config)
+    }
+
+    fn problems(config: &Config, case: &str) -> Vec<String> {
+        match load_text(config, case) {
+            Err(Error::Invalid(p)) => p.0.iter().map(|l| l.to_string()).collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    const CASE: &str = r#"
+[[case]]
+name = "x"
+[[case.events]]
+type = "deal.upserted"
+at = "2026-11-02T09:00:00Z"
+data = { id = "D-1", owner = "{sales_rep:2}", stage = "negotiation", note = "{{not a placeholder}}" }
+[[case.events]]
+type = "deal.upserted"
+at = "2026-11-03T09:00:00Z"
+data = { id = "D-1", stage = "won", region = "{region:account_manager:2}" }
+[case.expect]
+stages = { "D-1" = "qualified", "D-2" = "Contract Sent", "D-3" = "lost" }
+owners = { "A-1" = "{account_manager}" }
+tasks_absent = ["Close"]
+[[case.expect.tasks]]
+role = "sales_rep"
+title = "Before moving D-1 to {stage:negotiation}: {sales_rep}, {sales_rep:2} and {sales_rep:3}"
+assignee = "{sales_coordinator:2}"
+"#;
+
+    #[test]
+    fn stages_resolve_by_part_and_placeholders_by_team_order() {
+        let files = load_text(&adapted(), CASE).unwrap();
+        let case = &files[0].1[0];
+        let first = &case.events[0].data;
+        assert_eq!(first["owner"], "Kim Park");
+        assert_eq!(first["stage"], "Negotiations Started");
+        assert_eq!(first["note"], "{not a placeholder}");
+        let second = &case.events[1].data;
+        assert_eq!(second["stage"], "Won", "won: the pipeline's won stage");
+        assert_eq!(second["region"], "APAC");
+        let stages = case.expect.stages.as_ref().unwrap();
+        assert_eq!(stages["D-1"], "Contact Made");
+        assert_eq!(stages["D-2"], "Contract Sent", "a stage's own name");
+        assert_eq!(stages["D-3"], "Lost");
+        assert_eq!(case.expect.owners.as_ref().unwrap()["A-1"], "Dana Whitfield");
+        let task = &case.expect.tasks.as_ref().unwrap()[0];
+        assert_eq!(task.title, "Before moving D-1 to Negotiations Started: Ana Ruiz, Kim Park and Chloe Martin");
+        assert_eq!(task.assignee.as_deref(), Some("Ines Moreau"));
+        assert_eq!(case.expect.tasks_absent, ["Close"]);
+    }
+
+    #[test]
+    fn an_unknown_name_is_a_problem_at_its_place_with_a_did_you_mean() {
+        let config = adapted();
+        let case = CASE
+            .replace(r#"stage = "negotiation""#, r#"stage = "negotation""#)
+            .replace("{sales_rep:3}", "{sales_repp}")
+            .replace("{region:account_manager:2}", "{region:account_manager:3}")
+            .replace("{stage:negotiation}", "{stage:Negotiation}")
+            .replace(r#""D-2" = "Contract Sent""#, r#""D-2" = "contract_sent""#);
+        let got = problems(&config, &case);
+        let want = [
+            r#"rules/tests/a.toml:7:55: "negotation" is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml (did you mean "negotiation"?)"#,
+            r#"rules/tests/a.toml:11:47: {region:account_manager:3}: [[team]] in config.toml has 2 active account_manager (this test needs at least 3)"#,
+            r#"rules/tests/a.toml:13:41: "contract_sent" is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml (did you mean "Contract Sent"?)"#,
+            r#"rules/tests/a.toml:18:31: {stage:Negotiation}: "Negotiation" is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml (did you mean "negotiation"?)"#,
+            r#"rules/tests/a.toml:18:83: unknown placeholder {sales_repp}: "sales_repp" is not a role of config.toml (did you mean "sales_rep"?); write {stage:PART}, {ROLE} or {ROLE:N} (the Nth active person of the role in [[team]]), {region:ROLE} or {region:ROLE:N}, and {{ for a brace"#,
+        ];
+        assert_eq!(got, want, "in file order");
+        let got = problems(&config, &CASE.replacen("{sales_rep:2}", "{sales_rep:two}", 1));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("rules/tests/a.toml:7:31: {sales_rep:two}: \"two\" is not a count"), "{got:?}");
+        let got = problems(&config, &CASE.replacen("{sales_rep:2}", "{owner of A-1}", 1));
+        assert!(got[0].starts_with("rules/tests/a.toml:7:31: unknown placeholder {owner of A-1}: "), "{got:?}");
+        assert!(got[0].ends_with("write {stage:PART}, {ROLE} or {ROLE:N} (the Nth active person of the role in [[team]]), {region:ROLE} or {region:ROLE:N}, and {{ for a brace"), "{got:?}");
+    }
 }
