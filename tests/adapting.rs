@@ -176,7 +176,7 @@ fn rules_still_fire(ws: &Workspace, crm: &Crm, rep: &str) {
     assert_eq!(ws.stage("D-1"), crm.negotiation);
     assert_eq!(ws.task_titled("Close Globex NOC: agree terms")["assignee"], rep);
     ws.task_titled("Prepare order paperwork for Globex NOC");
-    ws.task_titled("Big deal in negotiation: Globex NOC (60,000)");
+    ws.task_titled(&format!("Big deal in {}: Globex NOC (60,000)", crm.negotiation));
     if let Some(after) = crm.after {
         let s = ws.ingest(&[request_stage("2026-11-09T10:00:00Z", "D-1", "A-1", after)]);
         assert_eq!((&s["refused_moves"], &s["stage_moves"]), (&json!(0), &json!(1)), "met: not gated");
@@ -252,7 +252,7 @@ fn the_shipped_tests_fail_where_an_adapted_playbook_behaves_differently() {
     // a fifth of it) from 60,000 on.
     ws.edit("config.toml", "big_deal_amount = 50000", "big_deal_amount = 60000");
     let out = ws.run(&["test"]).code(1);
-    assert!(out.stdout.contains("- missing task: sales_manager \"Big deal in negotiation: Eastgate fleet tablets (50,000)\""), "{}", out.stdout);
+    assert!(out.stdout.contains("- missing task: sales_manager \"Big deal in Negotiations Started: Eastgate fleet tablets (50,000)\""), "{}", out.stdout);
     assert!(out.stdout.contains("- missing task: sales_coordinator \"Confirm delivery of order O-7 for Cedar Foods\""), "{}", out.stdout);
     assert!(out.stdout.trim_end().ends_with(" passed, 2 failed"), "{}", out.stdout);
 }
