@@ -257,8 +257,8 @@ fn the_shipped_tests_fail_where_an_adapted_playbook_behaves_differently() {
     assert!(out.stdout.trim_end().ends_with(" passed, 2 failed"), "{}", out.stdout);
 }
 
-/// A rule test's placeholder config.toml does not know is reported at its
-/// place, and no case runs.
+/// A rule test's placeholder config.toml does not know fails its case, at
+/// its place; the other cases run.
 #[test]
 fn an_unknown_placeholder_in_a_rule_test_is_reported_with_its_file_line_and_column() {
     let ws = Workspace::new();
@@ -278,15 +278,26 @@ assignee = "{sales_rep:9}"
 [[case.expect.tasks]]
 role = "sales_rep"
 title = "Move it past {stage:negotiaton}"
+
+[[case]]
+name = "the first rep owns the account"
+[[case.events]]
+type = "account.upserted"
+at = "2026-11-06T09:00:00Z"
+data = { id = "A-1", name = "Acme", owner = "{sales_rep}" }
+[case.expect]
+owners = { "A-1" = "{sales_rep:1}" }
 "#,
     );
     let out = ws.run(&["test"]).code(1);
     assert_eq!(
         out.stdout.lines().collect::<Vec<_>>(),
         [
-            "rules/tests/a.toml:10:13: {sales_rep:9}: [[team]] in config.toml has 3 active sales_rep (this test needs at least 9)",
-            "rules/tests/a.toml:13:23: {stage:negotiaton}: \"negotiaton\" is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml (did you mean \"negotiation\"?)",
-            "0 passed, 2 failed",
+            "rules/tests/a.toml: a rep calls ... FAILED",
+            "    rules/tests/a.toml:10:13: {sales_rep:9}: [[team]] in config.toml has 3 active sales_rep (this test needs at least 9)",
+            "    rules/tests/a.toml:13:23: {stage:negotiaton}: \"negotiaton\" is neither a stage of pipeline.stages nor a part in [pipeline.parts] of config.toml (did you mean \"negotiation\"?)",
+            "rules/tests/a.toml: the first rep owns the account ... ok",
+            "1 passed, 1 failed",
         ],
         "{}",
         out.stdout
