@@ -160,8 +160,7 @@ pub fn load(config_dir: &Path, config: &Config) -> Result<Vec<(String, Vec<Case>
 }
 
 /// What the placeholders of a rule test may name, for the error message.
-const PLACEHOLDERS: &str =
-    "write {stage:PART}, {ROLE} or {ROLE:N} (the Nth active person of the role in [[team]]), {region:ROLE} or {region:ROLE:N}, and {{ for a brace";
+const PLACEHOLDERS: &str = "write {stage:PART}, {ROLE} or {ROLE:N} (the Nth active person of the role in [[team]]), {region:ROLE} or {region:ROLE:N}, and {{ for a brace";
 
 /// Resolves a rule test's references to config.toml, so that the tests of a
 /// playbook keep passing when a team renames its stages and its people:
@@ -351,11 +350,17 @@ fn placeholder(config: &Config, inner: &str) -> std::result::Result<String, Stri
     };
     if !config.has_role(role) {
         let h = crate::error::hint(role, config.roles.keys().map(String::as_str).chain(["stage", "region"]));
-        return Err(format!("unknown placeholder {{{inner}}}: {role:?} is not a role of config.toml{h}; {PLACEHOLDERS}"));
+        return Err(format!(
+            "unknown placeholder {{{inner}}}: {role:?} is not a role of config.toml{h}; {PLACEHOLDERS}"
+        ));
     }
     let n: usize = match nth.parse() {
         Ok(n) if n >= 1 => n,
-        _ => return Err(format!("{{{inner}}}: {nth:?} is not a count (1 for the first person of the role, 2 for the second, ...)")),
+        _ => {
+            return Err(format!(
+                "{{{inner}}}: {nth:?} is not a count (1 for the first person of the role, 2 for the second, ...)"
+            ));
+        }
     };
     let people: Vec<&crate::config::Person> = config.team.iter().filter(|p| p.active && p.role == role).collect();
     let Some(person) = people.get(n - 1) else {
@@ -367,7 +372,10 @@ fn placeholder(config: &Config, inner: &str) -> std::result::Result<String, Stri
     if !region {
         return Ok(person.name.clone());
     }
-    person.region.clone().ok_or_else(|| format!("{{{inner}}}: {} ({role}) has no region in [[team]] of config.toml", person.name))
+    person
+        .region
+        .clone()
+        .ok_or_else(|| format!("{{{inner}}}: {} ({role}) has no region in [[team]] of config.toml", person.name))
 }
 
 /// Run one case in a scratch store in memory with the playbook in `current`.

@@ -86,7 +86,12 @@ fn adapted(crm: &Crm) -> Workspace {
     );
     ws.edit(c, r#"won = ["won"]"#, &format!("won = [{:?}]", crm.won));
     ws.edit(c, r#"lost = ["lost"]"#, &format!("lost = [{:?}]", crm.lost));
-    let parts = [("lead", crm.lead), ("qualified", crm.qualified), ("proposal", crm.proposal), ("negotiation", crm.negotiation)];
+    let parts = [
+        ("lead", crm.lead),
+        ("qualified", crm.qualified),
+        ("proposal", crm.proposal),
+        ("negotiation", crm.negotiation),
+    ];
     if ws.read(c).contains("[pipeline.parts]") {
         for (part, stage) in parts {
             ws.edit(c, &format!("{part} = {part:?}"), &format!("{part} = {stage:?}"));
@@ -244,7 +249,13 @@ fn the_shipped_tests_fail_where_an_adapted_playbook_behaves_differently() {
         out.stdout
     );
     assert!(out.stdout.contains("deal D-7: expected stage Lead In, got Negotiations Started"), "{}", out.stdout);
-    assert!(out.stdout.contains("- missing task: sales_rep \"Before moving Northwind scanners to Negotiations Started: no decision maker"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "- missing task: sales_rep \"Before moving Northwind scanners to Negotiations Started: no decision maker"
+        ),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.trim_end().ends_with(" passed, 2 failed"), "{}", out.stdout);
     ws.write("rules/stages.rhai", &rules);
 
@@ -252,8 +263,18 @@ fn the_shipped_tests_fail_where_an_adapted_playbook_behaves_differently() {
     // a fifth of it) from 60,000 on.
     ws.edit("config.toml", "big_deal_amount = 50000", "big_deal_amount = 60000");
     let out = ws.run(&["test"]).code(1);
-    assert!(out.stdout.contains("- missing task: sales_manager \"Big deal in Negotiations Started: Eastgate fleet tablets (50,000)\""), "{}", out.stdout);
-    assert!(out.stdout.contains("- missing task: sales_coordinator \"Confirm delivery of order O-7 for Cedar Foods\""), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "- missing task: sales_manager \"Big deal in Negotiations Started: Eastgate fleet tablets (50,000)\""
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("- missing task: sales_coordinator \"Confirm delivery of order O-7 for Cedar Foods\""),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.trim_end().ends_with(" passed, 2 failed"), "{}", out.stdout);
 }
 

@@ -801,7 +801,10 @@ mod tests {
         };
         let s = |x: &str| Dynamic::from(x.to_string());
         let moved = run(s("Lead In"), 1, Dynamic::UNIT);
-        assert_eq!(moved.as_deref(), Some(r#"#{"decision": "move", "reason": "met in Lead In", "stage": "Contact Made"}"#));
+        assert_eq!(
+            moved.as_deref(),
+            Some(r#"#{"decision": "move", "reason": "met in Lead In", "stage": "Contact Made"}"#)
+        );
         assert_eq!(run(s("Contact Made"), 1, Dynamic::UNIT).as_deref(), Some(""), "nothing to say");
         for wanted in ["Contract Sent", "negotiation"] {
             let refused = run(s("Contact Made"), 0, s(wanted));
