@@ -231,6 +231,61 @@ fn the_default_playbook_adapted_to_salesforces_stages_and_team_by_config_alone()
     rules_still_fire(&ws, &SALESFORCE, "Walter Brandt");
 }
 
+/// The default pipeline with one more open stage after negotiation: a deal
+/// cannot skip past the gate to it.
+#[test]
+fn the_negotiation_gate_holds_every_open_stage_after_negotiation() {
+    let ws = Workspace::new();
+    ws.edit("config.toml", r#""negotiation", "won""#, r#""negotiation", "contract_sent", "won""#);
+    ws.run(&["check"]).success();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Globex", json!({"owner": "Ana Ruiz"})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "executive"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Globex NOC", 30000, "Ana Ruiz"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-03T10:00:00Z", "D-1", "A-1", "contract_sent")]);
+    assert_eq!((&s["refused_moves"], &s["stage_moves"]), (&json!(1), &json!(0)));
+    assert_eq!(ws.stage("D-1"), "lead");
+    ws.task_titled("Before moving Globex NOC to contract_sent: no decision maker engaged yet: meet a buyer, technical decision maker or executive first");
+    // Closing is the CRM's to ask for: never gated.
+    let s = ws.ingest(&[request_stage("2026-11-04T10:00:00Z", "D-1", "A-1", "lost")]);
+    assert_eq!((&s["refused_moves"], &s["stage_moves"]), (&json!(0), &json!(1)));
+    assert_eq!(ws.stage("D-1"), "lost");
+
+    // With the executive met, the same move goes through.
+    ws.ingest(&[
+        deal("2026-11-05T09:00:00Z", "D-2", "A-1", "Globex desks", 5000, "Ana Ruiz"),
+        activity("2026-11-05T10:00:00Z", "A-1", Some("D-2"), Some("C-1"), "call"),
+    ]);
+    let s = ws.ingest(&[request_stage("2026-11-06T10:00:00Z", "D-2", "A-1", "contract_sent")]);
+    assert_eq!((&s["refused_moves"], &s["stage_moves"]), (&json!(0), &json!(1)));
+    assert_eq!(ws.stage("D-2"), "contract_sent");
+}
+
+/// The team's people and regions renamed, the pipeline kept: the shipped
+/// rule tests name people by role, so they still pass.
+#[test]
+fn the_shipped_rule_tests_pass_for_a_team_of_other_names() {
+    let ws = Workspace::new();
+    let c = "config.toml";
+    for (from, to) in [("Ana Ruiz", "Ada Lovelace"), ("Dana Whitfield", "Grace Hopper"), ("Gus Lindqvist", "Alan Kay")]
+    {
+        ws.edit(c, &format!("name = {from:?}"), &format!("name = {to:?}"));
+    }
+    let text = ws.read(c).replace("region = \"West\"", "region = \"Nordics\"");
+    ws.write(c, &text);
+    let out = ws.run(&["test"]).success();
+    assert!(out.stdout.trim_end().ends_with(" passed, 0 failed"), "{}", out.stdout);
+    // A sales coordinator away: the tests that need two in turn say so, at their place.
+    ws.edit(c, "name = \"Ines Moreau\"\n", "name = \"Ines Moreau\"\nactive = false\n");
+    let out = ws.run(&["test"]).code(1);
+    assert!(
+        out.stdout.contains(": {sales_coordinator:2}: [[team]] in config.toml has 1 active sales_coordinator (this test needs at least 2)"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// Where the playbook's behaviour did change, the shipped tests say so.
 #[test]
 fn the_shipped_tests_fail_where_an_adapted_playbook_behaves_differently() {
