@@ -262,6 +262,36 @@ fn the_negotiation_gate_holds_every_open_stage_after_negotiation() {
     assert_eq!(ws.stage("D-2"), "contract_sent");
 }
 
+/// A part the rules use, left out of [pipeline.parts]: `check` names each
+/// place a rule uses it.
+#[test]
+fn check_points_at_each_use_of_a_part_the_pipeline_does_not_have() {
+    let ws = adapted(&PIPEDRIVE);
+    ws.edit("config.toml", "proposal = \"Proposal Made\"", "# proposal = \"Proposal Made\"");
+    let out = ws.run(&["check"]).code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let uses: usize = ["stages", "tasks_sales"]
+        .iter()
+        .map(|f| {
+            let text = ws.read(&format!("rules/{f}.rhai"));
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(|l| l.matches("\"proposal\"").count())
+                .sum::<usize>()
+        })
+        .sum();
+    assert!(uses >= 3, "{uses}");
+    assert_eq!(lines.len(), uses, "{}", out.stdout);
+    for line in lines {
+        assert!(line.starts_with("rules/stages.rhai:") || line.starts_with("rules/tasks_sales.rhai:"), "{line}");
+        assert!(
+            line.contains(": unknown stage \"proposal\" in ")
+                && line.ends_with("(to give it a stage: proposal = \"your stage\" under [pipeline.parts])"),
+            "{line}"
+        );
+    }
+}
+
 /// The team's people and regions renamed, the pipeline kept: the shipped
 /// rule tests name people by role, so they still pass.
 #[test]

@@ -130,6 +130,20 @@ pub fn check_file(
             }
         }
     }
+    for (offset, call, name) in stage_helper_literals(&code) {
+        if config.pipeline.resolve(&name).is_none() {
+            at(
+                offset,
+                format!(
+                    "unknown stage {name:?} in {call}(): neither a part in [pipeline.parts] nor a stage of pipeline.stages of config.toml{}",
+                    match crate::error::did_you_mean(&name, config.pipeline.names()) {
+                        Some(near) => format!(" (did you mean {near:?}?)"),
+                        None => format!(" (to give it a stage: {name} = \"your stage\" under [pipeline.parts])"),
+                    }
+                ),
+            );
+        }
+    }
     let settings: Vec<&str> = config.settings.keys().map(String::as_str).collect();
     for (offset, name) in field_uses(&code, "settings") {
         if !config.settings.contains_key(&name) {
@@ -219,6 +233,69 @@ fn literal_args(code: &str, call: &str) -> Vec<(usize, String)> {
     found
 }
 
+/// The rule API's stage helpers: each argument written as a text literal names a part or a stage.
+const STAGE_HELPERS: [&str; 7] = ["stage", "at_or_after", "before", "is_open", "is_won", "is_lost", "is_closed"];
+
+/// Text literals passed whole to a stage helper (`stage("x")`,
+/// `at_or_after(deal.stage, "x")`): the literal's offset, the helper, the text.
+fn stage_helper_literals(code: &str) -> Vec<(usize, &'static str, String)> {
+    let b = code.as_bytes();
+    let mut found = Vec::new();
+    for call in STAGE_HELPERS {
+        for i in word_at(code, call) {
+            let mut j = i + call.len();
+            while b.get(j).is_some_and(u8::is_ascii_whitespace) {
+                j += 1;
+            }
+            if b.get(j) != Some(&b'(') {
+                continue;
+            }
+            j += 1;
+            let (mut depth, mut start) = (0_usize, j);
+            let mut arg = |from: usize, to: usize| {
+                let text = &code[from..to];
+                let trimmed = text.trim_start();
+                let lit = trimmed.trim_end();
+                if lit.len() >= 2
+                    && lit.starts_with('"')
+                    && lit.ends_with('"')
+                    && !lit[1..lit.len() - 1].contains(['"', '\\'])
+                {
+                    found.push((
+                        to - text.len() + (text.len() - trimmed.len()) + 1,
+                        call,
+                        lit[1..lit.len() - 1].to_string(),
+                    ));
+                }
+            };
+            while j < b.len() {
+                match b[j] {
+                    q @ (b'"' | b'`') => {
+                        j += 1;
+                        while j < b.len() && b[j] != q {
+                            j += if b[j] == b'\\' { 2 } else { 1 };
+                        }
+                    }
+                    b'(' | b'[' | b'{' => depth += 1,
+                    b')' | b']' | b'}' if depth == 0 => {
+                        arg(start, j);
+                        break;
+                    }
+                    b')' | b']' | b'}' => depth -= 1,
+                    b',' if depth == 0 => {
+                        arg(start, j);
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// `object.field` uses: the field's offset and name.
 fn field_uses(code: &str, object: &str) -> Vec<(usize, String)> {
     let b = code.as_bytes();
@@ -241,6 +318,15 @@ mod tests {
     fn comments_are_masked_but_strings_kept() {
         let m = mask_comments("a // task(\"x\")\n\"// not a comment\" /* b */c");
         assert_eq!(m, "a             \n\"// not a comment\"        c");
+    }
+
+    #[test]
+    fn finds_the_text_literals_given_to_stage_helpers() {
+        let code = r#"if at_or_after(deal.stage, "negotiation") && before( stage("x"), "a,b" ) && is_won(f("y")) && stage(`z`) {}"#;
+        let got: Vec<(usize, &str, String)> = stage_helper_literals(code);
+        let want = [(28, "at_or_after", "negotiation"), (60, "stage", "x"), (66, "before", "a,b")];
+        assert_eq!(got, want.map(|(o, c, s)| (o, c, s.to_string())));
+        assert_eq!(&code[28..39], "negotiation");
     }
 
     #[test]
