@@ -172,7 +172,8 @@ const PLACEHOLDERS: &str = "write {stage:PART}, {ROLE} or {ROLE:N} (the Nth acti
 /// - any other text (titles, owners, assignees, regions, event fields) may
 ///   hold placeholders: `{stage:PART}`, `{ROLE}` / `{ROLE:N}` (the first / Nth
 ///   active person of the role, in [[team]] order), `{region:ROLE:N}` (that
-///   person's region). `{{` is a brace.
+///   person's region). `{{` writes `{`; braces around anything but a word
+///   (JSON, `{x y}`) are text.
 ///
 /// Unknown names are problems at their FILE:LINE:COL, with a did-you-mean.
 struct Resolver<'a> {
@@ -282,7 +283,7 @@ impl Resolver<'_> {
     /// A text with its placeholders replaced. `at` is where the string
     /// starts in the file (its opening quote), for problems.
     fn text(&mut self, s: &str, at: usize) -> String {
-        if !s.contains(['{', '}']) {
+        if !s.contains('{') {
             return s.to_string();
         }
         // Point at the placeholder itself when the string is written as is
@@ -290,22 +291,29 @@ impl Resolver<'_> {
         let raw = self.text.get(at + 1..).filter(|rest| rest.starts_with(s)).is_some();
         let mut out = String::new();
         let mut rest = s;
-        while let Some(i) = rest.find(['{', '}']) {
+        while let Some(i) = rest.find('{') {
             out.push_str(&rest[..i]);
             let from = s.len() - rest.len() + i;
             let tail = &rest[i..];
-            if tail.starts_with("{{") || tail.starts_with("}}") {
-                out.push_str(&tail[..1]);
+            if tail.starts_with("{{") {
+                out.push('{');
                 rest = &tail[2..];
                 continue;
             }
-            let close = tail.find('}').filter(|_| tail.starts_with('{'));
-            let Some(close) = close else {
+            let Some(close) = tail.find('}') else {
                 out.push_str(&tail[..1]);
                 rest = &tail[1..];
                 continue;
             };
             let inner = &tail[1..close];
+            // Only `{word}` and `{word:...}` are placeholders: other braces
+            // (JSON, templates in a hostile description) are text.
+            let word = inner.split(':').next().unwrap_or_default();
+            if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                out.push('{');
+                rest = &tail[1..];
+                continue;
+            }
             let place = if raw { at + 1 + from } else { at };
             match placeholder(self.config, inner) {
                 Ok(v) => out.push_str(&v),
@@ -538,7 +546,7 @@ name = "x"
 [[case.events]]
 type = "deal.upserted"
 at = "2026-11-02T09:00:00Z"
-data = { id = "D-1", owner = "{sales_rep:2}", stage = "negotiation", note = "{{not a placeholder}}" }
+data = { id = "D-1", owner = "{sales_rep:2}", stage = "negotiation", note = "{{not a placeholder}", json = '{"a": {"b": 1}} {x y} {}' }
 [[case.events]]
 type = "deal.upserted"
 at = "2026-11-03T09:00:00Z"
@@ -562,6 +570,7 @@ assignee = "{sales_coordinator:2}"
         assert_eq!(first["owner"], "Kim Park");
         assert_eq!(first["stage"], "Negotiations Started");
         assert_eq!(first["note"], "{not a placeholder}");
+        assert_eq!(first["json"], r#"{"a": {"b": 1}} {x y} {}"#, "braces around other than a word are text");
         let second = &case.events[1].data;
         assert_eq!(second["stage"], "Won", "won: the pipeline's won stage");
         assert_eq!(second["region"], "APAC");
@@ -597,8 +606,8 @@ assignee = "{sales_coordinator:2}"
         let got = problems(&config, &CASE.replacen("{sales_rep:2}", "{sales_rep:two}", 1));
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].starts_with("rules/tests/a.toml:7:31: {sales_rep:two}: \"two\" is not a count"), "{got:?}");
-        let got = problems(&config, &CASE.replacen("{sales_rep:2}", "{owner of A-1}", 1));
-        assert!(got[0].starts_with("rules/tests/a.toml:7:31: unknown placeholder {owner of A-1}: "), "{got:?}");
+        let got = problems(&config, &CASE.replacen("{sales_rep:2}", "{owner}", 1));
+        assert!(got[0].starts_with("rules/tests/a.toml:7:31: unknown placeholder {owner}: "), "{got:?}");
         assert!(got[0].ends_with("write {stage:PART}, {ROLE} or {ROLE:N} (the Nth active person of the role in [[team]]), {region:ROLE} or {region:ROLE:N}, and {{ for a brace"), "{got:?}");
     }
 }
