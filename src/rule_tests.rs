@@ -295,9 +295,9 @@ impl Resolver<'_> {
             out.push_str(&rest[..i]);
             let from = s.len() - rest.len() + i;
             let tail = &rest[i..];
-            if tail.starts_with("{{") {
+            if let Some(after) = tail.strip_prefix("{{") {
                 out.push('{');
-                rest = &tail[2..];
+                rest = after;
                 continue;
             }
             let Some(close) = tail.find('}') else {
