@@ -175,7 +175,9 @@ const PLACEHOLDERS: &str = "write {stage:PART}, {ROLE} or {ROLE:N} (the Nth acti
 ///   person's region). `{{` writes `{`; braces around anything but a word
 ///   (JSON, `{x y}`) are text.
 ///
-/// Unknown names are problems at their FILE:LINE:COL, with a did-you-mean.
+/// A name config.toml does not know (or a role with fewer active people
+/// than a placeholder counts) is a problem at its FILE:LINE:COL, with a
+/// did-you-mean; it fails its case, which does not run.
 struct Resolver<'a> {
     config: &'a Config,
     file: &'a str,
