@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let shown = super::output::printable(&dir.display().to_string());
     println!("created {shown} with config.toml, {rules} rule files, {tests} rule test files and inbox/");
     println!(
-        "next: edit config.toml (team, thresholds), then `dealflow --dir {shown} check` and `dealflow --dir {shown} test`"
+        "next: edit config.toml (your pipeline's stages and [pipeline.parts], team, thresholds), then `dealflow --dir {shown} check` and `dealflow --dir {shown} test`"
     );
     Ok(Outcome::Ok)
 }

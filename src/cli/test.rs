@@ -18,7 +18,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
-    let files = match rule_tests::load(&ctx.dir) {
+    let files = match rule_tests::load(&ctx.dir, &playbook.config) {
         Ok(f) => f,
         Err(dealflow::error::Error::Invalid(p)) => {
             for problem in &p.0 {

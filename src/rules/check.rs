@@ -101,7 +101,9 @@ pub fn check_file(
         let body = find_fn(&code, f.name).and_then(|at| super::dispatch::block_after(&code, at));
         let events =
             (kind == RuleKind::Task).then(|| body.and_then(|b| super::dispatch::event_types(engine, b))).flatten();
-        let guard = body.and_then(|b| super::guard::Guard::of_body(engine, b, &f.params)).map(std::sync::Arc::new);
+        let guard = body
+            .and_then(|b| super::guard::Guard::of_body(engine, b, &f.params, &config.pipeline))
+            .map(std::sync::Arc::new);
         rules.push(Rule {
             kind,
             name: f.name.to_string(),

@@ -20,8 +20,19 @@
 //! made of text, whole numbers, words and `money(...)` of numbers, the guard
 //! builds that decision itself, as the rule API would (no rule set can
 //! define a function of the rule API itself: `check` refuses it).
+//!
+//! The stage helpers of the rule API are evaluated here too, on the
+//! pipeline the rule set was loaded with: `stage("part")` is the stage it
+//! names (folded when the guard is made), `at_or_after(x, "part")`,
+//! `before(x, "part")`, `is_open(x)`, `is_won(x)`, `is_lost(x)` and
+//! `is_closed(x)` are tests of a position or of a set. A name the pipeline
+//! does not know is Rhai's error to report.
+
+use std::sync::Arc;
 
 use rhai::{ASTFlags, Dynamic, Expr, ImmutableString, Map, Stmt};
+
+use crate::config::Pipeline;
 
 /// The rule API's decisions a guard can build: name, and the fields its arguments fill.
 const DECISIONS: [(&str, &str, &[&str]); 4] = [
@@ -54,12 +65,32 @@ struct Decision {
     fields: Vec<(&'static str, Vec<Part>)>,
 }
 
-/// A piece of a reason: text as written, a value, or `money(value)`.
+/// A piece of a reason: text as written, a value, or `money(value)`; or a
+/// whole argument that must be text (`move_to(stage("qualified"), ...)`).
 #[derive(Debug, Clone)]
 enum Part {
     Text(ImmutableString),
     Value(G),
     Money(G),
+    Str(G),
+}
+
+/// The names a rule's expressions may read: its parameters, and the
+/// pipeline the stage helpers read.
+struct Params<'a> {
+    names: &'a [ImmutableString],
+    pipeline: &'a Arc<Pipeline>,
+}
+
+/// A stage helper of the rule API, with the position of its named stage.
+#[derive(Debug, Clone, Copy)]
+enum StageTest {
+    AtOrAfter(usize),
+    Before(usize),
+    Open,
+    Won,
+    Lost,
+    Closed,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +106,8 @@ enum G {
     Arith(Arith, Box<G>, Box<G>),
     Neg(Box<G>),
     IfElse(Box<G>, Box<G>, Box<G>),
+    /// A stage helper on a value (a stage, a part, or `()`).
+    Stage(StageTest, Box<G>, Arc<Pipeline>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,15 +141,21 @@ enum Val {
 
 impl Guard {
     /// The guard of a rule whose body (`{ ... }`, comments masked) is `body`.
-    pub fn of_body<P: AsRef<str>>(engine: &rhai::Engine, body: &str, params: &[P]) -> Option<Guard> {
+    /// `pipeline` is the one the rule set runs on (the stage helpers read it).
+    pub fn of_body<P: AsRef<str>>(
+        engine: &rhai::Engine,
+        body: &str,
+        params: &[P],
+        pipeline: &Pipeline,
+    ) -> Option<Guard> {
         let inner = body.strip_prefix('{')?.strip_suffix('}')?;
         let ast = engine.compile(inner).ok()?;
-        let params: Vec<ImmutableString> = params.iter().map(|p| p.as_ref().into()).collect();
-        Guard::of(ast.statements(), &params)
+        let names: Vec<ImmutableString> = params.iter().map(|p| p.as_ref().into()).collect();
+        Guard::of(ast.statements(), &Params { names: &names, pipeline: &Arc::new(pipeline.clone()) })
     }
 
     /// The guard of a rule function, when its body has the shape.
-    pub fn of(body: &[Stmt], params: &[ImmutableString]) -> Option<Guard> {
+    fn of(body: &[Stmt], params: &Params) -> Option<Guard> {
         let mut names: Vec<ImmutableString> = Vec::new();
         let mut steps = Vec::new();
         for stmt in body {
@@ -200,7 +239,7 @@ impl Guard {
 }
 
 /// The decision a body that is only `return NAME(ARGS)` returns, when the guard can build it.
-fn decision_of(body: &[Stmt], params: &[ImmutableString], locals: &[ImmutableString]) -> Option<Decision> {
+fn decision_of(body: &[Stmt], params: &Params, locals: &[ImmutableString]) -> Option<Decision> {
     let [Stmt::Return(Some(e), flags, _)] = body else { return None };
     if flags.intersects(ASTFlags::BREAK) {
         return None; // `throw`
@@ -220,7 +259,7 @@ fn decision_of(body: &[Stmt], params: &[ImmutableString], locals: &[ImmutableStr
 }
 
 /// A string argument: text, or text with `${...}` parts.
-fn template(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> Option<Vec<Part>> {
+fn template(e: &Expr, params: &Params, locals: &[ImmutableString]) -> Option<Vec<Part>> {
     let part = |x: &Expr| -> Option<Part> {
         Some(match x {
             Expr::StringConstant(s, _) => Part::Text(s.clone()),
@@ -235,7 +274,7 @@ fn template(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) ->
     match e {
         Expr::StringConstant(s, _) => Some(vec![Part::Text(s.clone())]),
         Expr::InterpolatedString(parts, _) => parts.iter().map(part).collect(),
-        _ => None,
+        other => Some(vec![Part::Str(expr_of(other, params, locals)?)]),
     }
 }
 
@@ -261,6 +300,11 @@ impl Decision {
                         Val::Float(x) => text.push_str(&super::money(x)),
                         _ => return None,
                     },
+                    // The rule API's functions take text there: anything else is Rhai's error.
+                    Part::Str(g) => match g.eval(arg, locals)? {
+                        Val::Str(s) => text.push_str(&s),
+                        _ => return None,
+                    },
                 }
             }
             m.insert((*field).into(), text.into());
@@ -269,7 +313,7 @@ impl Decision {
     }
 }
 
-fn expr_of(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> Option<G> {
+fn expr_of(e: &Expr, params: &Params, locals: &[ImmutableString]) -> Option<G> {
     let sub = |x: &Expr| expr_of(x, params, locals).map(Box::new);
     Some(match e {
         Expr::IntegerConstant(i, _) => G::Lit(Val::Int(*i)),
@@ -306,6 +350,9 @@ fn expr_of(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> 
                 _ => return None,
             }
         }
+        Expr::FnCall(f, _) if f.op_token.is_none() && f.namespace.is_empty() && !f.capture_parent_scope => {
+            stage_call(f, params, locals)?
+        }
         // `if A { B } else { C }` used as a value.
         Expr::Stmt(block) => {
             let [Stmt::If(flow, _)] = block.statements() else { return None };
@@ -319,8 +366,30 @@ fn expr_of(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString]) -> 
     })
 }
 
+/// A stage helper of the rule API (see the module's comment).
+fn stage_call(f: &rhai::FnCallExpr, params: &Params, locals: &[ImmutableString]) -> Option<G> {
+    let p = params.pipeline;
+    // A stage named by a text written in the rule: its position, or no guard
+    // (the helper's error is Rhai's to report).
+    let named = |e: &Expr| match e {
+        Expr::StringConstant(s, _) => p.resolve(s).and_then(|st| p.index(st)),
+        _ => None,
+    };
+    let test = match (f.name.as_str(), &f.args[..]) {
+        ("stage", [name]) => return Some(G::Lit(Val::Str(p.stages[named(name)?].as_str().into()))),
+        ("at_or_after", [_, name]) => StageTest::AtOrAfter(named(name)?),
+        ("before", [_, name]) => StageTest::Before(named(name)?),
+        ("is_open", [_]) => StageTest::Open,
+        ("is_won", [_]) => StageTest::Won,
+        ("is_lost", [_]) => StageTest::Lost,
+        ("is_closed", [_]) => StageTest::Closed,
+        _ => return None,
+    };
+    Some(G::Stage(test, Box::new(expr_of(&f.args[0], params, locals)?), p.clone()))
+}
+
 /// A parameter or a `let` name, with the map keys read below it.
-fn variable(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString], keys: Vec<ImmutableString>) -> Option<G> {
+fn variable(e: &Expr, params: &Params, locals: &[ImmutableString], keys: Vec<ImmutableString>) -> Option<G> {
     let Expr::Variable(v, _, _) = e else { return None };
     if !v.2.is_empty() {
         return None;
@@ -330,7 +399,7 @@ fn variable(e: &Expr, params: &[ImmutableString], locals: &[ImmutableString], ke
         // Locals hold plain values only: nothing to read below them.
         return keys.is_empty().then_some(G::Local(i));
     }
-    let i = params.iter().position(|p| *p == v.1)?;
+    let i = params.names.iter().position(|p| *p == v.1)?;
     Some(G::Param(i, keys))
 }
 
@@ -352,6 +421,7 @@ impl Part {
             Part::Text(t) => Part::Text(t.clone()),
             Part::Value(g) => Part::Value(g.bind(param, value)),
             Part::Money(g) => Part::Money(g.bind(param, value)),
+            Part::Str(g) => Part::Str(g.bind(param, value)),
         }
     }
 }
@@ -383,6 +453,7 @@ impl G {
                 }
             }
             G::IfElse(c, x, y) => G::IfElse(b(c), b(x), b(y)),
+            G::Stage(t, x, p) => G::Stage(*t, b(x), p.clone()),
         }
     }
 
@@ -427,6 +498,24 @@ impl G {
                     b.eval(arg, locals)?
                 }
             }
+            G::Stage(test, x, p) => Val::Bool(match x.eval(arg, locals)? {
+                // No stage (nothing asked for) is at no place in the pipeline.
+                Val::Unit => false,
+                Val::Str(s) => {
+                    let stage = p.resolve(&s)?;
+                    let i = p.index(stage)?;
+                    match test {
+                        StageTest::AtOrAfter(k) => i >= *k,
+                        StageTest::Before(k) => i < *k,
+                        StageTest::Open => !p.is_closed(stage),
+                        StageTest::Won => p.is_won(stage),
+                        StageTest::Lost => p.is_lost(stage),
+                        StageTest::Closed => p.is_closed(stage),
+                    }
+                }
+                // Not a stage: Rhai's error.
+                _ => return None,
+            }),
         })
     }
 }
@@ -586,6 +675,7 @@ mod tests {
     fn guards_agree_with_rhai(p: &crate::playbook::Playbook, rules: &RuleSet) -> (usize, usize) {
         // Every stage and event type, so that comparisons with them are sometimes true.
         let mut words = p.config.pipeline.stages.clone();
+        words.extend(p.config.pipeline.parts.keys().cloned());
         words.extend(crate::event::EventType::ALL.iter().map(|t| t.name().to_string()));
         words.extend(rules.all_rules().iter().filter_map(|r| r.events.clone()).flatten());
         words.push("x".into());
@@ -638,6 +728,95 @@ mod tests {
         let (guarded, built) = guards_agree_with_rhai(&p, &p.rules);
         assert!(guarded >= 8, "only {guarded} rules have guards");
         assert!(built > 100, "the guards built only {built} decisions");
+    }
+
+    /// The default rules on a pipeline of other names, with an open stage
+    /// after negotiation: the stage helpers agree with Rhai's.
+    #[test]
+    fn the_stage_helpers_guards_agree_with_rhai_on_another_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(root.join("config.toml"))
+            .unwrap()
+            .replace(
+                r#"stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]"#,
+                r#"stages = ["Lead In", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]"#,
+            )
+            .replace(r#"won = ["won"]"#, r#"won = ["Won"]"#)
+            .replace(r#"lost = ["lost"]"#, r#"lost = ["Lost"]"#)
+            .replace(r#"lead = "lead""#, r#"lead = "Lead In""#)
+            .replace(r#"qualified = "qualified""#, r#"qualified = "Contact Made""#)
+            .replace(r#"proposal = "proposal""#, r#"proposal = "Proposal Made""#)
+            .replace(r#"negotiation = "negotiation""#, r#"negotiation = "Negotiations Started""#)
+            .replace("\nlead = 14\nqualified = 14\nproposal = 21\nnegotiation = 30\n", "\n")
+            .replace("Prospecting = \"lead\"\nEngaging = \"qualified\"\nWon = \"won\"\nLost = \"lost\"\n", "");
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        for f in std::fs::read_dir(root.join("rules")).unwrap().map(|f| f.unwrap().path()) {
+            if f.extension().is_some_and(|x| x == "rhai") {
+                std::fs::copy(&f, dir.path().join("rules").join(f.file_name().unwrap())).unwrap();
+            }
+        }
+        let p = crate::playbook::Playbook::load(dir.path()).unwrap();
+        assert_eq!(p.config.pipeline.resolve("negotiation"), Some("Negotiations Started"));
+        for rule in p.rules.rules(RuleKind::Stage) {
+            assert!(rule.guard.is_some(), "{} has no guard", rule.name);
+        }
+        // The rules that use the stage helpers.
+        let files = ["stages.rhai", "tasks_sales.rhai"]
+            .map(|f| (format!("rules/{f}"), std::fs::read_to_string(root.join("rules").join(f)).unwrap()));
+        let rules = RuleSet::from_sources(&p.config, files.to_vec()).unwrap();
+        let (guarded, built) = guards_agree_with_rhai(&p, &rules);
+        assert!(guarded >= 6, "only {guarded} rules have guards");
+        // Stage rules whose conditions are rarely all true on random facts.
+        assert!(built >= 10, "the guards built only {built} decisions");
+    }
+
+    #[test]
+    fn stage_helpers_are_evaluated_natively_and_moves_built() {
+        let pipeline = Pipeline {
+            stages: ["Lead In", "Contact Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]
+                .map(String::from)
+                .to_vec(),
+            won: vec!["Won".into()],
+            lost: vec!["Lost".into()],
+            parts: [("qualified", "Contact Made"), ("negotiation", "Negotiations Started")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            ..Pipeline::default()
+        };
+        let engine = rhai::Engine::new();
+        let body = r#"{
+            if before(deal.stage, "qualified") && deal.met > 0 { return move_to(stage("qualified"), `met in ${deal.stage}`) }
+            if is_open(deal.wanted) && at_or_after(deal.wanted, "negotiation") { return refuse("gate") }
+        }"#;
+        let g = Guard::of_body(&engine, body, &["deal"], &pipeline).expect("a guard");
+        let run = |stage: Dynamic, met: i64, wanted: Dynamic| {
+            let mut m = Map::new();
+            m.insert("stage".into(), stage);
+            m.insert("met".into(), Dynamic::from(met));
+            m.insert("wanted".into(), wanted);
+            let deal = Dynamic::from(m);
+            g.run(&|i| (i == 0).then_some(&deal)).map(|v| v.to_string())
+        };
+        let s = |x: &str| Dynamic::from(x.to_string());
+        let moved = run(s("Lead In"), 1, Dynamic::UNIT);
+        assert_eq!(
+            moved.as_deref(),
+            Some(r#"#{"decision": "move", "reason": "met in Lead In", "stage": "Contact Made"}"#)
+        );
+        assert_eq!(run(s("Contact Made"), 1, Dynamic::UNIT).as_deref(), Some(""), "nothing to say");
+        for wanted in ["Contract Sent", "negotiation"] {
+            let refused = run(s("Contact Made"), 0, s(wanted));
+            assert_eq!(refused.as_deref(), Some(r#"#{"decision": "refuse", "reason": "gate"}"#), "{wanted}");
+        }
+        assert_eq!(run(s("Contact Made"), 0, s("Won")).as_deref(), Some(""), "closed stages are not gated");
+        // A name the pipeline does not know, or a number: Rhai runs the rule (and reports the error).
+        assert_eq!(run(s("lead"), 1, Dynamic::UNIT), None);
+        assert_eq!(run(Dynamic::from(3_i64), 1, Dynamic::UNIT), None);
+        // A stage written in the rule that the pipeline does not know: no guard at all.
+        let bad = r#"{ if at_or_after(deal.stage, "negotation") { return refuse("x") } }"#;
+        assert!(Guard::of_body(&engine, bad, &["deal"], &pipeline).is_none());
     }
 
     #[test]
