@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Subject, Task};
 use crate::playbook::Playbook;
-use crate::rules::{Condition, RuleKind, function_line, function_source};
+use crate::rules::{Condition, Local, RuleKind, Test, function_line, function_source};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,7 +31,12 @@ pub struct Verdict {
     /// `key`, `not_key`, `nothing`, or `error`.
     pub says: String,
     pub reason: Option<String>,
+    /// The parts of each test the rule went through, in order, each with its values.
     pub conditions: Vec<Condition>,
+    /// The tests (`if`s) the rule went through, in order; the last decided when one did.
+    pub tests: Vec<Test>,
+    /// The rule's `let` values before its deciding test.
+    pub lets: Vec<Local>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,10 +76,17 @@ fn rule_with_line(store: &Store, version: &str, file: &str, function: &str) -> R
     })
 }
 
-fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
-    let mut entries: Vec<(String, i64, Entry)> = Vec::new();
+/// A timeline entry with its place: time, then order within the time.
+type Placed = (String, i64, Entry);
+
+fn timeline(store: &Store, subject: &Subject, first_stage: Option<&str>) -> Result<Vec<Entry>> {
+    let mut entries: Vec<Placed> = Vec::new();
+    let mut data: std::collections::HashMap<String, serde_json::Value> = std::collections::HashMap::new();
     for e in store.events_about(&subject.kind, &subject.id)? {
         let what = format!("{} ({}:{})", e.kind, e.source, e.line);
+        if e.kind == format!("{}.upserted", subject.kind) && e.data["id"].as_str() == Some(&subject.id) {
+            data.insert(e.id.clone(), e.data);
+        }
         entries.push((
             e.at.clone(),
             e.seq * 2,
@@ -89,41 +101,22 @@ fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
             },
         ));
     }
+    let mut details: Vec<(usize, serde_json::Value)> = Vec::new();
     for d in store.decisions(None, Some((&subject.kind, &subject.id)))? {
         let rule = match (d.rule.as_deref(), d.rule.as_deref().and_then(|r| r.split_once("::"))) {
             (_, Some((file, function))) => Some(rule_with_line(store, &d.rules_version, file, function)?),
             (r, None) => r.map(str::to_string),
         };
-        let what = match d.kind.as_str() {
-            "stage_move" => format!(
-                "moved {} → {}",
-                d.detail["from"].as_str().unwrap_or("?"),
-                d.detail["to"].as_str().unwrap_or("?")
-            ),
-            "stage_refused" => format!("refused the move to {}", d.detail["requested"].as_str().unwrap_or("?")),
-            "task_created" => format!(
-                "task {} for {}: {}",
-                d.detail["task_id"],
-                d.detail["assignee"].as_str().unwrap_or(d.detail["role"].as_str().unwrap_or("?")),
-                d.detail["title"].as_str().unwrap_or("")
-            ),
-            "owner_changed" => format!("handed to {}", d.detail["to"].as_str().unwrap_or("?")),
-            "handover_waiting" => {
-                format!("waits for {}", crate::assign::a_role(d.detail["role"].as_str().unwrap_or("?")))
-            }
-            "became_key" => "became a key account".into(),
-            "lost_key" => "lost key-account status".into(),
-            other => other.replace('_', " "),
-        };
         // Decisions come after the event that caused them.
         let order = store_order(&d.event_id, &entries);
+        details.push((entries.len(), d.detail.clone()));
         entries.push((
             d.at.clone(),
             order,
             Entry {
                 at: d.at,
+                what: decision_what(&d.kind, &d.detail),
                 kind: d.kind,
-                what,
                 rule,
                 reason: d.reason,
                 rules_version: d.rules_version,
@@ -131,17 +124,181 @@ fn timeline(store: &Store, subject: &Subject) -> Result<Vec<Entry>> {
             },
         ));
     }
-    entries.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    Ok(entries.into_iter().map(|(_, _, e)| e).collect())
+    let about = crate::store::TaskFilter { subject: Some(subject.clone()), ..Default::default() };
+    for t in store.tasks(&about)? {
+        let (Some(at), true) = (t.closed_at.clone(), t.status.is_closed()) else { continue };
+        let what = format!("task {} {}: {}", t.id, t.status, t.title);
+        // After whatever else happened at that time (the close of a deal cancels its tasks).
+        entries.push((
+            at.clone(),
+            i64::MAX - 1,
+            Entry {
+                at,
+                kind: format!("task_{}", t.status),
+                what,
+                rule: None,
+                reason: t.outcome.clone().unwrap_or_default(),
+                rules_version: String::new(),
+                event_id: String::new(),
+            },
+        ));
+    }
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| (&entries[a].0, entries[a].1).cmp(&(&entries[b].0, entries[b].1)));
+    let details: std::collections::HashMap<usize, serde_json::Value> = details.into_iter().collect();
+    let mut entries: Vec<(Entry, Option<serde_json::Value>)> = {
+        let mut slots: Vec<Option<Placed>> = entries.into_iter().map(Some).collect();
+        order
+            .iter()
+            .map(|&i| {
+                let (_, _, e) = slots[i].take().expect("each entry once");
+                let extra = if e.kind == "event" { data.remove(&e.event_id) } else { details.get(&i).cloned() };
+                (e, extra)
+            })
+            .collect()
+    };
+    describe_upserts(&mut entries, first_stage);
+    Ok(entries.into_iter().map(|(e, _)| e).collect())
+}
+
+/// A decision in words. A kind this version does not know shows as its
+/// name with what its detail says.
+fn decision_what(kind: &str, detail: &serde_json::Value) -> String {
+    let s = |k: &str| detail[k].as_str().unwrap_or("?").to_string();
+    match kind {
+        "stage_move" => {
+            let mut what = format!("moved {} → {}", s("from"), s("to"));
+            match detail["cancelled_tasks"].as_u64() {
+                Some(1) => what.push_str(" (1 open task cancelled)"),
+                Some(n) => what.push_str(&format!(" ({n} open tasks cancelled)")),
+                None => {}
+            }
+            what
+        }
+        "stage_refused" => format!("refused the move {} → {}", s("from"), s("requested")),
+        "task_created" => format!(
+            "task {} for {}: {}",
+            detail["task_id"],
+            detail["assignee"].as_str().unwrap_or(detail["role"].as_str().unwrap_or("?")),
+            detail["title"].as_str().unwrap_or("")
+        ),
+        "owner_changed" => match detail["from"].as_str() {
+            Some(from) => format!("handed from {from} to {}", s("to")),
+            None => format!("handed to {}", s("to")),
+        },
+        "handover_waiting" => {
+            format!("waits for {}", crate::assign::a_role(detail["role"].as_str().unwrap_or("?")))
+        }
+        "became_key" => "became a key account".into(),
+        "lost_key" => "lost key-account status".into(),
+        other => {
+            let name = other.replace(['_', '.'], " ");
+            let Some(map) = detail.as_object() else { return name };
+            if let (Some(from), Some(to)) = (map.get("from").and_then(|v| v.as_str()), map.get("to").and_then(|v| v.as_str())) {
+                return format!("{name}: {from} → {to}");
+            }
+            let said: Vec<String> = map
+                .iter()
+                .filter(|(_, v)| !v.is_object() && !v.is_array() && !v.is_null())
+                .map(|(k, v)| format!("{}: {}", k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            if said.is_empty() { name } else { format!("{name} ({})", said.join(", ")) }
+        }
+    }
+}
+
+/// Say what each upsert of the subject asked for and changed: the fields
+/// whose values changed (its owner, its amount), the stage it asked for and
+/// what came of it (moved, already there, refused), and the reasons it gives
+/// (a `lost_reason`). `entries` are in time order, each event with its data
+/// and each decision with its detail.
+fn describe_upserts(entries: &mut [(Entry, Option<serde_json::Value>)], first_stage: Option<&str>) {
+    let mut known: Option<serde_json::Map<String, serde_json::Value>> = None;
+    let mut stage = first_stage.map(str::to_string);
+    for i in 0..entries.len() {
+        if entries[i].0.kind != "event" {
+            // A decision that moved the deal says where it is now.
+            let (e, detail) = &entries[i];
+            if let Some(to) = detail.as_ref().and_then(|d| d["to"].as_str())
+                && e.kind != "owner_changed"
+                && (e.kind.contains("stage") || e.kind.contains("reopen"))
+            {
+                stage = Some(to.to_string());
+            }
+            continue;
+        }
+        let Some(serde_json::Value::Object(data)) = entries[i].1.clone() else { continue };
+        let mut said = Vec::new();
+        match &known {
+            None => {
+                said.push("new".to_string());
+                if let Some(owner) = data.get("owner").filter(|o| !o.is_null()) {
+                    said.push(format!("owner {}", shown(owner)));
+                }
+            }
+            Some(before) => {
+                for (k, v) in &data {
+                    if k == "id" || k == "stage" || k.ends_with("reason") || before.get(k) == Some(v) {
+                        continue;
+                    }
+                    match before.get(k) {
+                        Some(old) => said.push(format!("{} {} → {}", k.replace('_', " "), shown(old), shown(v))),
+                        None => said.push(format!("{} {}", k.replace('_', " "), shown(v))),
+                    }
+                }
+            }
+        }
+        if let Some(asked) = data.get("stage").and_then(|s| s.as_str()) {
+            let event = &entries[i].0.event_id;
+            let after = |kind: &str| {
+                entries[i + 1..].iter().take_while(|(e, _)| e.kind != "event").any(|(e, d)| {
+                    e.event_id == *event && e.kind == kind && d.as_ref().is_some_and(|d| d["to"] == asked || d["requested"] == asked)
+                })
+            };
+            said.push(if stage.as_deref() == Some(asked) {
+                format!("asked for {asked}: it was there already, nothing changed")
+            } else if after("stage_refused") {
+                format!("asked for {asked}: refused")
+            } else if after("stage_move") {
+                format!("asked for {asked}")
+            } else {
+                format!("asked for {asked}: not moved")
+            });
+        }
+        for (k, v) in data.iter().filter(|(k, v)| k.ends_with("reason") && !v.is_null()) {
+            said.push(format!("{} {}", k.replace('_', " "), shown(v)));
+        }
+        if said.is_empty() {
+            said.push("nothing changed".into());
+        }
+        let what = &mut entries[i].0.what;
+        *what = format!("{what}: {}", said.join("; "));
+        match &mut known {
+            Some(k) => crate::store::merge(k, &data),
+            None => known = Some(data),
+        }
+    }
+}
+
+/// A value of an event's data in a timeline: text as it is, amounts with separators.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("{s:?}"),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() >= 1000.0 => crate::rules::money(f),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// Sort key of a decision: just after its root event when that is in the timeline.
-fn store_order(event_id: &str, entries: &[(String, i64, Entry)]) -> i64 {
+fn store_order(event_id: &str, entries: &[Placed]) -> i64 {
     let root = event_id.split('#').next().unwrap_or(event_id);
     entries.iter().find(|(_, _, e)| e.kind == "event" && e.event_id == root).map(|(_, o, _)| o + 1).unwrap_or(i64::MAX)
 }
 
-pub fn deal(store: &Store, id: &str) -> Result<Explanation> {
+pub fn deal(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanation> {
     let d = store.deal(id)?.ok_or_else(|| Error::NotFound(format!("no such deal: {id}")))?;
     let name = d.data.get("name").and_then(|v| v.as_str()).unwrap_or(id);
     let summary = format!(
@@ -154,7 +311,7 @@ pub fn deal(store: &Store, id: &str) -> Result<Explanation> {
     );
     let subject = Subject::new("deal", id);
     Ok(Explanation {
-        timeline: timeline(store, &subject)?,
+        timeline: timeline(store, &subject, Some(playbook.config.pipeline.first()))?,
         subject,
         summary,
         key_now: None,
@@ -188,11 +345,14 @@ pub fn account(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanati
         };
         yes |= says == "key";
         veto |= says == "not_key";
+        let reading = playbook.rules.read(rule, &facts);
         verdicts.push(Verdict {
             rule: format!("{}:{} {}", rule.file, rule.line, rule.name),
             says,
             reason,
-            conditions: playbook.rules.conditions(rule, &facts),
+            conditions: reading.conditions,
+            tests: reading.tests,
+            lets: reading.lets,
         });
     }
     let summary = format!(
@@ -202,7 +362,7 @@ pub fn account(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanati
     );
     let subject = Subject::new("account", id);
     Ok(Explanation {
-        timeline: timeline(store, &subject)?,
+        timeline: timeline(store, &subject, None)?,
         subject,
         summary,
         key_now: Some(KeyNow { is_key: a.is_key, would_be_key: yes && !veto, verdicts }),
@@ -236,7 +396,12 @@ pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> 
         t.due_at
     );
     let subject = Subject::new("task", &id.to_string());
-    let mut timeline = timeline(store, &t.subject)?;
-    timeline.retain(|e| e.kind != "task_created" || e.what.starts_with(&format!("task {id} ")));
+    let first = (t.subject.kind == "deal").then(|| playbook.config.pipeline.first());
+    let mut timeline = timeline(store, &t.subject, first)?;
+    let other_task = |e: &Entry| {
+        matches!(e.kind.as_str(), "task_created" | "task_cancelled" | "task_done")
+            && !e.what.starts_with(&format!("task {id} "))
+    };
+    timeline.retain(|e| !other_task(e));
     Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text })
 }

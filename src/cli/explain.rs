@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
     let store = ctx.existing_store(&playbook.config)?;
     let e = match args.kind {
-        Kind::Deal => explain::deal(&store, &args.id)?,
+        Kind::Deal => explain::deal(&store, &playbook, &args.id)?,
         Kind::Account => explain::account(&store, &playbook, &args.id)?,
         Kind::Task => {
             let id = args.id.trim_start_matches(['T', 't', '#', '-']);

@@ -259,6 +259,10 @@ fn print_table(tasks: &[Task]) {
         return;
     }
     let mut t = output::table(&["ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE"]);
+    t.whole(&["ID", "PRIORITY", "DUE", "ROLE", "STATUS", "ABOUT"])
+        .min("ASSIGNEE", 10)
+        .min("TITLE", 20)
+        .drop_first(&["ROLE", "STATUS", "PRIORITY"]);
     for task in tasks {
         t.add_row(vec![
             task.id.to_string(),
