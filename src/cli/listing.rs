@@ -58,7 +58,7 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let mut t = output::table(&["ID", "NAME", "KEY", "OWNER", "REGION", "WHY KEY"]);
-    t.whole(&["ID", "KEY"]).min("NAME", 16).min("WHY KEY", 16).drop_first(&["REGION", "WHY KEY"]);
+    t.whole(&["ID", "KEY"]).min("NAME", 20).min("OWNER", 14).min("WHY KEY", 16).drop_first(&["REGION", "WHY KEY"]);
     for a in &accounts {
         let key = if a.is_key {
             format!("since {}", a.key_since.as_deref().unwrap_or("?").get(..10).unwrap_or("?"))
@@ -109,7 +109,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let mut t = output::table(&["ID", "ACCOUNT", "NAME", "STAGE", "SINCE", "AMOUNT", "OWNER"]);
-    t.whole(&["ID", "ACCOUNT", "STAGE", "SINCE", "AMOUNT"]).min("NAME", 16).min("OWNER", 10).drop_first(&[
+    t.whole(&["ID", "ACCOUNT", "STAGE", "SINCE", "AMOUNT"]).min("NAME", 24).min("OWNER", 14).drop_first(&[
         "ACCOUNT", "SINCE", "OWNER",
     ]);
     for d in &deals {

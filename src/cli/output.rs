@@ -185,19 +185,23 @@ impl Shown {
             let gone = order.next()?;
             shown.retain(|&i| i != gone);
         }
-        // Room left over goes to the text columns, evenly, up to what they need.
+        // Room left over goes to the text columns, in proportion to what they still need.
         let mut w = min.clone();
-        let mut spare = limit - total(&shown, &w);
-        loop {
-            let open: Vec<usize> = shown.iter().copied().filter(|&i| w[i] < natural[i]).collect();
-            if open.is_empty() || spare == 0 {
-                break;
-            }
-            let share = (spare / open.len()).max(1);
-            for i in open {
-                let add = share.min(natural[i] - w[i]).min(spare);
+        let spare = limit - total(&shown, &w);
+        let need: Vec<usize> = shown.iter().map(|&i| natural[i] - w[i]).collect();
+        let all: usize = need.iter().sum();
+        if all > 0 {
+            let mut left = spare.min(all);
+            for (n, &i) in shown.iter().enumerate() {
+                let add = (spare.min(all) * need[n] / all).min(left);
                 w[i] += add;
-                spare -= add;
+                left -= add;
+            }
+            // What rounding left, to the first that still needs it.
+            for &i in &shown {
+                let add = left.min(natural[i] - w[i]);
+                w[i] += add;
+                left -= add;
             }
         }
         (total(&shown, &w) <= limit).then_some((shown, w))
@@ -252,9 +256,16 @@ impl Shown {
         for row in &self.rows {
             let head: Vec<&str> = row.iter().take(2).map(String::as_str).filter(|c| !c.is_empty()).collect();
             out.extend(wrap_indented(&head.join("  "), limit, " ", "     "));
-            for (c, cell) in self.columns.iter().zip(row).skip(2).filter(|(_, cell)| !cell.is_empty()) {
+            // Short whole values (an id, a version) share one line; the others have one each.
+            let rest = self.columns.iter().zip(row).skip(2).filter(|(_, cell)| !cell.is_empty());
+            let (whole, text): (Vec<_>, Vec<_>) = rest.partition(|(c, _)| c.fit == Fit::Whole);
+            let whole: Vec<String> = whole.iter().map(|(c, cell)| format!("{}: {cell}", c.header.to_lowercase())).collect();
+            for (c, cell) in text {
                 let label = format!("     {}: ", c.header.to_lowercase());
                 out.extend(wrap_indented(cell, limit, &label, "       "));
+            }
+            if !whole.is_empty() {
+                out.extend(wrap_indented(&whole.join(" · "), limit, "     ", "     "));
             }
         }
         out.join("\n")
@@ -265,6 +276,11 @@ impl std::fmt::Display for Shown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render())
     }
+}
+
+/// How many columns `text` takes on a screen.
+pub fn shown_width(text: &str) -> usize {
+    text.width()
 }
 
 /// `text` cut to at most `width` columns after a whole word, ending in `…`

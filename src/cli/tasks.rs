@@ -260,8 +260,8 @@ fn print_table(tasks: &[Task]) {
     }
     let mut t = output::table(&["ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE"]);
     t.whole(&["ID", "PRIORITY", "DUE", "ROLE", "STATUS", "ABOUT"])
-        .min("ASSIGNEE", 10)
-        .min("TITLE", 20)
+        .min("ASSIGNEE", 14)
+        .min("TITLE", 30)
         .drop_first(&["ROLE", "STATUS", "PRIORITY"]);
     for task in tasks {
         t.add_row(vec![
