@@ -194,13 +194,17 @@ fn decision_what(kind: &str, detail: &serde_json::Value) -> String {
         other => {
             let name = other.replace(['_', '.'], " ");
             let Some(map) = detail.as_object() else { return name };
-            if let (Some(from), Some(to)) = (map.get("from").and_then(|v| v.as_str()), map.get("to").and_then(|v| v.as_str())) {
+            if let (Some(from), Some(to)) =
+                (map.get("from").and_then(|v| v.as_str()), map.get("to").and_then(|v| v.as_str()))
+            {
                 return format!("{name}: {from} → {to}");
             }
             let said: Vec<String> = map
                 .iter()
                 .filter(|(_, v)| !v.is_object() && !v.is_array() && !v.is_null())
-                .map(|(k, v)| format!("{}: {}", k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    format!("{}: {}", k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                })
                 .collect();
             if said.is_empty() { name } else { format!("{name} ({})", said.join(", ")) }
         }
@@ -252,10 +256,14 @@ fn describe_upserts(entries: &mut [(Entry, Option<serde_json::Value>)], first_st
             let event = &entries[i].0.event_id;
             let after = |kind: &str| {
                 entries[i + 1..].iter().take_while(|(e, _)| e.kind != "event").any(|(e, d)| {
-                    e.event_id == *event && e.kind == kind && d.as_ref().is_some_and(|d| d["to"] == asked || d["requested"] == asked)
+                    e.event_id == *event
+                        && e.kind == kind
+                        && d.as_ref().is_some_and(|d| d["to"] == asked || d["requested"] == asked)
                 })
             };
-            said.push(if stage.as_deref() == Some(asked) {
+            said.push(if known.is_none() && stage.as_deref() == Some(asked) {
+                format!("stage {asked}")
+            } else if stage.as_deref() == Some(asked) {
                 format!("asked for {asked}: it was there already, nothing changed")
             } else if after("stage_refused") {
                 format!("asked for {asked}: refused")

@@ -148,7 +148,13 @@ fn the_large_company_rule_shows_its_three_comparisons_with_the_accounts_and_the_
     assert_eq!(
         comparisons(v),
         [
-            (t("account.employees >= settings.key_large_company_employees"), t("1,200"), t(">="), t("1,000"), t("true")),
+            (
+                t("account.employees >= settings.key_large_company_employees"),
+                t("1,200"),
+                t(">="),
+                t("1,000"),
+                t("true")
+            ),
             (t("account.open_deals >= settings.key_large_company_open_deals"), t("2"), t(">="), t("3"), t("false")),
             (
                 t("account.open_pipeline >= settings.key_large_company_open_pipeline * share"),
@@ -207,16 +213,26 @@ fn any_rule_shows_its_tests_in_order_with_lets_else_ifs_calls_and_bracketed_part
     let v = verdict(&e, " key_custom");
     assert_eq!(v["says"], "nothing");
     assert_eq!(v["lets"][0]["value"], "200");
-    let tests: Vec<(u64, &str)> =
-        v["tests"].as_array().unwrap().iter().map(|t| (t["line"].as_u64().unwrap(), t["result"].as_str().unwrap())).collect();
+    let tests: Vec<(u64, &str)> = v["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["line"].as_u64().unwrap(), t["result"].as_str().unwrap()))
+        .collect();
     assert_eq!(tests, [(4, "false"), (6, "false"), (9, "false")], "{v:#}");
     let c = &v["conditions"];
-    assert_eq!((&c[0]["text"], &c[0]["values"]), (&json!("account.sector == \"retail\""), &json!("\"tools\" == \"retail\"")));
+    assert_eq!(
+        (&c[0]["text"], &c[0]["values"]),
+        (&json!("account.sector == \"retail\""), &json!("\"tools\" == \"retail\""))
+    );
     assert_eq!((&c[1]["text"], &c[1]["values"]), (&json!("big > 5000"), &json!("200 > 5,000")));
     assert_eq!(c[2]["text"], "(account.open_deals > 1 && account.region != \"West\")");
     assert_eq!(c[2]["parts"][0]["values"], "0 > 1");
     assert_eq!(c[2]["parts"][1]["values"], "\"East\" != \"West\"");
-    assert_eq!((&c[3]["text"], &c[3]["values"], &c[3]["result"]), (&json!("is_closed(\"lead\")"), &json!("is_closed(\"lead\")"), &json!("false")));
+    assert_eq!(
+        (&c[3]["text"], &c[3]["values"], &c[3]["result"]),
+        (&json!("is_closed(\"lead\")"), &json!("is_closed(\"lead\")"), &json!("false"))
+    );
     assert_eq!((&c[4]["values"], &c[4]["result"]), (&json!("!false"), &json!("true")));
 }
 
@@ -231,7 +247,11 @@ fn a_deals_timeline_says_what_each_event_asked_for_and_changed() {
     ws.ingest(&[
         account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({"owner": "Ana Ruiz"})),
         deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme rollout", 20_000, "Ana Ruiz"),
-        common::event("deal.upserted", "2026-11-03T09:00:00Z", json!({"id": "D-1", "account_id": "A-1", "owner": "Ben Okafor"})),
+        common::event(
+            "deal.upserted",
+            "2026-11-03T09:00:00Z",
+            json!({"id": "D-1", "account_id": "A-1", "owner": "Ben Okafor"}),
+        ),
         request_stage("2026-11-03T10:00:00Z", "D-1", "A-1", "lead"),
         request_stage("2026-11-03T11:00:00Z", "D-1", "A-1", "negotiation"),
         activity("2026-11-04T10:00:00Z", "A-1", Some("D-1"), None, "meeting"),

@@ -41,13 +41,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if args.json {
         output::json(&e)?;
     } else {
-        print(&e);
+        let names: Vec<String> = playbook.config.team.iter().map(|p| p.name.clone()).collect();
+        print(&e, &|text: &str| output::glue(text, &names));
     }
     Ok(Outcome::Ok)
 }
 
-fn print(e: &Explanation) {
-    output::say(0, 4, &e.summary);
+/// `glue` keeps the team's names on one line (see [`output::glue`]).
+fn print(e: &Explanation, glue: &dyn Fn(&str) -> String) {
+    output::say(0, 4, &glue(&e.summary));
     if let Some(k) = &e.key_now {
         let verdict = match (k.is_key, k.would_be_key) {
             (true, true) => "key, and the rules still say so",
@@ -62,7 +64,7 @@ fn print(e: &Explanation) {
                 Some(r) => format!("{}: {r}", v.says),
                 None => v.says.clone(),
             };
-            output::say(2, 4, &format!("{} → {says}", v.rule));
+            output::say(2, 4, &glue(&format!("{} → {says}", v.rule)));
             print_reading(v);
         }
     }
@@ -86,9 +88,9 @@ fn print(e: &Explanation) {
         for x in &e.timeline {
             t.add_row(vec![
                 x.at.clone(),
-                x.what.clone(),
+                glue(&x.what),
                 x.rule.clone().unwrap_or_default(),
-                x.reason.clone(),
+                glue(&x.reason),
                 x.rules_version.clone(),
                 x.event_id.clone(),
             ]);

@@ -57,6 +57,7 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
         println!("no accounts");
         return Ok(Outcome::Ok);
     }
+    let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
     let mut t = output::table(&["ID", "NAME", "KEY", "OWNER", "REGION", "WHY KEY"]);
     t.whole(&["ID", "KEY"]).min("NAME", 20).min("OWNER", 14).min("WHY KEY", 16).drop_first(&["REGION", "WHY KEY"]);
     for a in &accounts {
@@ -69,12 +70,15 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
             a.id.clone(),
             name(a),
             key,
-            match waiting_for(a) {
-                Some(role) => {
-                    format!("{} (waits for {})", or_dash(a.owner.as_deref()), dealflow::assign::a_role(&role))
-                }
-                None => or_dash(a.owner.as_deref()),
-            },
+            output::glue(
+                &match waiting_for(a) {
+                    Some(role) => {
+                        format!("{} (waits for {})", or_dash(a.owner.as_deref()), dealflow::assign::a_role(&role))
+                    }
+                    None => or_dash(a.owner.as_deref()),
+                },
+                &names,
+            ),
             or_dash(region(a).as_deref()),
             or_dash(a.key_reason.as_deref()),
         ]);
@@ -108,10 +112,12 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
         println!("no deals");
         return Ok(Outcome::Ok);
     }
+    let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
     let mut t = output::table(&["ID", "ACCOUNT", "NAME", "STAGE", "SINCE", "AMOUNT", "OWNER"]);
-    t.whole(&["ID", "ACCOUNT", "STAGE", "SINCE", "AMOUNT"]).min("NAME", 24).min("OWNER", 14).drop_first(&[
-        "ACCOUNT", "SINCE", "OWNER",
-    ]);
+    t.whole(&["ID", "ACCOUNT", "STAGE", "SINCE", "AMOUNT"])
+        .min("NAME", 24)
+        .min("OWNER", 14)
+        .drop_first(&["ACCOUNT", "SINCE", "OWNER"]);
     for d in &deals {
         t.add_row(vec![
             d.id.clone(),
@@ -120,7 +126,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
             d.stage.clone(),
             d.stage_entered_at.get(..10).unwrap_or("").to_string(),
             money(d.amount),
-            or_dash(d.owner.as_deref()),
+            output::glue(&or_dash(d.owner.as_deref()), &names),
         ]);
     }
     println!("{t}");

@@ -234,11 +234,12 @@ impl Shown {
                 .iter()
                 .map(|&i| {
                     let w = widths[i];
-                    match self.columns[i].fit {
+                    let lines = match self.columns[i].fit {
                         _ if row[i].width() <= w => vec![row[i].clone()],
                         Fit::Wrap => wrap(&row[i], w),
                         Fit::Cut | Fit::Whole => vec![cut(&row[i], w)],
-                    }
+                    };
+                    lines.into_iter().map(unglued).collect()
                 })
                 .collect();
             line(cells, &mut out);
@@ -259,7 +260,8 @@ impl Shown {
             // Short whole values (an id, a version) share one line; the others have one each.
             let rest = self.columns.iter().zip(row).skip(2).filter(|(_, cell)| !cell.is_empty());
             let (whole, text): (Vec<_>, Vec<_>) = rest.partition(|(c, _)| c.fit == Fit::Whole);
-            let whole: Vec<String> = whole.iter().map(|(c, cell)| format!("{}: {cell}", c.header.to_lowercase())).collect();
+            let whole: Vec<String> =
+                whole.iter().map(|(c, cell)| format!("{}: {cell}", c.header.to_lowercase())).collect();
             for (c, cell) in text {
                 let label = format!("     {}: ", c.header.to_lowercase());
                 out.extend(wrap_indented(cell, limit, &label, "       "));
@@ -268,7 +270,7 @@ impl Shown {
                 out.extend(wrap_indented(&whole.join(" · "), limit, "     ", "     "));
             }
         }
-        out.join("\n")
+        out.into_iter().map(unglued).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -276,6 +278,24 @@ impl std::fmt::Display for Shown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render())
     }
+}
+
+/// A space that keeps the words on each side of it on one line; printed as a space.
+const GLUE: char = '\u{a0}';
+
+/// `text` with each of `phrases` (people's names) kept on one line when it
+/// is wrapped or cut: their spaces become [`GLUE`].
+pub fn glue(text: &str, phrases: &[String]) -> String {
+    let mut out = text.to_string();
+    for p in phrases.iter().filter(|p| p.contains(' ')) {
+        out = out.replace(p.as_str(), &p.replace(' ', &GLUE.to_string()));
+    }
+    out
+}
+
+/// A line as printed: glued spaces are spaces again.
+fn unglued(line: String) -> String {
+    if line.contains(GLUE) { line.replace(GLUE, " ") } else { line }
 }
 
 /// How many columns `text` takes on a screen.
@@ -349,16 +369,18 @@ pub fn wrap_indented(text: &str, width: usize, first: &str, rest: &str) -> Vec<S
 
 /// Print `text` (escaped with [`printable`]) for the screen's [`width`]: as
 /// it is with no limit, else broken between words, the lines after the first
-/// indented by `hang` columns more than `indent`.
+/// indented by `hang` columns more than the first (which keeps the text's own
+/// indentation, after `indent` columns).
 pub fn say(indent: usize, hang: usize, text: &str) {
-    let first = " ".repeat(indent);
     let text = printable(text);
+    let body = text.trim_start_matches(' ');
+    let first = " ".repeat(indent + text.len() - body.len());
     match width() {
-        None => println!("{first}{text}"),
+        None => println!("{first}{}", unglued(body.to_string())),
         Some(w) => {
-            let rest = " ".repeat((indent + hang).min(w / 2));
-            for l in wrap_indented(&text, w, &first, &rest) {
-                println!("{l}");
+            let rest = " ".repeat((first.len() + hang).min(w / 2));
+            for l in wrap_indented(body, w, &first, &rest) {
+                println!("{}", unglued(l));
             }
         }
     }
@@ -449,7 +471,10 @@ mod tests {
         assert_eq!(cut("Escalation: Sierra Vista", 14), "Escalation…");
         assert_eq!(cut("short", 20), "short");
         assert_eq!(cut("Supercalifragilistic", 6), "Super…");
-        assert_eq!(wrap("no decision maker engaged yet: meet a buyer", 16), ["no decision", "maker engaged", "yet: meet a", "buyer"]);
+        assert_eq!(
+            wrap("no decision maker engaged yet: meet a buyer", 16),
+            ["no decision", "maker engaged", "yet: meet a", "buyer"]
+        );
         assert_eq!(wrap_indented("a bb ccc dddd", 8, "> ", "  "), ["> a bb", "  ccc", "  dddd"]);
     }
 

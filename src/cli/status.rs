@@ -79,7 +79,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         let n = ids.len();
         let accounts = if n == 1 { "account waits" } else { "accounts wait" };
         let role = dealflow::assign::a_role(role);
-        output::say(0, 2, &format!("{n} {accounts} for {role}: {} (handed over once the team has one)", ids.join(", ")));
+        output::say(
+            0,
+            2,
+            &format!("{n} {accounts} for {role}: {} (handed over once the team has one)", ids.join(", ")),
+        );
     }
     if !rule_errors.is_empty() {
         println!("{} rule errors; the latest:", rule_errors.len());

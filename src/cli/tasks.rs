@@ -248,12 +248,13 @@ fn list(
     if json {
         output::json(&tasks)?;
     } else {
-        print_table(&tasks);
+        let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
+        print_table(&tasks, &names);
     }
     Ok(Outcome::Ok)
 }
 
-fn print_table(tasks: &[Task]) {
+fn print_table(tasks: &[Task], names: &[String]) {
     if tasks.is_empty() {
         println!("no tasks");
         return;
@@ -269,7 +270,7 @@ fn print_table(tasks: &[Task]) {
             task.priority.to_string(),
             task.due_at.clone(),
             task.role.clone(),
-            or_dash(task.assignee.as_deref()),
+            output::glue(&or_dash(task.assignee.as_deref()), names),
             task.status.to_string(),
             task.subject.to_string(),
             task.title.clone(),
