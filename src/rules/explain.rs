@@ -141,11 +141,8 @@ impl RuleSet {
                     let value = reader.value(&before, expr);
                     reading.lets.push(Local { name: ident.name.to_string(), value, line: reader.line(*pos) });
                 }
-                Stmt::If(..) => {
-                    if reader.test(&before, stmt, &mut reading) {
-                        return reading;
-                    }
-                }
+                // Reading a test records it; the rule stops at the one that decided.
+                Stmt::If(..) if reader.test(&before, stmt, &mut reading) => return reading,
                 Stmt::Return(..) => return reading,
                 _ => {}
             }
