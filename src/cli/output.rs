@@ -266,8 +266,19 @@ impl Shown {
                 let label = format!("     {}: ", c.header.to_lowercase());
                 out.extend(wrap_indented(cell, limit, &label, "       "));
             }
-            if !whole.is_empty() {
-                out.extend(wrap_indented(&whole.join(" · "), limit, "     ", "     "));
+            // Each `label: value` whole, two spaces apart, as many on a line as fit.
+            let mut line = String::new();
+            for item in whole {
+                if !line.is_empty() && 5 + line.width() + 2 + item.width() > limit {
+                    out.push(format!("     {}", cut(&std::mem::take(&mut line), limit.saturating_sub(5).max(2))));
+                }
+                if !line.is_empty() {
+                    line.push_str("  ");
+                }
+                line.push_str(&item);
+            }
+            if !line.is_empty() {
+                out.push(format!("     {}", cut(&line, limit.saturating_sub(5).max(2))));
             }
         }
         out.into_iter().map(unglued).collect::<Vec<_>>().join("\n")
