@@ -175,7 +175,10 @@ fn decision_what(kind: &str, detail: &serde_json::Value) -> String {
             }
             what
         }
-        "stage_refused" => format!("refused the move {} → {}", s("from"), s("requested")),
+        "stage_refused" => {
+            let reopen = if detail["reopening"] == true { " (a reopen)" } else { "" };
+            format!("refused the move {} → {}{reopen}", s("from"), s("requested"))
+        }
         "task_created" => format!(
             "task {} for {}: {}",
             detail["task_id"],
@@ -192,18 +195,23 @@ fn decision_what(kind: &str, detail: &serde_json::Value) -> String {
         "became_key" => "became a key account".into(),
         "lost_key" => "lost key-account status".into(),
         other => {
-            let name = other.replace(['_', '.'], " ");
+            let mut name = other.replace(['_', '.'], " ");
             let Some(map) = detail.as_object() else { return name };
-            if let (Some(from), Some(to)) =
-                (map.get("from").and_then(|v| v.as_str()), map.get("to").and_then(|v| v.as_str()))
-            {
-                return format!("{name}: {from} → {to}");
-            }
+            let text = |k: &str| map.get(k).and_then(|v| v.as_str());
+            let moved = match (text("from"), text("to")) {
+                (Some(from), Some(to)) => {
+                    name = format!("{name}: {from} → {to}");
+                    true
+                }
+                _ => false,
+            };
             let said: Vec<String> = map
                 .iter()
-                .filter(|(_, v)| !v.is_object() && !v.is_array() && !v.is_null())
+                .filter(|(k, v)| {
+                    !(moved && (*k == "from" || *k == "to")) && !v.is_object() && !v.is_array() && !v.is_null()
+                })
                 .map(|(k, v)| {
-                    format!("{}: {}", k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    format!("{} {}", k.replace('_', " "), v.as_str().map_or_else(|| v.to_string(), str::to_string))
                 })
                 .collect();
             if said.is_empty() { name } else { format!("{name} ({})", said.join(", ")) }
@@ -412,4 +420,23 @@ pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> 
     };
     timeline.retain(|e| !other_task(e));
     Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::decision_what;
+
+    #[test]
+    fn a_decision_of_a_kind_this_version_does_not_know_shows_what_its_detail_says() {
+        let reopened = decision_what("deal_reopened", &json!({"from": "lost", "to": "lead", "life": 2}));
+        assert_eq!(reopened, "deal reopened: lost → lead (life 2)");
+        assert_eq!(decision_what("account.merged", &json!({"into": "A-2", "n": 3})), "account merged (into A-2, n 3)");
+        assert_eq!(decision_what("something_else", &json!(null)), "something else");
+        assert_eq!(
+            decision_what("stage_refused", &json!({"from": "lost", "requested": "lead", "reopening": true})),
+            "refused the move lost → lead (a reopen)"
+        );
+    }
 }
