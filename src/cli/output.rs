@@ -152,17 +152,22 @@ impl Shown {
             .collect()
     }
 
-    /// The narrowest each column may be: whole columns and wrapped words stay whole.
-    fn minimum(&self, natural: &[usize]) -> Vec<usize> {
+    /// The narrowest each column may be: whole columns and wrapped words stay
+    /// whole; a cut column gets its minimum (`comfortable`) or, when that is
+    /// 20 or more (a title, not a name), two thirds of it.
+    fn minimum(&self, natural: &[usize], comfortable: bool) -> Vec<usize> {
         self.columns
             .iter()
             .enumerate()
-            .map(|(i, c)| match c.fit {
-                Fit::Whole => natural[i],
-                Fit::Cut => c.min.max(c.header.width()).min(natural[i]),
-                Fit::Wrap => {
-                    let longest = self.rows.iter().flat_map(|r| r[i].split(' ')).map(|w| w.width()).max();
-                    c.min.max(c.header.width()).max(longest.unwrap_or(0)).min(natural[i])
+            .map(|(i, c)| {
+                let min = if comfortable || c.min < 20 { c.min } else { c.min * 2 / 3 };
+                match c.fit {
+                    Fit::Whole => natural[i],
+                    Fit::Cut => min.max(c.header.width()).min(natural[i]),
+                    Fit::Wrap => {
+                        let longest = self.rows.iter().flat_map(|r| r[i].split(' ')).map(|w| w.width()).max();
+                        min.max(c.header.width()).max(longest.unwrap_or(0)).min(natural[i])
+                    }
                 }
             })
             .collect()
@@ -177,13 +182,22 @@ impl Shown {
         if total(&shown, &natural) <= limit {
             return Some((shown, natural));
         }
-        let min = self.minimum(&natural);
+        // Columns go while the text columns would be narrower than their minimum;
+        // when even then they are, the text columns give up a third of it.
+        let mut min = self.minimum(&natural, true);
         let mut order: Vec<usize> = shown.iter().copied().filter(|&i| self.columns[i].drop.is_some()).collect();
         order.sort_by_key(|&i| self.columns[i].drop);
         let mut order = order.into_iter();
         while total(&shown, &min) > limit {
-            let gone = order.next()?;
-            shown.retain(|&i| i != gone);
+            match order.next() {
+                Some(gone) => shown.retain(|&i| i != gone),
+                None => {
+                    min = self.minimum(&natural, false);
+                    if total(&shown, &min) > limit {
+                        return None;
+                    }
+                }
+            }
         }
         // Room left over goes to the text columns, in proportion to what they still need.
         let mut w = min.clone();
@@ -209,6 +223,10 @@ impl Shown {
 
     fn render(&self) -> String {
         let Some((shown, widths)) = self.layout() else { return self.blocks() };
+        // A table that fits as it is keeps a third space between its columns; a fitted one, two.
+        let natural = self.natural();
+        let room: usize = shown.iter().map(|&i| natural[i] + PAD + 1).sum::<usize>() - 1;
+        let sep = usize::from(widths == natural && self.width.is_none_or(|w| room <= w));
         let mut out = String::new();
         let line = |cells: Vec<Vec<String>>, out: &mut String| {
             let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
@@ -218,7 +236,7 @@ impl Shown {
                     let cell = cells[n].get(k).map(String::as_str).unwrap_or("");
                     text.push(' ');
                     text.push_str(cell);
-                    text.extend(std::iter::repeat_n(' ', widths[i].saturating_sub(cell.width()) + 1));
+                    text.extend(std::iter::repeat_n(' ', widths[i].saturating_sub(cell.width()) + 1 + sep));
                 }
                 out.push_str(text.trim_end());
                 out.push('\n');
@@ -226,7 +244,7 @@ impl Shown {
         };
         let header = shown.iter().map(|&i| vec![self.columns[i].header.clone()]).collect();
         line(header, &mut out);
-        let rule: usize = shown.iter().map(|&i| widths[i] + PAD).sum();
+        let rule: usize = shown.iter().map(|&i| widths[i] + PAD + sep).sum::<usize>() - sep;
         out.push_str(&"─".repeat(rule));
         out.push('\n');
         for row in &self.rows {

@@ -262,7 +262,7 @@ fn print_table(tasks: &[Task], names: &[String]) {
     let mut t = output::table(&["ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE"]);
     t.whole(&["ID", "PRIORITY", "DUE", "ROLE", "STATUS", "ABOUT"])
         .min("ASSIGNEE", 14)
-        .min("TITLE", 30)
+        .min("TITLE", 40)
         .drop_first(&["ROLE", "STATUS", "PRIORITY"]);
     for task in tasks {
         t.add_row(vec![
