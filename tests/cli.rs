@@ -1551,3 +1551,113 @@ fn events_name_people_by_id_or_by_a_name_only_they_have_and_a_shared_name_is_ref
         (&json!("done"), &json!("Alex Kim"), &json!("102"))
     );
 }
+
+/// The words of `text`, without the punctuation around them.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '(' | ')' | ',' | ';' | ':' | '.' | '?' | '!' | '…')))
+        .filter(|w| w.chars().count() >= 2 && w.chars().any(char::is_alphanumeric))
+}
+
+/// Every string and number in a JSON value, split into words.
+fn json_words(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(s) => out.extend(words(s).map(str::to_string)),
+        Value::Number(n) => {
+            out.insert(n.to_string());
+        }
+        Value::Array(xs) => xs.iter().for_each(|x| json_words(x, out)),
+        Value::Object(m) => m.values().for_each(|x| json_words(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn tables_and_explanations_fit_80_and_120_columns_and_never_split_a_word() {
+    let ws = Workspace::new();
+    ws.ingest_file(&example("quarter.jsonl"));
+    let tasks = ws.tasks();
+    let refused = tasks.iter().find(|t| t["title"].as_str().unwrap().starts_with("Before moving")).unwrap();
+    let task = refused["id"].to_string();
+    let deal = refused["subject"]["id"].as_str().unwrap().to_string();
+    let key = ws.key_accounts()[0].clone();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["tasks"],
+        vec!["accounts"],
+        vec!["deals"],
+        vec!["status"],
+        vec!["explain", "deal", &deal],
+        vec!["explain", "account", &key],
+        vec!["explain", "account", "A-5"],
+        vec!["explain", "task", &task],
+    ];
+    // The team's names (`name = "..."` of each [[team]]): never broken across lines.
+    let config = ws.read("config.toml");
+    let names: Vec<&str> = config.lines().filter_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"')).collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for args in &commands {
+        // What the command says with no width to fit: its words whole (the reference).
+        let whole = ws.run(args).success().stdout;
+        let mut json_args = args.clone();
+        json_args.push("--json");
+        let json = ws.run(&json_args).success().json();
+        // Headers show as labels (`rule:`) when rows are laid out as blocks.
+        let mut known: BTreeSet<String> = words(&whole).flat_map(|w| [w.to_string(), w.to_lowercase()]).collect();
+        json_words(&json, &mut known);
+        for width in [80, 120] {
+            let out = ws.run_at_width(width, args).success().stdout;
+            let at = format!("COLUMNS={width} dealflow {}", args.join(" "));
+            for line in out.lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "{at}: a line of {} columns:\n{line}\n\n{out}",
+                    line.chars().count()
+                );
+            }
+            // A word of the output is a whole word, or one cut short with an ellipsis; never a piece
+            // (the start or the end of a word, a date or a `file:line` the line broke apart).
+            for raw in out.split_whitespace() {
+                let shortened = raw.ends_with('…');
+                let Some(w) = words(raw).next() else { continue };
+                if shortened || known.contains(w) {
+                    continue;
+                }
+                let whole_of = known.iter().find(|k| k.len() > w.len() && (k.starts_with(w) || k.ends_with(w)));
+                assert!(whole_of.is_none(), "{at}: {w:?} is a piece of {:?}:\n{out}", whole_of.unwrap());
+            }
+            for name in &names {
+                let (wide, narrow) = (whole.matches(name).count(), out.matches(name).count());
+                assert_eq!(
+                    narrow, wide,
+                    "{at}: {name} shows {wide} times on one line with no limit, {narrow} here:\n{out}"
+                );
+            }
+            // Dates, file:line places and ids are there whole.
+            match (args[0], json.as_array()) {
+                ("tasks", Some(rows)) => {
+                    for t in rows {
+                        let (id, due) = (t["id"].to_string(), t["due_at"].as_str().unwrap().to_string());
+                        assert!(
+                            out.lines().any(|l| l.split_whitespace().take(3).any(|w| w == id) && l.contains(&due)),
+                            "{at}: task {id} due {due} is not whole:\n{out}"
+                        );
+                    }
+                }
+                ("explain", _) => {
+                    for x in json["timeline"].as_array().unwrap() {
+                        let at_time = x["at"].as_str().unwrap();
+                        assert!(out.split_whitespace().any(|w| w == at_time), "{at}: {at_time} is not whole:\n{out}");
+                        if let Some(place) = x["rule"].as_str().and_then(|r| r.split(' ').next()) {
+                            assert!(out.split_whitespace().any(|w| w == place), "{at}: {place} is not whole:\n{out}");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // At 80 columns the 18 tasks of a queue take a line each (a header, its rule, one line per task).
+    let out = ws.run_at_width(80, &["tasks", "--role", "sales_rep", "--status", "open"]).success().stdout;
+    let open = ws.run(&["tasks", "--role", "sales_rep", "--status", "open", "--json"]).success().json();
+    assert_eq!(out.lines().count(), 2 + open.as_array().unwrap().len(), "{out}");
+}

@@ -239,6 +239,7 @@ fn print_report(
         bytes as f64 / 1e6
     );
     let mut t = output::table(&["run", "events", "time", "events/s", "peak memory"]);
+    t.whole(&["events", "time", "events/s", "peak memory"]).wrap(&["run"]);
     let memory_row = in_memory.map(|p| ("with the rules, store in memory", p));
     for (name, p) in
         [("store-only baseline (no rules)", baseline), ("with the rules", engine)].into_iter().chain(memory_row)
@@ -268,6 +269,7 @@ fn print_report(
     if !times.is_empty() {
         println!("\ntime in each rule, slowest in all first:");
         let mut t = output::table(&["rule", "where", "calls", "time", "µs/call", "share"]);
+        t.whole(&["rule", "where", "calls", "time", "µs/call", "share"]).drop_first(&["calls", "µs/call"]);
         for r in times.iter().take(args.top) {
             t.add_row(vec![
                 r.rule.clone(),

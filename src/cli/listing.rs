@@ -58,7 +58,9 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
         println!("no accounts");
         return Ok(Outcome::Ok);
     }
+    let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
     let mut t = output::table(&["ID", "NAME", "KEY", "OWNER", "REGION", "WHY KEY"]);
+    t.whole(&["ID", "KEY"]).min("NAME", 20).min("OWNER", 14).min("WHY KEY", 16).drop_first(&["REGION", "WHY KEY"]);
     for a in &accounts {
         let key = if a.is_key {
             format!("since {}", a.key_since.as_deref().unwrap_or("?").get(..10).unwrap_or("?"))
@@ -70,10 +72,13 @@ pub fn accounts(ctx: &Context, args: AccountsArgs) -> Result<Outcome> {
             a.id.clone(),
             name(a),
             key,
-            match waiting_for(a) {
-                Some(role) => format!("{owner} (waits for {})", dealflow::assign::a_role(&role)),
-                None => owner,
-            },
+            output::glue(
+                &match waiting_for(a) {
+                    Some(role) => format!("{owner} (waits for {})", dealflow::assign::a_role(&role)),
+                    None => owner,
+                },
+                &names,
+            ),
             or_dash(region(a).as_deref()),
             or_dash(a.key_reason.as_deref()),
         ]);
@@ -108,7 +113,12 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
         println!("no deals");
         return Ok(Outcome::Ok);
     }
+    let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
     let mut t = output::table(&["ID", "ACCOUNT", "NAME", "STAGE", "SINCE", "AMOUNT", "OWNER"]);
+    t.whole(&["ID", "ACCOUNT", "STAGE", "SINCE", "AMOUNT"])
+        .min("NAME", 24)
+        .min("OWNER", 14)
+        .drop_first(&["ACCOUNT", "SINCE", "OWNER"]);
     for d in &deals {
         t.add_row(vec![
             d.id.clone(),
@@ -117,7 +127,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
             d.stage.clone(),
             d.stage_entered_at.get(..10).unwrap_or("").to_string(),
             money(d.amount),
-            or_dash(d.owner.as_deref().map(|o| config.person_label(o)).as_deref()),
+            output::glue(&or_dash(d.owner.as_deref().map(|o| config.person_label(o)).as_deref()), &names),
         ]);
     }
     println!("{t}");

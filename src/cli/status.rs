@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::context::Context;
-use super::output::{self, printable};
+use super::output;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,6 +66,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     }
     println!("{accounts} accounts ({key_accounts} key), {deals} deals");
     let mut t = output::table(&["ROLE", "OPEN TASKS", "PEOPLE"]);
+    t.whole(&["ROLE", "OPEN TASKS"]).wrap(&["PEOPLE"]);
     for (role, n) in &open {
         let people = config.team.iter().filter(|p| &p.role == role && p.active).count();
         let staff = if people == 0 { "nobody active: tasks wait in the queue".to_string() } else { people.to_string() };
@@ -78,12 +79,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         let n = ids.len();
         let accounts = if n == 1 { "account waits" } else { "accounts wait" };
         let role = dealflow::assign::a_role(role);
-        println!("{n} {accounts} for {role}: {} (handed over once the team has one)", ids.join(", "));
+        output::say(
+            0,
+            2,
+            &format!("{n} {accounts} for {role}: {} (handed over once the team has one)", ids.join(", ")),
+        );
     }
     if !rule_errors.is_empty() {
         println!("{} rule errors; the latest:", rule_errors.len());
         for e in rule_errors.iter().rev().take(5) {
-            println!("  event {}: {}", printable(&e.event_id), printable(&e.reason));
+            output::say(2, 2, &format!("event {}: {}", e.event_id, e.reason));
         }
     }
     super::ingest::print_quarantined(&quarantined);

@@ -294,24 +294,29 @@ fn list(
     if json {
         output::json(&tasks.iter().map(|t| output::task_json(config, t)).collect::<Vec<_>>())?;
     } else {
-        print_table(config, &tasks);
+        let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
+        print_table(config, &tasks, &names);
     }
     Ok(Outcome::Ok)
 }
 
-fn print_table(config: &Config, tasks: &[Task]) {
+fn print_table(config: &Config, tasks: &[Task], names: &[String]) {
     if tasks.is_empty() {
         println!("no tasks");
         return;
     }
     let mut t = output::table(&["ID", "PRIORITY", "DUE", "ROLE", "ASSIGNEE", "STATUS", "ABOUT", "TITLE"]);
+    t.whole(&["ID", "PRIORITY", "DUE", "ROLE", "STATUS", "ABOUT"])
+        .min("ASSIGNEE", 14)
+        .min("TITLE", 40)
+        .drop_first(&["ROLE", "STATUS", "PRIORITY"]);
     for task in tasks {
         t.add_row(vec![
             task.id.to_string(),
             task.priority.to_string(),
             task.due_at.clone(),
             task.role.clone(),
-            or_dash(task.assignee.as_deref().map(|a| config.person_label(a)).as_deref()),
+            output::glue(&or_dash(task.assignee.as_deref().map(|a| config.person_label(a)).as_deref()), names),
             task.status.to_string(),
             task.subject.to_string(),
             task.title.clone(),

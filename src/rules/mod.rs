@@ -34,7 +34,7 @@ mod modules;
 mod names;
 mod uses;
 
-pub use explain::{Condition, function_line, function_source};
+pub use explain::{Condition, Local, Reading, Test, function_line, function_source};
 mod sandbox;
 pub mod stack;
 mod task_budget;

@@ -148,6 +148,8 @@ impl Workspace {
         cmd.current_dir(self.root())
             .env_remove("DEALFLOW_DIR")
             .env_remove("DEALFLOW_DB")
+            // Output laid out for no screen: a test sets COLUMNS when it means a width.
+            .env_remove("COLUMNS")
             .env("RUST_LOG", "warn")
             .arg("--dir")
             .arg(self.config_dir())
@@ -172,10 +174,17 @@ impl Workspace {
         finish(args, self.command(args))
     }
 
+    /// Run with output laid out for a screen `columns` wide (`COLUMNS`).
+    pub fn run_at_width(&self, columns: usize, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.env("COLUMNS", columns.to_string());
+        finish(args, cmd)
+    }
+
     /// Run without `--dir`, from `cwd`.
     pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
         let mut cmd = Command::cargo_bin("dealflow").expect("the dealflow binary");
-        cmd.current_dir(cwd).env_remove("DEALFLOW_DIR").env_remove("DEALFLOW_DB").args(args);
+        cmd.current_dir(cwd).env_remove("DEALFLOW_DIR").env_remove("DEALFLOW_DB").env_remove("COLUMNS").args(args);
         finish(args, cmd)
     }
 
