@@ -1969,6 +1969,48 @@ mod tests {
         assert_eq!(owner(&m, "A").as_deref(), Some("Ana"));
     }
 
+    /// Notes each reason (decisions) or stage (changes), and what was undone.
+    #[derive(Default)]
+    struct Notes(Vec<String>, Vec<u64>);
+
+    impl Recorder for Notes {
+        fn decision(&mut self, d: &Decision) -> Option<u64> {
+            self.0.push(d.reason.clone());
+            Some(self.0.len() as u64)
+        }
+        fn stage_change(&mut self, c: &StageChange) -> Option<u64> {
+            self.0.push(c.to.to_string());
+            Some(self.0.len() as u64)
+        }
+        fn undo(&mut self, token: u64) {
+            self.1.push(token);
+            self.0.pop();
+        }
+    }
+
+    #[test]
+    fn a_replay_hands_decisions_and_stage_changes_to_its_recorder_and_takes_back_those_rolled_back() {
+        let notes = Arc::new(Mutex::new(Notes::default()));
+        let m = Memory::for_replay_noted_by(notes.clone());
+        let change = |to| StageChange { deal_id: "D", from: None, to, at: NOW, event_id: "e", rule: None, reason: "r" };
+        m.record_decision(&decision("outside a unit"), "v").unwrap();
+        m.begin_unit().unwrap();
+        m.record_stage_change(&change("lead")).unwrap();
+        m.begin_nested().unwrap();
+        m.record_decision(&decision("undone"), "v").unwrap();
+        m.record_stage_change(&change("qualified")).unwrap();
+        m.rollback_nested().unwrap();
+        m.record_decision(&decision("kept"), "v").unwrap();
+        m.commit_unit().unwrap();
+        m.begin_unit().unwrap();
+        m.record_stage_change(&change("won")).unwrap();
+        m.rollback_unit().unwrap();
+        let notes = notes.lock().unwrap();
+        assert_eq!(notes.0, ["outside a unit", "lead", "kept"]);
+        assert_eq!(notes.1, [4, 3, 4], "the newest first");
+        assert!(m.decisions(None, None).unwrap().is_empty(), "a replay keeps no decisions");
+    }
+
     #[test]
     fn a_unit_rolled_back_undoes_every_write_and_task_ids_are_given_again() {
         let m = Memory::new();
