@@ -96,7 +96,8 @@ fn without_rule(dir: &std::path::Path, name: &str) {
     let file = dir.join("rules/stages.rhai");
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let at = lines.iter().position(|l| l.trim_start().starts_with(&format!("fn {name}("))).expect("the rule is shipped");
+    let at =
+        lines.iter().position(|l| l.trim_start().starts_with(&format!("fn {name}("))).expect("the rule is shipped");
     let mut start = at;
     while start > 0 && lines[start - 1].trim_start().starts_with("///") {
         start -= 1;
@@ -215,13 +216,21 @@ fn a_lower_threshold_reports_key_changes_over_time_by_rule_even_when_the_key_acc
             .iter()
             .map(|k| {
                 let rule = k["rule"].as_str().unwrap().rsplit("::").next().unwrap().to_string();
-                format!("{} {} {} {}", k["account"].as_str().unwrap(), k["change"].as_str().unwrap(), &k["at"].as_str().unwrap()[..10], rule)
+                format!(
+                    "{} {} {} {}",
+                    k["account"].as_str().unwrap(),
+                    k["change"].as_str().unwrap(),
+                    &k["at"].as_str().unwrap()[..10],
+                    rule
+                )
             })
             .collect()
     };
     let added = changes("key_changes_added");
     assert!(added.contains(&"A-90 became_key 2026-11-02 key_by_revenue".to_string()), "{added:?}");
-    assert!(added.iter().any(|k| k.starts_with("A-5 became_key")) && added.iter().any(|k| k.starts_with("A-8 became_key")));
+    assert!(
+        added.iter().any(|k| k.starts_with("A-5 became_key")) && added.iter().any(|k| k.starts_with("A-8 became_key"))
+    );
     assert_eq!(added.len(), 3, "{added:?}");
     assert_eq!(changes("key_changes_removed"), ["A-90 became_key 2026-11-20 key_by_revenue"]);
     let by_rule = r["key_changes_by_rule"].as_object().unwrap();
@@ -238,7 +247,8 @@ fn a_lower_threshold_reports_key_changes_over_time_by_rule_even_when_the_key_acc
     assert!(out.contains(&format!("+ 2026-11-02 A-90 became key by {rule}: ")), "{out}");
     assert!(out.contains(&format!("- 2026-11-20 A-90 became key by {rule}: ")), "{out}");
     // --since: only what happened from then on.
-    let late = ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--since", "2026-11-10", "--json"]).success().json();
+    let late =
+        ws.run(&["simulate", "--rules", dir.to_str().unwrap(), "--since", "2026-11-10", "--json"]).success().json();
     assert_eq!(late["key_changes_added"], json!([]));
     assert_eq!(late["key_changes_removed"].as_array().unwrap().len(), 1);
 }

@@ -65,10 +65,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         println!("refused moves: +{} -{}{}", r.refusals_added.len(), r.refusals_removed.len(), by(&r.refusals_by_rule));
     }
     if !r.paths_differ.is_empty() {
-        println!("stage paths: {} deals take another path", r.paths_differ.len());
+        println!("stage paths: {} take another path", deals(r.paths_differ.len()));
     }
     if !r.stages_differ.is_empty() {
-        println!("final stages: {} deals end in another stage", r.stages_differ.len());
+        println!("final stages: {} end in another stage", deals(r.stages_differ.len()));
     }
     if key_changes {
         println!(
@@ -153,6 +153,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+fn deals(n: usize) -> String {
+    if n == 1 { "1 deal".to_string() } else { format!("{n} deals") }
 }
 
 /// The day of a stamp: `2026-10-30` of `2026-10-30T09:00:00Z`.

@@ -310,7 +310,8 @@ pub fn summary(r: &Report) -> String {
         parts.push(format!("refusals +{} -{}", r.refusals_added.len(), r.refusals_removed.len()));
     }
     if !r.paths_differ.is_empty() {
-        parts.push(format!("{} deals take another path", r.paths_differ.len()));
+        let n = r.paths_differ.len();
+        parts.push(format!("{n} deal{} another path", if n == 1 { " takes" } else { "s take" }));
     }
     // Key changes over time, when the key accounts at the end do not already tell them.
     let key_changes = !r.key_changes_added.is_empty() || !r.key_changes_removed.is_empty();

@@ -82,7 +82,8 @@ impl Noter {
 
     /// The trail noted, deals and accounts in the order of their ids.
     pub fn finish(self) -> Trail {
-        let names: Vec<String> = self.names.iter().map(|n| n.to_string()).collect();
+        drop(self.index);
+        let names: Vec<String> = self.names.into_iter().map(|n| n.to_string()).collect();
         let mut deals: Vec<_> = self.deals.into_iter().filter(|(_, steps)| !steps.is_empty()).collect();
         deals.sort_by(|a, b| names[a.0 as usize].cmp(&names[b.0 as usize]));
         let mut accounts: Vec<_> = self.accounts.into_iter().filter(|(_, steps)| !steps.is_empty()).collect();
@@ -274,10 +275,16 @@ mod tests {
         let paths: Vec<(String, Vec<String>)> = t
             .paths(i64::MIN)
             .map(|(d, s)| {
-                (d.to_string(), s.iter().map(|s| format!("{}{}", s.stage, if s.refused_by.is_some() { "!" } else { "" })).collect())
+                (
+                    d.to_string(),
+                    s.iter().map(|s| format!("{}{}", s.stage, if s.refused_by.is_some() { "!" } else { "" })).collect(),
+                )
             })
             .collect();
-        assert_eq!(paths, [("D-1".into(), vec!["lead".into(), "negotiation!".into()]), ("D-2".into(), vec!["lead".into()])]);
+        assert_eq!(
+            paths,
+            [("D-1".into(), vec!["lead".into(), "negotiation!".into()]), ("D-2".into(), vec!["lead".into()])]
+        );
         let refusals = t.refusals(since_seconds(Some("2026-01-02T00:00:00Z")));
         assert_eq!(
             refusals,
