@@ -141,7 +141,7 @@ fn removing_the_negotiation_gate_reports_the_refusals_it_made_by_rule_and_the_st
     // Each refusal removed is one the real database logged for that deal.
     for x in removed {
         let deal = x["deal"].as_str().unwrap();
-        let explained = ws.run(&["explain", "deal", deal]).success().stdout;
+        let explained = ws.run(&["explain", "deal", deal, "--json"]).success().stdout;
         assert!(explained.contains(GATE), "{deal}: {explained}");
     }
 
