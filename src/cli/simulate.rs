@@ -19,9 +19,12 @@ pub struct Args {
     /// 2026-09-01 for the start of that day).
     #[arg(long, value_name = "TIME", value_parser = super::time_arg::business_time)]
     since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Print the report as JSON.
+    /// Print the report as JSON (every difference).
     #[arg(long)]
     json: bool,
+    /// Show at most N differences of each kind (0: all); the counts are of all of them.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
@@ -44,25 +47,104 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         r.since.as_ref().map(|s| format!(", comparing from {s}")).unwrap_or_default()
     );
     if r.is_empty() {
-        println!("no difference: the same tasks, stages and key accounts");
+        println!("no difference: the same tasks, stages, refusals and key accounts");
     }
-    if !r.tasks_added.is_empty() || !r.tasks_removed.is_empty() {
-        let by_role: Vec<String> = r.tasks_by_role.iter().map(|(role, (a, d))| format!("{role} +{a} -{d}")).collect();
-        println!("tasks: +{} -{} ({})", r.tasks_added.len(), r.tasks_removed.len(), by_role.join(", "));
-        for (sign, tasks) in [('+', &r.tasks_added), ('-', &r.tasks_removed)] {
-            for (role, title, about) in tasks {
-                println!("  {sign} {role}: {} ({})", printable(title), printable(about));
-            }
-        }
+    let limit = if args.limit == 0 { usize::MAX } else { args.limit };
+    // Counts first, every kind; then the first differences of each kind.
+    let by = |m: &std::collections::BTreeMap<String, (usize, usize)>| -> String {
+        let parts: Vec<String> = m.iter().map(|(k, (a, d))| format!("{} +{a} -{d}", printable(k))).collect();
+        if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    };
+    let tasks = !r.tasks_added.is_empty() || !r.tasks_removed.is_empty();
+    let refusals = !r.refusals_added.is_empty() || !r.refusals_removed.is_empty();
+    let key_changes = !r.key_changes_added.is_empty() || !r.key_changes_removed.is_empty();
+    if tasks {
+        println!("tasks: +{} -{}{}", r.tasks_added.len(), r.tasks_removed.len(), by(&r.tasks_by_role));
     }
-    for (deal, was, would) in &r.stages_differ {
-        println!("deal {}: ends in {would} instead of {was}", printable(deal));
+    if refusals {
+        println!("refused moves: +{} -{}{}", r.refusals_added.len(), r.refusals_removed.len(), by(&r.refusals_by_rule));
+    }
+    if !r.paths_differ.is_empty() {
+        println!("stage paths: {} take another path", deals(r.paths_differ.len()));
+    }
+    if !r.stages_differ.is_empty() {
+        println!("final stages: {} end in another stage", deals(r.stages_differ.len()));
+    }
+    if key_changes {
+        println!(
+            "key changes: +{} -{}{}",
+            r.key_changes_added.len(),
+            r.key_changes_removed.len(),
+            by(&r.key_changes_by_rule)
+        );
     }
     if !r.accounts_gaining_key.is_empty() {
         println!("accounts that would become key: {}", printable(&r.accounts_gaining_key.join(", ")));
     }
     if !r.accounts_losing_key.is_empty() {
         println!("accounts that would not be key: {}", printable(&r.accounts_losing_key.join(", ")));
+    }
+    if tasks {
+        println!();
+        println!("tasks (+ only under the candidate, - only under the rules in force):");
+        let all = r.tasks_added.iter().map(|t| ('+', t)).chain(r.tasks_removed.iter().map(|t| ('-', t)));
+        let shown = all.clone().take(limit).count();
+        for (sign, (role, title, about)) in all.take(limit) {
+            println!("  {sign} {role}: {} ({})", printable(title), printable(about));
+        }
+        more(r.tasks_added.len() + r.tasks_removed.len(), shown);
+    }
+    if refusals {
+        println!();
+        println!("refused moves:");
+        let all = r.refusals_added.iter().map(|x| ('+', x)).chain(r.refusals_removed.iter().map(|x| ('-', x)));
+        let shown = all.clone().take(limit).count();
+        for (sign, x) in all.take(limit) {
+            println!(
+                "  {sign} {} {}: {} refused by {}: {}",
+                day(&x.at),
+                printable(&x.deal),
+                printable(&x.requested),
+                printable(&x.rule),
+                printable(&x.reason)
+            );
+        }
+        more(r.refusals_added.len() + r.refusals_removed.len(), shown);
+    }
+    if !r.paths_differ.is_empty() {
+        println!();
+        println!("stage paths (in force, then candidate):");
+        for p in r.paths_differ.iter().take(limit) {
+            println!("  {}: {}", printable(&p.deal), printable(&simulate::path_text(&p.in_force)));
+            let pad = " ".repeat(printable(&p.deal).chars().count());
+            println!("  {pad}  {}", printable(&simulate::path_text(&p.candidate)));
+        }
+        more(r.paths_differ.len(), r.paths_differ.len().min(limit));
+    }
+    if !r.stages_differ.is_empty() {
+        println!();
+        for (deal, was, would) in r.stages_differ.iter().take(limit) {
+            println!("deal {}: ends in {would} instead of {was}", printable(deal));
+        }
+        more(r.stages_differ.len(), r.stages_differ.len().min(limit));
+    }
+    if key_changes {
+        println!();
+        println!("key changes:");
+        let all = r.key_changes_added.iter().map(|x| ('+', x)).chain(r.key_changes_removed.iter().map(|x| ('-', x)));
+        let shown = all.clone().take(limit).count();
+        for (sign, k) in all.take(limit) {
+            let change = if k.change == "became_key" { "became key" } else { "lost key" };
+            let rule = k.rule.as_deref().unwrap_or("no rule");
+            println!(
+                "  {sign} {} {} {change} by {}: {}",
+                day(&k.at),
+                printable(&k.account),
+                printable(rule),
+                printable(&k.reason)
+            );
+        }
+        more(r.key_changes_added.len() + r.key_changes_removed.len(), shown);
     }
     if r.rule_errors > 0 {
         println!(
@@ -71,4 +153,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+fn deals(n: usize) -> String {
+    if n == 1 { "1 deal".to_string() } else { format!("{n} deals") }
+}
+
+/// The day of a stamp: `2026-10-30` of `2026-10-30T09:00:00Z`.
+fn day(at: &str) -> &str {
+    at.get(..10).unwrap_or(at)
+}
+
+/// Say how many of `total` were not shown.
+fn more(total: usize, shown: usize) {
+    if total > shown {
+        println!("  ... and {} more (--limit N shows more, --limit 0 all; --json has every one)", total - shown);
+    }
 }

@@ -2,8 +2,10 @@
 //! stored event history is replayed twice into in-memory stores, once under
 //! the playbook in force and once under the candidate, side by side on two
 //! threads, and the outcomes are compared: tasks added and removed, deals
-//! ending in another stage, accounts gaining or losing key status. The real
-//! database is only read, a page at a time.
+//! ending in another stage, accounts gaining or losing key status; and what
+//! each replay went through on the way (its [`trail`]): moves refused, each
+//! deal's path through the stages, each account's key changes over time. The
+//! real database is only read, a page at a time.
 //!
 //! A replay ends the same way whenever it is run on the same history under
 //! the same playbook, so the replay under the rules in force is remembered
@@ -13,6 +15,7 @@
 mod cache;
 mod history;
 mod replay;
+pub mod trail;
 
 pub use cache::ReplayCache;
 
@@ -29,6 +32,7 @@ use crate::store::Store;
 use cache::Remembered;
 use history::History;
 use replay::{Outcome, Replayed, Running};
+use trail::{KeyChange, PathStep, Refusal};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -46,6 +50,27 @@ pub struct Report {
     pub accounts_gaining_key: Vec<String>,
     pub accounts_losing_key: Vec<String>,
     pub rule_errors: u64,
+    /// Moves only the candidate refuses, in time order.
+    pub refusals_added: Vec<Refusal>,
+    /// Moves only the rules in force refuse, in time order.
+    pub refusals_removed: Vec<Refusal>,
+    /// Rule → (refusals added, removed).
+    pub refusals_by_rule: BTreeMap<String, (usize, usize)>,
+    /// Deals whose sequence of stages differs (not only the last), by deal id.
+    pub paths_differ: Vec<PathDiff>,
+    /// Key changes (became or lost key, when, by which rule) only the candidate makes, in time order.
+    pub key_changes_added: Vec<KeyChange>,
+    pub key_changes_removed: Vec<KeyChange>,
+    /// Rule → (key changes added, removed); a loss no rule decided counts for the rule that had made the account key.
+    pub key_changes_by_rule: BTreeMap<String, (usize, usize)>,
+}
+
+/// A deal's path under each playbook: every stage it entered, with the moves refused on the way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathDiff {
+    pub deal: String,
+    pub in_force: Vec<PathStep>,
+    pub candidate: Vec<PathStep>,
 }
 
 impl Report {
@@ -55,7 +80,26 @@ impl Report {
             && self.stages_differ.is_empty()
             && self.accounts_gaining_key.is_empty()
             && self.accounts_losing_key.is_empty()
+            && self.refusals_added.is_empty()
+            && self.refusals_removed.is_empty()
+            && self.paths_differ.is_empty()
+            && self.key_changes_added.is_empty()
+            && self.key_changes_removed.is_empty()
     }
+}
+
+/// `steps` as a person reads them: `lead -> qualified (refused negotiation)`.
+pub fn path_text(steps: &[PathStep]) -> String {
+    let mut text = String::new();
+    for s in steps {
+        match (&s.refused_by, text.is_empty()) {
+            (Some(_), true) => text.push_str(&format!("(refused {})", s.stage)),
+            (Some(_), false) => text.push_str(&format!(" (refused {})", s.stage)),
+            (None, true) => text.push_str(&s.stage),
+            (None, false) => text.push_str(&format!(" -> {}", s.stage)),
+        }
+    }
+    text
 }
 
 /// Compare `candidate` with the playbook of `config_dir` on the history in
@@ -167,20 +211,76 @@ fn report(
     }
     report.accounts_gaining_key = unmatched(&cand.key, &base.key);
     report.accounts_losing_key = unmatched(&base.key, &cand.key);
+    let from = trail::since_seconds(since);
+
+    // Refusals and key changes are the same one when they are of the same
+    // thing, at the same time, by the same rule: the reason (which may quote
+    // a setting the candidate changed) is only told.
+    let (base_refusals, cand_refusals) = (base.trail.refusals(from), cand.trail.refusals(from));
+    let refusal = |r: &Refusal| (r.deal.clone(), r.requested.clone(), r.rule.clone(), r.at.clone());
+    report.refusals_added = in_time_order(unmatched_by(&cand_refusals, &base_refusals, refusal), |r| &r.at);
+    report.refusals_removed = in_time_order(unmatched_by(&base_refusals, &cand_refusals, refusal), |r| &r.at);
+    for r in &report.refusals_added {
+        report.refusals_by_rule.entry(r.rule.clone()).or_default().0 += 1;
+    }
+    for r in &report.refusals_removed {
+        report.refusals_by_rule.entry(r.rule.clone()).or_default().1 += 1;
+    }
+
+    let (base_keys, cand_keys) = (base.trail.key_changes(from), cand.trail.key_changes(from));
+    let change = |k: &KeyChange| (k.account.clone(), k.change, k.rule.clone(), k.at.clone());
+    report.key_changes_added = in_time_order(unmatched_by(&cand_keys, &base_keys, change), |k| &k.at);
+    report.key_changes_removed = in_time_order(unmatched_by(&base_keys, &cand_keys, change), |k| &k.at);
+    let rule = |k: &KeyChange| k.rule.clone().unwrap_or_else(|| "(no rule)".to_string());
+    for k in &report.key_changes_added {
+        report.key_changes_by_rule.entry(rule(k)).or_default().0 += 1;
+    }
+    for k in &report.key_changes_removed {
+        report.key_changes_by_rule.entry(rule(k)).or_default().1 += 1;
+    }
+
+    // A path is the stages entered, in order: refusals only annotate it.
+    let entered = |steps: &[PathStep]| -> Vec<String> {
+        steps.iter().filter(|s| s.refused_by.is_none()).map(|s| s.stage.clone()).collect()
+    };
+    let mut cand_paths: BTreeMap<&str, Vec<PathStep>> = cand.trail.paths(from).collect();
+    for (deal, in_force) in base.trail.paths(from) {
+        let candidate = cand_paths.remove(deal).unwrap_or_default();
+        if entered(&in_force) != entered(&candidate) {
+            report.paths_differ.push(PathDiff { deal: deal.to_string(), in_force, candidate });
+        }
+    }
+    for (deal, candidate) in cand_paths {
+        if !entered(&candidate).is_empty() {
+            report.paths_differ.push(PathDiff { deal: deal.to_string(), in_force: Vec::new(), candidate });
+        }
+    }
+    report.paths_differ.sort_by(|a, b| a.deal.cmp(&b.deal));
     report
+}
+
+/// `items` sorted by time (a stable sort: items of the same time keep their order).
+fn in_time_order<T>(mut items: Vec<T>, at: impl Fn(&T) -> &String) -> Vec<T> {
+    items.sort_by(|a, b| at(a).cmp(at(b)));
+    items
 }
 
 /// The items of `these` that `those` does not match, in order: of `n` equal
 /// items matched by `m` in `those`, the first `m` are matched (an item is
 /// matched once).
 fn unmatched<T: Eq + std::hash::Hash + Clone>(these: &[T], those: &[T]) -> Vec<T> {
-    let mut matches: HashMap<&T, usize> = HashMap::new();
+    unmatched_by(these, those, T::clone)
+}
+
+/// [`unmatched`], items being equal when their `key`s are.
+fn unmatched_by<T: Clone, K: Eq + std::hash::Hash>(these: &[T], those: &[T], key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut matches: HashMap<K, usize> = HashMap::new();
     for t in those {
-        *matches.entry(t).or_default() += 1;
+        *matches.entry(key(t)).or_default() += 1;
     }
     these
         .iter()
-        .filter(|t| match matches.get_mut(t) {
+        .filter(|t| match matches.get_mut(&key(t)) {
             Some(left @ 1..) => {
                 *left -= 1;
                 false
@@ -205,6 +305,18 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.accounts_losing_key.is_empty() {
         parts.push(format!("key: -{}", r.accounts_losing_key.join(", -")));
+    }
+    if !r.refusals_added.is_empty() || !r.refusals_removed.is_empty() {
+        parts.push(format!("refusals +{} -{}", r.refusals_added.len(), r.refusals_removed.len()));
+    }
+    if !r.paths_differ.is_empty() {
+        let n = r.paths_differ.len();
+        parts.push(format!("{n} deal{} another path", if n == 1 { " takes" } else { "s take" }));
+    }
+    // Key changes over time, when the key accounts at the end do not already tell them.
+    let key_changes = !r.key_changes_added.is_empty() || !r.key_changes_removed.is_empty();
+    if key_changes && r.accounts_gaining_key.is_empty() && r.accounts_losing_key.is_empty() {
+        parts.push(format!("key changes +{} -{}", r.key_changes_added.len(), r.key_changes_removed.len()));
     }
     format!("on the {} stored events: {}", r.events, parts.join("; "))
 }

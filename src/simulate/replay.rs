@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use super::history::History;
+use super::trail::{Noter, Trail};
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
 use crate::playbook::Playbook;
@@ -27,6 +28,8 @@ pub struct Outcome {
     /// The key accounts, by id.
     pub key: Vec<String>,
     pub rule_errors: u64,
+    /// What it went through: each deal's stages and refused moves, each account's key changes.
+    pub trail: Trail,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,7 +71,8 @@ impl Running {
 
 fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Result<Replayed> {
     let mut history = History::open(db, events)?;
-    let store = Store::replay();
+    let noter = Arc::new(std::sync::Mutex::new(Noter::default()));
+    let store = Store::over(Box::new(crate::store::memory::Memory::for_replay_noted_by(noter.clone())));
     let current = arc_swap::ArcSwap::new(playbook);
     let mut ingest = Ingest::start(&store, &current)?;
     ingest.input("history", &mut history)?;
@@ -79,7 +83,9 @@ fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Resul
     let tasks = tasks(&store)?;
     let stages = store.deals(None, None)?.into_iter().map(|d| (d.id, d.stage)).collect();
     let key = store.accounts(true)?.into_iter().map(|a| a.id).collect();
-    let outcome = Outcome { tasks, stages, key, rule_errors: summary.counts.rule_errors };
+    drop(store);
+    let trail = std::mem::take(&mut *noter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).finish();
+    let outcome = Outcome { tasks, stages, key, rule_errors: summary.counts.rule_errors, trail };
     Ok(Replayed { outcome, history: history.digest() })
 }
 

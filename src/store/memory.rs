@@ -23,13 +23,17 @@
 //! the JSON of activities, orders and contracts, a lead's account column, and
 //! the deals' stage history (only counted as written). A method that reads
 //! one of them would add it here.
+//!
+//! A replay may hand what it does not keep to a [`Recorder`] (simulate notes
+//! each deal's stages, the refused moves and the key changes, compactly): a
+//! note is undone with the unit of work that made it.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -38,6 +42,16 @@ use super::ledger::Sum;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, Priority, RuleRef, StageChange, Subject, Task};
+
+/// What a replay hands over of what its store does not keep (see
+/// [`Memory::for_replay_noted_by`]). Each note returns a token that
+/// [`Recorder::undo`] takes back when the unit of work that made it is
+/// rolled back (newest first), or `None` when it noted nothing.
+pub trait Recorder: Send {
+    fn decision(&mut self, d: &Decision) -> Option<u64>;
+    fn stage_change(&mut self, c: &StageChange) -> Option<u64>;
+    fn undo(&mut self, token: u64);
+}
 
 /// What [`Backend::location`] says for a store that has no file.
 const LOCATION: &str = ":memory:";
@@ -67,6 +81,25 @@ impl Memory {
     /// On a million events that is most of a replay's memory.
     pub fn for_replay() -> Memory {
         Memory { keeps_history: false, ..Memory::default() }
+    }
+
+    /// [`Memory::for_replay`], handing each decision and stage change to `recorder`.
+    pub fn for_replay_noted_by(recorder: Arc<Mutex<dyn Recorder>>) -> Memory {
+        let memory = Memory::for_replay();
+        memory.with(|s| s.t.recorder = Some(recorder));
+        memory
+    }
+
+    /// Hand a decision or a stage change to the recorder, if any; its note is
+    /// undone with the unit that made it. Not a row: `total_changes` does not count it.
+    fn note(&self, f: impl FnOnce(&mut dyn Recorder) -> Option<u64>) {
+        self.with(|s| {
+            let Some(recorder) = &s.t.recorder else { return };
+            let token = f(&mut *recorder.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            if let (Some(token), Some(_)) = (token, s.unit) {
+                s.undo.push(Change::Noted(token));
+            }
+        });
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -346,6 +379,8 @@ enum Change {
     Load((String, String), Option<i64>),
     Turn((String, String), Option<i64>),
     Handover(String, Option<WaitingHandover>),
+    /// A recorder's note (see [`Recorder`]).
+    Noted(u64),
 }
 
 /// The tables and their indexes. `put_*` replace (or remove) a row, keep
@@ -397,6 +432,8 @@ struct Tables {
     load: BTreeMap<(String, String), i64>,
     turns: HashMap<(String, String), i64>,
     handovers: HashMap<String, WaitingHandover>,
+    /// Hands decisions and stage changes to a replay's recorder (see [`Recorder`]).
+    recorder: Option<Arc<Mutex<dyn Recorder>>>,
 }
 
 fn link<K: Hash + Eq, V: Ord>(index: &mut HashMap<K, BTreeSet<V>>, key: K, value: V) {
@@ -636,6 +673,11 @@ impl Tables {
             }
             Change::Handover(id, old) => {
                 put(&mut self.handovers, id, old);
+            }
+            Change::Noted(token) => {
+                if let Some(recorder) = &self.recorder {
+                    recorder.lock().unwrap_or_else(std::sync::PoisonError::into_inner).undo(token);
+                }
             }
         }
     }
@@ -961,8 +1003,9 @@ impl Backend for Memory {
     }
 
     /// Counted as written; nothing reads the history back (see the module documentation).
-    fn record_stage_change(&self, _c: &StageChange) -> Result<()> {
+    fn record_stage_change(&self, c: &StageChange) -> Result<()> {
         self.with(|s| s.changes += 1);
+        self.note(|r| r.stage_change(c));
         Ok(())
     }
 
@@ -1266,6 +1309,7 @@ impl Backend for Memory {
     }
 
     fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()> {
+        self.note(|r| r.decision(d));
         if !self.keeps_history {
             return Ok(());
         }
@@ -1923,6 +1967,48 @@ mod tests {
         // Committed: a rollback now has nothing to undo.
         m.rollback_unit().unwrap();
         assert_eq!(owner(&m, "A").as_deref(), Some("Ana"));
+    }
+
+    /// Notes each reason (decisions) or stage (changes), and what was undone.
+    #[derive(Default)]
+    struct Notes(Vec<String>, Vec<u64>);
+
+    impl Recorder for Notes {
+        fn decision(&mut self, d: &Decision) -> Option<u64> {
+            self.0.push(d.reason.clone());
+            Some(self.0.len() as u64)
+        }
+        fn stage_change(&mut self, c: &StageChange) -> Option<u64> {
+            self.0.push(c.to.to_string());
+            Some(self.0.len() as u64)
+        }
+        fn undo(&mut self, token: u64) {
+            self.1.push(token);
+            self.0.pop();
+        }
+    }
+
+    #[test]
+    fn a_replay_hands_decisions_and_stage_changes_to_its_recorder_and_takes_back_those_rolled_back() {
+        let notes = Arc::new(Mutex::new(Notes::default()));
+        let m = Memory::for_replay_noted_by(notes.clone());
+        let change = |to| StageChange { deal_id: "D", from: None, to, at: NOW, event_id: "e", rule: None, reason: "r" };
+        m.record_decision(&decision("outside a unit"), "v").unwrap();
+        m.begin_unit().unwrap();
+        m.record_stage_change(&change("lead")).unwrap();
+        m.begin_nested().unwrap();
+        m.record_decision(&decision("undone"), "v").unwrap();
+        m.record_stage_change(&change("qualified")).unwrap();
+        m.rollback_nested().unwrap();
+        m.record_decision(&decision("kept"), "v").unwrap();
+        m.commit_unit().unwrap();
+        m.begin_unit().unwrap();
+        m.record_stage_change(&change("won")).unwrap();
+        m.rollback_unit().unwrap();
+        let notes = notes.lock().unwrap();
+        assert_eq!(notes.0, ["outside a unit", "lead", "kept"]);
+        assert_eq!(notes.1, [4, 3, 4], "the newest first");
+        assert!(m.decisions(None, None).unwrap().is_empty(), "a replay keeps no decisions");
     }
 
     #[test]
