@@ -445,6 +445,14 @@ impl Pipeline {
             None => self.index(name).map(|i| self.stages[i].as_str()),
         }
     }
+    /// The stage `name` stands for in `config.toml`'s own tables
+    /// (`[pipeline.stage_days]`, an import's stage map) and in rule tests:
+    /// as [`Pipeline::resolve`], and `won` / `lost`, when neither a part nor a
+    /// stage, for the pipeline's first won / lost stage. So those tables,
+    /// written with the default playbook's names, hold for a renamed pipeline.
+    pub fn stage_for(&self, name: &str) -> Option<&str> {
+        stage_for(&self.stages, &self.won, &self.lost, |p| self.parts.get(p).map(String::as_str), name)
+    }
     /// Every name [`Pipeline::resolve`] knows: the parts, then the stages.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.parts.keys().map(String::as_str).chain(self.stages.iter().map(String::as_str))
@@ -498,6 +506,22 @@ pub enum Lookup<'a> {
 struct People {
     by_id: std::collections::HashMap<String, usize>,
     by_name: std::collections::HashMap<String, Vec<usize>>,
+}
+
+/// [`Pipeline::stage_for`] over the pieces of a pipeline (also while
+/// `config.toml` is being read, before there is a [`Pipeline`]).
+fn stage_for<'a>(
+    stages: &'a [String],
+    won: &'a [String],
+    lost: &'a [String],
+    part: impl Fn(&str) -> Option<&'a str>,
+    name: &str,
+) -> Option<&'a str> {
+    part(name).or_else(|| stages.iter().find(|s| *s == name).map(String::as_str)).or_else(|| match name {
+        "won" => won.first().map(String::as_str),
+        "lost" => lost.first().map(String::as_str),
+        _ => None,
+    })
 }
 
 /// `[import.crm_sales_opportunities]`: reading the crm-sales-opportunities export.
@@ -634,15 +658,43 @@ impl Config {
                 );
             }
         }
-        for (stage, days) in &raw.pipeline.stage_days {
-            if !stages.contains(stage) {
-                let h = hint(stage, stages.iter().map(String::as_str));
-                at(days.span(), format!("pipeline.stage_days: {stage:?} is not a stage of pipeline.stages{h}"));
-            } else if *days.get_ref() == 0 {
-                at(
+        // config.toml's own tables name a stage as the rules do: by its part,
+        // or by itself (and `won` / `lost` for the first won / lost stage).
+        let won: Vec<String> = raw.pipeline.won.iter().map(|s| s.get_ref().clone()).collect();
+        let lost: Vec<String> = raw.pipeline.lost.iter().map(|s| s.get_ref().clone()).collect();
+        let part_of = |p: &str| {
+            raw.pipeline.parts.get(p).map(|s| s.get_ref().as_str()).filter(|s| stages.iter().any(|x| x == s))
+        };
+        let known = || {
+            let mut names: Vec<&str> = raw.pipeline.parts.keys().map(String::as_str).collect();
+            names.extend(stages.iter().map(String::as_str));
+            names
+        };
+        let what_it_takes = "neither a stage of pipeline.stages nor a part in [pipeline.parts]";
+        let mut stage_days: BTreeMap<String, u32> = BTreeMap::new();
+        let mut given_as: BTreeMap<String, String> = BTreeMap::new();
+        let mut in_file_order: Vec<_> = raw.pipeline.stage_days.iter().collect();
+        in_file_order.sort_by_key(|(_, days)| days.span().start);
+        for (name, days) in in_file_order {
+            match stage_for(&stages, &won, &lost, part_of, name) {
+                None => {
+                    let h = hint(name, known());
+                    at(days.span(), format!("pipeline.stage_days: {name:?} is {what_it_takes}{h}"));
+                }
+                Some(_) if *days.get_ref() == 0 => at(
                     days.span(),
-                    format!("pipeline.stage_days.{stage}: give a number of days of at least 1, or leave the stage out"),
-                );
+                    format!("pipeline.stage_days.{name}: give a number of days of at least 1, or leave the stage out"),
+                ),
+                Some(stage) => match given_as.get(stage) {
+                    Some(first) => at(
+                        days.span(),
+                        format!("pipeline.stage_days.{name}: the stage {stage:?} is given already (as {first:?})"),
+                    ),
+                    None => {
+                        given_as.insert(stage.to_string(), name.clone());
+                        stage_days.insert(stage.to_string(), *days.get_ref());
+                    }
+                },
             }
         }
         if !(0.0..=1.0).contains(&raw.clock.target_behind_share) {
@@ -731,18 +783,27 @@ impl Config {
             }
         }
         let mut crm_import = CrmImportConfig::default();
-        for (crm_stage, stage) in &raw.import.crm_sales_opportunities.stages {
-            if !stages.contains(stage.get_ref()) {
-                let h = hint(stage.get_ref(), stages.iter().map(String::as_str));
-                at(
-                    stage.span(),
-                    format!(
-                        "import.crm_sales_opportunities.stages.{crm_stage}: {:?} is not a stage of pipeline.stages{h}",
-                        stage.get_ref()
-                    ),
-                );
+        for stage in crm_import.stages.values_mut() {
+            if let Some(ours) = stage_for(&stages, &won, &lost, part_of, stage) {
+                *stage = ours.to_string();
             }
-            crm_import.stages.insert(crm_stage.clone(), stage.get_ref().clone());
+        }
+        for (crm_stage, stage) in &raw.import.crm_sales_opportunities.stages {
+            match stage_for(&stages, &won, &lost, part_of, stage.get_ref()) {
+                Some(ours) => {
+                    crm_import.stages.insert(crm_stage.clone(), ours.to_string());
+                }
+                None => {
+                    let h = hint(stage.get_ref(), known());
+                    at(
+                        stage.span(),
+                        format!(
+                            "import.crm_sales_opportunities.stages.{crm_stage}: {:?} is {what_it_takes}{h}",
+                            stage.get_ref()
+                        ),
+                    );
+                }
+            }
         }
         if *raw.tasks.lease_minutes.get_ref() > MAX_LEASE_MINUTES {
             at(
@@ -811,9 +872,9 @@ impl Config {
             store: raw.store,
             pipeline: Pipeline {
                 stages,
-                won: raw.pipeline.won.into_iter().map(Spanned::into_inner).collect(),
-                lost: raw.pipeline.lost.into_iter().map(Spanned::into_inner).collect(),
-                stage_days: raw.pipeline.stage_days.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+                won,
+                lost,
+                stage_days,
                 parts: raw.pipeline.parts.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
             },
             roles: raw.roles,
@@ -1145,10 +1206,56 @@ lost = ["lost"]
         assert_eq!(c.crm_import.stages["Lost"], "lost", "keys not given keep their default");
         let msg = problems(&format!("{MINIMAL}\n[import.crm_sales_opportunities.stages]\nWon = \"wonn\"\n"));
         assert!(
-            msg.starts_with("config.toml:10:7: import.crm_sales_opportunities.stages.Won: \"wonn\" is not a stage"),
+            msg.starts_with(
+                "config.toml:10:7: import.crm_sales_opportunities.stages.Won: \"wonn\" is neither a stage of pipeline.stages nor a part"
+            ),
             "{msg}"
         );
         assert!(msg.contains("did you mean \"won\""), "{msg}");
+    }
+
+    #[test]
+    fn config_tables_name_a_stage_by_its_part_or_by_won_and_lost() {
+        let renamed = r#"
+[pipeline]
+stages = ["Lead In", "Contact Made", "Proposal Made", "Won", "Lost"]
+won = ["Won"]
+lost = ["Lost"]
+[pipeline.parts]
+lead = "Lead In"
+qualified = "Contact Made"
+[pipeline.stage_days]
+lead = 14
+"Proposal Made" = 21
+[import.crm_sales_opportunities.stages]
+Prospecting = "qualified"
+[roles.sales_rep]
+"#;
+        let c = parse(renamed).unwrap();
+        let days: Vec<(&str, u32)> = c.pipeline.stage_days.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(days, [("Lead In", 14), ("Proposal Made", 21)]);
+        // Given, by part; the defaults (lead, qualified, won, lost) by part and by won / lost.
+        let map: Vec<(&str, &str)> = c.crm_import.stages.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            map,
+            [("Engaging", "Contact Made"), ("Lost", "Lost"), ("Prospecting", "Contact Made"), ("Won", "Won")]
+        );
+        let twice = renamed.replace("\"Proposal Made\" = 21", "\"Lead In\" = 21");
+        let msg = problems(&twice);
+        assert!(
+            msg.starts_with(
+                "config.toml:11:13: pipeline.stage_days.Lead In: the stage \"Lead In\" is given already (as \"lead\")"
+            ),
+            "{msg}"
+        );
+        let unknown = renamed.replace("Prospecting = \"qualified\"", "Prospecting = \"proposal\"");
+        let msg = problems(&unknown);
+        assert!(
+            msg.starts_with(
+                "config.toml:13:15: import.crm_sales_opportunities.stages.Prospecting: \"proposal\" is neither a stage of pipeline.stages nor a part in [pipeline.parts] (did you mean \"Proposal Made\"?)"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -446,7 +446,10 @@ mod tests {
     fn a_decision_of_a_kind_this_version_does_not_know_shows_what_its_detail_says() {
         let reopened = decision_what(&config(), "deal_reopened", &json!({"from": "lost", "to": "lead", "life": 2}));
         assert_eq!(reopened, "deal reopened: lost → lead (life 2)");
-        assert_eq!(decision_what(&config(), "account.merged", &json!({"into": "A-2", "n": 3})), "account merged (into A-2, n 3)");
+        assert_eq!(
+            decision_what(&config(), "account.merged", &json!({"into": "A-2", "n": 3})),
+            "account merged (into A-2, n 3)"
+        );
         assert_eq!(decision_what(&config(), "something_else", &json!(null)), "something else");
         assert_eq!(
             decision_what(&config(), "stage_refused", &json!({"from": "lost", "requested": "lead", "reopening": true})),

@@ -334,12 +334,7 @@ impl Resolver<'_> {
 /// The stage a rule test means by `name`: as rules' `stage()` (a part, then a
 /// stage), and `won` / `lost` for the pipeline's first won / lost stage.
 fn stage_of<'c>(config: &'c Config, name: &str) -> Option<&'c str> {
-    let p = &config.pipeline;
-    p.resolve(name).or_else(|| match name {
-        "won" => p.won.first().map(String::as_str),
-        "lost" => p.lost.first().map(String::as_str),
-        _ => None,
-    })
+    config.pipeline.stage_for(name)
 }
 
 /// The value of the placeholder `{inner}`.
@@ -490,7 +485,17 @@ pub fn run(file: &str, case: &Case, current: &Current) -> Result<Outcome> {
     for (exact, list) in [(true, &x.tasks), (false, &x.tasks_include)] {
         let Some(list) = list else { continue };
         for want in list {
-            match unmatched.iter().position(|t| t.role == want.role && t.title == want.title) {
+            // Of the tasks with this role and title (a deal's second life repeats
+            // its first's), the one whose fields all match, else the first.
+            let candidates =
+                || unmatched.iter().enumerate().filter(|(_, t)| t.role == want.role && t.title == want.title);
+            let fits = |t: &crate::model::Task| {
+                let mut differs = Vec::new();
+                check_fields(want, t, &mut differs);
+                differs.is_empty()
+            };
+            let found = candidates().find(|(_, t)| fits(t)).or_else(|| candidates().next()).map(|(i, _)| i);
+            match found {
                 Some(i) => {
                     let t = unmatched.remove(i);
                     check_fields(want, t, &mut problems);

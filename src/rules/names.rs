@@ -481,7 +481,7 @@ fn problem(config: &Config, kind: Kind, name: &str, what: &str) -> Option<String
             Lookup::Found(_) => None,
             Lookup::Ambiguous(_) => Some(config.ambiguous(name)),
             Lookup::Unknown => Some(format!(
-            "unknown person {name:?}: not on the team ([[team]] of config.toml){}",
+                "unknown person {name:?}: not on the team ([[team]] of config.toml){}",
                 hint(name, config.team.iter().map(|p| p.name.as_str()))
             )),
         },
