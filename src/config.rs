@@ -662,9 +662,8 @@ impl Config {
         // or by itself (and `won` / `lost` for the first won / lost stage).
         let won: Vec<String> = raw.pipeline.won.iter().map(|s| s.get_ref().clone()).collect();
         let lost: Vec<String> = raw.pipeline.lost.iter().map(|s| s.get_ref().clone()).collect();
-        let part_of = |p: &str| {
-            raw.pipeline.parts.get(p).map(|s| s.get_ref().as_str()).filter(|s| stages.iter().any(|x| x == s))
-        };
+        // (A part naming no stage is a problem of its own above, not one more of each table that uses it.)
+        let part_of = |p: &str| raw.pipeline.parts.get(p).map(|s| s.get_ref().as_str());
         let known = || {
             let mut names: Vec<&str> = raw.pipeline.parts.keys().map(String::as_str).collect();
             names.extend(stages.iter().map(String::as_str));

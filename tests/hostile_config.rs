@@ -159,7 +159,11 @@ fn a_setting_the_rules_use_as_a_number_must_be_one() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].0, line_of(&wrong, "lead_follow_up_days"), "{p:?}");
     assert!(
-        p[0].2.starts_with("settings.lead_follow_up_days: 1.5 is not a whole number, and rules/tasks_sales.rhai:28:"),
+        p[0].2.starts_with(&format!(
+            "settings.lead_follow_up_days: 1.5 is not a whole number, and rules/tasks_sales.rhai:{}:",
+            ws.read("rules/tasks_sales.rhai").lines().position(|l| l.contains("settings.lead_follow_up_days")).unwrap()
+                + 1
+        )),
         "{p:?}"
     );
 

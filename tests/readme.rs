@@ -96,6 +96,7 @@ impl FreshClone {
                 .env_remove("DEALFLOW_DIR")
                 .env_remove("DEALFLOW_DB")
                 .env_remove("RUST_LOG")
+                .env_remove("COLUMNS")
                 .stdin(Stdio::null())
                 .stdout(writer.try_clone().expect("pipe"))
                 .stderr(writer)

@@ -130,25 +130,14 @@ fn stage_no_reopen(deal) {
 #[test]
 fn task_rules_react_to_a_reopen_and_a_move_between_closed_stages_is_no_reopen() {
     let ws = Workspace::new();
-    ws.write(
-        "rules/reopen_tasks.rhai",
-        r#"
-/// A deal back from the dead: its owner finds out what changed.
-fn task_deal_reopened(event, deal) {
-    if event.type == "deal.reopened" {
-        return task("sales_rep", `Find out why ${deal.name} is back (life ${event.data.life})`, #{
-            reason: event.data.reason,
-        });
-    }
-}
-"#,
-    );
-    ws.run(&["check"]).success();
+    // The default playbook's task_deal_reopened (rules/tasks_sales.rhai).
     lost_deal(&ws);
+    assert!(ws.tasks_titled("Acme rollout is back").is_empty());
     ws.ingest(&[request_stage("2026-11-10T09:00:00Z", "D-1", "A-1", "proposal")]);
-    let back = ws.task_titled("Find out why Acme rollout is back (life 2)");
+    let back = ws.task_titled("Acme rollout is back: find out what changed");
     assert_eq!(back["assignee"], "Ana Ruiz");
-    assert_eq!(back["reason"], "reopened from lost by the event");
+    assert_eq!(back["priority"], "high");
+    assert_eq!(back["reason"], "reopened from lost by the event (life 2)");
     assert_eq!(back["subject"], json!({"kind": "deal", "id": "D-1"}));
 
     // Lost, then won: the CRM correcting how the deal ended, not a new life.
@@ -159,6 +148,6 @@ fn task_deal_reopened(event, deal) {
     assert_eq!(ws.stage("D-1"), "won");
     assert_eq!(ws.deal("D-1")["life"], 2);
     assert_eq!(timeline_of(&ws, "deal_reopened").len(), 1);
-    assert_eq!(ws.tasks_titled("Find out why").len(), 1);
+    assert_eq!(ws.tasks_titled("Acme rollout is back").len(), 1);
     assert_eq!(ws.tasks_titled("Process the order for Acme rollout").len(), 1);
 }

@@ -994,7 +994,7 @@ fn a_stage_limit_for_a_stage_that_does_not_exist_suggests_the_right_one() {
     let line = line_of(&ws.read("config.toml"), "negotiaton = 30");
     let msg = printed(&ws.run(&["check"]).code(1));
     assert!(msg.contains(&format!("config.toml:{line}:")), "{msg}");
-    assert!(msg.contains("\"negotiaton\" is not a stage"), "{msg}");
+    assert!(msg.contains("\"negotiaton\" is neither a stage of pipeline.stages nor a part"), "{msg}");
     assert!(msg.contains("did you mean \"negotiation\""), "{msg}");
 }
 
