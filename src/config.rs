@@ -508,6 +508,40 @@ struct People {
     by_name: std::collections::HashMap<String, Vec<usize>>,
 }
 
+/// A pipeline named Pipedrive's way, with the parts `qualified` and
+/// `negotiation`, for tests of rules on a pipeline of another shape.
+#[cfg(test)]
+pub(crate) fn pipedrive_pipeline() -> Pipeline {
+    Pipeline {
+        stages: ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]
+            .map(String::from)
+            .to_vec(),
+        won: vec!["Won".into()],
+        lost: vec!["Lost".into()],
+        parts: [("qualified", "Contact Made"), ("negotiation", "Negotiations Started")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        ..Pipeline::default()
+    }
+}
+
+/// The default `config.toml` with its pipeline renamed Pipedrive's way (eight
+/// stages; each part of the playbook given its stage), as a team adapts it.
+#[cfg(test)]
+pub(crate) fn pipedrive_default_config_text() -> String {
+    include_str!("../config.toml")
+        .replace(
+            r#"stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]"#,
+            r#"stages = ["Lead In", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]"#,
+        )
+        .replace(r#"won = ["won"]"#, r#"won = ["Won"]"#)
+        .replace(r#"lost = ["lost"]"#, r#"lost = ["Lost"]"#)
+        .replace(r#"lead = "lead""#, r#"lead = "Lead In""#)
+        .replace(r#"qualified = "qualified""#, r#"qualified = "Contact Made""#)
+        .replace(r#"proposal = "proposal""#, r#"proposal = "Proposal Made""#)
+        .replace(r#"negotiation = "negotiation""#, r#"negotiation = "Negotiations Started""#)
+}
+
 /// [`Pipeline::stage_for`] over the pieces of a pipeline (also while
 /// `config.toml` is being read, before there is a [`Pipeline`]).
 fn stage_for<'a>(

@@ -522,19 +522,7 @@ mod tests {
 
     /// The default config with the pipeline renamed (and a part for each stage of the playbook).
     fn adapted() -> Config {
-        let text = include_str!("../config.toml")
-            .replace(
-                r#"stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]"#,
-                r#"stages = ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]"#,
-            )
-            .replace(r#"won = ["won"]"#, r#"won = ["Won"]"#)
-            .replace(r#"lost = ["lost"]"#, r#"lost = ["Lost"]"#)
-            .replace(r#"lead = "lead""#, r#"lead = "Lead In""#)
-            .replace(r#"qualified = "qualified""#, r#"qualified = "Contact Made""#)
-            .replace(r#"proposal = "proposal""#, r#"proposal = "Proposal Made""#)
-            .replace(r#"negotiation = "negotiation""#, r#"negotiation = "Negotiations Started""#)
-            .replace("\nlead = 14\nqualified = 14\nproposal = 21\nnegotiation = 30\n", "\n")
-            .replace("Prospecting = \"lead\"\nEngaging = \"qualified\"\nWon = \"won\"\nLost = \"lost\"\n", "")
+        let text = crate::config::pipedrive_default_config_text()
             .replace("Ben Okafor", "Kim Park")
             .replace("\"East\"", "\"APAC\"");
         Config::parse(Path::new("."), &text).unwrap()

@@ -262,23 +262,8 @@ impl Engine<'_> {
             self.reopen(t, &deal, &from, rule.as_ref(), reason, run)?;
         }
         self.log(DecisionKind::StageMove, Subject::new("deal", &deal.id), rule.clone(), reason, detail, t)?;
-        let mut next = Trigger::new(
-            "",
-            "deal.stage_changed",
-            t.at,
-            serde_json::Map::from_iter([
-                ("deal_id".to_string(), json!(deal.id)),
-                ("account_id".to_string(), json!(deal.account_id)),
-                ("from".to_string(), json!(from)),
-                ("to".to_string(), json!(to)),
-                ("reason".to_string(), json!(reason)),
-                ("rule".to_string(), json!(rule_name)),
-            ]),
-        );
-        next.deal = Some(deal.id.clone());
-        next.account = Some(deal.account_id.clone());
-        next.by = rule;
-        run.push(next);
+        let data = [("from", json!(from)), ("to", json!(to)), ("reason", json!(reason)), ("rule", json!(rule_name))];
+        run.push(deal_change("deal.stage_changed", t, &deal, data, rule));
         Ok(())
     }
 
@@ -302,25 +287,15 @@ impl Engine<'_> {
         };
         let detail = json!({"from": from, "to": to, "life": deal.life});
         self.log(DecisionKind::DealReopened, Subject::new("deal", &deal.id), rule.cloned(), &why, detail, t)?;
-        let mut next = Trigger::new(
-            "",
-            "deal.reopened",
-            t.at,
-            serde_json::Map::from_iter([
-                ("deal_id".to_string(), json!(deal.id)),
-                ("account_id".to_string(), json!(deal.account_id)),
-                ("from".to_string(), json!(from)),
-                ("to".to_string(), json!(to)),
-                ("life".to_string(), json!(deal.life)),
-                ("reason".to_string(), json!(why)),
-                ("rule".to_string(), json!(rule.map(ToString::to_string))),
-            ]),
-        );
-        next.deal = Some(deal.id.clone());
-        next.account = Some(deal.account_id.clone());
-        next.by = rule.cloned();
-        next.tasks_only = true;
-        run.push(next);
+        let data = [
+            ("from", json!(from)),
+            ("to", json!(to)),
+            ("life", json!(deal.life)),
+            ("reason", json!(why)),
+            ("rule", json!(rule.map(ToString::to_string))),
+        ];
+        let next = deal_change("deal.reopened", t, deal, data, rule.cloned());
+        run.push(Trigger { tasks_only: true, ..next });
         Ok(())
     }
 
@@ -592,4 +567,24 @@ impl Engine<'_> {
         }
         Ok(Ok(()))
     }
+}
+
+/// A change to a deal, for the rules to react to: its id and account, then `data`.
+fn deal_change<const N: usize>(
+    kind: &str,
+    cause: &Trigger,
+    deal: &crate::model::Deal,
+    data: [(&str, serde_json::Value); N],
+    by: Option<RuleRef>,
+) -> Trigger {
+    let mut fields = serde_json::Map::from_iter([
+        ("deal_id".to_string(), json!(deal.id)),
+        ("account_id".to_string(), json!(deal.account_id)),
+    ]);
+    fields.extend(data.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let mut next = Trigger::new("", kind, cause.at, fields);
+    next.deal = Some(deal.id.clone());
+    next.account = Some(deal.account_id.clone());
+    next.by = by;
+    next
 }

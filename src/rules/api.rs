@@ -177,17 +177,7 @@ mod tests {
     }
 
     fn pipeline_engine() -> Engine {
-        let pipeline = Pipeline {
-            stages: ["Lead In", "Contact Made", "Proposal Made", "Negotiations Started", "Won", "Lost"]
-                .map(String::from)
-                .to_vec(),
-            won: vec!["Won".into()],
-            lost: vec!["Lost".into()],
-            parts: [("qualified", "Contact Made"), ("negotiation", "Negotiations Started")]
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .into(),
-            ..Pipeline::default()
-        };
+        let pipeline = crate::config::pipedrive_pipeline();
         let mut engine = Engine::new();
         register(&mut engine, &time::Calendar::default(), &pipeline);
         engine

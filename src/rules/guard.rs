@@ -736,20 +736,7 @@ mod tests {
     fn the_stage_helpers_guards_agree_with_rhai_on_another_pipeline() {
         let dir = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let config = std::fs::read_to_string(root.join("config.toml"))
-            .unwrap()
-            .replace(
-                r#"stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]"#,
-                r#"stages = ["Lead In", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]"#,
-            )
-            .replace(r#"won = ["won"]"#, r#"won = ["Won"]"#)
-            .replace(r#"lost = ["lost"]"#, r#"lost = ["Lost"]"#)
-            .replace(r#"lead = "lead""#, r#"lead = "Lead In""#)
-            .replace(r#"qualified = "qualified""#, r#"qualified = "Contact Made""#)
-            .replace(r#"proposal = "proposal""#, r#"proposal = "Proposal Made""#)
-            .replace(r#"negotiation = "negotiation""#, r#"negotiation = "Negotiations Started""#)
-            .replace("\nlead = 14\nqualified = 14\nproposal = 21\nnegotiation = 30\n", "\n")
-            .replace("Prospecting = \"lead\"\nEngaging = \"qualified\"\nWon = \"won\"\nLost = \"lost\"\n", "");
+        let config = crate::config::pipedrive_default_config_text();
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         std::fs::create_dir(dir.path().join("rules")).unwrap();
         for f in std::fs::read_dir(root.join("rules")).unwrap().map(|f| f.unwrap().path()) {
@@ -774,17 +761,7 @@ mod tests {
 
     #[test]
     fn stage_helpers_are_evaluated_natively_and_moves_built() {
-        let pipeline = Pipeline {
-            stages: ["Lead In", "Contact Made", "Negotiations Started", "Contract Sent", "Won", "Lost"]
-                .map(String::from)
-                .to_vec(),
-            won: vec!["Won".into()],
-            lost: vec!["Lost".into()],
-            parts: [("qualified", "Contact Made"), ("negotiation", "Negotiations Started")]
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .into(),
-            ..Pipeline::default()
-        };
+        let pipeline = crate::config::pipedrive_pipeline();
         let engine = rhai::Engine::new();
         let body = r#"{
             if before(deal.stage, "qualified") && deal.met > 0 { return move_to(stage("qualified"), `met in ${deal.stage}`) }
