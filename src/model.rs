@@ -211,6 +211,9 @@ pub struct Deal {
     /// Which life of the deal this is: 1 from its creation, one more each
     /// time it is reopened (taken from a closed stage back to an open one).
     pub life: i64,
+    /// When the deal's current life began (the business time of its reopen);
+    /// `None` in its first life. Its activity facts count from then.
+    pub life_started_at: Option<String>,
 }
 
 impl Default for Deal {
@@ -226,6 +229,7 @@ impl Default for Deal {
             closed_at: None,
             created_at: String::new(),
             life: 1,
+            life_started_at: None,
         }
     }
 }

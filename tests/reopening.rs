@@ -151,3 +151,35 @@ fn task_rules_react_to_a_reopen_and_a_move_between_closed_stages_is_no_reopen() 
     assert_eq!(ws.tasks_titled("Acme rollout is back").len(), 1);
     assert_eq!(ws.tasks_titled("Process the order for Acme rollout").len(), 1);
 }
+
+/// A reopened deal stays where the CRM put it: the meetings, proposal and
+/// decision maker of its earlier life are not its new life's, so the stage
+/// rules take it on only as the new life's own work comes in.
+#[test]
+fn a_reopened_deals_activity_facts_start_afresh_with_its_new_life() {
+    let ws = Workspace::new();
+    ws.ingest(&[
+        account("2026-11-02T08:00:00Z", "A-1", "Acme", json!({"owner": "Ana Ruiz"})),
+        contact("2026-11-02T08:01:00Z", "C-1", "A-1", "buyer"),
+        deal("2026-11-02T09:00:00Z", "D-1", "A-1", "Acme rollout", 20_000, "Ana Ruiz"),
+        activity("2026-11-03T09:00:00Z", "A-1", Some("D-1"), Some("C-1"), "meeting"),
+        activity("2026-11-04T09:00:00Z", "A-1", Some("D-1"), None, "proposal_sent"),
+    ]);
+    assert_eq!(ws.stage("D-1"), "negotiation", "life 1: a meeting with the buyer, then the proposal");
+    ws.ingest(&[request_stage("2026-11-05T09:00:00Z", "D-1", "A-1", "lost")]);
+
+    ws.ingest(&[request_stage("2026-11-20T09:00:00Z", "D-1", "A-1", "lead")]);
+    assert_eq!(ws.stage("D-1"), "lead", "life 2 starts where the CRM asked, not where life 1's work would take it");
+    let moves = timeline_of(&ws, "stage_move");
+    assert!(moves.last().unwrap()["what"].as_str().unwrap().contains("lost → lead"), "{moves:#?}");
+
+    // Life 2's own work moves it on; its gate asks for a decision maker of this life.
+    ws.ingest(&[activity("2026-11-23T09:00:00Z", "A-1", Some("D-1"), None, "meeting")]);
+    assert_eq!(ws.stage("D-1"), "qualified");
+    ws.ingest(&[activity("2026-11-24T09:00:00Z", "A-1", Some("D-1"), None, "proposal_sent")]);
+    assert_eq!(ws.stage("D-1"), "proposal", "the buyer met in life 1 does not open the gate of life 2");
+    let s = ws.ingest(&[request_stage("2026-11-25T09:00:00Z", "D-1", "A-1", "negotiation")]);
+    assert_eq!(s["refused_moves"], 1);
+    ws.ingest(&[activity("2026-11-26T09:00:00Z", "A-1", Some("D-1"), Some("C-1"), "call")]);
+    assert_eq!(ws.stage("D-1"), "negotiation");
+}

@@ -102,7 +102,7 @@ pub fn deals(ctx: &Context, args: DealsArgs) -> Result<Outcome> {
             .iter()
             .map(|d| {
                 let row = json!({"id": d.id, "account_id": d.account_id, "name": text(d, "name"), "product": text(d, "product"), "amount": d.amount,
-                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "life": d.life, "data": d.data});
+                       "owner": d.owner, "stage": d.stage, "stage_entered_at": d.stage_entered_at, "closed_at": d.closed_at, "life": d.life, "life_started_at": d.life_started_at, "data": d.data});
                 output::with_people(&config, row, &["owner"])
             })
             .collect();

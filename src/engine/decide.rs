@@ -231,6 +231,7 @@ impl Engine<'_> {
         let reopened = reopening(pipeline, &deal.stage, to);
         if reopened {
             deal.life += 1;
+            deal.life_started_at = Some(at.clone());
         }
         let from = std::mem::replace(&mut deal.stage, to.to_string());
         deal.stage_entered_at = at.clone();

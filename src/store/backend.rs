@@ -425,8 +425,9 @@ pub trait Backend: Send {
     /// What an account's ledger is made of, with orders after `floor` (`""`: all);
     /// won deals of any time (the ledger leaves out those closed before `floor`).
     fn ledger_rows(&self, account_id: &str, floor: &str) -> Result<LedgerRows>;
-    /// What a deal's activity facts are made of.
-    fn deal_activity_rows(&self, deal_id: &str) -> Result<DealActivityRows>;
+    /// What a deal's activity facts are made of: its activities at or after
+    /// `since` (the start of the deal's current life; `None`: all of them).
+    fn deal_activity_rows(&self, deal_id: &str, since: Option<&str>) -> Result<DealActivityRows>;
     /// Revenue from one product of an account in `[from, to]` (orders and won deals with that `product`).
     fn product_revenue(&self, account: &str, product: &str, from: &str, to: &str) -> Result<f64>;
 

@@ -42,6 +42,8 @@ pub(super) struct DealActivity {
     pub(super) contacts: Vec<Box<str>>,
     /// The deal's account when the entry was read (`None`: the deal is not known).
     pub(super) account: Option<Box<str>>,
+    /// The start of the deal's life the entry counts (`None`: its first life).
+    pub(super) since: Option<Box<str>>,
 }
 
 impl DealActivity {
@@ -92,6 +94,10 @@ impl DealActivities {
     /// named contact's role and account, if the contact is known.
     pub(super) fn add(&mut self, deal: &str, kind: &str, at: &str, contact: Option<&str>, known: Option<(&str, &str)>) {
         if let Some(e) = self.by_deal.get_mut(deal) {
+            // An activity of an earlier life (one that arrives late) is not the current life's.
+            if e.since.as_deref().is_some_and(|since| at < since) {
+                return;
+            }
             let role = known.filter(|(_, account)| e.account.as_deref() == Some(*account)).map(|(role, _)| role);
             e.add(kind, at, contact, role);
             if let (Some(c), None) = (contact, known) {
@@ -107,14 +113,19 @@ impl DealActivities {
         &mut self,
         deal: &str,
         account: Option<&str>,
+        since: Option<&str>,
         stats: DealStats,
         contacts: Vec<(String, Option<String>)>,
     ) {
         if self.by_deal.len() >= MAX_DEALS {
             self.clear();
         }
-        let mut entry =
-            DealActivity { stats, contacts: Vec::with_capacity(contacts.len()), account: account.map(Into::into) };
+        let mut entry = DealActivity {
+            stats,
+            contacts: Vec::with_capacity(contacts.len()),
+            account: account.map(Into::into),
+            since: since.map(Into::into),
+        };
         for (c, role) in contacts {
             if role.is_none() {
                 self.unknown.insert(c.as_str().into());
@@ -136,8 +147,9 @@ impl DealActivities {
 
     /// A deal was saved under `account`: an entry read for another account
     /// (or before the deal was known) is read again.
-    pub(super) fn deal_saved(&mut self, deal: &str, account: &str) {
-        if self.by_deal.get(deal).is_some_and(|e| e.account.as_deref() != Some(account)) {
+    pub(super) fn deal_saved(&mut self, deal: &str, account: &str, since: Option<&str>) {
+        if self.by_deal.get(deal).is_some_and(|e| e.account.as_deref() != Some(account) || e.since.as_deref() != since)
+        {
             self.by_deal.remove(deal);
         }
     }
@@ -162,14 +174,14 @@ mod tests {
         assert_eq!(e.contacts.len(), 3);
 
         let mut all = DealActivities::default();
-        all.keep("D", Some("A"), e.stats.clone(), vec![("P1".into(), Some("other".into()))]);
+        all.keep("D", Some("A"), None, e.stats.clone(), vec![("P1".into(), Some("other".into()))]);
         all.add("D", "demo", "2026-04-01", Some("P2"), None);
         all.contact_saved("P9", true);
         all.contact_saved("P1", true);
         assert!(all.stats("D").is_some());
         all.contact_saved("P2", true);
         assert!(all.stats("D").is_none());
-        all.keep("D", Some("A"), e.stats, vec![("P1".into(), Some("other".into()))]);
+        all.keep("D", Some("A"), None, e.stats, vec![("P1".into(), Some("other".into()))]);
         all.contact_saved("P1", false);
         assert!(all.stats("D").is_none());
     }
@@ -177,15 +189,15 @@ mod tests {
     #[test]
     fn only_a_decision_maker_of_the_deals_account_counts() {
         let mut all = DealActivities::default();
-        all.keep("D", Some("A"), DealStats::default(), vec![]);
+        all.keep("D", Some("A"), None, DealStats::default(), vec![]);
         all.add("D", "call", "2026-01-01", Some("P1"), Some(("buyer", "B")));
         assert!(!all.stats("D").unwrap().decision_maker_met);
         all.add("D", "call", "2026-01-02", Some("P2"), Some(("executive", "A")));
         assert!(all.stats("D").unwrap().decision_maker_met);
         // The deal moves to another account: its entry is read again.
-        all.deal_saved("D", "A");
+        all.deal_saved("D", "A", None);
         assert!(all.stats("D").is_some());
-        all.deal_saved("D", "B");
+        all.deal_saved("D", "B", None);
         assert!(all.stats("D").is_none());
     }
 }

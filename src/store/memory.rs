@@ -1140,13 +1140,14 @@ impl Backend for Memory {
     }
 
     /// Contacts by id.
-    fn deal_activity_rows(&self, deal_id: &str) -> Result<DealActivityRows> {
+    fn deal_activity_rows(&self, deal_id: &str, since: Option<&str>) -> Result<DealActivityRows> {
         Ok(self.with(|s| {
             let t = &s.t;
             let mut per_kind: BTreeMap<&str, i64> = BTreeMap::new();
             let mut contacts: BTreeMap<&str, Option<ContactRole>> = BTreeMap::new();
             let mut last_activity: Option<&str> = None;
-            for a in t.activities_of_deal.get(deal_id).into_iter().flatten().filter_map(|id| t.activities.get(id)) {
+            let of_deal = t.activities_of_deal.get(deal_id).into_iter().flatten().filter_map(|id| t.activities.get(id));
+            for a in of_deal.filter(|a| since.is_none_or(|s| a.at.as_str() >= s)) {
                 *per_kind.entry(a.kind.as_str()).or_default() += 1;
                 if let Some(c) = &a.contact_id {
                     contacts.entry(c.as_str()).or_insert_with(|| {
@@ -2052,7 +2053,7 @@ mod tests {
         assert_eq!(m.counts().unwrap(), Counts::default());
         assert!(m.contact_role("C").unwrap().is_none());
         assert_eq!(m.ledger_rows("A", "").unwrap(), LedgerRows::default());
-        assert_eq!(m.deal_activity_rows("D").unwrap(), DealActivityRows::default());
+        assert_eq!(m.deal_activity_rows("D", None).unwrap(), DealActivityRows::default());
         assert!(m.rejected().unwrap().is_empty());
         assert!(m.current_rules_version().unwrap().is_none());
         assert!(m.meta("k").unwrap().is_none());

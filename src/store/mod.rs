@@ -214,7 +214,7 @@ impl Store {
         let before = self.backend.write_deal(d, is_open, is_won, now, want_before)?;
         let mut rows = self.cached_rows()?;
         rows.saved_deal(d);
-        rows.deal_activity.deal_saved(&d.id, &d.account_id);
+        rows.deal_activity.deal_saved(&d.id, &d.account_id, d.life_started_at.as_deref());
         if let Some(b) = before {
             rows.ledgers.change(&b.account_id, |l| {
                 l.drop_deal(&d.id, b.was_won);
@@ -344,11 +344,14 @@ impl Store {
         if let Some(stats) = self.cached_rows()?.deal_activity.stats(deal_id) {
             return Ok(stats);
         }
-        let rows = self.backend.deal_activity_rows(deal_id)?;
-        let account = self.shared_deal(deal_id)?.map(|d| d.account_id.clone());
+        let deal = self.shared_deal(deal_id)?;
+        let account = deal.as_ref().map(|d| d.account_id.clone());
+        // A reopened deal's facts are those of its current life.
+        let since = deal.as_ref().and_then(|d| d.life_started_at.clone());
+        let rows = self.backend.deal_activity_rows(deal_id, since.as_deref())?;
         let stats = deal_activity::stats_from_rows(&rows, account.as_deref());
         let contacts = rows.contacts.into_iter().map(|(c, known)| (c, known.map(|k| k.role))).collect();
-        self.cached_rows()?.deal_activity.keep(deal_id, account.as_deref(), stats.clone(), contacts);
+        self.cached_rows()?.deal_activity.keep(deal_id, account.as_deref(), since.as_deref(), stats.clone(), contacts);
         Ok(stats)
     }
 

@@ -87,7 +87,7 @@ impl Backend for Sqlite {
         fn write_contract(&self, account_id: &str, c: &Contract, data: &Map<String, Value>, recorded_at: &str, want_before: bool) -> Result<Option<String>>;
         fn write_target(&self, account_id: &str, product: &str, period: &str, amount: f64, at: &str) -> Result<()>;
         fn ledger_rows(&self, account_id: &str, floor: &str) -> Result<LedgerRows>;
-        fn deal_activity_rows(&self, deal_id: &str) -> Result<DealActivityRows>;
+        fn deal_activity_rows(&self, deal_id: &str, since: Option<&str>) -> Result<DealActivityRows>;
         fn product_revenue(&self, account: &str, product: &str, from: &str, to: &str) -> Result<f64>;
         fn is_applied(&self, event_id: &str) -> Result<bool>;
         fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()>;

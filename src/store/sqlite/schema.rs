@@ -390,9 +390,11 @@ DROP INDEX IF EXISTS contracts_recorded;
 /// A deal's lives: 1 from its creation, one more each time it is reopened
 /// (a closed deal taken back to an open stage). Tasks about the deal from
 /// its second life on carry the life in their dedup key, so a new life gets
-/// fresh follow-ups. Deals stored before are in their first life.
+/// fresh follow-ups, and its activity facts count from `life_started_at`
+/// (the reopen's business time). Deals stored before are in their first life.
 const V10: &str = r#"
 ALTER TABLE deals ADD COLUMN life INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE deals ADD COLUMN life_started_at TEXT;
 "#;
 
 #[cfg(test)]

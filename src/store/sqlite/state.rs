@@ -21,9 +21,10 @@ macro_rules! epoch {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at";
-const DEAL_COLUMNS: &str = "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life";
+const DEAL_COLUMNS: &str =
+    "id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life, life_started_at";
 const ACCOUNT_BY_ID: &str = "SELECT id, data, owner, parent_id, is_key, key_since, key_reason, last_contact, created_at FROM accounts WHERE id = ?1";
-const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life FROM deals WHERE id = ?1";
+const DEAL_BY_ID: &str = "SELECT id, account_id, data, stage, stage_entered_at, owner, amount, closed_at, created_at, life, life_started_at FROM deals WHERE id = ?1";
 
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -51,6 +52,7 @@ fn deal_row(r: &rusqlite::Row) -> rusqlite::Result<Deal> {
         closed_at: r.get(7)?,
         created_at: r.get(8)?,
         life: r.get(9)?,
+        life_started_at: r.get(10)?,
     })
 }
 
@@ -197,12 +199,12 @@ impl Sqlite {
         };
         self.conn
             .prepare_cached(concat!(
-                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, life, stage_epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ",
+                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, life, life_started_at, stage_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ",
                 epoch!(),
                 ")
                  ON CONFLICT(id) DO UPDATE SET account_id = ?2, stage = ?3, stage_entered_at = ?4, owner = ?5, amount = ?6,
-                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12, life = ?13,
+                   is_open = ?7, is_won = ?8, closed_at = ?9, data = ?10, updated_at = ?12, life = ?13, life_started_at = ?14,
                    stage_epoch = CASE WHEN stage IS ?3 AND stage_entered_at IS ?4 AND is_open IS ?7 AND closed_at IS ?9
                                       AND account_id IS ?2 THEN stage_epoch ELSE ",
                 epoch!(),
@@ -222,7 +224,8 @@ impl Sqlite {
                 to_json(&d.data),
                 d.created_at,
                 now,
-                d.life
+                d.life,
+                d.life_started_at
             ])
             .ctx(self)?;
         Ok(before)
@@ -377,23 +380,26 @@ impl Sqlite {
     }
 
     /// What a deal's activity facts are made of (see [`DealActivityRows`]).
-    pub fn deal_activity_rows(&self, deal_id: &str) -> Result<DealActivityRows> {
+    pub fn deal_activity_rows(&self, deal_id: &str, since: Option<&str>) -> Result<DealActivityRows> {
+        // `at >= ?2`, with `''` for "all": every stored time is after it.
+        let since = since.unwrap_or("");
         let per_kind = self.all(
-            "SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 GROUP BY kind ORDER BY kind",
-            [deal_id],
+            "SELECT kind, COUNT(*) FROM activities WHERE deal_id = ?1 AND at >= ?2 GROUP BY kind ORDER BY kind",
+            [deal_id, since],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let contacts = self.all(
             "SELECT DISTINCT a.contact_id, c.role, c.account_id FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
-                     WHERE a.deal_id = ?1 AND a.contact_id IS NOT NULL ORDER BY a.contact_id",
-            [deal_id],
+                     WHERE a.deal_id = ?1 AND a.at >= ?2 AND a.contact_id IS NOT NULL ORDER BY a.contact_id",
+            [deal_id, since],
             |r| {
                 let (role, account_id): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);
                 Ok((r.get(0)?, role.zip(account_id).map(|(role, account_id)| ContactRole { role, account_id })))
             },
         )?;
-        let last_activity =
-            self.one("SELECT MAX(at) FROM activities WHERE deal_id = ?1", [deal_id], |r| r.get(0))?.flatten();
+        let last_activity = self
+            .one("SELECT MAX(at) FROM activities WHERE deal_id = ?1 AND at >= ?2", [deal_id, since], |r| r.get(0))?
+            .flatten();
         Ok(DealActivityRows { per_kind, contacts, last_activity })
     }
 

@@ -90,7 +90,7 @@ fn write() -> impl Strategy<Value = Op> {
     let a = 0..ACCOUNTS.len();
     let amt = 0..AMOUNTS.len();
     prop_oneof![
-        (0..DEALS, a.clone(), 0..3u8, amt.clone(), 0..700u16).prop_map(|(id, account, state, amount, day)| Op::Deal {
+        (0..DEALS, a.clone(), 0..4u8, amt.clone(), 0..700u16).prop_map(|(id, account, state, amount, day)| Op::Deal {
             id,
             account,
             state,
@@ -142,7 +142,9 @@ fn day(n: u16) -> String {
 fn apply(store: &Store, op: &Op) {
     match op {
         Op::Deal { id, account, state, amount, day: d } => {
-            let (is_open, is_won) = [(true, false), (false, true), (false, false)][*state as usize];
+            // Open, won, lost, or open again: reopened at `d`, its activity facts count from then.
+            let (is_open, is_won) = [(true, false), (false, true), (false, false), (true, false)][*state as usize];
+            let reopened = *state == 3;
             let deal = Deal {
                 id: format!("D{id}"),
                 account_id: ACCOUNTS[*account].into(),
@@ -150,6 +152,8 @@ fn apply(store: &Store, op: &Op) {
                 amount: AMOUNTS[*amount],
                 closed_at: (!is_open).then(|| day(*d)),
                 created_at: day(0),
+                life: if reopened { 2 } else { 1 },
+                life_started_at: reopened.then(|| day(*d)),
                 ..Deal::default()
             };
             store.save_deal(&deal, is_open, is_won, &day(*d)).unwrap();
@@ -266,8 +270,10 @@ fn facts_follow(open: &Opener, ops: &[Op]) -> Result<(), TestCaseError> {
         }
         for deal in 0..DEALS {
             let id = format!("D{deal}");
-            let account = store.deal(&id).unwrap().map(|d| d.account_id);
-            let rows = store.deal_activity_rows(&id).unwrap();
+            let deal = store.deal(&id).unwrap();
+            let account = deal.as_ref().map(|d| d.account_id.clone());
+            let since = deal.and_then(|d| d.life_started_at);
+            let rows = store.deal_activity_rows(&id, since.as_deref()).unwrap();
             let (kept, defined) =
                 (store.deal_stats(&id).unwrap(), deal_activity::stats_from_rows(&rows, account.as_deref()));
             prop_assert_eq!(format!("{kept:?}"), format!("{defined:?}"), "deal {}", id);

@@ -201,7 +201,8 @@ fn activity<'a>(
 }
 
 /// Activities per kind, the contacts named (with their role when known) and
-/// the last one; one sent again moves to what it says now.
+/// the last one, of all time or from a moment on; one sent again moves to
+/// what it says now.
 pub fn an_activity_sent_again_replaces_the_one_stored(s: &Store) {
     let none = serde_json::Map::new();
     s.write_contact("P1", "A", "buyer", &none, "t").unwrap();
@@ -210,23 +211,30 @@ pub fn an_activity_sent_again_replaces_the_one_stored(s: &Store) {
     assert!(s.write_activity(&activity("V3", Some("D"), Some("P1"), "demo", at(3, "09:00"), &none)).unwrap());
     assert!(s.write_activity(&activity("V4", Some("D"), None, "email", at(1, "09:00"), &none)).unwrap());
     assert!(s.write_activity(&activity("V5", None, Some("P1"), "call", at(9, "09:00"), &none)).unwrap());
-    let rows = s.deal_activity_rows("D").unwrap();
+    let rows = s.deal_activity_rows("D", None).unwrap();
     assert_eq!(rows.per_kind, [("call".to_string(), 2), ("demo".into(), 1), ("email".into(), 1)]);
     let buyer = ContactRole { role: "buyer".into(), account_id: "A".into() };
     assert_eq!(rows.contacts, [("P1".to_string(), Some(buyer.clone())), ("P2".into(), None)]);
     assert_eq!(rows.last_activity, Some(at(4, "09:00")));
+    // A reopened deal's facts: its activities from the start of its life on (that moment included).
+    let life = s.deal_activity_rows("D", Some(&at(3, "09:00"))).unwrap();
+    assert_eq!(life.per_kind, [("call".to_string(), 1), ("demo".into(), 1)]);
+    assert_eq!(life.contacts, [("P1".to_string(), Some(buyer.clone())), ("P2".into(), None)]);
+    assert_eq!(life.last_activity, Some(at(4, "09:00")));
+    let later = s.deal_activity_rows("D", Some(&at(5, "09:00"))).unwrap();
+    assert!(later.per_kind.is_empty() && later.contacts.is_empty() && later.last_activity.is_none());
     // V2 sent again, about another deal.
     assert!(!s.write_activity(&activity("V2", Some("E"), Some("P1"), "meeting", at(5, "09:00"), &none)).unwrap());
-    let rows = s.deal_activity_rows("D").unwrap();
+    let rows = s.deal_activity_rows("D", None).unwrap();
     assert_eq!(rows.per_kind, [("call".to_string(), 1), ("demo".into(), 1), ("email".into(), 1)]);
     assert_eq!(rows.contacts, [("P1".to_string(), Some(buyer.clone()))]);
     assert_eq!(rows.last_activity, Some(at(3, "09:00")));
-    let moved = s.deal_activity_rows("E").unwrap();
+    let moved = s.deal_activity_rows("E", None).unwrap();
     assert_eq!(
         (moved.per_kind, moved.contacts, moved.last_activity),
         (vec![("meeting".to_string(), 1)], vec![("P1".to_string(), Some(buyer))], Some(at(5, "09:00")))
     );
-    let nothing = s.deal_activity_rows("F").unwrap();
+    let nothing = s.deal_activity_rows("F", None).unwrap();
     assert!(nothing.per_kind.is_empty() && nothing.contacts.is_empty() && nothing.last_activity.is_none());
 }
 

@@ -147,7 +147,7 @@ fn snapshot(s: &Store) -> String {
     say("deals", format!("{:?}", s.deals(None, None).unwrap()));
     say("deal", format!("{:?}", s.deal("D1").unwrap()));
     say("deal facts", format!("{:?}", s.deal_stats("D1").unwrap()));
-    say("deal rows", format!("{:?}", s.deal_activity_rows("D1").unwrap()));
+    say("deal rows", format!("{:?}", s.deal_activity_rows("D1", None).unwrap()));
     say("contact", format!("{:?} {:?}", s.contact_role("P1").unwrap(), s.contact("P1").unwrap()));
     say("lead", format!("{:?}", s.lead("L1").unwrap()));
     say("revenue", format!("{:?}", s.product_revenue("A", "GTX", "", "9999").unwrap()));
