@@ -87,29 +87,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if tasks {
         println!();
         println!("tasks (+ only under the candidate, - only under the rules in force):");
-        let all = r.tasks_added.iter().map(|t| ('+', t)).chain(r.tasks_removed.iter().map(|t| ('-', t)));
-        let shown = all.clone().take(limit).count();
-        for (sign, (role, title, about)) in all.take(limit) {
-            println!("  {sign} {role}: {} ({})", printable(title), printable(about));
-        }
-        more(r.tasks_added.len() + r.tasks_removed.len(), shown);
+        signed(&r.tasks_added, &r.tasks_removed, limit, |sign, (role, title, about)| {
+            format!("{sign} {role}: {} ({})", printable(title), printable(about))
+        });
     }
     if refusals {
         println!();
         println!("refused moves:");
-        let all = r.refusals_added.iter().map(|x| ('+', x)).chain(r.refusals_removed.iter().map(|x| ('-', x)));
-        let shown = all.clone().take(limit).count();
-        for (sign, x) in all.take(limit) {
-            println!(
-                "  {sign} {} {}: {} refused by {}: {}",
+        signed(&r.refusals_added, &r.refusals_removed, limit, |sign, x| {
+            format!(
+                "{sign} {} {}: {} refused by {}: {}",
                 day(&x.at),
                 printable(&x.deal),
                 printable(&x.requested),
                 printable(&x.rule),
                 printable(&x.reason)
-            );
-        }
-        more(r.refusals_added.len() + r.refusals_removed.len(), shown);
+            )
+        });
     }
     if !r.paths_differ.is_empty() {
         println!();
@@ -131,20 +125,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     if key_changes {
         println!();
         println!("key changes:");
-        let all = r.key_changes_added.iter().map(|x| ('+', x)).chain(r.key_changes_removed.iter().map(|x| ('-', x)));
-        let shown = all.clone().take(limit).count();
-        for (sign, k) in all.take(limit) {
+        signed(&r.key_changes_added, &r.key_changes_removed, limit, |sign, k| {
             let change = if k.change == "became_key" { "became key" } else { "lost key" };
             let rule = k.rule.as_deref().unwrap_or("no rule");
-            println!(
-                "  {sign} {} {} {change} by {}: {}",
+            format!(
+                "{sign} {} {} {change} by {}: {}",
                 day(&k.at),
                 printable(&k.account),
                 printable(rule),
                 printable(&k.reason)
-            );
-        }
-        more(r.key_changes_added.len() + r.key_changes_removed.len(), shown);
+            )
+        });
     }
     if r.rule_errors > 0 {
         println!(
@@ -162,6 +153,18 @@ fn deals(n: usize) -> String {
 /// The day of a stamp: `2026-10-30` of `2026-10-30T09:00:00Z`.
 fn day(at: &str) -> &str {
     at.get(..10).unwrap_or(at)
+}
+
+/// The first `limit` of `added` (marked `+`), then of `removed` (`-`), a line
+/// each, and how many more there are.
+fn signed<T>(added: &[T], removed: &[T], limit: usize, line: impl Fn(char, &T) -> String) {
+    let all = added.iter().map(|x| ('+', x)).chain(removed.iter().map(|x| ('-', x)));
+    let mut shown = 0;
+    for (sign, x) in all.take(limit) {
+        println!("  {}", line(sign, x));
+        shown += 1;
+    }
+    more(added.len() + removed.len(), shown);
 }
 
 /// Say how many of `total` were not shown.
