@@ -21,6 +21,7 @@ mod deal_activity;
 mod ledger;
 pub mod memory;
 mod row_cache;
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -83,6 +84,11 @@ impl Store {
     /// Open an existing SQLite database for reading only.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         Ok(Store::over(Box::new(sqlite::Sqlite::open_read_only(path, busy_timeout)?)))
+    }
+
+    /// Connect to the PostgreSQL database at `url` and migrate it (see [`postgres::Postgres::open`]).
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        Ok(Store::over(Box::new(postgres::Postgres::open(url)?)))
     }
 
     /// A store in memory, empty: nothing is written to disk (simulate, rule tests, bench).
