@@ -20,8 +20,8 @@ pub mod backend;
 mod deal_activity;
 mod ledger;
 pub mod memory;
-mod row_cache;
 pub mod postgres;
+mod row_cache;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;

@@ -19,9 +19,7 @@ impl Postgres {
     }
 
     pub fn sweep_epoch(&self) -> Result<i64> {
-        Ok(self
-            .one("SELECT value::BIGINT FROM meta WHERE key = 'sweep_epoch'", &[], |r| r.try_get(0))?
-            .unwrap_or(0))
+        Ok(self.one("SELECT value::BIGINT FROM meta WHERE key = 'sweep_epoch'", &[], |r| r.try_get(0))?.unwrap_or(0))
     }
 
     pub fn set_sweep_epoch(&self, epoch: i64) -> Result<()> {

@@ -33,7 +33,12 @@ impl Postgres {
 
     pub fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>> {
         let found = self.one("SELECT content_hash, source, line, body FROM events WHERE id = $1", &[&e.id], |r| {
-            Ok((r.try_get::<_, Option<Vec<u8>>>(0)?, r.try_get::<_, String>(1)?, r.try_get::<_, i64>(2)?, r.try_get::<_, String>(3)?))
+            Ok((
+                r.try_get::<_, Option<Vec<u8>>>(0)?,
+                r.try_get::<_, String>(1)?,
+                r.try_get::<_, i64>(2)?,
+                r.try_get::<_, String>(3)?,
+            ))
         })?;
         let Some((hash, source, line, body)) = found else { return Ok(None) };
         let same = match hash {

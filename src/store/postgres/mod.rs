@@ -134,7 +134,9 @@ fn describe(location: &Path, e: postgres::Error) -> Error {
         ),
         None => (
             Kind::CannotOpen,
-            format!("cannot reach the PostgreSQL server ({e}): is it running, and does the URL name its host and port?"),
+            format!(
+                "cannot reach the PostgreSQL server ({e}): is it running, and does the URL name its host and port?"
+            ),
         ),
     };
     Error::Store { path: location.to_path_buf(), kind, message, cause: Some(Box::new(e)) }
@@ -177,8 +179,7 @@ impl Postgres {
         let mut tx = client.transaction().ctx(self)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::MIGRATION_LOCK]).ctx(self)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").ctx(self)?;
-        let version: i64 =
-            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[]).ctx(self)?.get(0);
+        let version: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[]).ctx(self)?.get(0);
         if version > schema::latest() {
             return Err(Error::store(
                 &self.location,

@@ -308,9 +308,10 @@ impl Postgres {
     }
 
     pub fn ledger_rows(&self, id: &str, floor: &str) -> Result<LedgerRows> {
-        let orders = self.all("SELECT at, amount FROM orders WHERE account_id = $1 AND at > $2", &[&id, &floor], |r| {
-            Ok((r.try_get(0)?, r.try_get(1)?))
-        })?;
+        let orders =
+            self.all("SELECT at, amount FROM orders WHERE account_id = $1 AND at > $2", &[&id, &floor], |r| {
+                Ok((r.try_get(0)?, r.try_get(1)?))
+            })?;
         let deals = self.all(
             "SELECT id, is_open, is_won, closed_at, amount FROM deals WHERE account_id = $1 AND (is_open OR is_won)",
             &[&id],

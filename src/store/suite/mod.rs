@@ -224,9 +224,7 @@ pub(crate) mod pg {
                 Some(url.parse().unwrap_or_else(|e| panic!("{VAR}={url} is not a PostgreSQL URL: {e}")))
             }
             _ => {
-                eprintln!(
-                    "SKIPPED: no PostgreSQL (set {VAR}=postgres://USER@HOST:PORT/DB, see .ci/pg-cluster)"
-                );
+                eprintln!("SKIPPED: no PostgreSQL (set {VAR}=postgres://USER@HOST:PORT/DB, see .ci/pg-cluster)");
                 None
             }
         }
@@ -237,11 +235,8 @@ pub(crate) mod pg {
             static COUNT: AtomicUsize = AtomicUsize::new(0);
             let admin = server()?;
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-            let name = format!(
-                "dealflow_test_{}_{}_{nanos}",
-                std::process::id(),
-                COUNT.fetch_add(1, Ordering::Relaxed)
-            );
+            let name =
+                format!("dealflow_test_{}_{}_{nanos}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
             let mut client = admin
                 .connect(postgres::NoTls)
                 .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL server {VAR} names: {e}"));
