@@ -58,7 +58,7 @@ pub(crate) trait PgContext<T> {
 
 impl<T> PgContext<T> for std::result::Result<T, postgres::Error> {
     fn ctx(self, store: &Postgres) -> Result<T> {
-        self.map_err(|e| describe(&store.location, e))
+        self.map_err(|e| describe(&store.location, e, true))
     }
 }
 
@@ -78,7 +78,8 @@ pub fn redacted(config: &postgres::Config) -> String {
 }
 
 /// A PostgreSQL error in the user's terms: which kind of trouble, and what to do.
-fn describe(location: &Path, e: postgres::Error) -> Error {
+/// `connected`: the connection was made (so one that fails now was lost).
+fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
     use StoreErrorKind as Kind;
     use postgres::error::SqlState;
     let (kind, message) = match e.as_db_error() {
@@ -115,22 +116,27 @@ fn describe(location: &Path, e: postgres::Error) -> Error {
                 (Kind::Full, format!("the server has no room left ({said})"))
             } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
                 (Kind::Damaged, format!("the server found its data damaged ({said}): restore it from a backup"))
-            } else if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN {
+            } else if *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+            {
                 (
                     Kind::CannotOpen,
                     format!(
-                        "the server shut down ({said}): nothing of the unit in progress was kept; run again once it is up"
+                        "the server ended the connection ({said}): nothing of the unit in progress was kept; run \
+                         again once the server is up"
                     ),
                 )
             } else {
                 (Kind::Other, format!("{said} (SQLSTATE {})", code.code()))
             }
         }
-        None if e.is_closed() => (
+        None if connected || e.is_closed() => (
             Kind::CannotOpen,
-            "the connection to the server was lost: nothing of the unit in progress was kept; run again once the \
-             server is reachable"
-                .to_string(),
+            format!(
+                "the connection to the server was lost ({e}): nothing of the unit in progress was kept; run again \
+                 once the server is reachable"
+            ),
         ),
         None => (
             Kind::CannotOpen,
@@ -158,7 +164,7 @@ impl Postgres {
     /// Connect with these settings and bring the schema up to date.
     pub fn connect(config: &postgres::Config) -> Result<Postgres> {
         let location = PathBuf::from(redacted(config));
-        let client = config.connect(NoTls).map_err(|e| describe(&location, e))?;
+        let client = config.connect(NoTls).map_err(|e| describe(&location, e, false))?;
         let store = Postgres {
             client: RefCell::new(client),
             location,
@@ -407,3 +413,6 @@ fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
 fn to_json(m: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
 }
+
+#[cfg(test)]
+mod tests;
