@@ -74,10 +74,12 @@ impl Postgres {
         )
     }
 
+    /// In the order the accounts were first written (SQLite reads them by
+    /// its `is_key` index, which holds them by rowid).
     pub fn quiet_key_accounts(&self, by: &str) -> Result<Vec<QuietAccount>> {
         self.all(
             "SELECT id, COALESCE(last_contact, key_since), COALESCE(key_since, ''), quiet_epoch FROM accounts
-             WHERE is_key AND COALESCE(last_contact, key_since) <= $1 ORDER BY id",
+             WHERE is_key AND COALESCE(last_contact, key_since) <= $1 ORDER BY row_order",
             &[&by],
             |r| {
                 Ok(QuietAccount {
@@ -131,7 +133,8 @@ impl Postgres {
     }
 
     pub fn open_tasks_per_assignee(&self, role: &str) -> Result<Vec<Load>> {
-        self.all("SELECT assignee, open FROM task_load WHERE role = $1", &[&role], |r| {
+        // By assignee: SQLite's key order.
+        self.all("SELECT assignee, open FROM task_load WHERE role = $1 ORDER BY assignee", &[&role], |r| {
             Ok(Load { who: r.try_get(0)?, open: r.try_get(1)? })
         })
     }
@@ -149,8 +152,13 @@ impl Postgres {
     }
 
     pub fn open_task_holders(&self) -> Result<Vec<Holder>> {
+        // In the order SQLite finds them, reading open tasks by its
+        // `(status, due_at)` index: by each pair's first task due, then id.
         self.all(
-            "SELECT DISTINCT role, assignee FROM tasks WHERE status = 'open' AND assignee IS NOT NULL ORDER BY role, assignee",
+            "SELECT role, assignee FROM (
+                 SELECT DISTINCT ON (role, assignee) role, assignee, due_at, id FROM tasks
+                 WHERE status = 'open' AND assignee IS NOT NULL ORDER BY role, assignee, due_at, id
+             ) first ORDER BY due_at, id",
             &[],
             |r| Ok(Holder { role: r.try_get(0)?, assignee: r.try_get(1)? }),
         )

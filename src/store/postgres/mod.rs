@@ -49,6 +49,10 @@ pub struct Postgres {
     own_ticks: Cell<i64>,
     /// Rows written, updated or deleted through this connection.
     changes: Cell<u64>,
+    /// A statement failed in the open unit since its last savepoint was
+    /// rolled back to: PostgreSQL has aborted the transaction, and would
+    /// answer `COMMIT` with a silent rollback.
+    aborted: Cell<bool>,
 }
 
 /// Turns a PostgreSQL error into one that names the database and says what to do.
@@ -58,7 +62,12 @@ pub(crate) trait PgContext<T> {
 
 impl<T> PgContext<T> for std::result::Result<T, postgres::Error> {
     fn ctx(self, store: &Postgres) -> Result<T> {
-        self.map_err(|e| describe(&store.location, e, true))
+        self.map_err(|e| {
+            if store.depth.get() > 0 {
+                store.aborted.set(true);
+            }
+            describe(&store.location, e, true)
+        })
     }
 }
 
@@ -173,6 +182,7 @@ impl Postgres {
             dirty: Cell::new(false),
             own_ticks: Cell::new(0),
             changes: Cell::new(0),
+            aborted: Cell::new(false),
         };
         store.migrate()?;
         Ok(store)
@@ -299,24 +309,26 @@ impl Postgres {
         self.batch("BEGIN")?;
         self.depth.set(1);
         self.dirty.set(false);
+        self.aborted.set(false);
         Ok(())
     }
 
     /// Commit the unit. A unit in which a statement failed (and that no
-    /// savepoint undid) is refused: PostgreSQL would answer `COMMIT` with a
-    /// silent rollback, so a statement first finds out, and the unit is
-    /// rolled back with the error.
+    /// nested unit undid) is refused and rolled back: PostgreSQL would answer
+    /// `COMMIT` with a silent rollback, and the caller must know.
     pub fn commit(&self) -> Result<()> {
         if self.depth.get() == 0 {
             return Err(self.fault("no unit of work to commit".into()));
         }
+        if self.aborted.get() {
+            let _ = self.rollback();
+            return Err(self.fault(
+                "a write of this unit of work failed (see the error before this one), so nothing of it was kept".into(),
+            ));
+        }
         let dirty = self.dirty.get();
-        let checked = if dirty {
-            self.exec("UPDATE change_clock SET n = n + 1", &[]).map(|_| ())
-        } else {
-            self.rows("SELECT 1", &[]).map(|_| ())
-        };
-        if let Err(e) = checked.and_then(|_| self.batch("COMMIT")) {
+        let tick = || if dirty { self.exec("UPDATE change_clock SET n = n + 1", &[]).map(|_| ()) } else { Ok(()) };
+        if let Err(e) = tick().and_then(|_| self.batch("COMMIT")) {
             let _ = self.rollback();
             return Err(e);
         }
@@ -334,6 +346,7 @@ impl Postgres {
         }
         self.depth.set(0);
         self.dirty.set(false);
+        self.aborted.set(false);
         self.batch("ROLLBACK")
     }
 
@@ -365,6 +378,8 @@ impl Postgres {
         let s = depth - 1;
         self.batch(&format!("ROLLBACK TO SAVEPOINT s{s}; RELEASE SAVEPOINT s{s}"))?;
         self.depth.set(depth - 1);
+        // A savepoint opens only in a sound transaction: what failed, failed after it.
+        self.aborted.set(false);
         Ok(())
     }
 

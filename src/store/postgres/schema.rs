@@ -10,6 +10,9 @@
 //!   came; JSONB would reorder keys. The two reads into JSON cast (`::jsonb`);
 //! - INTEGER is BIGINT, REAL is DOUBLE PRECISION, BLOB is BYTEA, flags are BOOLEAN;
 //! - the logs' `seq` (SQLite's rowid) is BIGSERIAL: it only orders them;
+//!   `accounts.row_order` (BIGSERIAL too) is the rowid order SQLite lists key
+//!   accounts in; where SQLite answers in an index's order without `ORDER
+//!   BY`, the query here says that order;
 //! - a task's id is not a sequence: it is the highest id plus one, taken
 //!   under an advisory lock (`Postgres::create_task`), as SQLite gives a
 //!   rowid, so a task rolled back gives its id again and ids have no gaps
@@ -50,11 +53,14 @@ CREATE TABLE accounts (
     last_contact TEXT COLLATE "C",
     created_at TEXT COLLATE "C" NOT NULL,
     updated_at TEXT COLLATE "C" NOT NULL,
-    quiet_epoch BIGINT NOT NULL DEFAULT 0
+    quiet_epoch BIGINT NOT NULL DEFAULT 0,
+    -- The order accounts were first written in (SQLite's rowid): key
+    -- accounts are listed in it, as SQLite's `accounts_key` index holds them.
+    row_order BIGSERIAL NOT NULL
 );
 CREATE INDEX accounts_parent ON accounts(parent_id);
 CREATE INDEX accounts_owner ON accounts(owner);
-CREATE INDEX accounts_key ON accounts(is_key);
+CREATE INDEX accounts_key ON accounts(is_key, row_order);
 
 CREATE TABLE contacts (
     id TEXT COLLATE "C" PRIMARY KEY,

@@ -10,6 +10,7 @@ use crate::model::{Account, Contract, Deal, Lead, StageChange, Target};
 use crate::store::backend::{
     ActivityRow, ContactRole, Counts, DealActivityRows, DealBefore, LedgerDeal, LedgerRows, OrderRow, OrderWrite,
 };
+use crate::store::memory::index_sum;
 
 type PgResult<T> = std::result::Result<T, postgres::Error>;
 
@@ -395,24 +396,24 @@ impl Postgres {
         )
     }
 
+    /// Added up as SQLite adds them, through its indexes (by time, then
+    /// amount) and with its summation, so the totals are the same to the last bit.
     pub fn product_revenue(&self, account: &str, product: &str, from: &str, to: &str) -> Result<f64> {
-        let orders: f64 = self
-            .one(
-                "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE account_id = $1 AND product = $2 AND at >= $3 AND at <= $4",
-                &[&account, &product, &from, &to],
-                |r| r.try_get(0),
-            )?
-            .unwrap_or(0.0);
+        let pairs = |r: &postgres::Row| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, f64>(1)?));
+        let orders = self.all(
+            "SELECT at, amount FROM orders WHERE account_id = $1 AND product = $2 AND at >= $3 AND at <= $4",
+            &[&account, &product, &from, &to],
+            pairs,
+        )?;
         // `data->'product'` equal to the product as a JSON string: a number
         // or another kind of value never is, as with SQLite's `json_extract`.
-        let deals: f64 = self
-            .one(
-                "SELECT COALESCE(SUM(amount), 0) FROM deals WHERE account_id = $1 AND is_won
-                 AND (data::JSONB -> 'product') = to_jsonb($2::TEXT) AND closed_at >= $3 AND closed_at <= $4",
-                &[&account, &product, &from, &to],
-                |r| r.try_get(0),
-            )?
-            .unwrap_or(0.0);
-        Ok(orders + deals)
+        let deals = self.all(
+            "SELECT closed_at, amount FROM deals WHERE account_id = $1 AND is_won
+             AND (data::JSONB -> 'product') = to_jsonb($2::TEXT) AND closed_at >= $3 AND closed_at <= $4",
+            &[&account, &product, &from, &to],
+            pairs,
+        )?;
+        let sum = |rows: &[(String, f64)]| index_sum(rows.iter().map(|(at, amount)| (at.as_str(), *amount)).collect());
+        Ok(sum(&orders) + sum(&deals))
     }
 }

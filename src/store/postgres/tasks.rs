@@ -154,14 +154,19 @@ impl Postgres {
         n: usize,
     ) -> Result<Vec<Task>> {
         let n = n.clamp(1, MAX_CLAIM_BATCH) as i64;
-        let mut tasks = self.in_transaction(|| {
-            if let Some(before) = lapsed_before {
-                self.release_lapsed_claims(before, now)?;
-            }
+        let claim = || {
             let tasks = self.all(&CLAIM, &[&role, &who, &now, &n], task_row)?;
             self.changes.set(self.changes.get() + tasks.len() as u64);
             Ok(tasks)
-        })?;
+        };
+        // Alone, the claim is one statement, so a transaction of its own: one round trip.
+        let mut tasks = match lapsed_before {
+            None => claim()?,
+            Some(before) => self.in_transaction(|| {
+                self.release_lapsed_claims(before, now)?;
+                claim()
+            })?,
+        };
         // RETURNING gives no order: the most urgent first, as the queue has them.
         tasks.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| (&a.due_at, a.id).cmp(&(&b.due_at, b.id))));
         Ok(tasks)
