@@ -32,7 +32,7 @@ impl Backend for Postgres {
     }
 
     fn begin_unit(&self) -> Result<()> {
-        self.begin()
+        Postgres::begin_unit(self)
     }
 
     fn commit_unit(&self) -> Result<()> {

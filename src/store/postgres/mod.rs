@@ -302,7 +302,24 @@ impl Postgres {
 
     // ---- units of work ----
 
-    pub fn begin(&self) -> Result<()> {
+    /// Begin a unit of work, holding other processes' units off until it
+    /// ends, as SQLite's `BEGIN IMMEDIATE` does: the working set trusts the
+    /// rows it keeps for as long as its unit is open (see `Store::begin`), and
+    /// the engine applies events one unit at a time. Claims and task closes
+    /// outside a unit do not wait for it: they only meet a unit on the rows
+    /// both change, and `FOR UPDATE SKIP LOCKED` passes those by.
+    pub fn begin_unit(&self) -> Result<()> {
+        self.begin()?;
+        if let Err(e) = self.rows("SELECT pg_advisory_xact_lock($1)", &[&schema::UNIT_LOCK]) {
+            let _ = self.rollback();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A transaction of this connection's own (a claim, a task created
+    /// outside a unit), holding no other process off.
+    fn begin(&self) -> Result<()> {
         if self.depth.get() > 0 {
             return Err(self.fault("a unit of work is already open on this connection".into()));
         }

@@ -26,6 +26,9 @@
 /// The advisory lock key migrations run under ("dealflow" in ASCII, folded into 63 bits).
 pub(super) const MIGRATION_LOCK: i64 = 0x6465_616c_666c_6f77 & 0x7fff_ffff_ffff_ffff;
 
+/// The advisory lock key every unit of work holds (see `Postgres::begin_unit`).
+pub(super) const UNIT_LOCK: i64 = MIGRATION_LOCK ^ 0x756e_6974;
+
 /// The advisory lock key taking a task id runs under (held to the end of the transaction).
 pub(super) const TASK_ID_LOCK: i64 = MIGRATION_LOCK ^ 0x7461_736b;
 

@@ -235,3 +235,35 @@ fn writers_creating_tasks_at_once_take_distinct_ids_without_gaps() {
     all.sort();
     assert_eq!(all, (1..=150).collect::<Vec<i64>>());
 }
+
+/// A unit holds another process's unit off until it ends (as SQLite's write
+/// lock does), while claims from other connections go on.
+#[test]
+fn a_unit_holds_other_units_off_until_it_ends_and_claims_go_on() {
+    let Some(db) = TestDatabase::create() else { return };
+    let first = open(&db);
+    first.create_task(&new_task("k"), "v", "e", "t").unwrap();
+    first.begin_unit().unwrap();
+    first.set_meta("k", "first").unwrap();
+    let (config, began) = (db.config.clone(), Arc::new(AtomicBool::new(false)));
+    let second = {
+        let began = began.clone();
+        std::thread::spawn(move || {
+            let second = Postgres::connect(&config).unwrap();
+            second.begin_unit().unwrap();
+            began.store(true, Ordering::SeqCst);
+            let seen = second.meta("k").unwrap();
+            second.set_meta("k", "second").unwrap();
+            second.commit_unit().unwrap();
+            seen
+        })
+    };
+    let worker = open(&db);
+    let claimed = worker.claim_up_to("sales_rep", "Ana", "2026-11-01T09:00:00Z", None, 1).unwrap();
+    assert_eq!(claimed.len(), 1, "a claim does not wait for the unit");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!began.load(Ordering::SeqCst), "the second unit waits for the first");
+    first.commit_unit().unwrap();
+    assert_eq!(second.join().unwrap().as_deref(), Some("first"), "the second unit began after the first committed");
+    assert_eq!(first.meta("k").unwrap().as_deref(), Some("second"));
+}
