@@ -1,6 +1,9 @@
 //! One test suite for every backend: each test is a function of a fresh
 //! [`Store`], and [`backend_suite!`] runs all of them against one backend
-//! (SQLite and in memory below; a new backend adds one line). What a backend
+//! (SQLite, in memory and PostgreSQL below; a new backend adds one line).
+//! PostgreSQL's run on the server `DEALFLOW_TEST_PG` names, a database of
+//! their own per test (see `.ci/pg-cluster`); without it each one says
+//! `SKIPPED: no PostgreSQL` on stderr and passes. What a backend
 //! must do is what these tests say, so two backends cannot drift apart
 //! unseen. The SQLite backend is the reference: where the trait's words
 //! leave a detail open (an order, a count kept at zero, a time kept on an
