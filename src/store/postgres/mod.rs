@@ -245,14 +245,15 @@ impl Postgres {
     }
 
     /// Run a write of rows the working set keeps (see [`Postgres::change_token`]):
-    /// in the open unit, whose commit moves the clock; else in a transaction
-    /// of its own that moves it.
+    /// in the open unit, whose commit moves the clock; else in a unit of its
+    /// own that moves it (and waits for another process's unit, which trusts
+    /// the rows it keeps until it ends).
     fn exec_kept(&self, sql: &str, params: Params) -> Result<u64> {
         if self.depth.get() > 0 {
             self.dirty.set(true);
             return self.exec(sql, params);
         }
-        self.begin()?;
+        self.begin_unit()?;
         self.dirty.set(true);
         match self.exec(sql, params) {
             Ok(n) => self.commit().map(|_| n),
