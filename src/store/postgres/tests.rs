@@ -141,13 +141,16 @@ fn a_connection_lost_is_an_error_that_says_so_and_nothing_half_done_is_kept() {
     store.set_meta("k", "half").unwrap();
     let mut admin = db.config.connect(NoTls).unwrap();
     admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    // The server's last words may or may not have arrived before the next
+    // statement finds the connection closed: either way the error says what happened.
     let err = store.set_meta("k2", "after").unwrap_err();
     assert!(matches!(&err, Error::Store { kind: StoreErrorKind::CannotOpen, .. }), "{err:?}");
     let err = err.to_string();
-    assert!(
-        err.contains("the server ended the connection (terminating connection due to administrator command)"),
-        "{err}"
-    );
+    let said = [
+        "the server ended the connection (terminating connection due to administrator command)",
+        "the connection to the server was lost",
+    ];
+    assert!(said.iter().any(|s| err.contains(s)), "{err}");
     assert!(err.contains("nothing of the unit in progress was kept"), "{err}");
     let err = store.set_meta("k3", "later").unwrap_err().to_string();
     assert!(err.contains("the connection to the server was lost"), "{err}");
@@ -246,10 +249,12 @@ fn a_unit_holds_other_units_off_until_it_ends_and_claims_go_on() {
     first.begin_unit().unwrap();
     first.set_meta("k", "first").unwrap();
     let (config, began) = (db.config.clone(), Arc::new(AtomicBool::new(false)));
+    let ready = Arc::new(Barrier::new(2));
     let second = {
-        let began = began.clone();
+        let (began, ready) = (began.clone(), ready.clone());
         std::thread::spawn(move || {
             let second = Postgres::connect(&config).unwrap();
+            ready.wait();
             second.begin_unit().unwrap();
             began.store(true, Ordering::SeqCst);
             let seen = second.meta("k").unwrap();
@@ -261,6 +266,7 @@ fn a_unit_holds_other_units_off_until_it_ends_and_claims_go_on() {
     let worker = open(&db);
     let claimed = worker.claim_up_to("sales_rep", "Ana", "2026-11-01T09:00:00Z", None, 1).unwrap();
     assert_eq!(claimed.len(), 1, "a claim does not wait for the unit");
+    ready.wait();
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!began.load(Ordering::SeqCst), "the second unit waits for the first");
     first.commit_unit().unwrap();
