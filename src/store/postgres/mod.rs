@@ -189,15 +189,13 @@ impl Postgres {
     }
 
     /// Bring the schema up to date, once however many processes open the
-    /// database at the same moment: under an advisory lock, in one transaction.
+    /// database at the same moment: under an advisory lock, in one
+    /// transaction, reading the version again once the lock is held. A
+    /// database already up to date is only read (a role that may not create
+    /// tables can open it).
     fn migrate(&self) -> Result<()> {
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().ctx(self)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::MIGRATION_LOCK]).ctx(self)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").ctx(self)?;
-        let version: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[]).ctx(self)?.get(0);
-        if version > schema::latest() {
-            return Err(Error::store(
+        let newer = |version: i64| {
+            Error::store(
                 &self.location,
                 StoreErrorKind::Schema,
                 format!(
@@ -205,7 +203,26 @@ impl Postgres {
                      a newer dealflow; use that one (or a newer one) with this database",
                     schema::latest()
                 ),
-            ));
+            )
+        };
+        let version_sql = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+        let made: Option<String> =
+            self.one("SELECT to_regclass('schema_version')::TEXT", &[], |r| r.try_get(0))?.flatten();
+        if made.is_some() {
+            let version: i64 = self.one(version_sql, &[], |r| r.try_get(0))?.unwrap_or(0);
+            match version {
+                v if v > schema::latest() => return Err(newer(v)),
+                v if v == schema::latest() => return Ok(()),
+                _ => {}
+            }
+        }
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().ctx(self)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::MIGRATION_LOCK]).ctx(self)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").ctx(self)?;
+        let version: i64 = tx.query_one(version_sql, &[]).and_then(|r| r.try_get(0)).ctx(self)?;
+        if version > schema::latest() {
+            return Err(newer(version));
         }
         for up in schema::after(version) {
             tx.batch_execute(up).ctx(self)?;

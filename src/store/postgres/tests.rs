@@ -273,3 +273,35 @@ fn a_unit_holds_other_units_off_until_it_ends_and_claims_go_on() {
     assert_eq!(second.join().unwrap().as_deref(), Some("first"), "the second unit began after the first committed");
     assert_eq!(first.meta("k").unwrap().as_deref(), Some("second"));
 }
+
+/// A role that may only read opens a database already migrated, reads it,
+/// and is told, in dealflow's words, when it tries to write.
+#[test]
+fn a_role_that_may_only_read_opens_reads_and_is_told_why_it_cannot_write() {
+    let Some(db) = TestDatabase::create() else { return };
+    let owner = open(&db);
+    owner.set_meta("k", "v").unwrap();
+    let role = format!("reader_{}", db.config.get_dbname().unwrap_or_default());
+    let dbname = db.config.get_dbname().unwrap_or_default().to_string();
+    let mut admin = db.config.connect(NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE {dbname} TO {role};
+             GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+        ))
+        .unwrap();
+    let mut config = db.config.clone();
+    config.user(&role);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reader = Postgres::connect(&config).unwrap();
+        assert_eq!(reader.meta("k").unwrap().as_deref(), Some("v"));
+        let err = reader.set_meta("k", "w").unwrap_err();
+        assert!(matches!(&err, Error::Store { kind: StoreErrorKind::ReadOnly, .. }), "{err:?}");
+        assert!(err.to_string().contains("the database refused a write (permission denied for table meta)"), "{err}");
+    }));
+    drop(owner);
+    admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
+}
