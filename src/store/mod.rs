@@ -86,9 +86,12 @@ impl Store {
         Ok(Store::over(Box::new(sqlite::Sqlite::open_read_only(path, busy_timeout)?)))
     }
 
-    /// Connect to the PostgreSQL database at `url` and migrate it (see [`postgres::Postgres::open`]).
-    pub fn open_postgres(url: &str) -> Result<Store> {
-        Ok(Store::over(Box::new(postgres::Postgres::open(url)?)))
+    /// Connect to the PostgreSQL database at `url` and migrate it (see
+    /// [`postgres::Postgres::open`]); a unit waits up to `busy_timeout` for another process's.
+    pub fn open_postgres(url: &str, busy_timeout: Duration) -> Result<Store> {
+        let backend = postgres::Postgres::open(url)?;
+        backend.set_busy_timeout(busy_timeout)?;
+        Ok(Store::over(Box::new(backend)))
     }
 
     /// A store in memory, empty: nothing is written to disk (simulate, rule tests, bench).

@@ -49,6 +49,8 @@ pub struct Postgres {
     own_ticks: Cell<i64>,
     /// Rows written, updated or deleted through this connection.
     changes: Cell<u64>,
+    /// How long a unit waits for another process's (`None`: as long as it takes).
+    busy_timeout: Cell<Option<std::time::Duration>>,
     /// A statement failed in the open unit since its last savepoint was
     /// rolled back to: PostgreSQL has aborted the transaction, and would
     /// answer `COMMIT` with a silent rollback.
@@ -183,6 +185,7 @@ impl Postgres {
             own_ticks: Cell::new(0),
             changes: Cell::new(0),
             aborted: Cell::new(false),
+            busy_timeout: Cell::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -236,6 +239,17 @@ impl Postgres {
 
     pub fn location(&self) -> &Path {
         &self.location
+    }
+
+    /// Wait at most `timeout` for a lock (another process's unit of work, a
+    /// row another transaction is changing); then fail with [`Error::Busy`].
+    /// Without it, a unit waits as long as the other one lasts.
+    pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> Result<()> {
+        // Zero would mean "no limit" to PostgreSQL.
+        let ms = timeout.as_millis().max(1);
+        self.batch(&format!("SET lock_timeout = {ms}"))?;
+        self.busy_timeout.set(Some(timeout));
+        Ok(())
     }
 
     /// An error about this database that PostgreSQL did not raise.
@@ -330,7 +344,16 @@ impl Postgres {
         self.begin()?;
         if let Err(e) = self.rows("SELECT pg_advisory_xact_lock($1)", &[&schema::UNIT_LOCK]) {
             let _ = self.rollback();
-            return Err(e);
+            return Err(match (e, self.busy_timeout.get()) {
+                (Error::Busy { path, .. }, Some(waited)) => Error::Busy {
+                    path,
+                    message: format!(
+                        "another process is writing to the database (waited {} ms); try again when it is done",
+                        waited.as_millis()
+                    ),
+                },
+                (e, _) => e,
+            });
         }
         Ok(())
     }

@@ -305,3 +305,24 @@ fn a_role_that_may_only_read_opens_reads_and_is_told_why_it_cannot_write() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// With a busy timeout, a unit waits that long for another process's, then
+/// says the database is busy; without one it waits (see the test above).
+#[test]
+fn a_unit_waits_up_to_the_busy_timeout_and_no_longer() {
+    let Some(db) = TestDatabase::create() else { return };
+    let holder = open(&db);
+    let hasty = open(&db);
+    hasty.set_busy_timeout(std::time::Duration::from_millis(100)).unwrap();
+    holder.begin_unit().unwrap();
+    let started = std::time::Instant::now();
+    let err = hasty.begin_unit().unwrap_err();
+    assert!(matches!(&err, Error::Busy { .. }), "{err:?}");
+    assert!(err.to_string().contains("another process is writing to the database (waited 100 ms)"), "{err}");
+    assert!((100..2000).contains(&started.elapsed().as_millis()), "{:?}", started.elapsed());
+    assert!(!hasty.in_unit());
+    holder.commit_unit().unwrap();
+    hasty.begin_unit().unwrap();
+    hasty.set_meta("k", "v").unwrap();
+    hasty.commit_unit().unwrap();
+}
