@@ -49,6 +49,8 @@ pub struct Postgres {
     own_ticks: Cell<i64>,
     /// Rows written, updated or deleted through this connection.
     changes: Cell<u64>,
+    /// The open transaction holds the unit lock (it is a unit of work).
+    unit_locked: Cell<bool>,
     /// How long a unit waits for another process's (`None`: as long as it takes).
     busy_timeout: Cell<Option<std::time::Duration>>,
     /// A statement failed in the open unit since its last savepoint was
@@ -186,6 +188,7 @@ impl Postgres {
             changes: Cell::new(0),
             aborted: Cell::new(false),
             busy_timeout: Cell::new(None),
+            unit_locked: Cell::new(false),
         };
         store.migrate()?;
         Ok(store)
@@ -280,19 +283,10 @@ impl Postgres {
     /// own that moves it (and waits for another process's unit, which trusts
     /// the rows it keeps until it ends).
     fn exec_kept(&self, sql: &str, params: Params) -> Result<u64> {
-        if self.depth.get() > 0 {
+        self.in_unit_or_own(|| {
             self.dirty.set(true);
-            return self.exec(sql, params);
-        }
-        self.begin_unit()?;
-        self.dirty.set(true);
-        match self.exec(sql, params) {
-            Ok(n) => self.commit().map(|_| n),
-            Err(e) => {
-                let _ = self.rollback();
-                Err(e)
-            }
-        }
+            self.exec(sql, params)
+        })
     }
 
     /// Every row of a read.
@@ -342,7 +336,7 @@ impl Postgres {
     /// both change, and `FOR UPDATE SKIP LOCKED` passes those by.
     pub fn begin_unit(&self) -> Result<()> {
         self.begin()?;
-        if let Err(e) = self.rows("SELECT pg_advisory_xact_lock($1)", &[&schema::UNIT_LOCK]) {
+        if let Err(e) = self.lock_units() {
             let _ = self.rollback();
             return Err(match (e, self.busy_timeout.get()) {
                 (Error::Busy { path, .. }, Some(waited)) => Error::Busy {
@@ -358,8 +352,30 @@ impl Postgres {
         Ok(())
     }
 
-    /// A transaction of this connection's own (a claim, a task created
-    /// outside a unit), holding no other process off.
+    /// Hold other processes' units off to the end of the open transaction.
+    /// Taken before any savepoint, so no nested rollback lets it go.
+    fn lock_units(&self) -> Result<()> {
+        self.rows("SELECT pg_advisory_xact_lock($1)", &[&schema::UNIT_LOCK])?;
+        self.unit_locked.set(true);
+        Ok(())
+    }
+
+    /// Run `f` in the open unit, or in a unit of its own outside one.
+    fn in_unit_or_own<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.depth.get() > 0 {
+            return f();
+        }
+        self.begin_unit()?;
+        match f() {
+            Ok(v) => self.commit().map(|_| v),
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// A transaction of this connection's own (a claim), holding no other process off.
     fn begin(&self) -> Result<()> {
         if self.depth.get() > 0 {
             return Err(self.fault("a unit of work is already open on this connection".into()));
@@ -368,6 +384,7 @@ impl Postgres {
         self.depth.set(1);
         self.dirty.set(false);
         self.aborted.set(false);
+        self.unit_locked.set(false);
         Ok(())
     }
 
@@ -391,6 +408,7 @@ impl Postgres {
             return Err(e);
         }
         self.depth.set(0);
+        self.unit_locked.set(false);
         self.dirty.set(false);
         if dirty {
             self.own_ticks.set(self.own_ticks.get() + 1);
@@ -405,6 +423,7 @@ impl Postgres {
         self.depth.set(0);
         self.dirty.set(false);
         self.aborted.set(false);
+        self.unit_locked.set(false);
         self.batch("ROLLBACK")
     }
 

@@ -14,7 +14,7 @@
 //!   accounts in; where SQLite answers in an index's order without `ORDER
 //!   BY`, the query here says that order;
 //! - a task's id is not a sequence: it is the highest id plus one, taken
-//!   under an advisory lock (`Postgres::create_task`), as SQLite gives a
+//!   under the units' advisory lock (`Postgres::create_task`), as SQLite gives a
 //!   rowid, so a task rolled back gives its id again and ids have no gaps
 //!   (the clock sweeps tasks by id ranges);
 //! - `change_clock` is PostgreSQL's own: see `Postgres::change_token`.
@@ -28,9 +28,6 @@ pub(super) const MIGRATION_LOCK: i64 = 0x6465_616c_666c_6f77 & 0x7fff_ffff_ffff_
 
 /// The advisory lock key every unit of work holds (see `Postgres::begin_unit`).
 pub(super) const UNIT_LOCK: i64 = MIGRATION_LOCK ^ 0x756e_6974;
-
-/// The advisory lock key taking a task id runs under (held to the end of the transaction).
-pub(super) const TASK_ID_LOCK: i64 = MIGRATION_LOCK ^ 0x7461_736b;
 
 /// Every migration, oldest first.
 const MIGRATIONS: &[&str] = &[V1];

@@ -7,7 +7,6 @@
 use postgres::Row;
 
 use super::Postgres;
-use super::schema::TASK_ID_LOCK;
 use crate::error::{Error, Result};
 use crate::model::{NewTask, Priority, Subject, Task};
 use crate::store::backend::{CloseAs, MAX_CLAIM_BATCH, RoleCount, TaskFilter, TaskStatus};
@@ -74,9 +73,10 @@ impl Postgres {
     }
 
     /// Store a task unless one with the same dedup key exists; its id when
-    /// created. The id is the highest plus one, as SQLite gives a rowid,
-    /// taken under an advisory lock held to the end of the transaction, so
-    /// two writers never take the same one (see [`super::schema`]).
+    /// created. The id is the highest plus one, as SQLite gives a rowid: it
+    /// is taken in a unit of work, which holds every other process's units
+    /// off to its end, so two writers never take the same one (see
+    /// [`super::schema`]). Outside a unit, it is a unit of its own.
     pub fn create_task(
         &self,
         t: &NewTask,
@@ -84,9 +84,13 @@ impl Postgres {
         event_id: &str,
         created_at: &str,
     ) -> Result<Option<i64>> {
-        self.in_transaction(|| {
-            // Its own statement: the insert's snapshot must be taken after the lock is held.
-            self.rows("SELECT pg_advisory_xact_lock($1)", &[&TASK_ID_LOCK])?;
+        self.in_unit_or_own(|| {
+            // A unit holds the lock from its start; a transaction of this
+            // connection's own takes it now, in a statement before the
+            // insert, whose snapshot must see every id committed before it.
+            if !self.unit_locked.get() {
+                self.lock_units()?;
+            }
             let rule = t.rule.to_string();
             let id: Option<i64> = self.one(
                 "INSERT INTO tasks (id, role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
