@@ -2,36 +2,44 @@
 //! decisions rules made, and the rules versions the engine ran with.
 
 use super::Postgres;
+use super::pending::{DecisionLog, EventLog};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::Decision;
 use crate::store::backend::{AppliedBefore, DecisionRow, EventRow, RejectedRow, StoredVersion};
 
 impl Postgres {
+    /// Whether an event with this id was applied (whatever its content).
     pub fn is_applied(&self, event_id: &str) -> Result<bool> {
+        if self.pending.borrow().applied(event_id).is_some() {
+            return Ok(true);
+        }
         Ok(self.one("SELECT 1 FROM events WHERE id = $1", &[&event_id], |_| Ok(()))?.is_some())
     }
 
+    /// Record an applied event, with the hash of its content: gathered for
+    /// the unit's commit (see [`super::pending`]), or written now outside one.
     pub fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()> {
-        self.exec(
-            "INSERT INTO events (id, type, at, body, source, line, rules_version, applied_at, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &e.id,
-                &e.kind.name(),
-                &crate::time::stamp(e.at),
-                &e.to_json(),
-                &source,
-                &(line as i64),
-                &rules_version,
-                &now,
-                &&e.content_hash()[..],
-            ],
-        )?;
-        Ok(())
+        self.gather(|p| {
+            p.event(EventLog {
+                id: e.id.clone(),
+                kind: e.kind.name(),
+                at: crate::time::stamp(e.at),
+                body: e.to_json(),
+                source: source.to_string(),
+                line: line as i64,
+                rules_version: rules_version.to_string(),
+                applied_at: now.to_string(),
+                content_hash: e.content_hash().to_vec(),
+            })
+        })
     }
 
     pub fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>> {
+        if let Some(p) = self.pending.borrow().applied(&e.id) {
+            let same = p.content_hash[..] == e.content_hash()[..];
+            return Ok(Some(AppliedBefore { same, source: p.source.clone(), line: p.line as usize }));
+        }
         let found = self.one("SELECT content_hash, source, line, body FROM events WHERE id = $1", &[&e.id], |r| {
             Ok((
                 r.try_get::<_, Option<Vec<u8>>>(0)?,
@@ -69,27 +77,26 @@ impl Postgres {
         })
     }
 
+    /// Record a decision: gathered for the unit's commit, or written now outside one.
     pub fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()> {
-        self.exec(
-            "INSERT INTO decisions (kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &d.kind.name(),
-                &d.subject.kind,
-                &d.subject.id,
-                &d.rule.as_ref().map(|r| r.file.as_str()),
-                &d.rule.as_ref().map(|r| r.function.as_str()),
-                &d.reason,
-                &d.detail.to_string(),
-                &rules_version,
-                &d.event_id,
-                &d.at,
-            ],
-        )?;
-        Ok(())
+        self.gather(|p| {
+            p.decisions.push(DecisionLog {
+                kind: d.kind.name(),
+                subject_kind: d.subject.kind.clone(),
+                subject_id: d.subject.id.clone(),
+                rule_file: d.rule.as_ref().map(|r| r.file.clone()),
+                rule_fn: d.rule.as_ref().map(|r| r.function.clone()),
+                reason: d.reason.clone(),
+                detail: d.detail.to_string(),
+                rules_version: rules_version.to_string(),
+                event_id: d.event_id.clone(),
+                at: d.at.clone(),
+            })
+        })
     }
 
     pub fn decisions(&self, kind: Option<&str>, subject: Option<(&str, &str)>) -> Result<Vec<DecisionRow>> {
+        self.write_pending()?;
         let (sk, sid) = subject.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
         self.all(
             "SELECT seq, kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at FROM decisions
@@ -148,6 +155,7 @@ impl Postgres {
             "lead" => "type = 'lead.created' AND body::JSONB -> 'data' -> 'id' = to_jsonb($1::TEXT)",
             _ => "FALSE AND $1::TEXT IS NULL",
         };
+        self.write_pending()?;
         let sql = format!(
             "SELECT seq, id, type, at, source, line, rules_version, body FROM events WHERE {filter} ORDER BY seq"
         );
@@ -173,16 +181,19 @@ impl Postgres {
     }
 
     pub fn latest_event_at(&self) -> Result<Option<String>> {
+        self.write_pending()?;
         Ok(self.one("SELECT MAX(at) FROM events", &[], |r| r.try_get(0))?.flatten())
     }
 
     pub fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+        self.write_pending()?;
         self.all("SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", &[&after, &(limit as i64)], |r| {
             Ok((r.try_get(0)?, r.try_get(1)?))
         })
     }
 
     pub fn event_count(&self) -> Result<i64> {
+        self.write_pending()?;
         Ok(self.one("SELECT COUNT(*) FROM events", &[], |r| r.try_get(0))?.unwrap_or(0))
     }
 }

@@ -10,14 +10,14 @@
 //!
 //! Statements are prepared once per connection and kept by their SQL
 //! ([`Postgres::stmt`]). Log rows (events, decisions, stage history) are
-//! written as they come, not gathered for the commit as SQLite does: one
-//! round trip each (see the notes on what is left to make fast).
+//! gathered and written many to a statement, as SQLite's are (see [`pending`]).
 
 mod backend_impl;
 mod clock;
 mod handovers;
 mod health;
 mod log;
+mod pending;
 mod schema;
 mod state;
 mod tasks;
@@ -49,6 +49,8 @@ pub struct Postgres {
     own_ticks: Cell<i64>,
     /// Rows written, updated or deleted through this connection.
     changes: Cell<u64>,
+    /// Log rows the open unit appended, written before it ends (see [`pending`]).
+    pending: RefCell<pending::Pending>,
     /// The open transaction holds the unit lock (it is a unit of work).
     unit_locked: Cell<bool>,
     /// How long a unit waits for another process's (`None`: as long as it takes).
@@ -189,6 +191,7 @@ impl Postgres {
             aborted: Cell::new(false),
             busy_timeout: Cell::new(None),
             unit_locked: Cell::new(false),
+            pending: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -380,6 +383,7 @@ impl Postgres {
         if self.depth.get() > 0 {
             return Err(self.fault("a unit of work is already open on this connection".into()));
         }
+        self.pending.borrow_mut().clear();
         self.batch("BEGIN")?;
         self.depth.set(1);
         self.dirty.set(false);
@@ -403,7 +407,7 @@ impl Postgres {
         }
         let dirty = self.dirty.get();
         let tick = || if dirty { self.exec("UPDATE change_clock SET n = n + 1", &[]).map(|_| ()) } else { Ok(()) };
-        if let Err(e) = tick().and_then(|_| self.batch("COMMIT")) {
+        if let Err(e) = self.write_pending().and_then(|_| tick()).and_then(|_| self.batch("COMMIT")) {
             let _ = self.rollback();
             return Err(e);
         }
@@ -417,6 +421,7 @@ impl Postgres {
     }
 
     pub fn rollback(&self) -> Result<()> {
+        self.pending.borrow_mut().clear();
         if self.depth.get() == 0 {
             return Ok(());
         }
@@ -432,6 +437,8 @@ impl Postgres {
         if depth == 0 {
             return Err(self.fault("a nested unit needs an open unit".into()));
         }
+        // The gathered rows belong to the unit around it: written now, a rollback of this one keeps them.
+        self.write_pending()?;
         self.batch(&format!("SAVEPOINT s{depth}"))?;
         self.depth.set(depth + 1);
         Ok(())
@@ -442,6 +449,8 @@ impl Postgres {
         if depth < 2 {
             return Err(self.fault("no nested unit to release".into()));
         }
+        // Written now, so a row the server refuses fails this nested unit, not a later commit.
+        self.write_pending()?;
         self.batch(&format!("RELEASE SAVEPOINT s{}", depth - 1))?;
         self.depth.set(depth - 1);
         Ok(())
@@ -452,6 +461,7 @@ impl Postgres {
         if depth < 2 {
             return Err(self.fault("no nested unit to roll back".into()));
         }
+        self.pending.borrow_mut().clear();
         let s = depth - 1;
         self.batch(&format!("ROLLBACK TO SAVEPOINT s{s}; RELEASE SAVEPOINT s{s}"))?;
         self.depth.set(depth - 1);
@@ -472,8 +482,36 @@ impl Postgres {
         self.depth.get() > 0
     }
 
+    /// Rows gathered for the unit's commit count from when they are gathered.
     pub fn total_changes(&self) -> u64 {
-        self.changes.get()
+        self.changes.get() + self.pending.borrow().unwritten_count()
+    }
+
+    /// Gather a log row for the open unit; outside a unit, write it now.
+    fn gather(&self, add: impl FnOnce(&mut pending::Pending)) -> Result<()> {
+        add(&mut self.pending.borrow_mut());
+        if self.depth.get() == 0 { self.write_pending() } else { Ok(()) }
+    }
+
+    /// Write the rows gathered so far (before a read of their tables, a
+    /// nested unit, a release or the commit). On an error the rest are
+    /// forgotten: the caller undoes the unit they belong to.
+    fn write_pending(&self) -> Result<()> {
+        if self.pending.borrow().is_empty() {
+            return Ok(());
+        }
+        let taken = std::mem::take(&mut *self.pending.borrow_mut());
+        self.write_rows(&taken.events)?;
+        self.write_rows(&taken.decisions)?;
+        self.write_rows(&taken.stages)
+    }
+
+    fn write_rows<R: pending::LogRow>(&self, rows: &[R]) -> Result<()> {
+        for (n, run) in pending::runs(rows) {
+            let values: Vec<&(dyn ToSql + Sync)> = run.iter().flat_map(|r| r.values()).collect();
+            self.exec(&pending::insert_sql::<R>(n), &values)?;
+        }
+        Ok(())
     }
 
     /// PostgreSQL checks its own pages; this checks the schema is dealflow's and current.

@@ -4,6 +4,7 @@
 use postgres::Row;
 use serde_json::{Map, Value};
 
+use super::pending::StageLog;
 use super::{Postgres, json_map, to_json};
 use crate::error::Result;
 use crate::model::{Account, Contract, Deal, Lead, StageChange, Target};
@@ -214,13 +215,19 @@ impl Postgres {
         )
     }
 
+    /// Record a stage change: gathered for the unit's commit, or written now outside one.
     pub fn record_stage_change(&self, c: &StageChange) -> Result<()> {
-        self.exec(
-            "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, at, event_id, rule, reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&c.deal_id, &c.from, &c.to, &c.at, &c.event_id, &c.rule, &c.reason],
-        )?;
-        Ok(())
+        self.gather(|p| {
+            p.stages.push(StageLog {
+                deal_id: c.deal_id.to_string(),
+                from: c.from.map(str::to_string),
+                to: c.to.to_string(),
+                at: c.at.to_string(),
+                event_id: c.event_id.to_string(),
+                rule: c.rule.map(str::to_string),
+                reason: c.reason.to_string(),
+            })
+        })
     }
 
     pub fn write_activity(&self, a: &ActivityRow) -> Result<bool> {
