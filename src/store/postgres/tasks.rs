@@ -92,11 +92,18 @@ impl Postgres {
                 self.lock_units()?;
             }
             let rule = t.rule.to_string();
+            // One statement: the task, and its count in `task_load` when it has an assignee.
             let id: Option<i64> = self.one(
-                "INSERT INTO tasks (id, role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
-                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM tasks
-                 ON CONFLICT (dedup_key) DO NOTHING
-                 RETURNING id",
+                "WITH t AS (
+                     INSERT INTO tasks (id, role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
+                     SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM tasks
+                     ON CONFLICT (dedup_key) DO NOTHING
+                     RETURNING id, role, assignee
+                 ), load AS (
+                     INSERT INTO task_load (role, assignee, open) SELECT role, assignee, 1 FROM t WHERE assignee IS NOT NULL
+                     ON CONFLICT (role, assignee) DO UPDATE SET open = task_load.open + 1
+                 )
+                 SELECT id FROM t",
                 &[
                     &t.role,
                     &t.assignee,
@@ -116,13 +123,6 @@ impl Postgres {
             )?;
             if id.is_some() {
                 self.changes.set(self.changes.get() + 1);
-            }
-            if let (Some(_), Some(assignee)) = (id, &t.assignee) {
-                self.exec(
-                    "INSERT INTO task_load (role, assignee, open) VALUES ($1, $2, 1)
-                     ON CONFLICT (role, assignee) DO UPDATE SET open = task_load.open + 1",
-                    &[&t.role, assignee],
-                )?;
             }
             Ok(id)
         })
