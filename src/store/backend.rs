@@ -4,10 +4,12 @@
 //! rows are still good in memory) is worked out above it, in the working set
 //! ([`super::Store`]), the same for every backend.
 //!
-//! No SQL, no SQLite type and no Rhai type crosses this trait. Two backends
-//! implement it: `sqlite::Sqlite` (the default: one WAL file) and
+//! No SQL, no SQLite type and no Rhai type crosses this trait. Three backends
+//! implement it: `sqlite::Sqlite` (the default: one WAL file),
 //! [`super::memory::Memory`] (scratch stores: `simulate`, `dealflow test`,
-//! the bench's replay, tests). Both pass one test suite (`super::suite`).
+//! the bench's replay, tests) and `postgres::Postgres` (a shared server; not
+//! selectable from the command line yet). All pass one test suite
+//! (`super::suite`; PostgreSQL's with `DEALFLOW_TEST_PG` set).
 //!
 //! Times cross as the engine's UTC stamps (`2026-01-31T09:00:00Z`, see
 //! [`crate::time::stamp`]): they compare as text exactly as they compare as
@@ -330,9 +332,10 @@ pub struct EventRow {
 pub trait Backend: Send {
     // ---- identity and health ----
 
-    /// What it is, for messages and `status`: `sqlite` or `memory`.
+    /// What it is, for messages and `status`: `sqlite`, `memory` or `postgres`.
     fn kind(&self) -> &'static str;
-    /// Where it is (the file for SQLite; a name for others).
+    /// Where it is (the file for SQLite; `postgres://USER@HOST:PORT/DB`,
+    /// without a password, for PostgreSQL; a name for others).
     fn location(&self) -> &std::path::Path;
     /// An error about this store that the database did not raise.
     fn fault(&self, message: String) -> crate::error::Error;

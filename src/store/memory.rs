@@ -705,7 +705,7 @@ impl Tables {
 
 /// Adds up `(time, amount)` pairs as SQLite does through an index on them:
 /// by time, then amount, with its summation.
-fn index_sum(mut rows: Vec<(&str, f64)>) -> f64 {
+pub(super) fn index_sum(mut rows: Vec<(&str, f64)>) -> f64 {
     rows.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
     let mut sum = Sum::default();
     for (_, amount) in rows {

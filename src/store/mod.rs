@@ -20,6 +20,7 @@ pub mod backend;
 mod deal_activity;
 mod ledger;
 pub mod memory;
+pub mod postgres;
 mod row_cache;
 pub mod sqlite;
 #[cfg(test)]
@@ -83,6 +84,14 @@ impl Store {
     /// Open an existing SQLite database for reading only.
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Store> {
         Ok(Store::over(Box::new(sqlite::Sqlite::open_read_only(path, busy_timeout)?)))
+    }
+
+    /// Connect to the PostgreSQL database at `url` and migrate it (see
+    /// [`postgres::Postgres::open`]); a unit waits up to `busy_timeout` for another process's.
+    pub fn open_postgres(url: &str, busy_timeout: Duration) -> Result<Store> {
+        let backend = postgres::Postgres::open(url)?;
+        backend.set_busy_timeout(busy_timeout)?;
+        Ok(Store::over(Box::new(backend)))
     }
 
     /// A store in memory, empty: nothing is written to disk (simulate, rule tests, bench).

@@ -1,6 +1,9 @@
 //! One test suite for every backend: each test is a function of a fresh
 //! [`Store`], and [`backend_suite!`] runs all of them against one backend
-//! (SQLite and in memory below; a new backend adds one line). What a backend
+//! (SQLite, in memory and PostgreSQL below; a new backend adds one line).
+//! PostgreSQL's run on the server `DEALFLOW_TEST_PG` names, a database of
+//! their own per test (see `.ci/pg-cluster`); without it each one says
+//! `SKIPPED: no PostgreSQL` on stderr and passes. What a backend
 //! must do is what these tests say, so two backends cannot drift apart
 //! unseen. The SQLite backend is the reference: where the trait's words
 //! leave a detail open (an order, a count kept at zero, a time kept on an
@@ -110,7 +113,7 @@ macro_rules! backend_suite {
         $(
             #[test]
             fn $test() {
-                let (_guard, store) = $open();
+                let Some((_guard, store)) = super::Opened::opened($open()) else { return };
                 super::$module::$test(&store);
             }
         )*
@@ -119,8 +122,12 @@ macro_rules! backend_suite {
         $(
             #[test]
             fn $test() {
+                // A backend that is not there (PostgreSQL without a server) skips the test.
+                if super::Opened::opened($open()).is_none() {
+                    return;
+                }
                 let fresh = || {
-                    let (guard, store) = $open();
+                    let (guard, store) = super::Opened::opened($open()).expect("the backend was there a moment ago");
                     (Box::new(guard) as Box<dyn std::any::Any>, store)
                 };
                 super::$module::$test(&super::Opener { fresh: &fresh, other: $other });
@@ -157,8 +164,118 @@ fn memory() -> ((), Store) {
     ((), Store::memory())
 }
 
+/// What a backend's opener gives: a store and its guard, or nothing when the
+/// backend cannot run here (then the test says so and passes).
+trait Opened {
+    type Guard: 'static;
+    fn opened(self) -> Option<(Self::Guard, Store)>;
+}
+
+impl<G: 'static> Opened for (G, Store) {
+    type Guard = G;
+    fn opened(self) -> Option<(G, Store)> {
+        Some(self)
+    }
+}
+
+impl<G: 'static> Opened for Option<(G, Store)> {
+    type Guard = G;
+    fn opened(self) -> Option<(G, Store)> {
+        self
+    }
+}
+
+/// A database of its own on the PostgreSQL server `DEALFLOW_TEST_PG` names
+/// (see `.ci/pg-cluster`), dropped with the guard; `None` without a server.
+fn postgres() -> Option<(pg::TestDatabase, Store)> {
+    let db = pg::TestDatabase::create()?;
+    let store = Store::over(Box::new(crate::store::postgres::Postgres::connect(&db.config).unwrap()));
+    Some((db, store))
+}
+
+/// Another connection to the same PostgreSQL database, as another process would open it.
+fn postgres_again(store: &Store) -> Option<Store> {
+    let config = pg::TestDatabase::config_for(store)?;
+    Some(Store::over(Box::new(crate::store::postgres::Postgres::connect(&config).unwrap())))
+}
+
 backend_suite!(on_sqlite, super::sqlite, super::sqlite_again);
 backend_suite!(on_memory, super::memory);
+backend_suite!(on_postgres, super::postgres, super::postgres_again);
+
+/// Fresh databases on a real PostgreSQL server for the suite.
+pub(crate) mod pg {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::store::Store;
+
+    /// The variable naming the server the tests use.
+    pub const VAR: &str = "DEALFLOW_TEST_PG";
+
+    /// A database created for one test, dropped (with whatever is still
+    /// connected to it) when this is dropped.
+    pub struct TestDatabase {
+        pub config: postgres::Config,
+        admin: postgres::Config,
+        name: String,
+    }
+
+    /// The server's settings, or `None` (having said so) when the variable is not set.
+    fn server() -> Option<postgres::Config> {
+        match std::env::var(VAR) {
+            Ok(url) if !url.trim().is_empty() => {
+                Some(url.parse().unwrap_or_else(|e| panic!("{VAR}={url} is not a PostgreSQL URL: {e}")))
+            }
+            _ => {
+                // Straight to the process's stderr: the test harness captures
+                // `eprintln!` of a passing test, and a skip must be seen.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: no PostgreSQL (set {VAR}=postgres://USER@HOST:PORT/DB, see .ci/pg-cluster)"
+                );
+                None
+            }
+        }
+    }
+
+    impl TestDatabase {
+        pub fn create() -> Option<TestDatabase> {
+            static COUNT: AtomicUsize = AtomicUsize::new(0);
+            let admin = server()?;
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+            let name =
+                format!("dealflow_test_{}_{}_{nanos}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+            let mut client = admin
+                .connect(postgres::NoTls)
+                .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL server {VAR} names: {e}"));
+            client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let mut config = admin.clone();
+            config.dbname(&name);
+            Some(TestDatabase { config, admin, name })
+        }
+
+        /// The settings of the test database `store` is on.
+        pub fn config_for(store: &Store) -> Option<postgres::Config> {
+            let mut config = server()?;
+            let location = store.path().to_string_lossy().into_owned();
+            config.dbname(location.rsplit('/').next().unwrap_or_default());
+            Some(config)
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let dropped = self
+                .admin
+                .connect(postgres::NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)));
+            if let Err(e) = dropped {
+                eprintln!("could not drop the test database {}: {e}", self.name);
+            }
+        }
+    }
+}
 
 // ---- what the tests are made of ----
 

@@ -1,5 +1,5 @@
 //! The same events ingested into a SQLite store and into an in-memory one
-//! give the same outcome: tasks (every field), accounts, deals, decisions,
+//! (or a PostgreSQL one, with `DEALFLOW_TEST_PG`) give the same outcome: tasks (every field), accounts, deals, decisions,
 //! the history, the clock's state, the queues' counts. The stream is the
 //! bench's synthetic one, with what real inputs also hold: events sent
 //! again, an event changed under the same id, lines that are no event,
@@ -94,17 +94,21 @@ fn outcome(s: &Store) -> Vec<(&'static str, String)> {
 }
 
 fn same_outcome(lines: &[String]) {
+    same_outcome_as_sqlite(lines, &Store::memory(), "memory");
+}
+
+/// `other` (named `name`) ends as a SQLite store given the same lines does.
+fn same_outcome_as_sqlite(lines: &[String], other: &Store, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(5)).unwrap();
-    let memory = Store::memory();
-    assert_eq!(ingest(&memory, lines), ingest(&sqlite, lines), "the ingest summaries");
-    let (expected, got) = (outcome(&sqlite), outcome(&memory));
+    assert_eq!(ingest(other, lines), ingest(&sqlite, lines), "the ingest summaries");
+    let (expected, got) = (outcome(&sqlite), outcome(other));
     for ((what, expected), (_, got)) in expected.iter().zip(&got) {
         if expected != got {
             let first = expected.lines().zip(got.lines()).position(|(e, g)| e != g).unwrap_or(0);
             let around =
                 |text: &str| text.lines().skip(first.saturating_sub(15)).take(30).collect::<Vec<_>>().join("\n");
-            panic!("{what} differ from line {first}:\n--- sqlite\n{}\n--- memory\n{}", around(expected), around(got));
+            panic!("{what} differ from line {first}:\n--- sqlite\n{}\n--- {name}\n{}", around(expected), around(got));
         }
     }
     assert!(expected[0].1.contains("status: Done"), "the stream closes tasks");
@@ -119,6 +123,18 @@ fn a_stream_ingested_in_memory_gives_what_it_gives_in_sqlite() {
 #[test]
 fn a_stream_with_ticks_ingested_in_memory_gives_what_it_gives_in_sqlite() {
     same_outcome(&stream(12, 25, 700, Some(100)));
+}
+
+#[test]
+fn a_stream_ingested_in_postgres_gives_what_it_gives_in_sqlite() {
+    let Some((_db, postgres)) = super::postgres() else { return };
+    same_outcome_as_sqlite(&stream(11, 25, 700, None), &postgres, "postgres");
+}
+
+#[test]
+fn a_stream_with_ticks_ingested_in_postgres_gives_what_it_gives_in_sqlite() {
+    let Some((_db, postgres)) = super::postgres() else { return };
+    same_outcome_as_sqlite(&stream(12, 25, 700, Some(100)), &postgres, "postgres");
 }
 
 /// A replay store (simulate's) keeps no event text and no decisions, and

@@ -1,0 +1,548 @@
+//! The PostgreSQL backend: the same tables as SQLite's latest schema, on a
+//! server several machines share. All SQL for PostgreSQL lives in this
+//! module, and the `postgres` crate is used nowhere else.
+//!
+//! One synchronous [`Client`] per backend value, in a `RefCell` (the trait
+//! takes `&self`, as SQLite's `Connection` does). Units of work are plain
+//! `BEGIN` / `COMMIT` / `ROLLBACK`, nested units `SAVEPOINT sN` / `RELEASE` /
+//! `ROLLBACK TO`: the crate's `Transaction` borrows the client mutably for its
+//! whole life and does not fit the trait's begin/commit calls.
+//!
+//! Statements are prepared once per connection and kept by their SQL
+//! ([`Postgres::stmt`]). Log rows (events, decisions, stage history) are
+//! gathered and written many to a statement, as SQLite's are (see [`pending`]).
+
+mod backend_impl;
+mod clock;
+mod handovers;
+mod health;
+mod log;
+mod pending;
+mod schema;
+mod state;
+mod tasks;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+use crate::error::{Error, Result, StoreErrorKind};
+
+/// Parameters of a statement.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub struct Postgres {
+    client: RefCell<Client>,
+    /// The server and database, without a password: what messages and `status` name.
+    location: PathBuf,
+    /// Prepared statements, by their SQL.
+    stmts: RefCell<HashMap<String, Statement>>,
+    /// 0: no unit; 1: a unit; 2 and more: nested units inside it (savepoint `s{depth}`).
+    depth: Cell<u32>,
+    /// The open unit wrote rows the working set keeps (accounts, deals and
+    /// what their facts are made of): its commit moves the change clock.
+    dirty: Cell<bool>,
+    /// How many times this connection moved the change clock (see [`Postgres::change_token`]).
+    own_ticks: Cell<i64>,
+    /// Rows written, updated or deleted through this connection.
+    changes: Cell<u64>,
+    /// Log rows the open unit appended, written before it ends (see [`pending`]).
+    pending: RefCell<pending::Pending>,
+    /// The open transaction holds the unit lock (it is a unit of work).
+    unit_locked: Cell<bool>,
+    /// How long a unit waits for another process's (`None`: as long as it takes).
+    busy_timeout: Cell<Option<std::time::Duration>>,
+    /// A statement failed in the open unit since its last savepoint was
+    /// rolled back to: PostgreSQL has aborted the transaction, and would
+    /// answer `COMMIT` with a silent rollback.
+    aborted: Cell<bool>,
+}
+
+/// Turns a PostgreSQL error into one that names the database and says what to do.
+pub(crate) trait PgContext<T> {
+    fn ctx(self, store: &Postgres) -> Result<T>;
+}
+
+impl<T> PgContext<T> for std::result::Result<T, postgres::Error> {
+    fn ctx(self, store: &Postgres) -> Result<T> {
+        self.map_err(|e| {
+            if store.depth.get() > 0 {
+                store.aborted.set(true);
+            }
+            describe(&store.location, e, true)
+        })
+    }
+}
+
+/// `postgres://user@host:port/db` for a connection's settings, without its password.
+pub fn redacted(config: &postgres::Config) -> String {
+    use postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = config.get_dbname().or(config.get_user()).unwrap_or("");
+    format!("postgres://{user}{host}:{port}/{db}")
+}
+
+/// A PostgreSQL error in the user's terms: which kind of trouble, and what to do.
+/// `connected`: the connection was made (so one that fails now was lost).
+fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
+    use StoreErrorKind as Kind;
+    use postgres::error::SqlState;
+    let (kind, message) = match e.as_db_error() {
+        Some(db) => {
+            let code = db.code();
+            let said = db.message().to_string();
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::QUERY_CANCELED
+            {
+                let message = format!("the database is busy with another process ({said}); try again");
+                return Error::Busy { path: location.to_path_buf(), message };
+            }
+            if *code == SqlState::INVALID_CATALOG_NAME {
+                (
+                    Kind::CannotOpen,
+                    format!("{said}: create it first (createdb, or CREATE DATABASE as a user allowed to)"),
+                )
+            } else if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                (
+                    Kind::CannotOpen,
+                    format!("the server refused the login ({said}): check the user and password in the URL"),
+                )
+            } else if *code == SqlState::INSUFFICIENT_PRIVILEGE || *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+                (
+                    Kind::ReadOnly,
+                    format!(
+                        "the database refused a write ({said}): grant the user in the URL the right to create and \
+                         write dealflow's tables, or connect to a primary, not a standby"
+                    ),
+                )
+            } else if *code == SqlState::DISK_FULL || *code == SqlState::OUT_OF_MEMORY {
+                (Kind::Full, format!("the server has no room left ({said})"))
+            } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+                (Kind::Damaged, format!("the server found its data damaged ({said}): restore it from a backup"))
+            } else if *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+            {
+                (
+                    Kind::CannotOpen,
+                    format!(
+                        "the server ended the connection ({said}): nothing of the unit in progress was kept; run \
+                         again once the server is up"
+                    ),
+                )
+            } else {
+                (Kind::Other, format!("{said} (SQLSTATE {})", code.code()))
+            }
+        }
+        None if connected || e.is_closed() => (
+            Kind::CannotOpen,
+            format!(
+                "the connection to the server was lost ({e}): nothing of the unit in progress was kept; run again \
+                 once the server is reachable"
+            ),
+        ),
+        None => (
+            Kind::CannotOpen,
+            format!(
+                "cannot reach the PostgreSQL server ({e}): is it running, and does the URL name its host and port?"
+            ),
+        ),
+    };
+    Error::Store { path: location.to_path_buf(), kind, message, cause: Some(Box::new(e)) }
+}
+
+impl Postgres {
+    /// Connect to the database at `url` (`postgres://USER@HOST:PORT/DB`) and
+    /// bring its schema up to date (see [`schema`]).
+    pub fn open(url: &str) -> Result<Postgres> {
+        let config = url.parse::<postgres::Config>().map_err(|e| {
+            Error::Usage(format!(
+                "cannot read the PostgreSQL URL ({e}): write it as postgres://USER@HOST:PORT/DATABASE \
+                 (or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
+            ))
+        })?;
+        Postgres::connect(&config)
+    }
+
+    /// Connect with these settings and bring the schema up to date.
+    pub fn connect(config: &postgres::Config) -> Result<Postgres> {
+        let location = PathBuf::from(redacted(config));
+        let client = config.connect(NoTls).map_err(|e| describe(&location, e, false))?;
+        let store = Postgres {
+            client: RefCell::new(client),
+            location,
+            stmts: Default::default(),
+            depth: Cell::new(0),
+            dirty: Cell::new(false),
+            own_ticks: Cell::new(0),
+            changes: Cell::new(0),
+            aborted: Cell::new(false),
+            busy_timeout: Cell::new(None),
+            unit_locked: Cell::new(false),
+            pending: Default::default(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Bring the schema up to date, once however many processes open the
+    /// database at the same moment: under an advisory lock, in one
+    /// transaction, reading the version again once the lock is held. A
+    /// database already up to date is only read (a role that may not create
+    /// tables can open it).
+    fn migrate(&self) -> Result<()> {
+        let newer = |version: i64| {
+            Error::store(
+                &self.location,
+                StoreErrorKind::Schema,
+                format!(
+                    "its schema is version {version}, newer than this dealflow knows (version {}): it was written by \
+                     a newer dealflow; use that one (or a newer one) with this database",
+                    schema::latest()
+                ),
+            )
+        };
+        let version_sql = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+        let made: Option<String> =
+            self.one("SELECT to_regclass('schema_version')::TEXT", &[], |r| r.try_get(0))?.flatten();
+        if made.is_some() {
+            let version: i64 = self.one(version_sql, &[], |r| r.try_get(0))?.unwrap_or(0);
+            match version {
+                v if v > schema::latest() => return Err(newer(v)),
+                v if v == schema::latest() => return Ok(()),
+                _ => {}
+            }
+        }
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().ctx(self)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::MIGRATION_LOCK]).ctx(self)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").ctx(self)?;
+        let version: i64 = tx.query_one(version_sql, &[]).and_then(|r| r.try_get(0)).ctx(self)?;
+        if version > schema::latest() {
+            return Err(newer(version));
+        }
+        for up in schema::after(version) {
+            tx.batch_execute(up).ctx(self)?;
+        }
+        if version < schema::latest() {
+            tx.execute("DELETE FROM schema_version", &[]).ctx(self)?;
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&schema::latest()]).ctx(self)?;
+        }
+        tx.commit().ctx(self)
+    }
+
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// Wait at most `timeout` for a lock (another process's unit of work, a
+    /// row another transaction is changing); then fail with [`Error::Busy`].
+    /// Without it, a unit waits as long as the other one lasts.
+    pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> Result<()> {
+        // Zero would mean "no limit" to PostgreSQL.
+        let ms = timeout.as_millis().max(1);
+        self.batch(&format!("SET lock_timeout = {ms}"))?;
+        self.busy_timeout.set(Some(timeout));
+        Ok(())
+    }
+
+    /// An error about this database that PostgreSQL did not raise.
+    pub fn fault(&self, message: String) -> Error {
+        Error::store(&self.location, StoreErrorKind::Other, message)
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn stmt(&self, sql: &str) -> Result<Statement> {
+        if let Some(st) = self.stmts.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.borrow_mut().prepare(sql).ctx(self)?;
+        self.stmts.borrow_mut().insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    /// Run a write; how many rows it changed.
+    fn exec(&self, sql: &str, params: Params) -> Result<u64> {
+        let st = self.stmt(sql)?;
+        let n = self.client.borrow_mut().execute(&st, params).ctx(self)?;
+        self.changes.set(self.changes.get() + n);
+        Ok(n)
+    }
+
+    /// Run a write of rows the working set keeps (see [`Postgres::change_token`]):
+    /// in the open unit, whose commit moves the clock; else in a unit of its
+    /// own that moves it (and waits for another process's unit, which trusts
+    /// the rows it keeps until it ends).
+    fn exec_kept(&self, sql: &str, params: Params) -> Result<u64> {
+        self.in_unit_or_own(|| {
+            self.dirty.set(true);
+            self.exec(sql, params)
+        })
+    }
+
+    /// Every row of a read.
+    fn rows(&self, sql: &str, params: Params) -> Result<Vec<Row>> {
+        let st = self.stmt(sql)?;
+        self.client.borrow_mut().query(&st, params).ctx(self)
+    }
+
+    /// The one row of a read, if any.
+    fn opt(&self, sql: &str, params: Params) -> Result<Option<Row>> {
+        let st = self.stmt(sql)?;
+        self.client.borrow_mut().query_opt(&st, params).ctx(self)
+    }
+
+    /// Each row of a read made into a value by `f`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: Params,
+        f: impl Fn(&Row) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<Vec<T>> {
+        self.rows(sql, params)?.iter().map(|r| f(r).ctx(self)).collect()
+    }
+
+    /// The row of a read made into a value by `f`, if there is one.
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: Params,
+        f: impl FnOnce(&Row) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<Option<T>> {
+        self.opt(sql, params)?.map(|r| f(&r).ctx(self)).transpose()
+    }
+
+    /// Statements without parameters or rows (transaction control).
+    fn batch(&self, sql: &str) -> Result<()> {
+        self.client.borrow_mut().batch_execute(sql).ctx(self)
+    }
+
+    // ---- units of work ----
+
+    /// Begin a unit of work, holding other processes' units off until it
+    /// ends, as SQLite's `BEGIN IMMEDIATE` does: the working set trusts the
+    /// rows it keeps for as long as its unit is open (see `Store::begin`), and
+    /// the engine applies events one unit at a time. Claims and task closes
+    /// outside a unit do not wait for it: they only meet a unit on the rows
+    /// both change, and `FOR UPDATE SKIP LOCKED` passes those by.
+    pub fn begin_unit(&self) -> Result<()> {
+        self.begin()?;
+        if let Err(e) = self.lock_units() {
+            let _ = self.rollback();
+            return Err(match (e, self.busy_timeout.get()) {
+                (Error::Busy { path, .. }, Some(waited)) => Error::Busy {
+                    path,
+                    message: format!(
+                        "another process is writing to the database (waited {} ms); try again when it is done",
+                        waited.as_millis()
+                    ),
+                },
+                (e, _) => e,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hold other processes' units off to the end of the open transaction.
+    /// Taken before any savepoint, so no nested rollback lets it go.
+    fn lock_units(&self) -> Result<()> {
+        self.rows("SELECT pg_advisory_xact_lock($1)", &[&schema::UNIT_LOCK])?;
+        self.unit_locked.set(true);
+        Ok(())
+    }
+
+    /// Run `f` in the open unit, or in a unit of its own outside one.
+    fn in_unit_or_own<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.depth.get() > 0 {
+            return f();
+        }
+        self.begin_unit()?;
+        match f() {
+            Ok(v) => self.commit().map(|_| v),
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// A transaction of this connection's own (a claim), holding no other process off.
+    fn begin(&self) -> Result<()> {
+        if self.depth.get() > 0 {
+            return Err(self.fault("a unit of work is already open on this connection".into()));
+        }
+        self.pending.borrow_mut().clear();
+        self.batch("BEGIN")?;
+        self.depth.set(1);
+        self.dirty.set(false);
+        self.aborted.set(false);
+        self.unit_locked.set(false);
+        Ok(())
+    }
+
+    /// Commit the unit. A unit in which a statement failed (and that no
+    /// nested unit undid) is refused and rolled back: PostgreSQL would answer
+    /// `COMMIT` with a silent rollback, and the caller must know.
+    pub fn commit(&self) -> Result<()> {
+        if self.depth.get() == 0 {
+            return Err(self.fault("no unit of work to commit".into()));
+        }
+        if self.aborted.get() {
+            let _ = self.rollback();
+            return Err(self.fault(
+                "a write of this unit of work failed (see the error before this one), so nothing of it was kept".into(),
+            ));
+        }
+        let dirty = self.dirty.get();
+        let tick = || if dirty { self.exec("UPDATE change_clock SET n = n + 1", &[]).map(|_| ()) } else { Ok(()) };
+        if let Err(e) = self.write_pending().and_then(|_| tick()).and_then(|_| self.batch("COMMIT")) {
+            let _ = self.rollback();
+            return Err(e);
+        }
+        self.depth.set(0);
+        self.unit_locked.set(false);
+        self.dirty.set(false);
+        if dirty {
+            self.own_ticks.set(self.own_ticks.get() + 1);
+        }
+        Ok(())
+    }
+
+    pub fn rollback(&self) -> Result<()> {
+        self.pending.borrow_mut().clear();
+        if self.depth.get() == 0 {
+            return Ok(());
+        }
+        self.depth.set(0);
+        self.dirty.set(false);
+        self.aborted.set(false);
+        self.unit_locked.set(false);
+        self.batch("ROLLBACK")
+    }
+
+    pub fn savepoint(&self) -> Result<()> {
+        let depth = self.depth.get();
+        if depth == 0 {
+            return Err(self.fault("a nested unit needs an open unit".into()));
+        }
+        // The gathered rows belong to the unit around it: written now, a rollback of this one keeps them.
+        self.write_pending()?;
+        self.batch(&format!("SAVEPOINT s{depth}"))?;
+        self.depth.set(depth + 1);
+        Ok(())
+    }
+
+    pub fn release(&self) -> Result<()> {
+        let depth = self.depth.get();
+        if depth < 2 {
+            return Err(self.fault("no nested unit to release".into()));
+        }
+        // Written now, so a row the server refuses fails this nested unit, not a later commit.
+        self.write_pending()?;
+        self.batch(&format!("RELEASE SAVEPOINT s{}", depth - 1))?;
+        self.depth.set(depth - 1);
+        Ok(())
+    }
+
+    pub fn rollback_savepoint(&self) -> Result<()> {
+        let depth = self.depth.get();
+        if depth < 2 {
+            return Err(self.fault("no nested unit to roll back".into()));
+        }
+        self.pending.borrow_mut().clear();
+        let s = depth - 1;
+        self.batch(&format!("ROLLBACK TO SAVEPOINT s{s}; RELEASE SAVEPOINT s{s}"))?;
+        self.depth.set(depth - 1);
+        // A savepoint opens only in a sound transaction: what failed, failed after it.
+        self.aborted.set(false);
+        Ok(())
+    }
+
+    /// A number that changes when another process commits rows the working
+    /// set keeps: every unit that writes them moves `change_clock` by one as
+    /// it commits; this connection's own moves are taken off.
+    pub fn change_token(&self) -> Result<Option<i64>> {
+        let n: i64 = self.one("SELECT n FROM change_clock", &[], |r| r.try_get(0))?.unwrap_or(0);
+        Ok(Some(n - self.own_ticks.get()))
+    }
+
+    pub fn in_unit(&self) -> bool {
+        self.depth.get() > 0
+    }
+
+    /// Rows gathered for the unit's commit count from when they are gathered.
+    pub fn total_changes(&self) -> u64 {
+        self.changes.get() + self.pending.borrow().unwritten_count()
+    }
+
+    /// Gather a log row for the open unit; outside a unit, write it now.
+    fn gather(&self, add: impl FnOnce(&mut pending::Pending)) -> Result<()> {
+        add(&mut self.pending.borrow_mut());
+        if self.depth.get() == 0 { self.write_pending() } else { Ok(()) }
+    }
+
+    /// Write the rows gathered so far (before a read of their tables, a
+    /// nested unit, a release or the commit). On an error the rest are
+    /// forgotten: the caller undoes the unit they belong to.
+    fn write_pending(&self) -> Result<()> {
+        if self.pending.borrow().is_empty() {
+            return Ok(());
+        }
+        let taken = std::mem::take(&mut *self.pending.borrow_mut());
+        self.write_rows(&taken.events)?;
+        self.write_rows(&taken.decisions)?;
+        self.write_rows(&taken.stages)
+    }
+
+    fn write_rows<R: pending::LogRow>(&self, rows: &[R]) -> Result<()> {
+        for (n, run) in pending::runs(rows) {
+            let values: Vec<&(dyn ToSql + Sync)> = run.iter().flat_map(|r| r.values()).collect();
+            self.exec(&pending::insert_sql::<R>(n), &values)?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL checks its own pages; this checks the schema is dealflow's and current.
+    pub fn integrity_check(&self) -> Result<String> {
+        let version: i64 =
+            self.one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[], |r| r.try_get(0))?.unwrap_or(0);
+        Ok(if version == schema::latest() {
+            "ok".into()
+        } else {
+            format!("schema version {version}, expected {}", schema::latest())
+        })
+    }
+
+    /// Nothing to check between events: the server keeps its own files.
+    pub fn check_file(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The server answers.
+    pub fn verify(&self) -> Result<()> {
+        self.rows("SELECT 1", &[]).map(|_| ())
+    }
+}
+
+fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn to_json(m: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
+}
+
+#[cfg(test)]
+mod tests;
