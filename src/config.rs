@@ -169,6 +169,10 @@ pub struct StoreConfig {
     /// The SQLite file, relative to the config directory.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// A PostgreSQL database instead of the file: `postgres://USER@HOST:PORT/DB`
+    /// (the password best kept out of it, in `PGPASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// How long to wait for another process holding the database, in milliseconds.
     #[serde(default = "default_busy_timeout")]
     pub busy_timeout_ms: u64,
@@ -189,7 +193,12 @@ fn default_batch() -> usize {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: default_store_path(), busy_timeout_ms: default_busy_timeout(), batch_size: default_batch() }
+        StoreConfig {
+            path: default_store_path(),
+            url: None,
+            busy_timeout_ms: default_busy_timeout(),
+            batch_size: default_batch(),
+        }
     }
 }
 
@@ -849,6 +858,15 @@ impl Config {
         if raw.store.batch_size == 0 {
             at(place(text, &["store", "batch_size"]), "store.batch_size: must be at least 1".into());
         }
+        if let Some(url) = &raw.store.url
+            && !crate::store::is_postgres_url(url)
+        {
+            at(
+                place(text, &["store", "url"]),
+                "store.url: a PostgreSQL database, written postgres://USER@HOST:PORT/DATABASE (a SQLite file goes in store.path)"
+                    .into(),
+            );
+        }
         let l = &raw.limits;
         for (key, value) in [
             ("max_chain", l.max_chain as u64),
@@ -928,6 +946,17 @@ impl Config {
         match override_path {
             Some(p) => p.to_path_buf(),
             None => self.dir.join(&self.store.path),
+        }
+    }
+
+    /// The store: `--db` (or `DEALFLOW_DB`) if given, else `[store] url`
+    /// if set, else the file `[store] path` (relative to the config folder).
+    pub fn store_location(&self, override_db: Option<&str>) -> crate::store::Location {
+        use crate::store::Location;
+        match (override_db, &self.store.url) {
+            (Some(db), _) => Location::parse(db),
+            (None, Some(url)) => Location::Postgres(url.clone()),
+            (None, None) => Location::File(self.dir.join(&self.store.path)),
         }
     }
 

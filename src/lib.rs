@@ -2,13 +2,13 @@
 //!
 //! Events (JSON Lines) come in; rules written in Rhai decide when a deal
 //! moves stages, when an account counts as key, and which follow-up tasks
-//! each role gets; everything is kept in SQLite.
+//! each role gets; everything is kept in SQLite or PostgreSQL.
 //!
 //! ```no_run
-//! use dealflow::{ingest::Ingest, playbook::{self, Playbook}, store::Store};
+//! use dealflow::{ingest::Ingest, playbook::{self, Playbook}};
 //! # fn main() -> dealflow::error::Result<()> {
 //! let playbook = Playbook::load(std::path::Path::new("."))?; // config.toml + rules/*.rhai, checked
-//! let store = Store::open(&playbook.config.store_path(None), std::time::Duration::from_secs(5))?;
+//! let store = playbook.config.store_location(None).open(std::time::Duration::from_secs(5))?;
 //! let current = playbook::current(playbook);
 //! let mut ingest = Ingest::start(&store, &current)?;
 //! ingest.input("events.jsonl", std::fs::File::open("events.jsonl").unwrap())?;
@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Data flows one way: event → store state → rules → decisions → store. The
-//! rule runtime never touches SQLite; the store never runs a script.
+//! rule runtime never touches the database; the store never runs a script.
 
 pub mod assign;
 pub mod benchmark;

@@ -26,7 +26,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use crate::error::{Error, Result};
 use crate::inbox::{INBOX, Inbox, Processed};
 use crate::playbook::{Current, Playbook};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 mod patience;
 mod start;
@@ -143,7 +143,7 @@ pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
 /// and the reloader's.
 pub fn run(
     dir: &Path,
-    db: Option<&Path>,
+    db: Option<&str>,
     options: &Options,
     stop: Arc<AtomicBool>,
     notes: Arc<dyn Fn(Note) + Send + Sync>,
@@ -155,11 +155,11 @@ pub fn run(
         return Ok(());
     };
     let (first, rejected) = first_playbook(&root, db)?;
-    let db_path = first.config.store_path(db);
+    let db_path = first.config.store_location(db);
     let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
     let tick_every = first.config.clock.tick_interval();
     let mut patience = Patience { notes: &*notes, waiting: false };
-    let Some(store) = patience.wait_for(&stop, || Store::open(&db_path, timeout))? else {
+    let Some(store) = patience.wait_for(&stop, || db_path.open(timeout))? else {
         notes(Note::Stopping);
         return Ok(());
     };
@@ -306,7 +306,7 @@ fn version_on_disk(root: &Path, rules_dir: &Path) -> Option<String> {
 
 fn reload_loop(
     root: &Path,
-    db_path: &Path,
+    db_path: &Location,
     current: &Current,
     rx: &mpsc::Receiver<()>,
     stop: &AtomicBool,
@@ -315,7 +315,7 @@ fn reload_loop(
 ) {
     // Records a new version at once when the store is idle; while an ingest
     // holds it, gives up quickly: the ingest records it with its next event.
-    let store = Store::open(db_path, Duration::from_millis(100)).ok();
+    let store = db_path.open(Duration::from_millis(100)).ok();
     // One save can arrive as several file events: say each distinct failure
     // once (those of the files watch started without were said already).
     let mut last_rejected: Option<Vec<String>> = rejected_at_start;

@@ -94,15 +94,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
 
 /// The rules of this version the database has quarantined (none without a database).
 fn quarantined(ctx: &Context, config: &dealflow::config::Config, version: &str) -> Vec<dealflow::store::RuleHealth> {
-    let path = config.store_path(ctx.db.as_deref());
-    if !path.exists() {
+    let location = ctx.location(config);
+    if !location.may_exist() {
         return Vec::new();
     }
     let timeout = std::time::Duration::from_millis(config.store.busy_timeout_ms);
-    match dealflow::store::Store::open_read_only(&path, timeout).and_then(|s| s.rule_health(version)) {
+    match location.open_read_only(timeout).and_then(|s| s.rule_health(version)) {
         Ok(rows) => rows.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
         Err(e) => {
-            tracing::debug!("rule health not read from {}: {e}", path.display());
+            tracing::debug!("rule health not read from {location}: {e}");
             Vec::new()
         }
     }

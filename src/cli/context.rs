@@ -7,11 +7,12 @@ use anyhow::{Context as _, Result};
 use dealflow::config::{CONFIG_FILE, Config};
 use dealflow::playbook::Playbook;
 use dealflow::rules::RuleSet;
-use dealflow::store::Store;
+use dealflow::store::{Location, Store};
 
 pub struct Context {
     pub dir: PathBuf,
-    pub db: Option<PathBuf>,
+    /// `--db`: a SQLite file or a PostgreSQL URL.
+    pub db: Option<String>,
 }
 
 impl Context {
@@ -44,8 +45,8 @@ impl Context {
 
     /// The store for writing, created if needed.
     pub fn store(&self, config: &Config) -> Result<Store> {
-        let path = config.store_path(self.db.as_deref());
-        Store::open(&path, Self::timeout(config)).with_context(|| "cannot open the store")
+        let location = self.location(config);
+        location.open(Self::timeout(config)).with_context(|| format!("cannot open the store {location}"))
     }
 
     /// The store for applying events: opened as [`Context::store`], then read
@@ -59,7 +60,12 @@ impl Context {
 
     /// The store for reading: it must exist already.
     pub fn existing_store(&self, config: &Config) -> Result<Store> {
-        Ok(Store::open_existing(&config.store_path(self.db.as_deref()), Self::timeout(config))?)
+        Ok(self.location(config).open_existing(Self::timeout(config))?)
+    }
+
+    /// Where the store is: `--db`, else what config.toml names.
+    pub fn location(&self, config: &Config) -> Location {
+        config.store_location(self.db.as_deref())
     }
 }
 

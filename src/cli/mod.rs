@@ -46,9 +46,10 @@ pub struct Cli {
     /// The config folder (config.toml, rules/, inbox/).
     #[arg(long, global = true, default_value = ".", env = "DEALFLOW_DIR", value_name = "DIR")]
     dir: PathBuf,
-    /// The database file, instead of the one config.toml names.
-    #[arg(long, global = true, env = "DEALFLOW_DB", value_name = "PATH")]
-    db: Option<PathBuf>,
+    /// The store, instead of the one config.toml names: a SQLite file, or a
+    /// PostgreSQL database as postgres://USER@HOST:PORT/DATABASE (password in PGPASSWORD).
+    #[arg(long, global = true, env = "DEALFLOW_DB", value_name = "FILE|URL")]
+    db: Option<String>,
     #[command(subcommand)]
     command: Command,
 }

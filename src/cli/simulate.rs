@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let candidate = simulate::candidate(&args.rules, &ctx.dir).map_err(|e| {
         anyhow::anyhow!("the candidate rules in {} do not load; nothing was simulated:\n{e}", args.rules.display())
     })?;
-    let db = config.store_path(ctx.db.as_deref());
+    let db = ctx.location(&config);
     let since = args.since.map(dealflow::time::stamp);
     let r = simulate::run(&ctx.dir, &db, candidate, since.as_deref())?;
     if args.json {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::replay::Replayed;
+use crate::store::Location;
 
 /// A replay, with what it depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,10 +69,21 @@ impl ReplayCache {
     /// The command line's, in a file beside the database at `db`, read now.
     /// It keeps the replay in force: the next candidate is most often compared
     /// with the same rules in force.
-    pub fn beside(db: &Path) -> ReplayCache {
-        let mut name = db.as_os_str().to_owned();
-        name.push(".simulate-cache");
-        let file = PathBuf::from(name);
+    /// For a PostgreSQL database, in the system's temporary folder, named
+    /// after the database (a cache only: a replay of another history is never used).
+    pub fn beside(db: &Location) -> ReplayCache {
+        let file = match db {
+            Location::File(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".simulate-cache");
+                PathBuf::from(name)
+            }
+            Location::Postgres(_) => {
+                let name: String =
+                    db.to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+                std::env::temp_dir().join(format!("dealflow-{name}.simulate-cache"))
+            }
+        };
         let kept = read(&file);
         ReplayCache { file: Some(file), keeps_candidate: false, kept }
     }

@@ -3,13 +3,12 @@
 //! in memory. Each replay reads it through its own connection.
 
 use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// Events read from the store at a time: about half a megabyte of text.
 const PAGE_EVENTS: usize = 1000;
@@ -32,15 +31,16 @@ pub struct History {
 
 impl History {
     /// The first `events` events of the store at `db`, which is only read.
-    pub fn open(db: &Path, events: usize) -> Result<History> {
-        let store = Store::open_read_only(db, Duration::from_secs(5))?;
+    pub fn open(db: &Location, events: usize) -> Result<History> {
+        let store = db.open_read_only(Duration::from_secs(5))?;
         Ok(History { store, after: 0, left: events, page: Vec::new(), read: 0, digest: Sha256::new() })
     }
 
     /// The digest of the first `events` events of the store at `db`, read for nothing else.
-    pub fn digest_of(db: &Path, events: usize) -> Result<String> {
+    pub fn digest_of(db: &Location, events: usize) -> Result<String> {
         let mut history = History::open(db, events)?;
-        std::io::copy(&mut history, &mut std::io::sink()).map_err(|source| Error::Read { path: db.into(), source })?;
+        std::io::copy(&mut history, &mut std::io::sink())
+            .map_err(|source| Error::Read { path: db.to_string().into(), source })?;
         Ok(history.digest())
     }
 
@@ -84,10 +84,10 @@ mod tests {
     use super::*;
 
     /// A store with `n` events applied, in a temporary folder.
-    fn store_with(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    fn store_with(n: usize) -> (tempfile::TempDir, Location) {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("dealflow.db");
-        let store = Store::open(&db, Duration::from_secs(5)).unwrap();
+        let db = Location::File(dir.path().join("dealflow.db"));
+        let store = db.open(Duration::from_secs(5)).unwrap();
         for i in 0..n {
             let line = format!(
                 r#"{{"id":"e{i}","type":"account.upserted","at":"2026-01-01T00:00:00Z","data":{{"id":"A-{i}","name":"A"}}}}"#
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn reads_every_event_as_a_line_across_pages() {
         let (_dir, db) = store_with(PAGE_EVENTS * 2 + 3);
-        let whole = Store::open_read_only(&db, Duration::from_secs(5)).unwrap().event_history().unwrap();
+        let whole = db.open_read_only(Duration::from_secs(5)).unwrap().event_history().unwrap();
         let mut text = String::new();
         History::open(&db, whole.len()).unwrap().read_to_string(&mut text).unwrap();
         assert_eq!(text, whole.join("\n") + "\n");

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::playbook::Playbook;
-use crate::store::Store;
+use crate::store::Location;
 use cache::Remembered;
 use history::History;
 use replay::{Outcome, Replayed, Running};
@@ -104,7 +104,7 @@ pub fn path_text(steps: &[PathStep]) -> String {
 
 /// Compare `candidate` with the playbook of `config_dir` on the history in
 /// `db`, with the replays remembered beside it.
-pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str>) -> Result<Report> {
+pub fn run(config_dir: &Path, db: &Location, candidate: Playbook, since: Option<&str>) -> Result<Report> {
     let mut cache = ReplayCache::beside(db);
     compare(db, Arc::new(Playbook::load(config_dir)?), Arc::new(candidate), since, &mut cache)
 }
@@ -112,7 +112,7 @@ pub fn run(config_dir: &Path, db: &Path, candidate: Playbook, since: Option<&str
 /// Compare two playbooks on the history stored in `db` (only read), with a
 /// replay remembered in `cache` (which keeps one of these two replays afterwards).
 pub fn compare(
-    db: &Path,
+    db: &Location,
     in_force: Arc<Playbook>,
     candidate: Arc<Playbook>,
     since: Option<&str>,
@@ -120,15 +120,15 @@ pub fn compare(
 ) -> Result<Report> {
     // The history is its first `events` events: later ones, applied while it
     // is replayed, come after them, so both replays read the same.
-    let events = Store::open_read_only(db, Duration::from_secs(5))?.event_count()?;
+    let events = db.open_read_only(Duration::from_secs(5))?.event_count()?;
     let events = usize::try_from(events).unwrap_or_default();
     // The same version decides the same way: one replay serves as both.
     let same = candidate.version() == in_force.version();
     let in_force_replay = match cache.take(in_force.version(), events) {
         Some(remembered) => InForce::Remembered(remembered.replayed),
-        None => InForce::Running(replay::start(db.to_path_buf(), events, in_force.clone())?),
+        None => InForce::Running(replay::start(db.clone(), events, in_force.clone())?),
     };
-    let candidate_run = (!same).then(|| replay::start(db.to_path_buf(), events, candidate.clone())).transpose();
+    let candidate_run = (!same).then(|| replay::start(db.clone(), events, candidate.clone())).transpose();
     // Both replays end before anything is returned: none goes on alone.
     let in_force_replay = match in_force_replay {
         InForce::Running(running) => InForce::Replayed(running.wait()),
@@ -147,7 +147,7 @@ pub fn compare(
                 remembered
             } else {
                 // Another history of the same length (the database was replaced): replay it after all.
-                replay::start(db.to_path_buf(), events, in_force.clone())?.wait()?
+                replay::start(db.clone(), events, in_force.clone())?.wait()?
             }
         }
     };
@@ -351,10 +351,10 @@ mod tests {
     }
 
     /// A database holding the sample quarter, ingested under the sample playbook.
-    fn quarter() -> (tempfile::TempDir, std::path::PathBuf) {
+    fn quarter() -> (tempfile::TempDir, Location) {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("dealflow.db");
-        let store = Store::open(&db, Duration::from_secs(5)).unwrap();
+        let db = Location::File(dir.path().join("dealflow.db"));
+        let store = db.open(Duration::from_secs(5)).unwrap();
         let current = arc_swap::ArcSwap::new(playbook(150_000));
         let mut ingest = crate::ingest::Ingest::start(&store, &current).unwrap();
         let events = std::fs::File::open(sample_dir().join("examples/quarter.jsonl")).unwrap();
@@ -378,7 +378,7 @@ mod tests {
         };
         assert_eq!(json(&one_after_the_other)["accounts_gaining_key"], serde_json::json!(["A-5", "A-8"]));
         let dir = tempfile::tempdir().unwrap();
-        let mut cache = ReplayCache::beside(&dir.path().join("dealflow.db"));
+        let mut cache = ReplayCache::beside(&Location::File(dir.path().join("dealflow.db")));
         let side_by_side = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
         assert_eq!(json(&side_by_side), json(&one_after_the_other));
         let remembered = compare(&db, in_force.clone(), candidate.clone(), None, &mut cache).unwrap();
@@ -388,7 +388,7 @@ mod tests {
             in_force.clone(),
             candidate.clone(),
             None,
-            &mut ReplayCache::beside(&dir.path().join("dealflow.db")),
+            &mut ReplayCache::beside(&Location::File(dir.path().join("dealflow.db"))),
         )
         .unwrap();
         assert_eq!(json(&from_the_file), json(&one_after_the_other));

@@ -5,7 +5,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -16,7 +15,7 @@ use super::trail::{Noter, Trail};
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
 use crate::playbook::Playbook;
-use crate::store::{Store, TaskStatus};
+use crate::store::{Location, Store, TaskStatus};
 
 /// What a replay ended with: all a report compares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +53,7 @@ static LISTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub struct Running(JoinHandle<Result<Replayed>>);
 
 /// Start replaying the first `events` events of the store at `db` under `playbook`.
-pub fn start(db: PathBuf, events: usize, playbook: Arc<Playbook>) -> Result<Running> {
+pub fn start(db: Location, events: usize, playbook: Arc<Playbook>) -> Result<Running> {
     crate::rules::stack::spawn("replay", move || replay(&db, events, playbook))
         .map(Running)
         .map_err(|e| Error::Usage(format!("cannot start a thread to replay the history: {e}")))
@@ -69,7 +68,7 @@ impl Running {
     }
 }
 
-fn replay(db: &std::path::Path, events: usize, playbook: Arc<Playbook>) -> Result<Replayed> {
+fn replay(db: &Location, events: usize, playbook: Arc<Playbook>) -> Result<Replayed> {
     let mut history = History::open(db, events)?;
     let noter = Arc::new(std::sync::Mutex::new(Noter::default()));
     let store = Store::over(Box::new(crate::store::memory::Memory::for_replay_noted_by(noter.clone())));

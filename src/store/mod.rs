@@ -19,6 +19,7 @@
 pub mod backend;
 mod deal_activity;
 mod ledger;
+mod location;
 pub mod memory;
 pub mod postgres;
 mod row_cache;
@@ -31,6 +32,7 @@ pub use backend::{
     AppliedBefore, Backend, DecisionRow, EventRow, RejectedRow, RuleHealth, StoredVersion, TargetRow, TaskFilter,
     TaskStatus, WaitingHandover,
 };
+pub use location::{Location, is_postgres_url};
 
 use std::cell::{RefCell, RefMut};
 use std::path::Path;

@@ -173,6 +173,13 @@ impl Postgres {
                  (or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
             ))
         })?;
+        let mut config = config;
+        // As psql and libpq do: a password kept out of the URL (and out of config.toml).
+        if config.get_password().is_none()
+            && let Ok(password) = std::env::var("PGPASSWORD")
+        {
+            config.password(password);
+        }
         Postgres::connect(&config)
     }
 
