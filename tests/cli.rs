@@ -1661,3 +1661,20 @@ fn tables_and_explanations_fit_80_and_120_columns_and_never_split_a_word() {
     let open = ws.run(&["tasks", "--role", "sales_rep", "--status", "open", "--json"]).success().json();
     assert_eq!(out.lines().count(), 2 + open.as_array().unwrap().len(), "{out}");
 }
+
+/// The store named by `[store] url` is that PostgreSQL database: events land
+/// there (and no SQLite file is made), and every command reads them back.
+#[test]
+fn a_store_url_in_config_puts_everything_in_that_postgresql_database() {
+    let Some(ws) = Workspace::on_postgres("a_store_url_in_config_puts_everything_in_that_postgresql_database") else {
+        return;
+    };
+    let lead = event("lead.created", "2026-11-06T10:00:00Z", json!({"id": "L-1", "company": "Acme Tools"}));
+    let summary = ws.ingest(&[lead]);
+    assert_eq!(summary["applied"], 1, "{summary}");
+    assert!(!ws.path("dealflow.db").exists(), "no SQLite file is made when config.toml names a PostgreSQL database");
+    let stored: i64 = ws.pg.as_ref().unwrap().client().query_one("SELECT count(*) FROM tasks", &[]).unwrap().get(0);
+    assert_eq!(stored, 1, "the lead's task is a row of the PostgreSQL database");
+    let tasks = ws.run(&["tasks", "--json"]).success().json();
+    assert_eq!(tasks[0]["title"], "Call new lead Acme Tools", "{tasks}");
+}

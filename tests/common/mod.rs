@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod pg;
 pub mod watching;
 
 use std::path::{Path, PathBuf};
@@ -79,16 +80,29 @@ impl Output {
 pub struct Workspace {
     tmp: TempDir,
     files: AtomicUsize,
+    /// The PostgreSQL database config.toml names, if on PostgreSQL (dropped with the workspace).
+    pub pg: Option<pg::PgDatabase>,
 }
 
 impl Workspace {
     /// A fresh config folder with the default playbook.
     pub fn new() -> Workspace {
-        let ws = Workspace { tmp: tempfile::tempdir().expect("temp dir"), files: AtomicUsize::new(0) };
+        let ws = Workspace { tmp: tempfile::tempdir().expect("temp dir"), files: AtomicUsize::new(0), pg: None };
         let out = ws.run_in(ws.root(), &["init", "playbook"]).success();
         assert!(out.stdout.contains("created playbook"), "{}", out.stdout);
         assert!(ws.config_dir().join("config.toml").is_file());
         ws
+    }
+
+    /// A fresh config folder with the default playbook whose store is a new
+    /// PostgreSQL database (`[store] url`); `None` when there is no server
+    /// (the test, named `test`, says SKIPPED and should return).
+    pub fn on_postgres(test: &str) -> Option<Workspace> {
+        let db = pg::PgDatabase::create(test)?;
+        let mut ws = Workspace::new();
+        ws.edit("config.toml", "[store]\n", &format!("[store]\nurl = \"{}\"\n", db.url));
+        ws.pg = Some(db);
+        Some(ws)
     }
 
     /// The temporary folder (event files go here, outside the config folder).
