@@ -21,13 +21,14 @@ mod pending;
 mod schema;
 mod state;
 mod tasks;
+mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 
 use crate::error::{Error, Result, StoreErrorKind};
 
@@ -92,6 +93,21 @@ pub fn redacted(config: &postgres::Config) -> String {
     format!("postgres://{user}{host}:{port}/{db}")
 }
 
+/// An error and its causes, as one line.
+fn chain(e: &postgres::Error) -> String {
+    let mut said = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+        }
+        cause = c.source();
+    }
+    said
+}
+
 /// A PostgreSQL error in the user's terms: which kind of trouble, and what to do.
 /// `connected`: the connection was made (so one that fails now was lost).
 fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
@@ -146,6 +162,14 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
                 (Kind::Other, format!("{said} (SQLSTATE {})", code.code()))
             }
         }
+        None if !connected && chain(&e).contains("TLS handshake") => (
+            Kind::CannotOpen,
+            format!(
+                "the TLS handshake with the server failed ({}): check the URL's sslmode, and sslrootcert names the \
+                 authority that signed the server's certificate",
+                chain(&e)
+            ),
+        ),
         None if connected || e.is_closed() => (
             Kind::CannotOpen,
             format!(
@@ -156,7 +180,8 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
         None => (
             Kind::CannotOpen,
             format!(
-                "cannot reach the PostgreSQL server ({e}): is it running, and does the URL name its host and port?"
+                "cannot reach the PostgreSQL server ({}): is it running, and does the URL name its host and port?",
+                chain(&e)
             ),
         ),
     };
@@ -167,26 +192,28 @@ impl Postgres {
     /// Connect to the database at `url` (`postgres://USER@HOST:PORT/DB`) and
     /// bring its schema up to date (see [`schema`]).
     pub fn open(url: &str) -> Result<Postgres> {
-        let config = url.parse::<postgres::Config>().map_err(|e| {
-            Error::Usage(format!(
-                "cannot read the PostgreSQL URL ({e}): write it as postgres://USER@HOST:PORT/DATABASE \
-                 (or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
-            ))
-        })?;
-        let mut config = config;
+        let mut settings = tls::settings(url)?;
         // As psql and libpq do: a password kept out of the URL (and out of config.toml).
-        if config.get_password().is_none()
+        if settings.config.get_password().is_none()
             && let Ok(password) = std::env::var("PGPASSWORD")
         {
-            config.password(password);
+            settings.config.password(password);
         }
-        Postgres::connect(&config)
+        Postgres::connect_with(&settings)
     }
 
-    /// Connect with these settings and bring the schema up to date.
+    /// Connect with these settings (TLS if the server offers it, its
+    /// certificate not checked, as libpq's `prefer`) and bring the schema up to date.
     pub fn connect(config: &postgres::Config) -> Result<Postgres> {
+        Postgres::connect_with(&tls::Settings { config: config.clone(), verify: tls::Verify::Nothing, root_cert: None })
+    }
+
+    /// Connect with these settings and TLS checks, and bring the schema up to date.
+    fn connect_with(settings: &tls::Settings) -> Result<Postgres> {
+        let config = &settings.config;
         let location = PathBuf::from(redacted(config));
-        let client = config.connect(NoTls).map_err(|e| describe(&location, e, false))?;
+        let connector = tls::connector(settings)?;
+        let client = config.connect(connector).map_err(|e| describe(&location, e, false))?;
         let store = Postgres {
             client: RefCell::new(client),
             location,

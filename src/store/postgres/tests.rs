@@ -11,6 +11,7 @@ use super::*;
 use crate::model::{NewTask, Priority, RuleRef, Subject};
 use crate::store::backend::Backend;
 use crate::store::suite::pg::TestDatabase;
+use postgres::NoTls;
 
 fn open(db: &TestDatabase) -> Postgres {
     Postgres::connect(&db.config).unwrap()
@@ -325,4 +326,59 @@ fn a_unit_waits_up_to_the_busy_timeout_and_no_longer() {
     hasty.begin_unit().unwrap();
     hasty.set_meta("k", "v").unwrap();
     hasty.commit_unit().unwrap();
+}
+
+/// The server's own TLS certificate authority, when it speaks TLS: `.ci/pg-cluster`
+/// puts `root.crt` beside the certificate it gives the server (`None`: said so).
+fn server_authority(db: &TestDatabase) -> Option<std::path::PathBuf> {
+    let mut client = db.config.connect(postgres::NoTls).unwrap();
+    let on: String = client.query_one("SHOW ssl", &[]).unwrap().get(0);
+    let cert: String = client.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
+    let root = std::path::Path::new(&cert).with_file_name("root.crt");
+    if on != "on" || !root.is_file() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the PostgreSQL server does not speak TLS with a root.crt beside its certificate (.ci/pg-cluster makes one where openssl is installed)"
+        );
+        return None;
+    }
+    Some(root)
+}
+
+/// The URL of `db` with `query` (sslmode and the like) after it.
+fn url_of(db: &TestDatabase, query: &str) -> String {
+    let location = redacted(&db.config);
+    format!("{location}?{query}")
+}
+
+/// Whether the connection of `store` is encrypted, as the server sees it.
+fn encrypted(store: &Postgres) -> bool {
+    store.client.borrow_mut().query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0)
+}
+
+#[test]
+fn tls_as_libpq_has_it_encrypted_by_default_and_checked_when_asked() {
+    let Some(db) = TestDatabase::create() else { return };
+    let Some(root) = server_authority(&db) else { return };
+    // prefer (the default) and require: encrypted, the certificate not checked.
+    assert!(encrypted(&Postgres::open(&url_of(&db, "")).unwrap()), "the default is TLS where the server offers it");
+    assert!(encrypted(&Postgres::open(&url_of(&db, "sslmode=require")).unwrap()));
+    assert!(!encrypted(&Postgres::open(&url_of(&db, "sslmode=disable")).unwrap()), "disable means plain TCP");
+    // verify-full with the server's authority: checked, and encrypted.
+    let checked = format!("sslmode=verify-full&sslrootcert={}", root.display());
+    assert!(encrypted(&Postgres::open(&url_of(&db, &checked)).unwrap()));
+    // verify-ca checks the chain, not the name: a name the certificate does not carry passes.
+    let mut by_name = db.config.clone();
+    by_name.host("localhost");
+    let localhost = format!("{}?sslmode=verify-ca&sslrootcert={}", redacted(&by_name), root.display());
+    assert!(encrypted(&Postgres::open(&localhost).unwrap()));
+    // verify-full against the system's authorities: the test authority is not one of them.
+    let err = Postgres::open(&url_of(&db, "sslmode=verify-full")).err().expect("an unknown authority is refused");
+    let said = err.to_string();
+    assert!(
+        said.contains("the TLS handshake with the server failed") && said.contains("UnknownIssuer")
+            || said.contains("no trusted certificate authorities"),
+        "{said}"
+    );
 }
