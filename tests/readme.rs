@@ -60,10 +60,12 @@ fn plan(text: &str) -> Result<Plan, String> {
 struct FreshClone {
     tmp: TempDir,
     path: OsString,
+    /// `DEALFLOW_DB` for every command, if set.
+    db: Option<String>,
 }
 
 impl FreshClone {
-    fn new() -> FreshClone {
+    fn new(db: Option<&str>) -> FreshClone {
         let tmp = tempfile::tempdir().expect("temp dir");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         for item in ["config.toml", "rules", "examples"] {
@@ -75,7 +77,7 @@ impl FreshClone {
         let mut dirs = vec![bin];
         dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
         let path = std::env::join_paths(dirs).expect("PATH");
-        FreshClone { tmp, path }
+        FreshClone { tmp, path, db: db.map(str::to_string) }
     }
 
     fn dir(&self) -> PathBuf {
@@ -98,6 +100,7 @@ impl FreshClone {
                 .env_remove("RUST_LOG")
                 .env_remove("COLUMNS")
                 .stdin(Stdio::null())
+                .envs(self.db.iter().map(|db| ("DEALFLOW_DB", db)))
                 .stdout(writer.try_clone().expect("pipe"))
                 .stderr(writer)
                 .process_group(0);
@@ -192,19 +195,47 @@ fn rewritten(lines: &[String], replacements: &[(Range<usize>, Vec<String>)]) -> 
     out.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// README.md is read and rewritten by one test at a time.
+static README: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_command_the_readme_quotes_prints_what_the_readme_says_in_order() {
+    run_readme(false, None);
+}
+
+/// The ` ```console postgres ` blocks, against a fresh database on the
+/// server `DEALFLOW_TEST_PG` names (SKIPPED without one).
+#[test]
+fn the_postgresql_commands_of_the_readme_print_what_it_says_on_a_real_server() {
+    let Ok(server) = std::env::var("DEALFLOW_TEST_PG") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the README's ```console postgres blocks: no PostgreSQL (set DEALFLOW_TEST_PG, see .ci/pg-cluster)"
+        );
+        return;
+    };
+    let db = TestDatabase::create(&server);
+    run_readme(true, Some(&db.url));
+}
+
+/// Run the README's commands of one kind (the PostgreSQL ones, or the
+/// others) in a fresh clone, with `DEALFLOW_DB` set to `db` if given.
+fn run_readme(postgres: bool, db: Option<&str>) {
+    let _one = README.lock().unwrap_or_else(|e| e.into_inner());
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let doc = transcript::parse(&std::fs::read_to_string(&readme).expect("read README.md"));
     assert!(doc.problems.is_empty(), "README.md cannot be checked:\n{}", doc.problems.join("\n"));
-    assert!(!doc.commands.is_empty(), "README.md has no ```console block: nothing it quotes is checked");
+    let commands: Vec<_> = doc.commands.iter().filter(|c| c.postgres == postgres).collect();
+    let kind = if postgres { "```console postgres" } else { "```console" };
+    assert!(!commands.is_empty(), "README.md has no {kind} block: nothing it quotes is checked");
 
-    let clone = FreshClone::new();
+    let clone = FreshClone::new(db);
     // Failures a rewrite of the quoted output mends, and the others.
     let (mut output_failures, mut failures) = (Vec::new(), Vec::new());
     let mut replacements = Vec::new();
     let mut printed = Vec::new();
-    for cmd in &doc.commands {
+    for cmd in commands {
         let expected = doc.expected(cmd);
         let at = format!("README.md:{}: $ {}", cmd.line + 1, cmd.text);
         match plan(&cmd.text) {
@@ -230,14 +261,16 @@ fn every_command_the_readme_quotes_prints_what_the_readme_says_in_order() {
         }
     }
     // A rule problem quoted where nothing runs (the watch example) must be one a command printed above.
-    for (i, line) in &doc.illustrations {
-        if let Some(problem) = transcript::rule_problem(line)
-            && !printed.iter().any(|p| p.trim() == problem)
-        {
-            failures.push(format!(
-                "README.md:{}: quotes a rule problem no command of the README printed:\n    | {problem}\n",
-                i + 1
-            ));
+    if !postgres {
+        for (i, line) in &doc.illustrations {
+            if let Some(problem) = transcript::rule_problem(line)
+                && !printed.iter().any(|p| p.trim() == problem)
+            {
+                failures.push(format!(
+                    "README.md:{}: quotes a rule problem no command of the README printed:\n    | {problem}\n",
+                    i + 1
+                ));
+            }
         }
     }
 
@@ -257,6 +290,33 @@ fn every_command_the_readme_quotes_prints_what_the_readme_says_in_order() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A database of its own on the test server, dropped afterwards.
+struct TestDatabase {
+    url: String,
+    admin: postgres::Config,
+    name: String,
+}
+
+impl TestDatabase {
+    fn create(server: &str) -> TestDatabase {
+        let admin: postgres::Config = server.parse().expect("DEALFLOW_TEST_PG is a PostgreSQL URL");
+        let name = format!("dealflow_readme_{}", std::process::id());
+        let mut client = admin.connect(postgres::NoTls).expect("connect to the DEALFLOW_TEST_PG server");
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = server.rsplit_once('/').expect("DEALFLOW_TEST_PG ends in /DATABASE");
+        TestDatabase { url: format!("{base}/{name}"), admin, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = self.admin.connect(postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //! clock time), never for a result. Trailing spaces and trailing empty lines
 //! are not compared (tables pad their last column; editors strip it).
 //!
+//! A ` ```console postgres ` block is a transcript too, run only against a
+//! PostgreSQL server, with `DEALFLOW_DB` naming a fresh database on it.
+//!
 //! Other shell blocks (` ```sh `, ` ```bash `, ` ```shell `) are shown and
 //! not run; so that nothing in them reads as checked output, they may not
 //! hold a line that is only a `#` comment (the old way of quoting output).
@@ -30,6 +33,9 @@ pub struct Command {
     pub text: String,
     /// The lines of the file quoted as its output.
     pub expected: Range<usize>,
+    /// In a ` ```console postgres ` block: run against a PostgreSQL database
+    /// (`DEALFLOW_DB` set to a fresh one), only where a server is there.
+    pub postgres: bool,
 }
 
 /// What a Markdown file holds for the test.
@@ -67,10 +73,16 @@ pub fn parse(text: &str) -> Doc {
                 end_output(&mut doc, &mut open, i);
                 block = None;
             }
-            (Some(info), _) if info == "console" => {
+            (Some(info), _) if info == "console" || info == "console postgres" => {
                 if let Some(cmd) = line.strip_prefix("$ ") {
                     end_output(&mut doc, &mut open, i);
-                    doc.commands.push(Command { line: i, text: cmd.trim().to_string(), expected: i + 1..i + 1 });
+                    let postgres = info == "console postgres";
+                    doc.commands.push(Command {
+                        line: i,
+                        text: cmd.trim().to_string(),
+                        expected: i + 1..i + 1,
+                        postgres,
+                    });
                     open = true;
                 } else if !open && !line.trim().is_empty() {
                     doc.problems.push(format!("README.md:{}: output before any `$ ` command: {line}", i + 1));
