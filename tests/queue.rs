@@ -374,3 +374,46 @@ fn a_roster_that_gains_ids_keeps_the_tasks_and_owners_stored_under_names() {
     let done = ws.run(&["tasks", "done", &id(&lab).to_string(), "--as", "Ana Ruiz", "--json"]).success().json();
     assert_eq!(done["status"], "done");
 }
+
+/// A worker that waits (`--wait`) on an empty queue gets the task the next
+/// event makes, on SQLite and on PostgreSQL.
+fn a_waiting_worker_claims_the_task_made_while_it_waited(ws: &Workspace) {
+    use std::io::BufRead;
+    let mut worker = ws
+        .command(&["tasks", "claim", "--role", "sales_rep", "--as", "Dana Whitfield", "--wait", "120", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the worker");
+    // The task is made only once the worker says it waits.
+    let mut said = String::new();
+    std::io::BufReader::new(worker.stderr.take().unwrap()).read_line(&mut said).unwrap();
+    assert_eq!(said.trim_end(), "no open sales_rep tasks for Dana Whitfield yet; waiting up to 120 s for one");
+    ws.ingest(&[lead("2026-11-06T10:00:00Z", "L-9", json!({"company": "Waiting Widgets"}))]);
+    let out = worker.wait_with_output().unwrap();
+    assert!(out.status.success(), "the worker failed");
+    let task: Value = serde_json::from_slice(&out.stdout).expect("the claimed task as JSON");
+    assert_eq!(task["title"], "Call new lead Waiting Widgets", "{task}");
+    assert_eq!(task["status"], "claimed", "{task}");
+}
+
+#[test]
+fn a_waiting_worker_claims_the_task_made_while_it_waited_on_sqlite() {
+    let ws = Workspace::new();
+    a_waiting_worker_claims_the_task_made_while_it_waited(&ws);
+}
+
+#[test]
+fn a_waiting_worker_claims_the_task_made_while_it_waited_on_postgres() {
+    let Some(ws) = Workspace::on_postgres("a_waiting_worker_claims_the_task_made_while_it_waited_on_postgres") else {
+        return;
+    };
+    a_waiting_worker_claims_the_task_made_while_it_waited(&ws);
+}
+
+#[test]
+fn a_worker_without_wait_on_an_empty_queue_says_so_at_once() {
+    let ws = Workspace::new();
+    let out = ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Dana Whitfield", "--wait", "0"]).success();
+    assert!(out.stderr.contains("no open sales_rep tasks for Dana Whitfield"), "{}", out.stderr);
+}

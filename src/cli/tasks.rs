@@ -50,6 +50,11 @@ enum Action {
         /// Claim up to N tasks, the most urgent first (in atomic steps of up to 100 tasks).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
+        /// When the queue has nothing for you, wait up to SECONDS for a task to come
+        /// (on PostgreSQL the engine's commit wakes the worker at once; on SQLite it
+        /// looks five times a second), then claim it; Ctrl-C stops waiting.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
     },
     /// Mark a task done.
     Done {
@@ -136,15 +141,42 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let config = ctx.config()?;
     match args.action {
         None => list(ctx, &config, args.role, args.assignee, args.status, args.json),
-        Some(Action::Claim { role, who, outside, json, count }) => {
+        Some(Action::Claim { role, who, outside, json, count, wait }) => {
             check_role(&config, &role)?;
             let who = worker(&config, &who, outside)?;
             let store = ctx.store(&config)?;
             adopt_named_tasks(&config, &store, &role, &who)?;
-            let claim = |n: u64| {
+            let take = |n: u64| {
                 let now = Utc::now();
                 let n = n.min(MAX_CLAIM_BATCH as u64) as usize;
                 store.claim_up_to(&role, &who, &stamp(now), config.tasks.lapsed_before(now).as_deref(), n)
+            };
+            // The first claim waits (up to `wait`) for a task to come; the later steps of --count do not.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+            let waited = std::cell::Cell::new(wait == 0);
+            let said = std::cell::Cell::new(false);
+            let stop = super::context::stop_flag()?;
+            let claim = |n: u64| -> dealflow::error::Result<Vec<_>> {
+                loop {
+                    let step = take(n)?;
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if !step.is_empty()
+                        || waited.get()
+                        || left.is_zero()
+                        || stop.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        waited.set(true);
+                        return Ok(step);
+                    }
+                    if !said.replace(true) {
+                        eprintln!(
+                            "no open {role} tasks for {} yet; waiting up to {wait} s for one",
+                            output::printable(&config.person_label(&who))
+                        );
+                    }
+                    // At most a second at a time, to see Ctrl-C.
+                    store.wait_for_tasks(left.min(std::time::Duration::from_secs(1)))?;
+                }
             };
             let Some(count) = count else {
                 match claim(1)?.pop() {

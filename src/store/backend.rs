@@ -514,6 +514,14 @@ pub trait Backend: Send {
     /// taken before `lapsed_before`: one unit of work.
     fn claim_up_to(&self, role: &str, who: &str, now: &str, lapsed_before: Option<&str>, n: usize)
     -> Result<Vec<Task>>;
+    /// Wait, at most `timeout`, for tasks to be made or freed that a claim may
+    /// take. `true`: something may have come (claim again); `false`: the
+    /// time ran out. A backend that cannot be told (SQLite, memory) looks
+    /// again after a short nap, up to `timeout`, and returns `false`.
+    fn wait_for_tasks(&self, timeout: std::time::Duration) -> Result<bool> {
+        std::thread::sleep(timeout.min(std::time::Duration::from_millis(200)));
+        Ok(false)
+    }
     /// Claims taken before `lapsed_before` go back where they were; how many.
     fn release_lapsed_claims(&self, lapsed_before: &str, now: &str) -> Result<usize>;
     /// Close a task (done or cancelled) from an event.

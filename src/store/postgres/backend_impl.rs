@@ -132,6 +132,7 @@ impl Backend for Postgres {
         fn tasks(&self, f: &TaskFilter) -> Result<Vec<Task>>;
         fn claim_up_to(&self, role: &str, who: &str, now: &str, lapsed_before: Option<&str>, n: usize) -> Result<Vec<Task>>;
         fn release_lapsed_claims(&self, lapsed_before: &str, now: &str) -> Result<usize>;
+        fn wait_for_tasks(&self, timeout: std::time::Duration) -> Result<bool>;
         fn close_task(&self, id: i64, status: TaskStatus, by: Option<&str>, outcome: Option<&str>, now: &str) -> Result<Task>;
         fn close_task_as(&self, id: i64, status: TaskStatus, who: Option<&str>, outcome: Option<&str>, now: &str) -> Result<CloseAs>;
         fn cancel_open_tasks_about(&self, subject: &Subject, assignee: Option<&str>, outcome: &str, now: &str) -> Result<usize>;

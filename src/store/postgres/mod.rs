@@ -60,6 +60,10 @@ pub struct Postgres {
     /// rolled back to: PostgreSQL has aborted the transaction, and would
     /// answer `COMMIT` with a silent rollback.
     aborted: Cell<bool>,
+    /// The open unit made or freed tasks: its commit tells waiting workers (NOTIFY).
+    tasks_made: Cell<bool>,
+    /// This connection LISTENs for new tasks (see [`Postgres::wait_for_tasks`]).
+    listening: Cell<bool>,
 }
 
 /// Turns a PostgreSQL error into one that names the database and says what to do.
@@ -225,6 +229,8 @@ impl Postgres {
             aborted: Cell::new(false),
             busy_timeout: Cell::new(None),
             unit_locked: Cell::new(false),
+            tasks_made: Cell::new(false),
+            listening: Cell::new(false),
             pending: Default::default(),
         };
         store.migrate()?;
@@ -441,7 +447,9 @@ impl Postgres {
         }
         let dirty = self.dirty.get();
         let tick = || if dirty { self.exec("UPDATE change_clock SET n = n + 1", &[]).map(|_| ()) } else { Ok(()) };
-        if let Err(e) = self.write_pending().and_then(|_| tick()).and_then(|_| self.batch("COMMIT")) {
+        // Workers waiting for tasks hear of them once they are there to claim: at the commit.
+        let commit = if self.tasks_made.replace(false) { "NOTIFY dealflow_tasks; COMMIT" } else { "COMMIT" };
+        if let Err(e) = self.write_pending().and_then(|_| tick()).and_then(|_| self.batch(commit)) {
             let _ = self.rollback();
             return Err(e);
         }
@@ -463,6 +471,7 @@ impl Postgres {
         self.dirty.set(false);
         self.aborted.set(false);
         self.unit_locked.set(false);
+        self.tasks_made.set(false);
         self.batch("ROLLBACK")
     }
 

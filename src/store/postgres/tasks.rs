@@ -5,8 +5,9 @@
 //! out (a lease): its task goes back to where it was before the claim.
 
 use postgres::Row;
+use postgres::fallible_iterator::FallibleIterator;
 
-use super::Postgres;
+use super::{PgContext, Postgres};
 use crate::error::{Error, Result};
 use crate::model::{NewTask, Priority, Subject, Task};
 use crate::store::backend::{CloseAs, MAX_CLAIM_BATCH, RoleCount, TaskFilter, TaskStatus};
@@ -123,9 +124,27 @@ impl Postgres {
             )?;
             if id.is_some() {
                 self.changes.set(self.changes.get() + 1);
+                self.tasks_made.set(true);
             }
             Ok(id)
         })
+    }
+
+    /// LISTEN once, then wait for a NOTIFY of new or freed tasks (see
+    /// [`Postgres::commit`]). The first call only starts listening and says
+    /// to look again: a task made before it would not be announced.
+    pub fn wait_for_tasks(&self, timeout: std::time::Duration) -> Result<bool> {
+        if !self.listening.get() {
+            self.batch("LISTEN dealflow_tasks")?;
+            self.listening.set(true);
+            return Ok(true);
+        }
+        let mut client = self.client.borrow_mut();
+        let mut notifications = client.notifications();
+        let heard = notifications.timeout_iter(timeout).next().ctx(self)?.is_some();
+        // Several commits while this one waited: one look serves them all.
+        while notifications.iter().next().ctx(self)?.is_some() {}
+        Ok(heard)
     }
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
@@ -184,6 +203,9 @@ impl Postgres {
              WHERE status = 'claimed' AND claimed_at < $1",
             &[&lapsed_before, &now],
         )?;
+        if n > 0 {
+            self.tasks_made.set(true);
+        }
         Ok(n as usize)
     }
 

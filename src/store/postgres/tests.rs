@@ -382,3 +382,28 @@ fn tls_as_libpq_has_it_encrypted_by_default_and_checked_when_asked() {
         "{said}"
     );
 }
+
+#[test]
+fn a_worker_waiting_for_tasks_is_woken_by_the_commit_that_makes_them_and_not_before() {
+    let Some(db) = TestDatabase::create() else { return };
+    let (worker, engine) = (open(&db), open(&db));
+    // The first call starts listening and says to look.
+    assert!(worker.wait_for_tasks(std::time::Duration::ZERO).unwrap());
+    // A commit that makes no task wakes nobody.
+    engine.begin_unit().unwrap();
+    engine.commit().unwrap();
+    assert!(!worker.wait_for_tasks(std::time::Duration::from_millis(200)).unwrap(), "woken by a commit without tasks");
+    // A task made in a unit not yet committed wakes nobody either.
+    engine.begin_unit().unwrap();
+    engine.create_task(&new_task("k1"), "v", "e", "t").unwrap().unwrap();
+    assert!(!worker.wait_for_tasks(std::time::Duration::from_millis(200)).unwrap(), "woken before the commit");
+    // Its commit does (within the 30 s the worker waits; at once in practice).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = std::thread::spawn(move || {
+        tx.send(()).unwrap();
+        worker.wait_for_tasks(std::time::Duration::from_secs(30)).unwrap()
+    });
+    rx.recv().unwrap();
+    engine.commit().unwrap();
+    assert!(waiting.join().unwrap(), "the commit that made a task woke the worker");
+}
