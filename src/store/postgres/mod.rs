@@ -16,6 +16,7 @@ mod backend_impl;
 mod clock;
 mod handovers;
 mod health;
+pub mod lease;
 mod log;
 mod pending;
 mod schema;
@@ -59,6 +60,8 @@ pub struct Postgres {
     /// rolled back to: PostgreSQL has aborted the transaction, and would
     /// answer `COMMIT` with a silent rollback.
     aborted: Cell<bool>,
+    /// The engine lease epoch this connection's units check (see [`lease`]).
+    fence: Cell<Option<i64>>,
 }
 
 /// Turns a PostgreSQL error into one that names the database and says what to do.
@@ -163,24 +166,28 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
     Error::Store { path: location.to_path_buf(), kind, message, cause: Some(Box::new(e)) }
 }
 
+/// The connection settings of `url`, with `PGPASSWORD` when the URL has no password.
+pub fn settings(url: &str) -> Result<postgres::Config> {
+    let mut config = url.parse::<postgres::Config>().map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the PostgreSQL URL ({e}): write it as postgres://USER@HOST:PORT/DATABASE \
+             (or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
+        ))
+    })?;
+    // As psql and libpq do: a password kept out of the URL (and out of config.toml).
+    if config.get_password().is_none()
+        && let Ok(password) = std::env::var("PGPASSWORD")
+    {
+        config.password(password);
+    }
+    Ok(config)
+}
+
 impl Postgres {
     /// Connect to the database at `url` (`postgres://USER@HOST:PORT/DB`) and
     /// bring its schema up to date (see [`schema`]).
     pub fn open(url: &str) -> Result<Postgres> {
-        let config = url.parse::<postgres::Config>().map_err(|e| {
-            Error::Usage(format!(
-                "cannot read the PostgreSQL URL ({e}): write it as postgres://USER@HOST:PORT/DATABASE \
-                 (or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
-            ))
-        })?;
-        let mut config = config;
-        // As psql and libpq do: a password kept out of the URL (and out of config.toml).
-        if config.get_password().is_none()
-            && let Ok(password) = std::env::var("PGPASSWORD")
-        {
-            config.password(password);
-        }
-        Postgres::connect(&config)
+        Postgres::connect(&settings(url)?)
     }
 
     /// Connect with these settings and bring the schema up to date.
@@ -199,6 +206,7 @@ impl Postgres {
             busy_timeout: Cell::new(None),
             unit_locked: Cell::new(false),
             pending: Default::default(),
+            fence: Cell::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -346,6 +354,10 @@ impl Postgres {
     /// both change, and `FOR UPDATE SKIP LOCKED` passes those by.
     pub fn begin_unit(&self) -> Result<()> {
         self.begin()?;
+        if let Err(e) = self.check_fence() {
+            let _ = self.rollback();
+            return Err(e);
+        }
         if let Err(e) = self.lock_units() {
             let _ = self.rollback();
             return Err(match (e, self.busy_timeout.get()) {
@@ -360,6 +372,48 @@ impl Postgres {
             });
         }
         Ok(())
+    }
+
+    /// With a fence set: the lease still has this process's epoch, and keeps
+    /// it until the unit ends. `FOR KEY SHARE` lets the holder's own renewal
+    /// (an `UPDATE` of other columns) through, while a takeover's `FOR
+    /// UPDATE` waits for this unit to end: no unit of a process that lost the
+    /// lease commits after the takeover.
+    fn check_fence(&self) -> Result<()> {
+        let Some(mine) = self.fence.get() else { return Ok(()) };
+        let row = self.one("SELECT epoch, holder FROM engine_lease WHERE id = 1 FOR KEY SHARE", &[], |r| {
+            Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, Option<String>>(1)?))
+        })?;
+        match row {
+            Some((epoch, _)) if epoch == mine => Ok(()),
+            Some((epoch, holder)) => {
+                Err(Error::LeaseLost { holder: holder.unwrap_or_else(|| "another process".into()), epoch })
+            }
+            None => Err(self.fault("the engine lease row is missing (engine_lease, id 1)".into())),
+        }
+    }
+
+    /// Fence this connection's units with `epoch` (see [`Postgres::check_fence`]);
+    /// the server ends a transaction left idle for longer than `lease` (a
+    /// stalled process's), so its locks do not outlive the lease.
+    pub fn set_fence(&self, epoch: Option<i64>, lease: std::time::Duration) -> Result<()> {
+        let ms = if epoch.is_some() { lease.as_millis().max(1) } else { 0 };
+        self.batch(&format!("SET idle_in_transaction_session_timeout = {ms}"))?;
+        self.fence.set(epoch);
+        Ok(())
+    }
+
+    /// The server process of this connection.
+    pub fn connection_id(&self) -> Option<i32> {
+        self.one("SELECT pg_backend_pid()", &[], |r| r.try_get(0)).ok().flatten()
+    }
+
+    pub fn engine_lease(&self) -> Result<Option<crate::store::backend::LeaseRow>> {
+        self.one(lease::LEASE_SELECT, &[], lease::lease_row)
+    }
+
+    pub fn engine_processes(&self) -> Result<Vec<crate::store::backend::ProcessRow>> {
+        self.all(lease::PROCESSES_SELECT, &[], lease::process_row)
     }
 
     /// Hold other processes' units off to the end of the open transaction.
