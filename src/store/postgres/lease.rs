@@ -356,6 +356,11 @@ impl EngineLease {
         }
     }
 
+    /// Whether a renewal found the lease taken, or could not be made.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
     /// Whether this process still holds the lease: its renewals go through,
     /// and the row still has its epoch.
     pub fn still_held(&self) -> bool {
