@@ -92,7 +92,7 @@ pub enum Error {
     /// Another process took the engine lease (PostgreSQL) over from this one:
     /// the unit in progress was refused, and this process must stop applying.
     #[error(
-        "another process ({holder}) took over as the engine (epoch {epoch}); this one stops: nothing of its unit was kept"
+        "another process ({holder}) took over as the engine (epoch {epoch}); this one stops applying: nothing of its unit was kept"
     )]
     LeaseLost { holder: String, epoch: i64 },
     #[error("{0}")]

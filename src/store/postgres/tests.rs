@@ -368,7 +368,7 @@ fn a_unit_fenced_with_an_old_epoch_cannot_commit_after_another_took_the_lease() 
     let said = err.to_string();
     assert!(said.starts_with("another process (engine-b on "), "{said}");
     assert!(
-        said.ends_with("took over as the engine (epoch 2); this one stops: nothing of its unit was kept"),
+        said.ends_with("took over as the engine (epoch 2); this one stops applying: nothing of its unit was kept"),
         "{said}"
     );
     assert!(!engine_a.in_unit(), "the refused unit is not left open");
