@@ -204,7 +204,10 @@ fn run_once(
     let length = first.config.store.lease();
     let me = lease::Me::new("watch", Some(first.version()));
     let taken = lease::take(&db_path, me, length, stop, &mut |row| {
-        notes(Note::Standby { holder: row.holder.clone().unwrap_or_else(|| "another process".into()), epoch: row.epoch })
+        notes(Note::Standby {
+            holder: row.holder.clone().unwrap_or_else(|| "another process".into()),
+            epoch: row.epoch,
+        })
     })?;
     let fence = match &taken {
         lease::Taken::Stopped => {
