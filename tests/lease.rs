@@ -359,3 +359,62 @@ fn status_shows_the_store_the_lease_holder_and_the_processes() {
     assert_eq!(standby.expect("engine in force: "), "engine in force: this watch holds the engine lease (epoch 2)");
     assert_eq!(standby.stop(), 0);
 }
+
+/// The benchmark of takeover times (not a test: it asserts nothing and
+/// takes a minute). Two watches on one database with the default lease
+/// (10 s): the leader is killed with SIGKILL 20 times (each time the killed
+/// folder starts again as the next standby), and stalled with SIGSTOP 3
+/// times. The time is from the signal to the standby's "engine in force"
+/// line. Run it with:
+///
+/// ```sh
+/// DEALFLOW_TEST_PG=$(.ci/pg-cluster start /tmp/pg-bench 55499) \
+///   cargo test --release --test lease -- --ignored --nocapture takeover_times
+/// ```
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn takeover_times() {
+    let Some(db) = PgDatabase::create("takeover_times") else { return };
+    let folders = [machine(&db.url, None), machine(&db.url, None)];
+    let mut leader = start_watch(&folders[0]);
+    leader.expect("watching: ");
+    let mut standby = start_watch(&folders[1]);
+    standby.expect("standby: ");
+    let mut at = 0;
+    let mut measure = |signal: &str, times: usize| -> Vec<Duration> {
+        let mut taken = Vec::new();
+        for _ in 0..times {
+            let t0 = Instant::now();
+            unsafe_kill(leader.child.id(), signal);
+            standby.expect("engine in force: ");
+            taken.push(t0.elapsed());
+            standby.expect("watching: ");
+            if signal != "KILL" {
+                unsafe_kill(leader.child.id(), "KILL");
+            }
+            let _ = leader.child.wait();
+            // The killed folder starts again, as the next standby.
+            let mut next = start_watch(&folders[at]);
+            next.expect("standby: ");
+            at = 1 - at;
+            std::mem::swap(&mut leader, &mut standby);
+            standby = next;
+        }
+        taken.sort();
+        taken
+    };
+    let kills = measure("KILL", 20);
+    let stalls = measure("STOP", 3);
+    let ms = |d: &Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "takeover after SIGKILL (20): p50 {}, max {}, min {}",
+        ms(&kills[kills.len() / 2 - 1]),
+        ms(kills.last().unwrap()),
+        ms(&kills[0])
+    );
+    println!(
+        "takeover after SIGSTOP ({}): {} (lease_seconds = 10)",
+        stalls.len(),
+        stalls.iter().map(ms).collect::<Vec<_>>().join(", ")
+    );
+}
