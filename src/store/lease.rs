@@ -15,7 +15,7 @@ pub enum Taken {
     /// The store has no lease (SQLite).
     NotUsed,
     /// This process holds it until the value is dropped or released.
-    Held(EngineLease),
+    Held(Box<EngineLease>),
     /// A stop signal came while waiting for it.
     Stopped,
 }
@@ -39,7 +39,7 @@ pub fn take(location: &Location, me: Me, length: Duration, stop: &AtomicBool, on
         Location::Postgres(url) => {
             let settings = super::postgres::settings(url)?;
             Ok(match EngineLease::take(&settings, me, length, stop, on_wait)? {
-                Some(l) => Taken::Held(l),
+                Some(l) => Taken::Held(Box::new(l)),
                 None => Taken::Stopped,
             })
         }

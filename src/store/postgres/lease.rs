@@ -40,6 +40,12 @@ use super::{describe, redacted, schema};
 use crate::error::{Error, Result};
 use crate::store::backend::{LeaseRow, ProcessRow};
 
+/// A connection of the lease's own, with the settings the store was opened
+/// with (the one place the lease connects: a TLS connector goes here).
+fn connect(config: &postgres::Config) -> std::result::Result<Client, postgres::Error> {
+    config.connect(NoTls)
+}
+
 /// This process, as the lease row and `engine_processes` name it.
 #[derive(Debug, Clone)]
 pub struct Me {
@@ -169,7 +175,7 @@ impl EngineLease {
         let err = |e: postgres::Error| describe(&location, e, true);
         // Opening through the backend migrates the schema (this connection only reads and locks).
         drop(super::Postgres::connect(config)?);
-        let mut client = config.connect(NoTls).map_err(|e| describe(&location, e, false))?;
+        let mut client = connect(config).map_err(|e| describe(&location, e, false))?;
         client
             .batch_execute(&format!(
                 "SET application_name = 'dealflow lease'; LISTEN {}; \
@@ -214,6 +220,12 @@ impl EngineLease {
         }
         // The lock is ours: the holder before is gone, or ended. Take over.
         client.batch_execute("SET lock_timeout = 0").map_err(err)?;
+        // Should this process stall, the server ends this session itself once it has been idle for a
+        // lease (renewals come every third of one), which frees the lock even where a standby may not
+        // end other sessions (pg_terminate_backend). Servers before PostgreSQL 14 lack the setting.
+        if let Err(e) = client.batch_execute(&format!("SET idle_session_timeout = {}", length.as_millis().max(1))) {
+            tracing::debug!("no idle_session_timeout on this server: {e}");
+        }
         let epoch = {
             let mut tx = client.transaction().map_err(err)?;
             tx.query_one("SELECT epoch FROM engine_lease WHERE id = 1 FOR UPDATE", &[]).map_err(err)?;

@@ -32,7 +32,7 @@ pub(super) const UNIT_LOCK: i64 = MIGRATION_LOCK ^ 0x756e_6974;
 /// The advisory lock key the engine lease's holder keeps for its session
 /// (see `lease`): a standby waits on it, and the server lets it go the moment
 /// the holder's connection ends.
-pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x6c65_6173_65;
+pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 
 /// The channel a clean release of the engine lease is announced on (`NOTIFY`).
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
