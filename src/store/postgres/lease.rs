@@ -392,9 +392,7 @@ impl EngineLease {
     /// The error that says this process lost the lease, and to whom (read
     /// on a new connection: this one may have been ended).
     pub fn lost_error(&self) -> Error {
-        let now = self
-            .config
-            .connect(NoTls)
+        let now = connect(&self.config)
             .ok()
             .and_then(|mut c| c.query_one(LEASE_SELECT, &[]).ok().and_then(|r| lease_row(&r).ok()));
         match now {
