@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::pg::PgDatabase;
-use common::watching::{WAIT, WATCH, Watching, unsafe_kill};
+use common::watching::{EXTRA_RULE, WAIT, WATCH, Watching, save_by_rename, unsafe_kill, version_of};
 use common::{Workspace, array};
 use serde_json::{Value, json};
 
@@ -355,6 +355,19 @@ fn status_shows_the_store_the_lease_holder_and_the_processes() {
     for key in ["rules_version", "accounts", "deals", "open_tasks", "database"] {
         assert!(json.get(key).is_some(), "{key}");
     }
+    // A hot reload of the leader's rules is the version it has in force from then on.
+    save_by_rename(&a.path("rules/extra.rhai"), EXTRA_RULE);
+    let reloaded = version_of(&leader.expect("rules reloaded: "));
+    assert_ne!(reloaded, version);
+    let sql = format!(
+        "SELECT count(*) FROM engine_processes WHERE pid = {} AND rules_version = '{reloaded}'",
+        leader.child.id()
+    );
+    wait_for_count(&db, &sql, 1);
+    let json = b.status();
+    let row = array(json["processes"].clone()).into_iter().find(|p| p["role"] == "leader").unwrap();
+    assert_eq!(row["rules_version"], reloaded.as_str());
+
     assert_eq!(leader.stop(), 0);
     assert_eq!(standby.expect("engine in force: "), "engine in force: this watch holds the engine lease (epoch 2)");
     assert_eq!(standby.stop(), 0);
