@@ -323,7 +323,7 @@ fn status_shows_the_store_the_lease_holder_and_the_processes() {
 
     let json = b.status();
     assert_eq!(json["backend"], "postgres");
-    assert_eq!(json["store"], store.as_str());
+    assert_eq!(json["database"], store.as_str(), "the store, its password never shown");
     let l = &json["lease"];
     assert_eq!(
         (&l["used"], &l["held"], &l["epoch"], &l["holder"]),

@@ -69,7 +69,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             None => json!({"used": false, "why": "SQLite: one machine; its writers take turns"}),
         };
         output::json(&json!({
-            "store": location.to_string(),
             "backend": location.kind(),
             "lease": lease_json,
             "processes": processes,
