@@ -122,12 +122,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }
     }
     super::ingest::print_quarantined(&quarantined);
-    match location.kind() {
-        "postgres" => println!("store: {location}"),
-        _ => println!("store: SQLite file {location}"),
+    // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
+    if lease.is_some() {
+        println!("store: {location}");
     }
     match &lease {
-        None => println!("lease: not used (SQLite: one machine)"),
+        None => {}
         Some(l) if l.epoch == 0 => println!("lease: never taken yet (no process has applied events here)"),
         Some(l) if !l.held => println!(
             "lease: free (last held by {}, epoch {}, released at {})",
