@@ -179,6 +179,25 @@ pub struct StoreConfig {
     /// Events applied per transaction when ingesting.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// PostgreSQL: how long the engine lease lasts unless renewed (its holder
+    /// renews it every third of it). A standby takes over from a holder that
+    /// stalls once its lease has expired; from one that dies, at once.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+/// The most `[store] lease_seconds` may be: an hour.
+pub const MAX_LEASE_SECONDS: u64 = 3600;
+
+fn default_lease_seconds() -> u64 {
+    10
+}
+
+impl StoreConfig {
+    /// How long the engine lease lasts unless renewed.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds)
+    }
 }
 
 fn default_store_path() -> PathBuf {
@@ -198,6 +217,7 @@ impl Default for StoreConfig {
             url: None,
             busy_timeout_ms: default_busy_timeout(),
             batch_size: default_batch(),
+            lease_seconds: default_lease_seconds(),
         }
     }
 }
@@ -858,6 +878,15 @@ impl Config {
         if raw.store.batch_size == 0 {
             at(place(text, &["store", "batch_size"]), "store.batch_size: must be at least 1".into());
         }
+        if !(1..=MAX_LEASE_SECONDS).contains(&raw.store.lease_seconds) {
+            at(
+                place(text, &["store", "lease_seconds"]),
+                format!(
+                    "store.lease_seconds: from 1 to {MAX_LEASE_SECONDS}: how long the engine lease lasts unless its \
+                     holder renews it (a standby takes over from a stalled holder after it)"
+                ),
+            );
+        }
         if let Some(url) = &raw.store.url
             && !crate::store::is_postgres_url(url)
         {
@@ -1369,6 +1398,16 @@ batch_size = 0
 "
         ));
         assert!(msg.starts_with("config.toml:10:1: store.batch_size: must be at least 1"), "{msg}");
+        for bad in ["0", "3601"] {
+            let msg = problems(&format!(
+                "{MINIMAL}
+[store]
+url = \"postgres://a@b/c\"
+lease_seconds = {bad}
+"
+            ));
+            assert!(msg.starts_with("config.toml:11:1: store.lease_seconds: from 1 to 3600"), "{msg}");
+        }
         let msg = problems(&format!(
             "{MINIMAL}
 [limits]

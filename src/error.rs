@@ -89,6 +89,12 @@ pub enum Error {
     /// Another process held the database's write lock for longer than the busy timeout.
     #[error("database {path}: {message}")]
     Busy { path: PathBuf, message: String },
+    /// Another process took the engine lease (PostgreSQL) over from this one:
+    /// the unit in progress was refused, and this process must stop applying.
+    #[error(
+        "another process ({holder}) took over as the engine (epoch {epoch}); this one stops applying: nothing of its unit was kept"
+    )]
+    LeaseLost { holder: String, epoch: i64 },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

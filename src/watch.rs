@@ -26,7 +26,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use crate::error::{Error, Result};
 use crate::inbox::{INBOX, Inbox, Processed};
 use crate::playbook::{Current, Playbook};
-use crate::store::{Location, Store};
+use crate::store::{Location, Store, lease};
 
 mod patience;
 mod start;
@@ -55,6 +55,23 @@ pub enum Note {
     /// Another process holds the inbox lock: watch waits until it ends.
     WaitingForInbox {
         holder: String,
+    },
+    /// PostgreSQL: another process is the engine in force (holds the engine
+    /// lease); this watch waits as a standby and takes over if it stops
+    /// (said once per holder).
+    Standby {
+        holder: String,
+        epoch: i64,
+    },
+    /// PostgreSQL: this watch took the engine lease and is the engine in force.
+    Leading {
+        epoch: i64,
+    },
+    /// PostgreSQL: another process took the engine lease over while this one
+    /// was stalled or cut off: nothing of its unit was kept; it goes back to
+    /// being a standby.
+    LeaseLost {
+        message: String,
     },
     /// The database is locked by another process: watch waits and tries again (said once per wait).
     DatabaseBusy {
@@ -140,7 +157,9 @@ pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
 }
 
 /// Run until `stop` is set. `notes` receives what happens, from this thread
-/// and the reloader's.
+/// and the reloader's. On PostgreSQL, watch is the engine in force only while
+/// it holds the engine lease: it waits as a standby while another process
+/// holds it, and goes back to waiting when the lease is taken from it.
 pub fn run(
     dir: &Path,
     db: Option<&str>,
@@ -148,9 +167,26 @@ pub fn run(
     stop: Arc<AtomicBool>,
     notes: Arc<dyn Fn(Note) + Send + Sync>,
 ) -> Result<()> {
+    loop {
+        match run_once(dir, db, options, &stop, notes.clone()) {
+            Err(e @ Error::LeaseLost { .. }) if !stop.load(Ordering::SeqCst) => {
+                notes(Note::LeaseLost { message: e.to_string() })
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_once(
+    dir: &Path,
+    db: Option<&str>,
+    options: &Options,
+    stop: &Arc<AtomicBool>,
+    notes: Arc<dyn Fn(Note) + Send + Sync>,
+) -> Result<()> {
     let root = dir.canonicalize().map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
     let mut inbox = Inbox::new(&root);
-    let Some(_lock) = lock_inbox(&inbox, &stop, &*notes)? else {
+    let Some(_lock) = lock_inbox(&inbox, stop, &*notes)? else {
         notes(Note::Stopping);
         return Ok(());
     };
@@ -159,12 +195,34 @@ pub fn run(
     let timeout = Duration::from_millis(first.config.store.busy_timeout_ms);
     let tick_every = first.config.clock.tick_interval();
     let mut patience = Patience { notes: &*notes, waiting: false };
-    let Some(store) = patience.wait_for(&stop, || db_path.open(timeout))? else {
+    let Some(store) = patience.wait_for(stop, || db_path.open(timeout))? else {
         notes(Note::Stopping);
         return Ok(());
     };
     store.verify()?;
-    if patience.wait_for(&stop, || first.record(&store))?.is_none() {
+    // One engine in force (PostgreSQL): wait as a standby while another holds the lease.
+    let length = first.config.store.lease();
+    let me = lease::Me::new("watch", Some(first.version()));
+    let taken = lease::take(&db_path, me, length, stop, &mut |row| {
+        notes(Note::Standby {
+            holder: row.holder.clone().unwrap_or_else(|| "another process".into()),
+            epoch: row.epoch,
+        })
+    })?;
+    let fence = match &taken {
+        lease::Taken::Stopped => {
+            notes(Note::Stopping);
+            return Ok(());
+        }
+        lease::Taken::Held(l) => {
+            l.adopt(store.backend())?;
+            notes(Note::Leading { epoch: l.epoch() });
+            Some((l.epoch(), length))
+        }
+        lease::Taken::NotUsed => None,
+    };
+    let held = taken.lease();
+    if patience.wait_for(stop, || first.record(&store))?.is_none() {
         notes(Note::Stopping);
         return Ok(());
     }
@@ -213,13 +271,15 @@ pub fn run(
         notes(note);
     }
 
+    // The reloader stops with this run (a lost lease ends it, not the process).
+    let quit = Arc::new(AtomicBool::new(false));
     let reloader = {
-        let (current, stop, notes, root) = (current.clone(), stop.clone(), notes.clone(), root.clone());
+        let (current, quit, notes, root) = (current.clone(), quit.clone(), notes.clone(), root.clone());
         let db_path = db_path.clone();
         // Loading a playbook runs its modules: this thread gets the stack rules need (a simulate's
         // replays run on threads of their own).
         crate::rules::stack::spawn("reload", move || {
-            reload_loop(&root, &db_path, &current, &reload_rx, &stop, &*notes, rejected_at_start)
+            reload_loop(&root, &db_path, fence, &current, &reload_rx, &quit, &*notes, rejected_at_start)
         })
         .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
     };
@@ -233,6 +293,12 @@ pub fn run(
         if stop.load(Ordering::SeqCst) {
             break Ok(());
         }
+        // The renewals found the lease taken (or could not reach the server for a whole lease).
+        if let Some(l) = held
+            && l.is_lost()
+        {
+            break Err(l.lost_error());
+        }
         // A file moved over the database, or cut off, stops this process now, not at its next write.
         if let Err(e) = store.check_file() {
             break Err(e);
@@ -240,14 +306,19 @@ pub fn run(
         let in_force = current.load();
         if in_force.version() != recorded {
             match patience.outcome(in_force.record(&store)) {
-                Ok(Some(())) => recorded = in_force.version().to_string(),
+                Ok(Some(())) => {
+                    recorded = in_force.version().to_string();
+                    if let Some(l) = held {
+                        l.set_rules_version(&recorded);
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
         }
         if Instant::now() >= next_scan {
             next_scan = Instant::now() + options.rescan;
-            match patience.outcome(drain_inbox(&mut inbox, &store, &current, options, &stop, &*notes)) {
+            match patience.outcome(drain_inbox(&mut inbox, &store, &current, options, stop, &*notes)) {
                 Ok(Some(_)) => {}
                 Ok(None) => next_scan = Instant::now() + BUSY_RETRY,
                 Err(e) => break Err(e),
@@ -273,10 +344,18 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }
     };
-    notes(Note::Stopping);
-    stop.store(true, Ordering::SeqCst);
+    quit.store(true, Ordering::SeqCst);
     drop(debouncer);
     let _ = reloader.join();
+    // An error of a process whose lease was taken (its connections ended, say) is that.
+    let result = match (result, held) {
+        (Err(e), Some(l)) if !matches!(e, Error::LeaseLost { .. }) && !l.still_held() => Err(l.lost_error()),
+        (result, _) => result,
+    };
+    if !matches!(result, Err(Error::LeaseLost { .. })) || stop.load(Ordering::SeqCst) {
+        notes(Note::Stopping);
+    }
+    // The lease is released as `taken` drops, after the reloader ended: a standby takes over at once.
     result
 }
 
@@ -304,9 +383,11 @@ fn version_on_disk(root: &Path, rules_dir: &Path) -> Option<String> {
     Some(crate::rules::version_of(&files))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reload_loop(
     root: &Path,
     db_path: &Location,
+    fence: Option<(i64, Duration)>,
     current: &Current,
     rx: &mpsc::Receiver<()>,
     stop: &AtomicBool,
@@ -316,6 +397,12 @@ fn reload_loop(
     // Records a new version at once when the store is idle; while an ingest
     // holds it, gives up quickly: the ingest records it with its next event.
     let store = db_path.open(Duration::from_millis(100)).ok();
+    // Its writes (the version put in force) are the engine's: fenced with its lease.
+    if let (Some(s), Some((epoch, length))) = (&store, fence)
+        && let Err(e) = s.set_fence(Some(epoch), length)
+    {
+        tracing::debug!("the reloader's connection is not fenced: {e}");
+    }
     // One save can arrive as several file events: say each distinct failure
     // once (those of the files watch started without were said already).
     let mut last_rejected: Option<Vec<String>> = rejected_at_start;
@@ -418,7 +505,7 @@ pub fn drain_inbox(
                 worked += 1;
                 notes(Note::Processed(p));
             }
-            Err(e @ (Error::Store { .. } | Error::Busy { .. })) => return Err(e),
+            Err(e @ (Error::Store { .. } | Error::Busy { .. } | Error::LeaseLost { .. })) => return Err(e),
             Err(e) => notes(Note::InboxError { file: display(&path), error: e.to_string() }),
         }
     }

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use dealflow::config::{CONFIG_FILE, Config};
 use dealflow::playbook::Playbook;
 use dealflow::rules::RuleSet;
-use dealflow::store::{Location, Store};
+use dealflow::store::{Location, Store, lease};
 
 pub struct Context {
     pub dir: PathBuf,
@@ -51,11 +51,28 @@ impl Context {
 
     /// The store for applying events: opened as [`Context::store`], then read
     /// whole once to check it is sound (`PRAGMA quick_check`), so a damaged
-    /// file is found before an event is written beside the damage.
-    pub fn store_to_apply(&self, config: &Config) -> Result<Store> {
+    /// file is found before an event is written beside the damage. On
+    /// PostgreSQL, `command` takes the engine lease for its run (one engine in
+    /// force), waiting with a message while another process (a watch) holds
+    /// it; it is released when the value drops.
+    pub fn store_to_apply(&self, playbook: &Playbook, command: &str) -> Result<Applying> {
+        let config = &playbook.config;
         let store = self.store(config)?;
         store.verify()?;
-        Ok(store)
+        let stop = stop_flag()?;
+        let me = lease::Me::new(command, Some(playbook.version()));
+        let taken = lease::take(&self.location(config), me, config.store.lease(), &stop, &mut |row| {
+            eprintln!(
+                "waiting for the engine in force: {} (epoch {}); its inbox takes files too; Ctrl-C to give up",
+                row.holder.as_deref().unwrap_or("another process"),
+                row.epoch
+            )
+        })?;
+        if let lease::Taken::Stopped = taken {
+            anyhow::bail!("stopped while waiting for the engine in force: nothing was done");
+        }
+        lease::adopt(&taken, &store)?;
+        Ok(Applying { store, _lease: taken })
     }
 
     /// The store for reading: it must exist already.
@@ -66,6 +83,21 @@ impl Context {
     /// Where the store is: `--db`, else what config.toml names.
     pub fn location(&self, config: &Config) -> Location {
         config.store_location(self.db.as_deref())
+    }
+}
+
+/// The store a command applies events to, with the engine lease it holds
+/// for its run (PostgreSQL; released when this drops).
+pub struct Applying {
+    store: Store,
+    _lease: lease::Taken,
+}
+
+impl std::ops::Deref for Applying {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
     }
 }
 

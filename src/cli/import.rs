@@ -138,7 +138,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         return Ok(if report.rows_rejected() { Outcome::Partial } else { Outcome::Ok });
     }
 
-    let store = ctx.store_to_apply(&playbook.config)?;
+    let store = ctx.store_to_apply(&playbook, "import")?;
     let current = dealflow::playbook::current(playbook);
     let stop = super::context::stop_flag()?;
     let bar = Progress::new(plan.events.len() as u64);

@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             inputs.push((path.display().to_string(), Some(f)));
         }
     }
-    let store = ctx.store_to_apply(&playbook.config)?;
+    let store = ctx.store_to_apply(&playbook, "ingest")?;
     let current = dealflow::playbook::current(playbook);
     let stop = super::context::stop_flag()?;
     let mut ingest = Ingest::start(&store, &current)?.stop_when(&stop);

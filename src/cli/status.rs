@@ -40,8 +40,38 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         Some(v) => store.rule_health(v)?.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
         None => Vec::new(),
     };
+    // One engine in force (PostgreSQL): the lease, and the processes seen within a few leases.
+    let location = ctx.location(&config);
+    let lease = store.engine_lease()?;
+    let recent = 3.0 * config.store.lease_seconds as f64;
+    let processes: Vec<_> = if store.uses_lease() {
+        store.engine_processes()?.into_iter().filter(|p| p.seconds_since_seen.is_some_and(|s| s <= recent)).collect()
+    } else {
+        Vec::new()
+    };
     if args.json {
+        let lease_json = match &lease {
+            Some(l) => json!({
+                "used": true,
+                "held": l.held,
+                "holder": l.holder,
+                "epoch": l.epoch,
+                "host": l.host,
+                "pid": l.pid,
+                "command": l.command,
+                "taken_at": l.taken_at,
+                "renewed_at": l.renewed_at,
+                "expires_at": l.expires_at,
+                "expired": l.expired,
+                "released_at": l.released_at,
+                "lease_seconds": config.store.lease_seconds,
+            }),
+            None => json!({"used": false, "why": "SQLite: one machine; its writers take turns"}),
+        };
         output::json(&json!({
+            "backend": location.kind(),
+            "lease": lease_json,
+            "processes": processes,
             "rules_version": version,
             "rules_loaded_at": loaded.as_ref().map(|v| v.loaded_at.clone()),
             "rules_on_disk": on_disk,
@@ -92,5 +122,48 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }
     }
     super::ingest::print_quarantined(&quarantined);
+    // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
+    if lease.is_some() {
+        println!("store: {location}");
+    }
+    match &lease {
+        None => {}
+        Some(l) if l.epoch == 0 => println!("lease: never taken yet (no process has applied events here)"),
+        Some(l) if !l.held => println!(
+            "lease: free (last held by {}, epoch {}, released at {})",
+            l.holder.as_deref().unwrap_or("?"),
+            l.epoch,
+            l.released_at.as_deref().unwrap_or("?")
+        ),
+        Some(l) => {
+            let until = match l.expires_in_seconds {
+                Some(s) if s < 0.0 => format!(
+                    "expired at {} ({:.0} s ago): a standby takes over",
+                    l.expires_at.as_deref().unwrap_or("?"),
+                    -s
+                ),
+                _ => format!("expires at {} unless renewed", l.expires_at.as_deref().unwrap_or("?")),
+            };
+            println!(
+                "lease: held by {} (epoch {}) since {}; {until}",
+                l.holder.as_deref().unwrap_or("?"),
+                l.epoch,
+                l.taken_at.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    if !processes.is_empty() {
+        let mut t = output::table(&["PROCESS", "ROLE", "RULES IN FORCE", "STARTED", "LAST SEEN"]);
+        for p in &processes {
+            t.add_row(vec![
+                format!("{} on {} pid {}", p.command, p.host, p.pid),
+                p.role.clone(),
+                p.rules_version.clone().unwrap_or_else(|| "-".into()),
+                p.started_at.clone().unwrap_or_default(),
+                p.last_seen.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+    }
     Ok(Outcome::Ok)
 }

@@ -23,7 +23,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let at = args.now.unwrap_or_else(Utc::now);
     let playbook = ctx.playbook()?;
-    let store = ctx.store_to_apply(&playbook.config)?;
+    let store = ctx.store_to_apply(&playbook, "tick")?;
     let current = dealflow::playbook::current(playbook);
     let stamp = dealflow::time::stamp(at);
     let line = format!(r#"{{"id": "tick-{stamp}", "type": "clock.tick", "at": "{stamp}"}}"#);

@@ -50,6 +50,14 @@ fn print(note: Note) {
             print_problems(&problems, &snippets);
         }
         Note::WaitingForInbox { holder } => eprintln!("{holder}; waiting until it stops (Ctrl-C stops)"),
+        Note::Standby { holder, epoch } => eprintln!(
+            "standby: the engine in force is {} (epoch {epoch}); taking over if it stops (Ctrl-C stops)",
+            printable(&holder)
+        ),
+        Note::Leading { epoch } => eprintln!("engine in force: this watch holds the engine lease (epoch {epoch})"),
+        Note::LeaseLost { message } => {
+            eprintln!("lost the engine lease: {}; back to standby", printable(&message))
+        }
         Note::DatabaseBusy { path } => eprintln!(
             "database {}: locked by another process for longer than the busy timeout; waiting for it, and going on \
              when it is free (Ctrl-C stops)",
@@ -117,7 +125,7 @@ pub fn watch(ctx: &Context, args: WatchArgs) -> Result<Outcome> {
 pub fn run(ctx: &Context, args: RunArgs) -> Result<Outcome> {
     let stop = stop_flag()?;
     let playbook = ctx.playbook()?;
-    let store = ctx.store_to_apply(&playbook.config)?;
+    let store = ctx.store_to_apply(&playbook, "run")?;
     let current = dealflow::playbook::current(playbook);
     let mut inbox = Inbox::new(&ctx.dir);
     let _lock = match inbox.try_lock()? {

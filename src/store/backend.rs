@@ -37,6 +37,49 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, RuleRef, StageChange, Subject, Target, Task};
 
+/// The engine lease (PostgreSQL): who holds it, since when, until when.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseRow {
+    /// Grows by one at each takeover; 0 before anyone took it.
+    pub epoch: i64,
+    /// `"watch on HOST pid N"`.
+    pub holder: Option<String>,
+    pub host: Option<String>,
+    pub pid: Option<i64>,
+    pub command: Option<String>,
+    pub taken_at: Option<String>,
+    pub renewed_at: Option<String>,
+    pub expires_at: Option<String>,
+    /// When its holder let it go (a clean stop); `None` while held.
+    pub released_at: Option<String>,
+    /// Held now (taken and not released; it may have expired).
+    pub held: bool,
+    /// Past its expiry (by the server's clock).
+    pub expired: bool,
+    /// Seconds to its expiry by the server's clock (negative: expired).
+    pub expires_in_seconds: Option<f64>,
+    /// The holder's connections (ended by a standby when it stalls).
+    #[serde(skip)]
+    pub backend_pids: Vec<i32>,
+}
+
+/// A process that applies or watches (PostgreSQL), as it last said.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessRow {
+    #[serde(skip)]
+    pub key: String,
+    pub host: String,
+    pub pid: i64,
+    pub command: String,
+    /// `leader` (holds the lease) or `standby` (waits for it).
+    pub role: String,
+    /// The rules version in force in it.
+    pub rules_version: Option<String>,
+    pub started_at: Option<String>,
+    pub last_seen: Option<String>,
+    pub seconds_since_seen: Option<f64>,
+}
+
 /// The most claims one unit of work takes (`claim_up_to`): more would hold other workers off for longer.
 pub const MAX_CLAIM_BATCH: usize = 100;
 
@@ -359,6 +402,36 @@ pub trait Backend: Send {
     // as the working set derefs to the backend).
 
     fn begin_unit(&self) -> Result<()>;
+
+    // ---- the engine lease (PostgreSQL; see `postgres::lease`) ----
+
+    /// Whether this backend has an engine lease. SQLite does not: one
+    /// machine, and its writers already take turns (`BEGIN IMMEDIATE`).
+    fn uses_lease(&self) -> bool {
+        false
+    }
+
+    /// Fence this connection's units with the lease epoch `epoch`: each checks
+    /// it first and fails with `Error::LeaseLost` when another process took
+    /// over. `lease` is the lease's length. Not used by SQLite and memory.
+    fn set_fence(&self, _epoch: Option<i64>, _lease: std::time::Duration) -> Result<()> {
+        Ok(())
+    }
+
+    /// The server's id for this connection (PostgreSQL's `pg_backend_pid()`).
+    fn connection_id(&self) -> Option<i32> {
+        None
+    }
+
+    /// The engine lease as recorded; `None`: not used by this backend.
+    fn engine_lease(&self) -> Result<Option<LeaseRow>> {
+        Ok(None)
+    }
+
+    /// The processes that apply or watch, as they last said (none when not used).
+    fn engine_processes(&self) -> Result<Vec<ProcessRow>> {
+        Ok(Vec::new())
+    }
     fn commit_unit(&self) -> Result<()>;
     fn rollback_unit(&self) -> Result<()>;
     fn begin_nested(&self) -> Result<()>;

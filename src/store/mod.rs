@@ -18,6 +18,7 @@
 
 pub mod backend;
 mod deal_activity;
+pub mod lease;
 mod ledger;
 mod location;
 pub mod memory;
@@ -29,8 +30,8 @@ mod suite;
 
 pub use backend::MAX_CLAIM_BATCH;
 pub use backend::{
-    AppliedBefore, Backend, DecisionRow, EventRow, RejectedRow, RuleHealth, StoredVersion, TargetRow, TaskFilter,
-    TaskStatus, WaitingHandover,
+    AppliedBefore, Backend, DecisionRow, EventRow, LeaseRow, ProcessRow, RejectedRow, RuleHealth, StoredVersion,
+    TargetRow, TaskFilter, TaskStatus, WaitingHandover,
 };
 pub use location::{Location, is_postgres_url};
 

@@ -35,6 +35,26 @@ impl Backend for Postgres {
         Postgres::begin_unit(self)
     }
 
+    fn uses_lease(&self) -> bool {
+        true
+    }
+
+    fn set_fence(&self, epoch: Option<i64>, lease: std::time::Duration) -> Result<()> {
+        Postgres::set_fence(self, epoch, lease)
+    }
+
+    fn connection_id(&self) -> Option<i32> {
+        Postgres::connection_id(self)
+    }
+
+    fn engine_lease(&self) -> Result<Option<LeaseRow>> {
+        Postgres::engine_lease(self)
+    }
+
+    fn engine_processes(&self) -> Result<Vec<ProcessRow>> {
+        Postgres::engine_processes(self)
+    }
+
     fn commit_unit(&self) -> Result<()> {
         self.commit()
     }

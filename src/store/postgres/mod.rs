@@ -16,12 +16,13 @@ mod backend_impl;
 mod clock;
 mod handovers;
 mod health;
+pub mod lease;
 mod log;
 mod pending;
 mod schema;
 mod state;
 mod tasks;
-mod tls;
+pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ pub struct Postgres {
     tasks_made: Cell<bool>,
     /// This connection LISTENs for new tasks (see [`Postgres::wait_for_tasks`]).
     listening: Cell<bool>,
+    /// The engine lease epoch this connection's units check (see [`lease`]).
+    fence: Cell<Option<i64>>,
 }
 
 /// Turns a PostgreSQL error into one that names the database and says what to do.
@@ -192,28 +195,33 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
     Error::Store { path: location.to_path_buf(), kind, message, cause: Some(Box::new(e)) }
 }
 
+/// The connection settings of `url`, with `PGPASSWORD` when the URL has no password.
+pub fn settings(url: &str) -> Result<tls::Settings> {
+    let mut settings = tls::settings(url)?;
+    // As psql and libpq do: a password kept out of the URL (and out of config.toml).
+    if settings.config.get_password().is_none()
+        && let Ok(password) = std::env::var("PGPASSWORD")
+    {
+        settings.config.password(password);
+    }
+    Ok(settings)
+}
+
 impl Postgres {
     /// Connect to the database at `url` (`postgres://USER@HOST:PORT/DB`) and
     /// bring its schema up to date (see [`schema`]).
     pub fn open(url: &str) -> Result<Postgres> {
-        let mut settings = tls::settings(url)?;
-        // As psql and libpq do: a password kept out of the URL (and out of config.toml).
-        if settings.config.get_password().is_none()
-            && let Ok(password) = std::env::var("PGPASSWORD")
-        {
-            settings.config.password(password);
-        }
-        Postgres::connect_with(&settings)
+        Postgres::connect_with(&settings(url)?)
     }
 
     /// Connect with these settings (TLS if the server offers it, its
     /// certificate not checked, as libpq's `prefer`) and bring the schema up to date.
     pub fn connect(config: &postgres::Config) -> Result<Postgres> {
-        Postgres::connect_with(&tls::Settings { config: config.clone(), verify: tls::Verify::Nothing, root_cert: None })
+        Postgres::connect_with(&tls::Settings::from(config.clone()))
     }
 
     /// Connect with these settings and TLS checks, and bring the schema up to date.
-    fn connect_with(settings: &tls::Settings) -> Result<Postgres> {
+    pub(crate) fn connect_with(settings: &tls::Settings) -> Result<Postgres> {
         let config = &settings.config;
         let location = PathBuf::from(redacted(config));
         let connector = tls::connector(settings)?;
@@ -232,6 +240,7 @@ impl Postgres {
             tasks_made: Cell::new(false),
             listening: Cell::new(false),
             pending: Default::default(),
+            fence: Cell::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -379,6 +388,10 @@ impl Postgres {
     /// both change, and `FOR UPDATE SKIP LOCKED` passes those by.
     pub fn begin_unit(&self) -> Result<()> {
         self.begin()?;
+        if let Err(e) = self.check_fence() {
+            let _ = self.rollback();
+            return Err(e);
+        }
         if let Err(e) = self.lock_units() {
             let _ = self.rollback();
             return Err(match (e, self.busy_timeout.get()) {
@@ -393,6 +406,48 @@ impl Postgres {
             });
         }
         Ok(())
+    }
+
+    /// With a fence set: the lease still has this process's epoch, and keeps
+    /// it until the unit ends. `FOR KEY SHARE` lets the holder's own renewal
+    /// (an `UPDATE` of other columns) through, while a takeover's `FOR
+    /// UPDATE` waits for this unit to end: no unit of a process that lost the
+    /// lease commits after the takeover.
+    fn check_fence(&self) -> Result<()> {
+        let Some(mine) = self.fence.get() else { return Ok(()) };
+        let row = self.one("SELECT epoch, holder FROM engine_lease WHERE id = 1 FOR KEY SHARE", &[], |r| {
+            Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, Option<String>>(1)?))
+        })?;
+        match row {
+            Some((epoch, _)) if epoch == mine => Ok(()),
+            Some((epoch, holder)) => {
+                Err(Error::LeaseLost { holder: holder.unwrap_or_else(|| "another process".into()), epoch })
+            }
+            None => Err(self.fault("the engine lease row is missing (engine_lease, id 1)".into())),
+        }
+    }
+
+    /// Fence this connection's units with `epoch` (see [`Postgres::check_fence`]);
+    /// the server ends a transaction left idle for longer than `lease` (a
+    /// stalled process's), so its locks do not outlive the lease.
+    pub fn set_fence(&self, epoch: Option<i64>, lease: std::time::Duration) -> Result<()> {
+        let ms = if epoch.is_some() { lease.as_millis().max(1) } else { 0 };
+        self.batch(&format!("SET idle_in_transaction_session_timeout = {ms}"))?;
+        self.fence.set(epoch);
+        Ok(())
+    }
+
+    /// The server process of this connection.
+    pub fn connection_id(&self) -> Option<i32> {
+        self.one("SELECT pg_backend_pid()", &[], |r| r.try_get(0)).ok().flatten()
+    }
+
+    pub fn engine_lease(&self) -> Result<Option<crate::store::backend::LeaseRow>> {
+        self.one(lease::LEASE_SELECT, &[], lease::lease_row)
+    }
+
+    pub fn engine_processes(&self) -> Result<Vec<crate::store::backend::ProcessRow>> {
+        self.all(lease::PROCESSES_SELECT, &[], lease::process_row)
     }
 
     /// Hold other processes' units off to the end of the open transaction.

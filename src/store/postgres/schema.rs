@@ -29,8 +29,16 @@ pub(super) const MIGRATION_LOCK: i64 = 0x6465_616c_666c_6f77 & 0x7fff_ffff_ffff_
 /// The advisory lock key every unit of work holds (see `Postgres::begin_unit`).
 pub(super) const UNIT_LOCK: i64 = MIGRATION_LOCK ^ 0x756e_6974;
 
+/// The advisory lock key the engine lease's holder keeps for its session
+/// (see `lease`): a standby waits on it, and the server lets it go the moment
+/// the holder's connection ends.
+pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
+
+/// The channel a clean release of the engine lease is announced on (`NOTIFY`).
+pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
+
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -297,4 +305,40 @@ CREATE TABLE waiting_handovers (
 -- process's move tells a working set its kept rows may be stale.
 CREATE TABLE change_clock (n BIGINT NOT NULL);
 INSERT INTO change_clock (n) VALUES (0);
+"#;
+
+/// V2: one engine in force. `engine_lease` is the lease (one row, `id = 1`):
+/// its epoch grows by one at each takeover, and every unit of the holder
+/// checks it (`Postgres::begin_unit`), so a process that lost it cannot
+/// write. Times are the server's (`now()`), never a client's clock.
+/// `backend_pids` are the holder's connections, ended by a standby when the
+/// holder stalls past its lease. `engine_processes` lists the processes that
+/// apply or watch, for `status`.
+const V2: &str = r#"
+CREATE TABLE engine_lease (
+    id INT PRIMARY KEY CHECK (id = 1),
+    epoch BIGINT NOT NULL,
+    holder TEXT,
+    host TEXT,
+    pid BIGINT,
+    backend_pid INT,
+    backend_pids INT[] NOT NULL DEFAULT '{}',
+    command TEXT,
+    taken_at TIMESTAMPTZ,
+    renewed_at TIMESTAMPTZ,
+    expires_at TIMESTAMPTZ,
+    released_at TIMESTAMPTZ
+);
+INSERT INTO engine_lease (id, epoch) VALUES (1, 0);
+
+CREATE TABLE engine_processes (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    command TEXT NOT NULL,
+    role TEXT NOT NULL,
+    rules_version TEXT,
+    started_at TIMESTAMPTZ NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL
+);
 "#;

@@ -407,3 +407,188 @@ fn a_worker_waiting_for_tasks_is_woken_by_the_commit_that_makes_them_and_not_bef
     engine.commit().unwrap();
     assert!(waiting.join().unwrap(), "the commit that made a task woke the worker");
 }
+
+// ---- the engine lease ----
+
+fn take_lease(db: &TestDatabase, name: &str, length: std::time::Duration) -> lease::EngineLease {
+    let stop = AtomicBool::new(false);
+    lease::EngineLease::take(&db.config.clone().into(), lease::Me::new(name, None), length, &stop, &mut |_| {})
+        .unwrap()
+        .unwrap()
+}
+
+fn tasks_kept(db: &TestDatabase) -> Vec<String> {
+    let mut admin = db.config.connect(NoTls).unwrap();
+    admin.query("SELECT dedup_key FROM tasks ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// A process whose lease was taken over carries on with a connection that
+/// is still alive (only its lease's session ended, as in a network cut of
+/// that one connection): its units are refused, nothing of them is kept.
+/// Without the fence the same connection writes (the last part shows it),
+/// so this test fails without it.
+#[test]
+fn a_unit_fenced_with_an_old_epoch_cannot_commit_after_another_took_the_lease() {
+    let Some(db) = TestDatabase::create() else { return };
+    let length = std::time::Duration::from_secs(60);
+    let a = take_lease(&db, "engine-a", length);
+    assert_eq!(a.epoch(), 1);
+    let engine_a = open(&db);
+    a.adopt(&engine_a).unwrap();
+    engine_a.begin_unit().unwrap();
+    engine_a.create_task(&new_task("a-1"), "v1", "e1", "2026-11-02T09:00:00Z").unwrap();
+    engine_a.commit().unwrap();
+
+    // A's lease session ends; B, waiting on the lock, takes over.
+    let mut admin = db.config.connect(NoTls).unwrap();
+    admin.execute("SELECT pg_terminate_backend(backend_pid) FROM engine_lease WHERE id = 1", &[]).unwrap();
+    let b = take_lease(&db, "engine-b", length);
+    assert_eq!(b.epoch(), 2);
+    assert!(!a.still_held(), "A must know it lost the lease");
+
+    let err = engine_a.begin_unit().unwrap_err();
+    assert!(matches!(&err, Error::LeaseLost { epoch: 2, .. }), "{err:?}");
+    let said = err.to_string();
+    assert!(said.starts_with("another process (engine-b on "), "{said}");
+    assert!(
+        said.ends_with("took over as the engine (epoch 2); this one stops applying: nothing of its unit was kept"),
+        "{said}"
+    );
+    assert!(!engine_a.in_unit(), "the refused unit is not left open");
+    // A write outside a unit is a unit of its own: refused too.
+    let err = engine_a.create_task(&new_task("a-2"), "v1", "e2", "2026-11-02T09:00:00Z").unwrap_err();
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err:?}");
+    assert_eq!(tasks_kept(&db), ["a-1"], "nothing of A after the takeover");
+    // B, fenced with the new epoch, writes.
+    let engine_b = open(&db);
+    b.adopt(&engine_b).unwrap();
+    engine_b.create_task(&new_task("b-1"), "v1", "e3", "2026-11-02T09:00:00Z").unwrap();
+    assert_eq!(tasks_kept(&db), ["a-1", "b-1"]);
+    // What the fence stops: the same connection without it writes.
+    engine_a.set_fence(None, length).unwrap();
+    engine_a.create_task(&new_task("a-3"), "v1", "e4", "2026-11-02T09:00:00Z").unwrap();
+    assert_eq!(tasks_kept(&db), ["a-1", "b-1", "a-3"]);
+}
+
+/// A unit that began under the lease holds a takeover off until it ends
+/// (`FOR KEY SHARE` against the takeover's `FOR UPDATE`): it commits, and
+/// the takeover comes after it, never in its middle.
+#[test]
+fn a_takeover_waits_for_the_unit_in_progress_to_end() {
+    let Some(db) = TestDatabase::create() else { return };
+    let length = std::time::Duration::from_secs(60);
+    let a = take_lease(&db, "engine-a", length);
+    let engine_a = open(&db);
+    a.adopt(&engine_a).unwrap();
+    engine_a.begin_unit().unwrap();
+    engine_a.create_task(&new_task("a-1"), "v1", "e1", "2026-11-02T09:00:00Z").unwrap();
+    let mut admin = db.config.connect(NoTls).unwrap();
+    admin.execute("SELECT pg_terminate_backend(backend_pid) FROM engine_lease WHERE id = 1", &[]).unwrap();
+    let taker = {
+        let config = db.config.clone();
+        std::thread::spawn(move || {
+            let stop = AtomicBool::new(false);
+            let b = lease::EngineLease::take(
+                &config.clone().into(),
+                lease::Me::new("engine-b", None),
+                length,
+                &stop,
+                &mut |_| {},
+            )
+            .unwrap()
+            .unwrap();
+            let epoch = b.epoch();
+            drop(b);
+            epoch
+        })
+    };
+    // B has the advisory lock and waits on the row for A's unit (seen in pg_locks, not guessed by a sleep).
+    loop {
+        let waiting: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND query LIKE '%FROM engine_lease WHERE id = 1 FOR UPDATE%')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    engine_a.commit().expect("A's unit began under its lease: it commits");
+    assert_eq!(taker.join().unwrap(), 2);
+    assert_eq!(tasks_kept(&db), ["a-1"]);
+    assert!(matches!(engine_a.begin_unit().unwrap_err(), Error::LeaseLost { .. }));
+}
+
+/// A holder that stalls keeps its session and the lock, and stops renewing:
+/// once its lease has expired, a standby ends its connections and takes
+/// over. (A connection plays the stalled holder: it holds the lock, and its
+/// lease expires in a moment.) Without the expiry check the standby would
+/// wait for ever.
+#[test]
+fn a_standby_ends_a_stalled_holder_once_its_lease_expired() {
+    let Some(db) = TestDatabase::create() else { return };
+    drop(open(&db));
+    let mut stalled = db.config.connect(NoTls).unwrap();
+    stalled.execute("SELECT pg_advisory_lock($1)", &[&schema::LEASE_LOCK]).unwrap();
+    stalled
+        .execute(
+            "UPDATE engine_lease SET epoch = 7, holder = 'watch on elsewhere pid 1', backend_pid = pg_backend_pid(), \
+             backend_pids = ARRAY[pg_backend_pid()], taken_at = now(), renewed_at = now(), \
+             expires_at = now() + interval '300 milliseconds' WHERE id = 1",
+            &[],
+        )
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let b = lease::EngineLease::take(
+        &db.config.clone().into(),
+        lease::Me::new("engine-b", None),
+        std::time::Duration::from_secs(60),
+        &stop,
+        &mut |row| seen.push((row.holder.clone(), row.epoch)),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(b.epoch(), 8);
+    assert_eq!(seen, [(Some("watch on elsewhere pid 1".to_string()), 7)], "the standby says who it waits for, once");
+    assert!(stalled.execute("SELECT 1", &[]).is_err(), "the stalled holder's connection was ended");
+}
+
+/// A standby waiting for the lock stops at once when told to.
+#[test]
+fn a_standby_stops_waiting_when_told() {
+    let Some(db) = TestDatabase::create() else { return };
+    let a = take_lease(&db, "engine-a", std::time::Duration::from_secs(60));
+    let stop = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (config, stop) = (db.config.clone(), stop.clone());
+        std::thread::spawn(move || {
+            lease::EngineLease::take(
+                &config.clone().into(),
+                lease::Me::new("engine-b", None),
+                std::time::Duration::from_secs(60),
+                &stop,
+                &mut |_| {},
+            )
+            .map(|l| l.is_none())
+        })
+    };
+    let mut admin = db.config.connect(NoTls).unwrap();
+    while admin.query_one("SELECT count(*) FROM engine_processes WHERE role = 'standby'", &[]).unwrap().get::<_, i64>(0)
+        == 0
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(waiter.join().unwrap().unwrap(), "stopped, without the lease");
+    assert!(a.still_held());
+    let left: i64 = admin.query_one("SELECT count(*) FROM engine_processes", &[]).unwrap().get(0);
+    assert_eq!(left, 1, "the standby's row is gone");
+    a.release().unwrap();
+    let row = open(&db).engine_lease().unwrap().unwrap();
+    assert!(!row.held && row.released_at.is_some(), "{row:?}");
+}

@@ -36,10 +36,35 @@ pub enum Verify {
 }
 
 /// A URL's connection settings, and how its TLS is checked.
+#[derive(Clone)]
 pub struct Settings {
     pub config: postgres::Config,
     pub verify: Verify,
     pub root_cert: Option<PathBuf>,
+}
+
+/// Settings without a URL: TLS where the server offers it, not checked (libpq's `prefer`).
+impl From<postgres::Config> for Settings {
+    fn from(config: postgres::Config) -> Settings {
+        Settings { config, verify: Verify::Nothing, root_cert: None }
+    }
+}
+
+impl Settings {
+    /// A connection with these settings, its TLS as they say.
+    pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
+        let tls = connector(self).map_err(ConnectError::Setup)?;
+        self.config.connect(tls).map_err(ConnectError::Server)
+    }
+}
+
+/// Why a connection was not made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// TLS could not be set up from the URL (a root certificate file, say).
+    Setup(Error),
+    /// The server could not be reached or refused.
+    Server(postgres::Error),
 }
 
 const HOW: &str = "write it as postgres://USER@HOST:PORT/DATABASE (or postgres://USER:PASSWORD@HOST:PORT/DATABASE), \
