@@ -179,6 +179,10 @@ pub struct StoreConfig {
     /// Events applied per transaction when ingesting.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// `watch` prunes what is older than this many days once a day (see
+    /// `dealflow prune`); unset, nothing is pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
 }
 
 fn default_store_path() -> PathBuf {
@@ -197,6 +201,7 @@ impl Default for StoreConfig {
             path: default_store_path(),
             url: None,
             busy_timeout_ms: default_busy_timeout(),
+            keep_days: None,
             batch_size: default_batch(),
         }
     }

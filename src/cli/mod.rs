@@ -14,6 +14,7 @@ mod ingest;
 mod init;
 mod listing;
 mod output;
+mod prune;
 pub mod signals;
 mod simulate;
 mod status;
@@ -84,6 +85,8 @@ enum Command {
     Status(status::Args),
     /// Why: the events and decisions about a deal, an account (and why it is or is not key) or a task.
     Explain(explain::Args),
+    /// Remove old decisions, stage history, rejected lines and finished tasks (events and task dedup keys stay).
+    Prune(prune::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -136,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
+        Command::Prune(a) => prune::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),

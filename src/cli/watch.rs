@@ -85,6 +85,7 @@ fn print(note: Note) {
         }
         Note::InboxError { file, error } => eprintln!("{}: not processed: {}", printable(&file), printable(&error)),
         Note::Ticked { at } => eprintln!("tick at {at}"),
+        Note::Pruned { summary } => eprintln!("pruned ([store] keep_days) {summary}"),
         Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }

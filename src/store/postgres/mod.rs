@@ -18,6 +18,7 @@ mod handovers;
 mod health;
 mod log;
 mod pending;
+mod prune;
 mod schema;
 mod state;
 mod tasks;

@@ -29,8 +29,9 @@ pub(super) const MIGRATION_LOCK: i64 = 0x6465_616c_666c_6f77 & 0x7fff_ffff_ffff_
 /// The advisory lock key every unit of work holds (see `Postgres::begin_unit`).
 pub(super) const UNIT_LOCK: i64 = MIGRATION_LOCK ^ 0x756e_6974;
 
-/// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1];
+/// Every migration, oldest first. V2 is helper "lease"'s (the engine
+/// lease); this branch has V3 only: merged, the list is `[V1, V2, V3]`.
+const MIGRATIONS: &[&str] = &[V1, V3];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -297,4 +298,15 @@ CREATE TABLE waiting_handovers (
 -- process's move tells a working set its kept rows may be stale.
 CREATE TABLE change_clock (n BIGINT NOT NULL);
 INSERT INTO change_clock (n) VALUES (0);
+"#;
+
+/// `dealflow prune` removes finished tasks; their dedup keys stay here, so
+/// the same task is never made again (a replayed event, the next tick), and
+/// so does their id (`explain task` says it was pruned). SQLite's V11.
+const V3: &str = r#"
+CREATE TABLE pruned_task_keys (
+    id BIGINT PRIMARY KEY,
+    dedup_key TEXT COLLATE "C" NOT NULL UNIQUE,
+    closed_at TEXT COLLATE "C" NOT NULL
+);
 "#;
