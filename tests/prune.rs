@@ -7,6 +7,7 @@
 mod common;
 
 use common::events::{deal, lead};
+use common::watching::Watching;
 use common::{Workspace, array};
 use serde_json::{Value, json};
 
@@ -136,4 +137,42 @@ fn prune_wants_a_time_or_an_age() {
     assert_eq!(ws.run(&["prune", "--older-than", "0"]).code, 64);
     let out = ws.run(&["prune", "--older-than", "30", "--json"]).success().json();
     assert_eq!(out["tasks"], 0);
+}
+
+/// Run an SQL statement on whichever store the workspace has; rows changed.
+fn execute(ws: &Workspace, sql: &str) -> u64 {
+    match &ws.pg {
+        Some(db) => db.client().execute(sql, &[]).unwrap(),
+        None => rusqlite::Connection::open(ws.path("dealflow.db")).unwrap().execute(sql, []).unwrap() as u64,
+    }
+}
+
+fn watch_prunes_daily_with_keep_days(ws: &Workspace) {
+    ws.ingest(&[
+        lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "Prospect One"})),
+        lead("2026-11-02T09:01:00Z", "L-2", json!({"company": "Prospect Two"})),
+    ]);
+    let first = ws.tasks_about("lead", "L-1")[0]["id"].as_i64().unwrap();
+    ws.run(&["tasks", "done", &first.to_string()]).success();
+    // Done ten days ago.
+    let ago = dealflow::time::stamp(chrono::Utc::now() - chrono::Duration::days(10));
+    assert_eq!(execute(ws, &format!("UPDATE tasks SET closed_at = '{ago}' WHERE id = {first}")), 1);
+    ws.edit("config.toml", "[store]\n", "[store]\nkeep_days = 7\n");
+    let mut watch = Watching::start(ws);
+    let line = watch.expect("pruned ([store] keep_days) before ");
+    assert!(line.ends_with("1 finished tasks"), "{line}");
+    assert_eq!(watch.stop(), 0);
+    assert!(ws.tasks_about("lead", "L-1").is_empty(), "the task done ten days ago is gone");
+    assert_eq!(ws.tasks_about("lead", "L-2").len(), 1);
+}
+
+#[test]
+fn watch_prunes_what_is_older_than_keep_days_on_sqlite() {
+    watch_prunes_daily_with_keep_days(&Workspace::new());
+}
+
+#[test]
+fn watch_prunes_what_is_older_than_keep_days_on_postgres() {
+    let Some(ws) = Workspace::on_postgres("watch_prunes_what_is_older_than_keep_days_on_postgres") else { return };
+    watch_prunes_daily_with_keep_days(&ws);
 }
