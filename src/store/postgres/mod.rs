@@ -37,6 +37,9 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 pub struct Postgres {
     client: RefCell<Client>,
+    /// The connection's settings: a connection lost is made again with them
+    /// at the next unit or read (see [`Postgres::reconnect_if_lost`]).
+    config: postgres::Config,
     /// The server and database, without a password: what messages and `status` name.
     location: PathBuf,
     /// Prepared statements, by their SQL.
@@ -137,7 +140,7 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
                 || *code == SqlState::CANNOT_CONNECT_NOW
             {
                 (
-                    Kind::CannotOpen,
+                    Kind::Unreachable,
                     format!(
                         "the server ended the connection ({said}): nothing of the unit in progress was kept; run \
                          again once the server is up"
@@ -148,14 +151,14 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
             }
         }
         None if connected || e.is_closed() => (
-            Kind::CannotOpen,
+            Kind::Unreachable,
             format!(
                 "the connection to the server was lost ({e}): nothing of the unit in progress was kept; run again \
                  once the server is reachable"
             ),
         ),
         None => (
-            Kind::CannotOpen,
+            Kind::Unreachable,
             format!(
                 "cannot reach the PostgreSQL server ({e}): is it running, and does the URL name its host and port?"
             ),
@@ -190,6 +193,7 @@ impl Postgres {
         let client = config.connect(NoTls).map_err(|e| describe(&location, e, false))?;
         let store = Postgres {
             client: RefCell::new(client),
+            config: config.clone(),
             location,
             stmts: Default::default(),
             depth: Cell::new(0),
@@ -271,8 +275,27 @@ impl Postgres {
         Error::store(&self.location, StoreErrorKind::Other, message)
     }
 
+    /// Outside a unit, a connection the server ended (a restart, a lost
+    /// network) is made again, with its statements prepared anew and its
+    /// busy timeout set again: a long-running process (`watch`) goes on
+    /// once the server is back. Inside a unit nothing is made again: the
+    /// unit was lost with the connection and fails whole.
+    fn reconnect_if_lost(&self) -> Result<()> {
+        if self.depth.get() > 0 || !self.client.borrow().is_closed() {
+            return Ok(());
+        }
+        let client = self.config.connect(NoTls).map_err(|e| describe(&self.location, e, false))?;
+        *self.client.borrow_mut() = client;
+        self.stmts.borrow_mut().clear();
+        if let Some(timeout) = self.busy_timeout.get() {
+            self.set_busy_timeout(timeout)?;
+        }
+        Ok(())
+    }
+
     /// The statement for `sql`, prepared once per connection.
     fn stmt(&self, sql: &str) -> Result<Statement> {
+        self.reconnect_if_lost()?;
         if let Some(st) = self.stmts.borrow().get(sql) {
             return Ok(st.clone());
         }
@@ -392,6 +415,7 @@ impl Postgres {
             return Err(self.fault("a unit of work is already open on this connection".into()));
         }
         self.pending.borrow_mut().clear();
+        self.reconnect_if_lost()?;
         self.batch("BEGIN")?;
         self.depth.set(1);
         self.dirty.set(false);
