@@ -61,8 +61,14 @@ pub enum Note {
         /// The database file.
         path: PathBuf,
     },
-    /// The database that was locked could be written again.
+    /// The database that was locked (or whose server was lost) could be written again.
     DatabaseFree,
+    /// The PostgreSQL server could not be reached or the connection was
+    /// lost; nothing of the unit in progress was kept, and watch tries
+    /// again until it is back.
+    ServerLost {
+        error: String,
+    },
     Reloaded {
         version: String,
         files: usize,

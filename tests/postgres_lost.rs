@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::events::lead;
 use common::{Workspace, array};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A throwaway PostgreSQL cluster of this test's own.
 struct Cluster {
@@ -191,5 +192,37 @@ fn a_server_lost_mid_ingest_keeps_nothing_half_applied_and_the_rerun_completes_i
     for what in ["tasks", "accounts", "deals"] {
         assert_eq!(listing(&lost, what), listing(&whole, what), "{what}");
     }
-    let _: Value = summary;
+}
+
+#[test]
+fn watch_waits_for_a_lost_server_and_goes_on_when_it_is_back() {
+    let test = "watch_waits_for_a_lost_server_and_goes_on_when_it_is_back";
+    let Some(cluster) = Cluster::start(test) else { return };
+    cluster.client("postgres").batch_execute("CREATE DATABASE watched").unwrap();
+    let url = cluster.url("watched");
+    let ws = Workspace::new();
+    let mut args = vec!["--db", &url];
+    args.extend(common::watching::WATCH);
+    let mut w = common::watching::Watching::spawn(ws.command(&args));
+    w.expect("watching: ");
+    ws.write("inbox/first.jsonl", &format!("{}\n", lead("2026-11-02T09:00:00Z", "L-1", json!({"company": "One"}))));
+    w.expect("inbox/first.jsonl: applied 1");
+
+    cluster.run("stop");
+    ws.write("inbox/second.jsonl", &format!("{}\n", lead("2026-11-02T10:00:00Z", "L-2", json!({"company": "Two"}))));
+    let said = w.expect(&format!("database {url}: "));
+    assert!(said.ends_with("waiting for the server, and going on when it is back (Ctrl-C stops)"), "{said}");
+    assert!(w.child.try_wait().unwrap().is_none(), "watch waits, it does not stop");
+
+    cluster.run("start");
+    w.expect("inbox/second.jsonl: applied 1");
+    w.expect("the database is free again; going on");
+    assert_eq!(w.stop(), 0);
+    for lead in ["L-1", "L-2"] {
+        let tasks: Vec<Value> = array(ws.run(&["--db", &url, "tasks", "--json"]).success().json())
+            .into_iter()
+            .filter(|t| t["subject"]["id"] == lead)
+            .collect();
+        assert_eq!(tasks.len(), 1, "{lead}: {tasks:?}");
+    }
 }
