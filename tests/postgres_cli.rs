@@ -254,9 +254,9 @@ fn sample_crm() -> Option<PathBuf> {
 }
 
 #[test]
-fn importing_the_sample_crm_says_the_same_on_postgres_as_on_sqlite() {
+fn importing_the_sample_crm_and_a_csv_export_says_the_same_on_postgres_as_on_sqlite() {
     let Some(crm) = sample_crm() else { return };
-    let Some(pg) = Workspace::on_postgres("importing_the_sample_crm_says_the_same") else { return };
+    let Some(pg) = Workspace::on_postgres("importing_the_sample_crm_and_a_csv_export_says_the_same") else { return };
     let sqlite = Workspace::new();
     // The first rows of the pipeline (with every account, team and product):
     // the whole file takes minutes on PostgreSQL in a debug build, and the
@@ -269,6 +269,9 @@ fn importing_the_sample_crm_says_the_same_on_postgres_as_on_sqlite() {
     let head: Vec<&str> = pipeline.lines().take(1 + 700).collect();
     std::fs::write(part.path().join("sales_pipeline.csv"), head.join("\n") + "\n").unwrap();
     let crm = part.path().to_str().unwrap();
+    // And a CSV export with its mapping (the example shipped in the repository).
+    let (sf_csv, sf_map) = (example("import/salesforce-opportunities.csv"), example("import/salesforce-opportunities.toml"));
+    let (sf_csv, sf_map) = (sf_csv.to_str().unwrap(), sf_map.to_str().unwrap());
     let sequence = |ws: &Workspace| {
         let mut steps = Vec::new();
         for args in [
@@ -278,6 +281,9 @@ fn importing_the_sample_crm_says_the_same_on_postgres_as_on_sqlite() {
             &["tasks", "--json"],
             &["accounts", "--json"],
             &["explain", "account", "acme-corporation", "--json"],
+            &["import", "csv", sf_csv, "--mapping", sf_map, "--json"],
+            &["import", "csv", sf_csv, "--mapping", sf_map, "--json"],
+            &["deals", "--json"],
         ] {
             steps.push(step(ws, ws.run(args)));
         }
@@ -290,5 +296,7 @@ fn importing_the_sample_crm_says_the_same_on_postgres_as_on_sqlite() {
     let on_postgres = versions_named(&pg, &sequence(&pg));
     // The second import changes nothing.
     assert_eq!(on_postgres[1]["stdout"]["applied"], 0, "{}", on_postgres[1]);
+    assert!(on_postgres[6]["stdout"]["applied"].as_u64().unwrap() > 0, "{}", on_postgres[6]);
+    assert_eq!(on_postgres[7]["stdout"]["applied"], 0, "{}", on_postgres[7]);
     assert_same(&on_sqlite, &on_postgres);
 }
