@@ -270,7 +270,8 @@ fn importing_the_sample_crm_and_a_csv_export_says_the_same_on_postgres_as_on_sql
     std::fs::write(part.path().join("sales_pipeline.csv"), head.join("\n") + "\n").unwrap();
     let crm = part.path().to_str().unwrap();
     // And a CSV export with its mapping (the example shipped in the repository).
-    let (sf_csv, sf_map) = (example("import/salesforce-opportunities.csv"), example("import/salesforce-opportunities.toml"));
+    let (sf_csv, sf_map) =
+        (example("import/salesforce-opportunities.csv"), example("import/salesforce-opportunities.toml"));
     let (sf_csv, sf_map) = (sf_csv.to_str().unwrap(), sf_map.to_str().unwrap());
     let sequence = |ws: &Workspace| {
         let mut steps = Vec::new();

@@ -91,7 +91,10 @@ fn tables(client: &mut postgres::Client) -> Vec<(String, Vec<String>)> {
         ("accounts", "SELECT id || ' ' || data || ' ' || is_key FROM accounts ORDER BY id"),
         ("deals", "SELECT id || ' ' || stage || ' ' || data FROM deals ORDER BY id"),
         ("stage history", "SELECT deal_id || ' ' || to_stage || ' ' || at FROM deal_stage_history ORDER BY seq"),
-        ("task_load", "SELECT role || ' ' || assignee || ' ' || open FROM task_load WHERE open <> 0 ORDER BY role, assignee"),
+        (
+            "task_load",
+            "SELECT role || ' ' || assignee || ' ' || open FROM task_load WHERE open <> 0 ORDER BY role, assignee",
+        ),
     ];
     queries
         .iter()
@@ -174,11 +177,15 @@ fn a_server_lost_mid_ingest_keeps_nothing_half_applied_and_the_rerun_completes_i
     let table = |t: &[(String, Vec<String>)], name: &str| t.iter().find(|(n, _)| n == name).unwrap().1.clone();
     assert_eq!(table(&partial, "events"), table(&expected, "events")[..applied as usize]);
     assert_eq!(table(&partial, "decisions"), of_applied(&table(&expected, "decisions")), "decisions");
-    let orphans: Vec<String> = table(&partial, "decisions").iter().filter(|d| of_applied(&[d.to_string()]).is_empty()).cloned().collect();
+    let orphans: Vec<String> =
+        table(&partial, "decisions").iter().filter(|d| of_applied(&[d.to_string()]).is_empty()).cloned().collect();
     assert!(orphans.is_empty(), "decisions of events not applied: {orphans:?}");
     let task_event = |t: &String| t.rsplit(' ').next().unwrap().to_string();
     for t in table(&partial, "tasks") {
-        assert!(ids.contains(&task_event(&t).split('#').next().unwrap().to_string()), "a task of an event not applied: {t}");
+        assert!(
+            ids.contains(&task_event(&t).split('#').next().unwrap().to_string()),
+            "a task of an event not applied: {t}"
+        );
     }
 
     // The same ingest again completes it: each event applied exactly once.

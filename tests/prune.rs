@@ -44,7 +44,9 @@ fn prune_and_keep_every_guarantee(ws: &Workspace) {
     ws.run(&["ingest", "--json", file.to_str().unwrap()]).code(2);
     // Both lead tasks claimed and closed: one done, one cancelled.
     let claimed = array(
-        ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "5", "--json"]).success().json(),
+        ws.run(&["tasks", "claim", "--role", "sales_rep", "--as", "Ana Ruiz", "--count", "5", "--json"])
+            .success()
+            .json(),
     );
     let closed: Vec<Value> = claimed.into_iter().filter(|t| t["subject"]["kind"] == "lead").collect();
     assert_eq!(closed.len(), 2, "{closed:?}");

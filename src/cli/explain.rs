@@ -54,7 +54,9 @@ fn print(e: &Explanation, glue: &dyn Fn(&str) -> String) {
         output::say(
             0,
             4,
-            &format!("history before {at} was pruned (dealflow prune): its events are shown, not what the rules decided then"),
+            &format!(
+                "history before {at} was pruned (dealflow prune): its events are shown, not what the rules decided then"
+            ),
         );
     }
     if let Some(k) = &e.key_now {

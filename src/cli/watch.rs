@@ -56,10 +56,9 @@ fn print(note: Note) {
             path.display()
         ),
         Note::DatabaseFree => eprintln!("the database is free again; going on"),
-        Note::ServerLost { error } => eprintln!(
-            "{}; waiting for the server, and going on when it is back (Ctrl-C stops)",
-            printable(&error)
-        ),
+        Note::ServerLost { error } => {
+            eprintln!("{}; waiting for the server, and going on when it is back (Ctrl-C stops)", printable(&error))
+        }
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
         Note::Rejected { problems, snippets } => {
             eprintln!(

@@ -29,8 +29,8 @@ mod suite;
 
 pub use backend::MAX_CLAIM_BATCH;
 pub use backend::{
-    AppliedBefore, Backend, DecisionRow, EventRow, Pruned, RejectedRow, RuleHealth, StoredVersion, TargetRow, TaskFilter,
-    TaskStatus, WaitingHandover,
+    AppliedBefore, Backend, DecisionRow, EventRow, Pruned, RejectedRow, RuleHealth, StoredVersion, TargetRow,
+    TaskFilter, TaskStatus, WaitingHandover,
 };
 pub use location::{Location, is_postgres_url};
 

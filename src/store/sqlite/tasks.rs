@@ -111,7 +111,8 @@ impl Sqlite {
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
         // A pruned task's key still counts (`dealflow prune`).
-        let sql = "SELECT 1 FROM tasks WHERE dedup_key = ?1 UNION ALL SELECT 1 FROM pruned_task_keys WHERE dedup_key = ?1";
+        let sql =
+            "SELECT 1 FROM tasks WHERE dedup_key = ?1 UNION ALL SELECT 1 FROM pruned_task_keys WHERE dedup_key = ?1";
         Ok(self.one(sql, [dedup_key], |_| Ok(()))?.is_some())
     }
 

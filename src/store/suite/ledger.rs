@@ -281,7 +281,7 @@ fn facts_follow(open: &Opener, store: &Store, ops: &[Op]) -> Result<(), TestCase
     let mut unit = store.begin().unwrap();
     for op in ops {
         match op {
-            Op::Ask { account, day } => same_facts(&store, ACCOUNTS[*account], *day)?,
+            Op::Ask { account, day } => same_facts(store, ACCOUNTS[*account], *day)?,
             Op::Commit => {
                 unit.commit().unwrap();
                 unit = store.begin().unwrap();
@@ -296,11 +296,11 @@ fn facts_follow(open: &Opener, store: &Store, ops: &[Op]) -> Result<(), TestCase
                 theirs.commit().unwrap();
                 unit = store.begin().unwrap();
             }
-            write => apply(&store, write),
+            write => apply(store, write),
         }
         // After every step, every account, at a time the last write may have reached, and every deal.
         for account in ACCOUNTS {
-            same_facts(&store, account, 400)?;
+            same_facts(store, account, 400)?;
         }
         for deal in 0..DEALS {
             let id = format!("D{deal}");
