@@ -184,6 +184,10 @@ pub struct StoreConfig {
     /// stalls once its lease has expired; from one that dies, at once.
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// `watch` prunes what is older than this many days once a day (see
+    /// `dealflow prune`); unset, nothing is pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
 }
 
 /// The most `[store] lease_seconds` may be: an hour.
@@ -216,6 +220,7 @@ impl Default for StoreConfig {
             path: default_store_path(),
             url: None,
             busy_timeout_ms: default_busy_timeout(),
+            keep_days: None,
             batch_size: default_batch(),
             lease_seconds: default_lease_seconds(),
         }

@@ -116,11 +116,21 @@ pub enum StoreErrorKind {
     Schema,
     /// No room left to write.
     Full,
+    /// The server cannot be reached, or the connection to it was lost
+    /// (PostgreSQL): nothing of the unit in progress was kept; the same
+    /// command run again once the server is back goes on where it stopped.
+    Unreachable,
     /// Something else the backend or dealflow refused.
     Other,
 }
 
 impl Error {
+    /// The store's server could not be reached or was lost: a temporary
+    /// failure, worth the same command again later.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Store { kind: StoreErrorKind::Unreachable, .. })
+    }
+
     /// A store error that the backend did not raise.
     pub fn store(path: impl Into<PathBuf>, kind: StoreErrorKind, message: impl Into<String>) -> Error {
         Error::Store { path: path.into(), kind, message: message.into(), cause: None }

@@ -64,6 +64,11 @@ pub struct Explanation {
     pub key_now: Option<KeyNow>,
     pub task: Option<Task>,
     pub rule_text: Option<RuleText>,
+    /// Decisions and stage changes before this time were pruned (`dealflow
+    /// prune`): the timeline holds the events from before it, not what the
+    /// rules decided then. Absent when nothing was ever pruned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_before: Option<String>,
 }
 
 fn rule_with_line(store: &Store, version: &str, file: &str, function: &str) -> Result<String> {
@@ -342,6 +347,7 @@ pub fn deal(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanation>
         key_now: None,
         task: None,
         rule_text: None,
+        pruned_before: store.pruned_before()?,
     })
 }
 
@@ -393,11 +399,16 @@ pub fn account(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanati
         key_now: Some(KeyNow { is_key: a.is_key, would_be_key: yes && !veto, verdicts }),
         task: None,
         rule_text: None,
+        pruned_before: store.pruned_before()?,
     })
 }
 
 pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> {
-    let t = store.task(id)?.ok_or_else(|| Error::NotFound(format!("no such task: {id}")))?;
+    let pruned_before = store.pruned_before()?;
+    let t = store.task(id)?.ok_or_else(|| match &pruned_before {
+        Some(at) => Error::NotFound(format!("no such task: {id} (finished tasks closed before {at} were pruned)")),
+        None => Error::NotFound(format!("no such task: {id}")),
+    })?;
     let (file, function) = t.rule.split_once("::").unwrap_or((&t.rule, ""));
     let then = store
         .rules_version_files(&t.rules_version)?
@@ -428,7 +439,7 @@ pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> 
             && !e.what.starts_with(&format!("task {id} "))
     };
     timeline.retain(|e| !other_task(e));
-    Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text })
+    Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text, pruned_before })
 }
 
 #[cfg(test)]

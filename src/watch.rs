@@ -78,8 +78,14 @@ pub enum Note {
         /// The database file.
         path: PathBuf,
     },
-    /// The database that was locked could be written again.
+    /// The database that was locked (or whose server was lost) could be written again.
     DatabaseFree,
+    /// The PostgreSQL server could not be reached or the connection was
+    /// lost; nothing of the unit in progress was kept, and watch tries
+    /// again until it is back.
+    ServerLost {
+        error: String,
+    },
     Reloaded {
         version: String,
         files: usize,
@@ -103,6 +109,10 @@ pub enum Note {
     },
     Ticked {
         at: String,
+    },
+    /// `[store] keep_days`: what the daily prune removed.
+    Pruned {
+        summary: String,
     },
     Stopping,
 }
@@ -286,6 +296,8 @@ fn run_once(
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     let mut next_scan = Instant::now();
+    // With `[store] keep_days`, a prune at the start and once a day after.
+    let mut next_prune = Instant::now();
     // Versions are recorded by this thread, the one that writes: a reload
     // lands in the store as soon as it is idle, or with the first event it decides.
     let mut recorded = current.load().version().to_string();
@@ -331,6 +343,17 @@ fn run_once(
             match patience.outcome(tick(&store, &current, &*notes)) {
                 Ok(Some(_)) => {}
                 Ok(None) => next_tick = Some(Instant::now() + BUSY_RETRY),
+                Err(e) => break Err(e),
+            }
+        }
+        if let Some(days) = current.load().config.store.keep_days
+            && Instant::now() >= next_prune
+        {
+            next_prune = Instant::now() + PRUNE_EVERY;
+            let before = crate::time::stamp(chrono::Utc::now() - chrono::Duration::days(days.into()));
+            match patience.outcome(store.prune(&before, false)) {
+                Ok(Some(p)) => notes(Note::Pruned { summary: prune_summary(&p, &before) }),
+                Ok(None) => next_prune = Instant::now() + BUSY_RETRY,
                 Err(e) => break Err(e),
             }
         }
@@ -510,6 +533,17 @@ pub fn drain_inbox(
         }
     }
     Ok(worked)
+}
+
+/// How often `watch` prunes, with `[store] keep_days`.
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a prune removed, in words.
+fn prune_summary(p: &crate::store::Pruned, before: &str) -> String {
+    format!(
+        "before {before}: {} decisions, {} stage changes, {} rejected lines, {} finished tasks",
+        p.decisions, p.stage_changes, p.rejected_lines, p.tasks
+    )
 }
 
 /// One `clock.tick` event at the wall-clock time.

@@ -50,6 +50,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
 /// `glue` keeps the team's names on one line (see [`output::glue`]).
 fn print(e: &Explanation, glue: &dyn Fn(&str) -> String) {
     output::say(0, 4, &glue(&e.summary));
+    if let Some(at) = &e.pruned_before {
+        output::say(
+            0,
+            4,
+            &format!(
+                "history before {at} was pruned (dealflow prune): its events are shown, not what the rules decided then"
+            ),
+        );
+    }
     if let Some(k) = &e.key_now {
         let verdict = match (k.is_key, k.would_be_key) {
             (true, true) => "key, and the rules still say so",

@@ -68,7 +68,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         if let Err(e) = result {
             let summary = ingest.abort();
             print_summary(&summary, args.json)?;
-            return Err(anyhow::anyhow!("{e}")).context(format!(
+            // A server lost keeps its kind (exit code 75: run again); the
+            // store's error has no source to repeat, so it reads the same.
+            let e = if e.is_unreachable() { anyhow::Error::new(e) } else { anyhow::anyhow!("{e}") };
+            return Err(e).context(format!(
                 "stopped while ingesting {}; every event before the failure is kept",
                 printable(&name)
             ));

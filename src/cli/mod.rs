@@ -3,7 +3,8 @@
 //! Exit codes: 0 all well; 1 a failure (bad config or rules, a missing file,
 //! a locked database); 2 `ingest` applied the events but rejected some lines;
 //! 64 (`EX_USAGE` of sysexits.h) the command line itself is wrong: nothing
-//! was read or changed.
+//! was read or changed; 75 (`EX_TEMPFAIL`) the PostgreSQL server could not be
+//! reached or was lost: nothing of the unit in progress was kept, run again.
 
 mod bench;
 mod check;
@@ -14,6 +15,7 @@ mod ingest;
 mod init;
 mod listing;
 mod output;
+mod prune;
 pub mod signals;
 mod simulate;
 mod status;
@@ -40,7 +42,8 @@ A config folder holds config.toml and rules/*.rhai; the current directory is use
     after_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks",
     after_long_help = "Start with:  dealflow check   then   dealflow ingest events.jsonl   then   dealflow tasks\n\n\
 Exit codes: 0 all well; 1 a failure that stopped the command; 2 some input lines were rejected and the rest \
-applied; 64 the command line is wrong (an unknown option, a value not of the option's form): nothing was done."
+applied; 64 the command line is wrong (an unknown option, a value not of the option's form): nothing was done; \
+75 the PostgreSQL server could not be reached or was lost: nothing half-written, run the same command again."
 )]
 pub struct Cli {
     /// The config folder (config.toml, rules/, inbox/).
@@ -84,6 +87,8 @@ enum Command {
     Status(status::Args),
     /// Why: the events and decisions about a deal, an account (and why it is or is not key) or a task.
     Explain(explain::Args),
+    /// Remove old decisions, stage history, rejected lines and finished tasks (events and task dedup keys stay).
+    Prune(prune::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -103,6 +108,11 @@ pub enum Outcome {
     /// The command found problems and has printed them.
     Failed,
 }
+
+/// The exit code of a command stopped because the store's server could not be
+/// reached or was lost (sysexits.h's `EX_TEMPFAIL`): nothing of the unit in
+/// progress was kept, and the same command run again goes on where it stopped.
+pub const TEMPFAIL: u8 = 75;
 
 /// The exit code of a command line that does not parse (sysexits.h's `EX_USAGE`),
 /// apart from 2, which says that some input lines were rejected.
@@ -136,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Tasks(a) => tasks::run(&ctx, a),
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
+        Command::Prune(a) => prune::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
@@ -146,7 +157,9 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {}", output::printable_lines(&format!("{e:#}")));
-            ExitCode::from(1)
+            let unreachable =
+                e.chain().any(|c| c.downcast_ref::<dealflow::error::Error>().is_some_and(|e| e.is_unreachable()));
+            ExitCode::from(if unreachable { TEMPFAIL } else { 1 })
         }
     }
 }

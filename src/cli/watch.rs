@@ -64,6 +64,9 @@ fn print(note: Note) {
             path.display()
         ),
         Note::DatabaseFree => eprintln!("the database is free again; going on"),
+        Note::ServerLost { error } => {
+            eprintln!("{}; waiting for the server, and going on when it is back (Ctrl-C stops)", printable(&error))
+        }
         Note::Reloaded { version, files, ms } => eprintln!("rules reloaded: {version} ({files} files) in {ms:.0} ms"),
         Note::Rejected { problems, snippets } => {
             eprintln!(
@@ -93,6 +96,7 @@ fn print(note: Note) {
         }
         Note::InboxError { file, error } => eprintln!("{}: not processed: {}", printable(&file), printable(&error)),
         Note::Ticked { at } => eprintln!("tick at {at}"),
+        Note::Pruned { summary } => eprintln!("pruned ([store] keep_days) {summary}"),
         Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }

@@ -625,4 +625,27 @@ pub trait Backend: Send {
     ) -> Result<usize>;
     /// Open tasks per role, by role.
     fn open_tasks_by_role(&self) -> Result<Vec<RoleCount>>;
+
+    // ---- pruning ----
+
+    /// Remove (with `dry_run`, only count) what is older than `before` (a
+    /// UTC stamp): decisions and stage changes whose business time is before
+    /// it, rejected lines recorded before it, and finished (done or
+    /// cancelled) tasks closed before it, except the task with the highest id
+    /// (a new task's id is the highest plus one, so ids are never given
+    /// twice). A pruned task's dedup key is kept (with its id): the same task
+    /// is never made again, by a replayed event or the next tick
+    /// ([`Backend::task_key_exists`] and [`Backend::create_task`] see it).
+    /// Events are never pruned: their ids make applying idempotent, and
+    /// `simulate` replays them. Called in a unit of work ([`super::Store::prune`]).
+    fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned>;
+}
+
+/// What [`Backend::prune`] removed (or would remove), by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Pruned {
+    pub decisions: u64,
+    pub stage_changes: u64,
+    pub rejected_lines: u64,
+    pub tasks: u64,
 }

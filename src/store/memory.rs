@@ -423,6 +423,8 @@ struct Tables {
     meta: HashMap<String, String>,
     tasks: BTreeMap<i64, TaskRow>,
     task_by_key: HashMap<String, i64>,
+    /// The dedup keys of pruned tasks, with their ids (SQLite's `pruned_task_keys`).
+    pruned_keys: HashMap<String, i64>,
     /// Open tasks, by role and urgency.
     queue: BTreeSet<QueueKey>,
     /// Claimed tasks as `(claimed_at, id)`.
@@ -1675,7 +1677,7 @@ impl Backend for Memory {
 
     fn create_task(&self, t: &NewTask, rules_version: &str, event_id: &str, created_at: &str) -> Result<Option<i64>> {
         Ok(self.with(|s| {
-            if s.t.task_by_key.contains_key(&t.dedup_key) {
+            if s.t.task_by_key.contains_key(&t.dedup_key) || s.t.pruned_keys.contains_key(&t.dedup_key) {
                 return None;
             }
             // SQLite's rowid: one more than the highest, so a rolled-back id is given again.
@@ -1715,7 +1717,7 @@ impl Backend for Memory {
     }
 
     fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
-        Ok(self.with(|s| s.t.task_by_key.contains_key(dedup_key)))
+        Ok(self.with(|s| s.t.task_by_key.contains_key(dedup_key) || s.t.pruned_keys.contains_key(dedup_key)))
     }
 
     fn task(&self, id: i64) -> Result<Option<Task>> {
@@ -1883,6 +1885,42 @@ impl Backend for Memory {
                 *per_role.entry(r.task.role.as_str()).or_default() += 1;
             }
             per_role.into_iter().map(|(role, open)| RoleCount { role: role.to_string(), open }).collect()
+        }))
+    }
+
+    /// As SQLite's, on what this store keeps (no stage history). Its unit's
+    /// rollback does not undo it: a scratch store is pruned, if ever, to be
+    /// kept so.
+    fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned> {
+        Ok(self.with(|s| {
+            let t = &mut s.t;
+            let decisions = t.decisions.iter().filter(|d| d.at.as_str() < before).count() as u64;
+            let rejected_lines = t.rejected.iter().filter(|r| r.rejected_at.as_str() < before).count() as u64;
+            let newest = t.tasks.keys().next_back().copied();
+            let old: Vec<i64> = t
+                .tasks
+                .iter()
+                .filter(|(id, r)| {
+                    Some(**id) != newest
+                        && r.status().is_closed()
+                        && r.task.closed_at.as_deref().is_some_and(|at| at < before)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if !dry_run {
+                t.decisions.retain(|d| d.at.as_str() >= before);
+                t.rejected.retain(|r| r.rejected_at.as_str() >= before);
+                t.rejected_at.clear();
+                for (i, r) in t.rejected.iter().enumerate() {
+                    t.rejected_at.entry((r.source.clone(), r.line)).or_default().push(i);
+                }
+                for &id in &old {
+                    if let Some(row) = t.put_task(id, None) {
+                        t.pruned_keys.insert(row.task.dedup_key, id);
+                    }
+                }
+            }
+            Pruned { decisions, stage_changes: 0, rejected_lines, tasks: old.len() as u64 }
         }))
     }
 }

@@ -30,8 +30,8 @@ mod suite;
 
 pub use backend::MAX_CLAIM_BATCH;
 pub use backend::{
-    AppliedBefore, Backend, DecisionRow, EventRow, LeaseRow, ProcessRow, RejectedRow, RuleHealth, StoredVersion,
-    TargetRow, TaskFilter, TaskStatus, WaitingHandover,
+    AppliedBefore, Backend, DecisionRow, EventRow, LeaseRow, ProcessRow, Pruned, RejectedRow, RuleHealth,
+    StoredVersion, TargetRow, TaskFilter, TaskStatus, WaitingHandover,
 };
 pub use location::{Location, is_postgres_url};
 
@@ -47,6 +47,9 @@ use crate::event::Event;
 use crate::model::{Account, AccountStats, Contract, Deal, DealStats, Target, Task};
 use backend::{ActivityRow, OrderRow, OrderWrite};
 use ledger::{Ledger, time_key};
+
+/// The `meta` key of the latest prune's stamp.
+const PRUNED_BEFORE: &str = "pruned_before";
 
 pub struct Store {
     backend: Box<dyn Backend>,
@@ -123,6 +126,29 @@ impl Store {
         let token = self.backend.change_token()?;
         self.rows.borrow_mut().check_version(token);
         Ok(Unit { store: self, open: true })
+    }
+
+    /// Prune what is older than `before` (a UTC stamp; see [`Backend::prune`])
+    /// in a unit of its own, and remember the latest such stamp
+    /// ([`Store::pruned_before`]), so `explain` says history before it was
+    /// pruned. With `dry_run`, only count: nothing is changed.
+    pub fn prune(&self, before: &str, dry_run: bool) -> Result<backend::Pruned> {
+        let unit = self.begin()?;
+        let pruned = self.backend.prune(before, dry_run)?;
+        if dry_run {
+            return Ok(pruned);
+        }
+        let earlier = self.backend.meta(PRUNED_BEFORE)?;
+        if earlier.as_deref().is_none_or(|e| e < before) {
+            self.backend.set_meta(PRUNED_BEFORE, before)?;
+        }
+        unit.commit()?;
+        Ok(pruned)
+    }
+
+    /// Before when history was pruned (the latest `dealflow prune`), if ever.
+    pub fn pruned_before(&self) -> Result<Option<String>> {
+        self.backend.meta(PRUNED_BEFORE)
     }
 
     /// A unit nested in the open one, undone alone.

@@ -1,7 +1,8 @@
 //! Waiting for other processes, never failing because of them: the inbox
-//! lock another watch holds, and a database another process keeps locked for
-//! longer than the busy timeout. Each wait is said once, not at every try,
-//! and a stop signal ends it.
+//! lock another watch holds, a database another process keeps locked for
+//! longer than the busy timeout, and a PostgreSQL server that went away (a
+//! restart, a lost network: the backend connects again once it is back).
+//! Each wait is said once, not at every try, and a stop signal ends it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -54,6 +55,10 @@ impl Patience<'_> {
                 self.locked(&path);
                 Ok(None)
             }
+            Err(e) if e.is_unreachable() => {
+                self.lost(&e);
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -64,6 +69,7 @@ impl Patience<'_> {
             match op() {
                 Ok(v) => return Ok(Some(self.went_on(v))),
                 Err(Error::Busy { path, .. }) => self.locked(&path),
+                Err(e) if e.is_unreachable() => self.lost(&e),
                 Err(e) => return Err(e),
             }
             let until = Instant::now() + BUSY_RETRY;
@@ -81,6 +87,13 @@ impl Patience<'_> {
             (self.notes)(Note::DatabaseFree);
         }
         v
+    }
+
+    /// The server went away: said once, as a lock is.
+    fn lost(&mut self, e: &Error) {
+        if !std::mem::replace(&mut self.waiting, true) {
+            (self.notes)(Note::ServerLost { error: e.to_string() });
+        }
     }
 
     fn locked(&mut self, path: &std::path::Path) {

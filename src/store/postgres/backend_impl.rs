@@ -157,5 +157,6 @@ impl Backend for Postgres {
         fn close_task_as(&self, id: i64, status: TaskStatus, who: Option<&str>, outcome: Option<&str>, now: &str) -> Result<CloseAs>;
         fn cancel_open_tasks_about(&self, subject: &Subject, assignee: Option<&str>, outcome: &str, now: &str) -> Result<usize>;
         fn open_tasks_by_role(&self) -> Result<Vec<RoleCount>>;
+        fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned>;
     }
 }

@@ -19,6 +19,7 @@ mod health;
 pub mod lease;
 mod log;
 mod pending;
+mod prune;
 mod schema;
 mod state;
 mod tasks;
@@ -38,6 +39,9 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 pub struct Postgres {
     client: RefCell<Client>,
+    /// The connection's settings (TLS too): a connection lost is made again
+    /// with them at the next unit or read (see [`Postgres::reconnect_if_lost`]).
+    settings: tls::Settings,
     /// The server and database, without a password: what messages and `status` name.
     location: PathBuf,
     /// Prepared statements, by their SQL.
@@ -67,6 +71,8 @@ pub struct Postgres {
     listening: Cell<bool>,
     /// The engine lease epoch this connection's units check (see [`lease`]).
     fence: Cell<Option<i64>>,
+    /// The lease length the fence was set with (its idle timeout, set again on a new connection).
+    fence_length: Cell<std::time::Duration>,
 }
 
 /// Turns a PostgreSQL error into one that names the database and says what to do.
@@ -159,7 +165,7 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
                 || *code == SqlState::CANNOT_CONNECT_NOW
             {
                 (
-                    Kind::CannotOpen,
+                    Kind::Unreachable,
                     format!(
                         "the server ended the connection ({said}): nothing of the unit in progress was kept; run \
                          again once the server is up"
@@ -178,14 +184,14 @@ fn describe(location: &Path, e: postgres::Error, connected: bool) -> Error {
             ),
         ),
         None if connected || e.is_closed() => (
-            Kind::CannotOpen,
+            Kind::Unreachable,
             format!(
                 "the connection to the server was lost ({e}): nothing of the unit in progress was kept; run again \
                  once the server is reachable"
             ),
         ),
         None => (
-            Kind::CannotOpen,
+            Kind::Unreachable,
             format!(
                 "cannot reach the PostgreSQL server ({}): is it running, and does the URL name its host and port?",
                 chain(&e)
@@ -228,6 +234,7 @@ impl Postgres {
         let client = config.connect(connector).map_err(|e| describe(&location, e, false))?;
         let store = Postgres {
             client: RefCell::new(client),
+            settings: settings.clone(),
             location,
             stmts: Default::default(),
             depth: Cell::new(0),
@@ -241,6 +248,7 @@ impl Postgres {
             listening: Cell::new(false),
             pending: Default::default(),
             fence: Cell::new(None),
+            fence_length: Cell::new(std::time::Duration::ZERO),
         };
         store.migrate()?;
         Ok(store)
@@ -312,8 +320,36 @@ impl Postgres {
         Error::store(&self.location, StoreErrorKind::Other, message)
     }
 
+    /// Outside a unit, a connection the server ended (a restart, a lost
+    /// network) is made again, with its statements prepared anew and its
+    /// busy timeout set again: a long-running process (`watch`) goes on
+    /// once the server is back. Inside a unit nothing is made again: the
+    /// unit was lost with the connection and fails whole.
+    fn reconnect_if_lost(&self) -> Result<()> {
+        if self.depth.get() > 0 || !self.client.borrow().is_closed() {
+            return Ok(());
+        }
+        let client = self.settings.connect().map_err(|e| match e {
+            tls::ConnectError::Setup(e) => e,
+            tls::ConnectError::Server(e) => describe(&self.location, e, false),
+        })?;
+        *self.client.borrow_mut() = client;
+        self.stmts.borrow_mut().clear();
+        // What the session had: a LISTEN, the busy timeout, the fence's idle
+        // timeout (which frees a stalled engine's locks for a standby).
+        self.listening.set(false);
+        if let Some(timeout) = self.busy_timeout.get() {
+            self.set_busy_timeout(timeout)?;
+        }
+        if let Some(epoch) = self.fence.get() {
+            self.set_fence(Some(epoch), self.fence_length.get())?;
+        }
+        Ok(())
+    }
+
     /// The statement for `sql`, prepared once per connection.
     fn stmt(&self, sql: &str) -> Result<Statement> {
+        self.reconnect_if_lost()?;
         if let Some(st) = self.stmts.borrow().get(sql) {
             return Ok(st.clone());
         }
@@ -434,6 +470,7 @@ impl Postgres {
         let ms = if epoch.is_some() { lease.as_millis().max(1) } else { 0 };
         self.batch(&format!("SET idle_in_transaction_session_timeout = {ms}"))?;
         self.fence.set(epoch);
+        self.fence_length.set(lease);
         Ok(())
     }
 
@@ -479,6 +516,7 @@ impl Postgres {
             return Err(self.fault("a unit of work is already open on this connection".into()));
         }
         self.pending.borrow_mut().clear();
+        self.reconnect_if_lost()?;
         self.batch("BEGIN")?;
         self.depth.set(1);
         self.dirty.set(false);

@@ -38,7 +38,7 @@ pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -340,5 +340,16 @@ CREATE TABLE engine_processes (
     rules_version TEXT,
     started_at TIMESTAMPTZ NOT NULL,
     last_seen TIMESTAMPTZ NOT NULL
+);
+"#;
+
+/// `dealflow prune` removes finished tasks; their dedup keys stay here, so
+/// the same task is never made again (a replayed event, the next tick), and
+/// so does their id (`explain task` says it was pruned). SQLite's V11.
+const V3: &str = r#"
+CREATE TABLE pruned_task_keys (
+    id BIGINT PRIMARY KEY,
+    dedup_key TEXT COLLATE "C" NOT NULL UNIQUE,
+    closed_at TEXT COLLATE "C" NOT NULL
 );
 "#;

@@ -98,6 +98,7 @@ impl Postgres {
                 "WITH t AS (
                      INSERT INTO tasks (id, role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
                      SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM tasks
+                     HAVING NOT EXISTS (SELECT 1 FROM pruned_task_keys WHERE dedup_key = $11)
                      ON CONFLICT (dedup_key) DO NOTHING
                      RETURNING id, role, assignee
                  ), load AS (
@@ -148,7 +149,9 @@ impl Postgres {
     }
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
-        Ok(self.one("SELECT 1 FROM tasks WHERE dedup_key = $1", &[&dedup_key], |_| Ok(()))?.is_some())
+        // A pruned task's key still counts (`dealflow prune`).
+        let sql = "SELECT 1 FROM tasks WHERE dedup_key = $1 UNION ALL SELECT 1 FROM pruned_task_keys WHERE dedup_key = $1 LIMIT 1";
+        Ok(self.one(sql, &[&dedup_key], |_| Ok(()))?.is_some())
     }
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {

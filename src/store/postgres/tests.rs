@@ -35,7 +35,7 @@ fn new_task(key: &str) -> NewTask {
 fn a_server_that_does_not_answer_is_a_clear_error() {
     // Port 1 on loopback: nothing listens there.
     let err = Postgres::open("postgres://dealflow@127.0.0.1:1/dealflow?connect_timeout=2").err().unwrap();
-    assert!(matches!(&err, Error::Store { kind: StoreErrorKind::CannotOpen, .. }), "{err:?}");
+    assert!(matches!(&err, Error::Store { kind: StoreErrorKind::Unreachable, .. }), "{err:?}");
     let err = err.to_string();
     assert!(
         err.starts_with("database postgres://dealflow@127.0.0.1:1/dealflow: cannot reach the PostgreSQL server"),
@@ -145,7 +145,7 @@ fn a_connection_lost_is_an_error_that_says_so_and_nothing_half_done_is_kept() {
     // The server's last words may or may not have arrived before the next
     // statement finds the connection closed: either way the error says what happened.
     let err = store.set_meta("k2", "after").unwrap_err();
-    assert!(matches!(&err, Error::Store { kind: StoreErrorKind::CannotOpen, .. }), "{err:?}");
+    assert!(matches!(&err, Error::Store { kind: StoreErrorKind::Unreachable, .. }), "{err:?}");
     let err = err.to_string();
     let said = [
         "the server ended the connection (terminating connection due to administrator command)",
@@ -158,6 +158,12 @@ fn a_connection_lost_is_an_error_that_says_so_and_nothing_half_done_is_kept() {
     assert!(store.commit_unit().is_err());
     let again = open(&db);
     assert_eq!(again.meta("k").unwrap(), None, "nothing of the unit was kept");
+    // Outside a unit, the lost connection is made again: the store goes on.
+    assert_eq!(store.meta("k").unwrap(), None);
+    store.begin_unit().unwrap();
+    store.set_meta("k", "after the loss").unwrap();
+    store.commit_unit().unwrap();
+    assert_eq!(again.meta("k").unwrap().as_deref(), Some("after the loss"));
 }
 
 /// Four workers claim in batches from their own connections while a fifth

@@ -14,6 +14,7 @@ mod handovers;
 mod health;
 mod log;
 mod pending;
+mod prune;
 mod schema;
 mod state;
 mod tasks;

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -395,6 +395,17 @@ DROP INDEX IF EXISTS contracts_recorded;
 const V10: &str = r#"
 ALTER TABLE deals ADD COLUMN life INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE deals ADD COLUMN life_started_at TEXT;
+"#;
+
+/// `dealflow prune` removes finished tasks; their dedup keys stay here, so
+/// the same task is never made again (a replayed event, the next tick), and
+/// so does their id (`explain task` says it was pruned).
+const V11: &str = r#"
+CREATE TABLE pruned_task_keys (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    closed_at TEXT NOT NULL
+);
 "#;
 
 #[cfg(test)]

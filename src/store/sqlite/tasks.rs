@@ -74,7 +74,8 @@ impl Sqlite {
             .conn
             .prepare_cached(
                 "INSERT INTO tasks (role, assignee, title, priority, due_at, subject_kind, subject_id, rule, reason, rules_version, dedup_key, event_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                 WHERE NOT EXISTS (SELECT 1 FROM pruned_task_keys WHERE dedup_key = ?11)
                  ON CONFLICT(dedup_key) DO NOTHING",
             )
             .ctx(self)?
@@ -109,7 +110,10 @@ impl Sqlite {
     }
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
-        Ok(self.one("SELECT 1 FROM tasks WHERE dedup_key = ?1", [dedup_key], |_| Ok(()))?.is_some())
+        // A pruned task's key still counts (`dealflow prune`).
+        let sql =
+            "SELECT 1 FROM tasks WHERE dedup_key = ?1 UNION ALL SELECT 1 FROM pruned_task_keys WHERE dedup_key = ?1";
+        Ok(self.one(sql, [dedup_key], |_| Ok(()))?.is_some())
     }
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {

@@ -20,6 +20,7 @@ mod assignment;
 mod clock;
 mod ledger;
 mod logs;
+mod prune;
 mod queues;
 mod same_outcome;
 mod state;
@@ -102,6 +103,7 @@ macro_rules! backend_suite {
                 units::kept_rows_follow_the_units_and_their_rollbacks,
                 units::a_task_rolled_back_gives_its_id_again,
                 units::a_unit_is_open_until_it_ends_and_own_commits_change_no_token,
+                prune::pruning_removes_what_is_older_and_keeps_keys_ids_and_events,
             );
             backend_suite!(@fresh $open, $other;
                 ledger::ledger_facts_equal_the_facts_defined_from_the_rows,
