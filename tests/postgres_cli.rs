@@ -14,9 +14,20 @@ use std::path::{Path, PathBuf};
 use common::{Output, Workspace, array, example};
 use serde_json::{Value, json};
 
-/// Keys whose values are wall-clock stamps or the store's location: they
-/// differ between any two runs, on one backend or two.
-const VOLATILE: &[&str] = &["database", "claimed_at", "released_at", "closed_at", "loaded_at", "rules_loaded_at"];
+/// Keys whose values are wall-clock stamps or the store's location and kind
+/// (`status`'s backend, engine lease and processes: tests/lease.rs checks
+/// them): they differ between any two runs, on one backend or two.
+const VOLATILE: &[&str] = &[
+    "database",
+    "claimed_at",
+    "released_at",
+    "closed_at",
+    "loaded_at",
+    "rules_loaded_at",
+    "backend",
+    "lease",
+    "processes",
+];
 
 /// `value` with the volatile keys replaced by a marker (present or null),
 /// so that their presence still counts.
