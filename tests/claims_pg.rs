@@ -108,6 +108,6 @@ fn four_claiming_processes_and_an_ingesting_one_share_the_queue_exactly() {
     let in_db: BTreeMap<i64, &str> = in_db.iter().map(|(id, by)| (*id, by.as_str())).collect();
     assert_eq!(told, in_db, "the claims reported are the claimed rows, each by its worker");
     // Each claim counted once in the loads the engine assigns by.
-    let load: i64 = db.query_one("SELECT COALESCE(SUM(open), 0) FROM task_load", &[]).unwrap().get(0);
+    let load: i64 = db.query_one("SELECT COALESCE(SUM(open), 0)::BIGINT FROM task_load", &[]).unwrap().get(0);
     assert_eq!(load as usize, told.len(), "task_load counts each claimed task once");
 }
