@@ -248,6 +248,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Lines read ahead, as `ingest` reads files (see `Ingest::read_ahead`).
+const READ_AHEAD: usize = super::ingest::READ_AHEAD;
+
 /// The phases run on PostgreSQL (`--postgres`).
 struct OnPostgres {
     server: String,
@@ -267,7 +270,7 @@ fn with_rules(
 ) -> Result<(Phase, Summary)> {
     memory::reset_peak();
     let started = Instant::now();
-    let mut ingest = Ingest::start(&store, current)?;
+    let mut ingest = Ingest::start(&store, current)?.read_ahead(READ_AHEAD);
     ingest.input("synthetic", bar.wrap_read(File::open(events)?))?;
     let summary = ingest.finish()?;
     drop(store);

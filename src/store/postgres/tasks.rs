@@ -124,12 +124,24 @@ impl Postgres {
             if id.is_some() {
                 self.changes.set(self.changes.get() + 1);
             }
+            // Made now or already there: the key exists for the rest of the unit.
+            if self.in_locked_unit() {
+                self.known_keys.borrow_mut().insert(t.dedup_key.clone());
+            }
             Ok(id)
         })
     }
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
-        Ok(self.one("SELECT 1 FROM tasks WHERE dedup_key = $1", &[&dedup_key], |_| Ok(()))?.is_some())
+        let in_unit = self.in_locked_unit();
+        if in_unit && self.known_keys.borrow().contains(dedup_key) {
+            return Ok(true);
+        }
+        let exists = self.one("SELECT 1 FROM tasks WHERE dedup_key = $1", &[&dedup_key], |_| Ok(()))?.is_some();
+        if exists && in_unit {
+            self.known_keys.borrow_mut().insert(dedup_key.to_string());
+        }
+        Ok(exists)
     }
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {
