@@ -147,7 +147,9 @@ fn side_by_side(worker_counts: &[usize], tasks: usize, server: Option<&str>) {
         });
         rows.push((w, sqlite, postgres));
     }
-    println!("\nclaims/s, {tasks} tasks, each worker `tasks claim --count {tasks}` (transactions of up to 100 claims):");
+    println!(
+        "\nclaims/s, {tasks} tasks, each worker `tasks claim --count {tasks}` (transactions of up to 100 claims):"
+    );
     println!("| claiming processes | SQLite | PostgreSQL |\n|---:|---:|---:|");
     for (w, sqlite, postgres) in rows {
         let pg = postgres.map_or("-".to_string(), |r| format!("{r:.0}"));

@@ -60,7 +60,8 @@ fn four_claiming_processes_and_an_ingesting_one_share_the_queue_exactly() {
             .map(|&(who, count)| {
                 let (ws, ingested) = (&ws, &ingested);
                 scope.spawn(move || {
-                    let mut args = vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--count", count, "--json"];
+                    let mut args =
+                        vec!["tasks", "claim", "--role", "sales_rep", "--as", who, "--count", count, "--json"];
                     args.extend((who == "Temp Rep").then_some("--outside"));
                     let (mut got, mut rounds) = (Vec::new(), 0);
                     loop {

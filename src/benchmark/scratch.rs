@@ -50,11 +50,8 @@ impl ScratchDatabase {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let name = format!(
-            "dealflow_{purpose}_{}_{}_{nanos}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name =
+            format!("dealflow_{purpose}_{}_{}_{nanos}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
         let mut client = admin.connect(postgres::NoTls).map_err(|e| admin_error(&admin, "connecting", e))?;
         let sql = match template {
             Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
@@ -110,7 +107,10 @@ mod tests {
     #[test]
     fn the_database_part_of_the_url_is_replaced() {
         assert_eq!(url_with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
-        assert_eq!(url_with_database("postgres://u:p@h:5/db?sslmode=disable", "x"), "postgres://u:p@h:5/x?sslmode=disable");
+        assert_eq!(
+            url_with_database("postgres://u:p@h:5/db?sslmode=disable", "x"),
+            "postgres://u:p@h:5/x?sslmode=disable"
+        );
         assert_eq!(url_with_database("postgresql://h", "x"), "postgresql://h/x");
     }
 }

@@ -275,10 +275,8 @@ impl<'a> Ingest<'a> {
                 break;
             }
         }
-        let ids: Vec<&str> = ahead
-            .iter()
-            .filter_map(|(l, _)| l.as_ref().ok()?.parsed.as_ref().ok().map(|e| e.id.as_str()))
-            .collect();
+        let ids: Vec<&str> =
+            ahead.iter().filter_map(|(l, _)| l.as_ref().ok()?.parsed.as_ref().ok().map(|e| e.id.as_str())).collect();
         if !ids.is_empty() {
             self.store.expect_events(&ids)?;
         }

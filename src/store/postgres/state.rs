@@ -211,9 +211,8 @@ impl Postgres {
         }
         self.in_unit_or_own(|| {
             self.dirty.set(true);
-            let before = self.one(&WITH_BEFORE, params, |r| {
-                Ok(DealBefore { account_id: r.try_get(0)?, was_won: r.try_get(1)? })
-            })?;
+            let before = self
+                .one(&WITH_BEFORE, params, |r| Ok(DealBefore { account_id: r.try_get(0)?, was_won: r.try_get(1)? }))?;
             // The upsert writes its one row (counted as `exec` would count it).
             self.changes.set(self.changes.get() + 1);
             Ok(before)
