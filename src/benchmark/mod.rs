@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod memory;
+pub mod scratch;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;

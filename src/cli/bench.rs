@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use dealflow::benchmark::scratch::ScratchDatabase;
 use dealflow::benchmark::{self, memory};
 use dealflow::ingest::{Ingest, Summary};
 use dealflow::store::Store;
@@ -25,6 +26,8 @@ use super::output;
   dealflow bench                                  100,000 events over 2,000 accounts
   dealflow bench --events 1000000 --accounts 20000
   dealflow bench --json | jq .ratio_to_baseline
+  dealflow bench --postgres postgres://postgres@127.0.0.1:5432/postgres
+                                                  SQLite and PostgreSQL side by side
 
 The stream is the same for the same seed, byte for byte. Nothing touches the
 config folder's database: both runs write to scratch databases that are
@@ -50,6 +53,15 @@ pub struct Args {
     /// grows with the stream: about 1 GB a million events).
     #[arg(long)]
     in_memory: bool,
+    /// Also run both phases on PostgreSQL, in scratch databases made on the
+    /// server this URL names (postgres://USER@HOST:PORT/DB; DB is only
+    /// connected to) and dropped afterwards (kept with --keep), and print the
+    /// two backends side by side.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Skip the store-only baseline (on every backend): only the engine with the rules.
+    #[arg(long)]
+    no_baseline: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -105,21 +117,59 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let bytes = std::fs::metadata(&events_path)?.len();
 
     // The floor: parse and insert each event, no rules.
-    let baseline_db = fresh(&dir.join("baseline.db"))?;
-    let store = Store::open(&baseline_db, Duration::from_secs(5))?;
-    let bar = bytes_bar(show, bytes, "store-only baseline");
-    memory::reset_peak();
-    let started = Instant::now();
-    let stored = benchmark::baseline::store_only(&store, "synthetic", bar.wrap_read(File::open(&events_path)?), batch)?;
-    // Closing is timed too: it moves what the write-ahead log still holds into the database file.
-    drop(store);
-    let baseline = Phase::new(stored.inserted, started.elapsed(), memory::peak_bytes());
-    bar.finish_and_clear();
+    let baseline_at = |store: Store, what: &str| -> Result<Phase> {
+        let bar = bytes_bar(show, bytes, what);
+        memory::reset_peak();
+        let started = Instant::now();
+        let stored =
+            benchmark::baseline::store_only(&store, "synthetic", bar.wrap_read(File::open(&events_path)?), batch)?;
+        // Closing is timed too: it moves what the write-ahead log still holds into the database file.
+        drop(store);
+        bar.finish_and_clear();
+        Ok(Phase::new(stored.inserted, started.elapsed(), memory::peak_bytes()))
+    };
+    let baseline = match args.no_baseline {
+        true => None,
+        false => {
+            let store = Store::open(&fresh(&dir.join("baseline.db"))?, Duration::from_secs(5))?;
+            Some(baseline_at(store, "store-only baseline")?)
+        }
+    };
 
     // The engine with the rules of the config folder.
     let current = dealflow::playbook::current(playbook);
     let store = Store::open(&fresh(&dir.join("bench.db"))?, Duration::from_secs(5))?;
     let (engine, summary) = with_rules(store, &current, &events_path, bytes_bar(show, bytes, "with the rules"))?;
+
+    // The same two on PostgreSQL, each in a scratch database of its own.
+    let postgres = match &args.postgres {
+        None => None,
+        Some(server) => {
+            let scratch = |purpose: &str| -> Result<(ScratchDatabase, Store)> {
+                let mut db = ScratchDatabase::create(server, purpose, None)?;
+                if args.keep.is_some() {
+                    db.keep();
+                }
+                let store = Store::open_postgres(&db.url, Duration::from_secs(5))?;
+                Ok((db, store))
+            };
+            let baseline = match args.no_baseline {
+                true => None,
+                false => {
+                    let (db, store) = scratch("bench_baseline")?;
+                    let phase = baseline_at(store, "store-only baseline, PostgreSQL")?;
+                    Some((phase, db))
+                }
+            };
+            let (db, store) = scratch("bench")?;
+            let current = dealflow::playbook::current(ctx.playbook()?);
+            let bar = bytes_bar(show, bytes, "with the rules, PostgreSQL");
+            let (engine, summary) = with_rules(store, &current, &events_path, bar)?;
+            let server = dealflow::store::postgres::redacted(&server.parse()?);
+            let kept: Vec<String> = baseline.iter().map(|(_, d)| d.name.clone()).chain([db.name.clone()]).collect();
+            Some(OnPostgres { server, baseline: baseline.map(|(p, _)| p), engine, counts: summary.counts, kept })
+        }
+    };
 
     // The same again with the store in memory: the engine without the database.
     let in_memory = match args.in_memory {
@@ -154,13 +204,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         t.share_of_rule_time = t.seconds / rule_seconds.max(1e-12);
     }
     times.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-    let ratio = engine.events_per_second / baseline.events_per_second.max(1e-9);
+    let ratio = baseline.as_ref().map(|b| engine.events_per_second / b.events_per_second.max(1e-9));
 
     if args.json {
         output::json(&json!({
             "events": written, "accounts": args.accounts, "seed": args.seed, "stream_bytes": bytes,
             "rules_version": version, "baseline": baseline, "engine": engine,
             "in_memory": in_memory.as_ref().map(|(p, _)| p), "in_memory_counts": in_memory.as_ref().map(|(_, c)| c),
+            "postgres": postgres.as_ref().map(|p| json!({
+                "server": p.server, "baseline": p.baseline, "engine": p.engine, "counts": p.counts,
+                "same_counts_as_sqlite": p.counts == summary.counts,
+                "ratio_to_sqlite": p.engine.events_per_second / engine.events_per_second.max(1e-9),
+            })),
             "ratio_to_baseline": ratio,
             "rule_evaluations": evaluations,
             "rule_evaluations_per_second": evaluations as f64 / engine.seconds.max(1e-9),
@@ -175,8 +230,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             written,
             bytes,
             &version,
-            [&baseline, &engine],
+            [baseline.as_ref(), Some(&engine)],
             in_memory,
+            postgres.as_ref(),
             &summary,
             &times,
             evaluations,
@@ -185,8 +241,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     }
     if let Some(d) = &args.keep {
         eprintln!("kept the stream and both databases in {}", d.display());
+        if let Some(p) = &postgres {
+            eprintln!("kept the PostgreSQL databases {} on {}", p.kept.join(", "), p.server);
+        }
     }
     Ok(Outcome::Ok)
+}
+
+/// Lines read ahead, as `ingest` reads files (see `Ingest::read_ahead`).
+const READ_AHEAD: usize = super::ingest::READ_AHEAD;
+
+/// The phases run on PostgreSQL (`--postgres`).
+struct OnPostgres {
+    server: String,
+    baseline: Option<Phase>,
+    engine: Phase,
+    counts: dealflow::engine::Counts,
+    kept: Vec<String>,
 }
 
 /// Ingest the stream at `events` into `store` with the playbook in `current`, timed
@@ -199,7 +270,7 @@ fn with_rules(
 ) -> Result<(Phase, Summary)> {
     memory::reset_peak();
     let started = Instant::now();
-    let mut ingest = Ingest::start(&store, current)?;
+    let mut ingest = Ingest::start(&store, current)?.read_ahead(READ_AHEAD);
     ingest.input("synthetic", bar.wrap_read(File::open(events)?))?;
     let summary = ingest.finish()?;
     drop(store);
@@ -224,8 +295,9 @@ fn print_report(
     written: u64,
     bytes: u64,
     version: &str,
-    [baseline, engine]: [&Phase; 2],
+    [baseline, engine]: [Option<&Phase>; 2],
     in_memory: Option<&Phase>,
+    postgres: Option<&OnPostgres>,
     summary: &Summary,
     times: &[RuleTime],
     evaluations: u64,
@@ -240,12 +312,18 @@ fn print_report(
     );
     let mut t = output::table(&["run", "events", "time", "events/s", "peak memory"]);
     t.whole(&["events", "time", "events/s", "peak memory"]).wrap(&["run"]);
-    let memory_row = in_memory.map(|p| ("with the rules, store in memory", p));
-    for (name, p) in
-        [("store-only baseline (no rules)", baseline), ("with the rules", engine)].into_iter().chain(memory_row)
-    {
+    let backend = |name: &str| if postgres.is_some() { format!("{name}, SQLite") } else { name.to_string() };
+    let mut rows: Vec<(String, &Phase)> = Vec::new();
+    rows.extend(baseline.map(|p| (backend("store-only baseline (no rules)"), p)));
+    rows.extend(engine.map(|p| (backend("with the rules"), p)));
+    if let Some(pg) = postgres {
+        rows.extend(pg.baseline.as_ref().map(|p| ("store-only baseline (no rules), PostgreSQL".to_string(), p)));
+        rows.push(("with the rules, PostgreSQL".to_string(), &pg.engine));
+    }
+    rows.extend(in_memory.map(|p| ("with the rules, store in memory".to_string(), p)));
+    for (name, p) in rows {
         t.add_row(vec![
-            name.to_string(),
+            name,
             p.events.to_string(),
             format!("{:.2} s", p.seconds),
             format!("{:.0}", p.events_per_second),
@@ -253,14 +331,33 @@ fn print_report(
         ]);
     }
     println!("{t}");
-    println!(
-        "with the rules: {:.2} of the baseline's rate; {} rule evaluations ({:.0}/s), {:.1} s in rules ({:.0}% of the run)",
-        engine.events_per_second / baseline.events_per_second.max(1e-9),
-        evaluations,
-        evaluations as f64 / engine.seconds.max(1e-9),
-        rule_seconds,
-        100.0 * rule_seconds / engine.seconds.max(1e-9)
-    );
+    let Some(engine) = engine else { return };
+    if let Some(baseline) = baseline {
+        println!(
+            "with the rules: {:.2} of the baseline's rate; {} rule evaluations ({:.0}/s), {:.1} s in rules ({:.0}% of the run)",
+            engine.events_per_second / baseline.events_per_second.max(1e-9),
+            evaluations,
+            evaluations as f64 / engine.seconds.max(1e-9),
+            rule_seconds,
+            100.0 * rule_seconds / engine.seconds.max(1e-9)
+        );
+    } else {
+        println!(
+            "with the rules: {} rule evaluations ({:.0}/s), {:.1} s in rules ({:.0}% of the run)",
+            evaluations,
+            evaluations as f64 / engine.seconds.max(1e-9),
+            rule_seconds,
+            100.0 * rule_seconds / engine.seconds.max(1e-9)
+        );
+    }
+    if let Some(pg) = postgres {
+        println!(
+            "PostgreSQL ({}): {:.2} of SQLite's rate with the rules; {}",
+            pg.server,
+            pg.engine.events_per_second / engine.events_per_second.max(1e-9),
+            if pg.counts == summary.counts { "the same decisions" } else { "DIFFERENT decisions (see --json)" }
+        );
+    }
     let c = &summary.counts;
     println!(
         "made {} tasks, {} stage moves ({} refused), {} key-account changes, {} rule errors",

@@ -28,6 +28,9 @@ pub struct Args {
     json: bool,
 }
 
+/// Lines of a file read ahead of the one applied (see `Ingest::read_ahead`).
+pub const READ_AHEAD: usize = 64;
+
 pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let playbook = ctx.playbook()?;
     // Open every file first: a missing file stops the run before anything is applied.
@@ -47,6 +50,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let mut ingest = Ingest::start(&store, &current)?.stop_when(&stop);
     ingest.tasks_since = args.tasks_since;
     for (name, file) in inputs {
+        // A file is whole: read ahead (a store with round trips looks the events up together).
+        // A pipe is read line by line: a line ahead may not have been written yet.
+        ingest.read_ahead = if file.is_some() { READ_AHEAD } else { 0 };
         let result = match file {
             None => ingest.input("-", std::io::stdin().lock()),
             Some(f) => {

@@ -149,6 +149,11 @@ pub struct Ingest<'a> {
     pub keep_all_rejections: bool,
     /// Events before this business time make no tasks (importing history).
     pub tasks_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Lines read ahead of the one applied (0: none), so the store learns
+    /// which events come next (see `Backend::expect_events`). Only for
+    /// inputs that are whole already (files): a pipe would wait for the
+    /// lines ahead before applying the ones it has.
+    pub read_ahead: usize,
     pub summary: Summary,
 }
 
@@ -180,8 +185,17 @@ impl<'a> Ingest<'a> {
             recorded,
             keep_all_rejections: false,
             tasks_since: None,
+            read_ahead: 0,
             summary: Summary::default(),
         })
+    }
+
+    /// Read `n` lines ahead of the one applied, for a store whose reads are
+    /// round trips (see `Backend::expect_events`); only for whole inputs
+    /// (files), never a pipe that may be waiting for more.
+    pub fn read_ahead(mut self, n: usize) -> Self {
+        self.read_ahead = n;
+        self
     }
 
     /// Stop between two events when `flag` is set.
@@ -201,12 +215,30 @@ impl<'a> Ingest<'a> {
         let name: Arc<str> = source.into();
         let limits = LineLimits::of(&self.playbook.load().config.limits);
         let mut lines = EventLines::new(source, reader, now).within(limits).after_line(lines_before);
-        while let Some(line) = lines.next() {
+        let mut ahead: std::collections::VecDeque<(std::io::Result<Line>, String)> = Default::default();
+        loop {
             if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Ok(Ended::Stopped);
             }
+            let (line, text) = match self.read_ahead {
+                0 => match lines.next() {
+                    None => break,
+                    Some(line) => {
+                        let text = lines.current_str().into_owned();
+                        (line, text)
+                    }
+                },
+                n => {
+                    if ahead.is_empty() {
+                        self.look_ahead(&mut lines, &mut ahead, n)?;
+                    }
+                    match ahead.pop_front() {
+                        None => break,
+                        Some(next) => next,
+                    }
+                }
+            };
             let line = line.map_err(|e| crate::error::Error::Read { path: source.into(), source: e })?;
-            let text = lines.current_str();
             let playbook = self.playbook.load_full();
             if matches!(&line.parsed, Ok(e) if e.kind == EventType::ClockTick) {
                 self.apply_alone(&line, &text, &playbook)?;
@@ -223,6 +255,32 @@ impl<'a> Ingest<'a> {
             }
         }
         Ok(Ended::Complete)
+    }
+
+    /// Read up to `n` lines ahead (to the first read error, which is kept in
+    /// its place) and tell the store which events are coming, so a backend
+    /// with round trips asks for all their ids at once.
+    fn look_ahead<R: Read>(
+        &mut self,
+        lines: &mut EventLines<R>,
+        ahead: &mut std::collections::VecDeque<(std::io::Result<Line>, String)>,
+        n: usize,
+    ) -> Result<()> {
+        while ahead.len() < n {
+            let Some(line) = lines.next() else { break };
+            let failed = line.is_err();
+            let text = lines.current_str().into_owned();
+            ahead.push_back((line, text));
+            if failed {
+                break;
+            }
+        }
+        let ids: Vec<&str> =
+            ahead.iter().filter_map(|(l, _)| l.as_ref().ok()?.parsed.as_ref().ok().map(|e| e.id.as_str())).collect();
+        if !ids.is_empty() {
+            self.store.expect_events(&ids)?;
+        }
+        Ok(())
     }
 
     /// Apply one line (its text is `text`) in the open transaction, in a

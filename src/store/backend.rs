@@ -512,6 +512,13 @@ pub trait Backend: Send {
     fn is_applied(&self, event_id: &str) -> Result<bool>;
     fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()>;
     fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>>;
+    /// A hint, nothing more: [`Backend::applied_before`] is about to be asked
+    /// about these event ids in the open unit. A backend whose every read is
+    /// a round trip (PostgreSQL) looks them all up in one; its answers stay
+    /// the same. The others do nothing.
+    fn expect_events(&self, _ids: &[&str]) -> Result<()> {
+        Ok(())
+    }
     /// The applied events in the order they were applied, as stored JSON,
     /// `limit` at a time after position `after` (0: from the start); each with its position.
     fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>>;

@@ -112,6 +112,7 @@ impl Backend for Postgres {
         fn is_applied(&self, event_id: &str) -> Result<bool>;
         fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()>;
         fn applied_before(&self, e: &Event) -> Result<Option<AppliedBefore>>;
+        fn expect_events(&self, ids: &[&str]) -> Result<()>;
         fn event_history_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>>;
         fn event_count(&self) -> Result<i64>;
         fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>>;

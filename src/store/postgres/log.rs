@@ -1,12 +1,27 @@
 //! The logs: applied events (the replayable history), rejected lines, the
 //! decisions rules made, and the rules versions the engine ran with.
 
-use super::Postgres;
+use postgres::Row;
+
 use super::pending::{DecisionLog, EventLog};
+use super::{PgContext, Postgres};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::Decision;
 use crate::store::backend::{AppliedBefore, DecisionRow, EventRow, RejectedRow, StoredVersion};
+
+/// What `applied_before` needs of a stored event.
+#[derive(Debug, Clone)]
+pub(super) struct StoredEvent {
+    hash: Option<Vec<u8>>,
+    source: String,
+    line: i64,
+    body: String,
+}
+
+fn stored(r: &Row) -> std::result::Result<StoredEvent, postgres::Error> {
+    Ok(StoredEvent { hash: r.try_get(0)?, source: r.try_get(1)?, line: r.try_get(2)?, body: r.try_get(3)? })
+}
 
 impl Postgres {
     /// Whether an event with this id was applied (whatever its content).
@@ -20,6 +35,14 @@ impl Postgres {
     /// Record an applied event, with the hash of its content: gathered for
     /// the unit's commit (see [`super::pending`]), or written now outside one.
     pub fn record_applied(&self, e: &Event, source: &str, line: usize, rules_version: &str, now: &str) -> Result<()> {
+        if let Some(known) = self.looked_up.borrow_mut().get_mut(&e.id) {
+            *known = Some(StoredEvent {
+                hash: Some(e.content_hash().to_vec()),
+                source: source.to_string(),
+                line: line as i64,
+                body: String::new(),
+            });
+        }
         self.gather(|p| {
             p.event(EventLog {
                 id: e.id.clone(),
@@ -40,20 +63,46 @@ impl Postgres {
             let same = p.content_hash[..] == e.content_hash()[..];
             return Ok(Some(AppliedBefore { same, source: p.source.clone(), line: p.line as usize }));
         }
-        let found = self.one("SELECT content_hash, source, line, body FROM events WHERE id = $1", &[&e.id], |r| {
-            Ok((
-                r.try_get::<_, Option<Vec<u8>>>(0)?,
-                r.try_get::<_, String>(1)?,
-                r.try_get::<_, i64>(2)?,
-                r.try_get::<_, String>(3)?,
-            ))
-        })?;
-        let Some((hash, source, line, body)) = found else { return Ok(None) };
+        let ahead = match self.in_locked_unit() {
+            true => self.looked_up.borrow().get(&e.id).cloned(),
+            false => None,
+        };
+        let found = match ahead {
+            Some(found) => found,
+            None => self.one("SELECT content_hash, source, line, body FROM events WHERE id = $1", &[&e.id], stored)?,
+        };
+        let Some(StoredEvent { hash, source, line, body }) = found else { return Ok(None) };
         let same = match hash {
             Some(hash) => hash == e.content_hash(),
             None => e.same_content_as_stored(&body),
         };
         Ok(Some(AppliedBefore { same, source, line: line as usize }))
+    }
+
+    /// Look up the events with these ids in one statement, for
+    /// [`Postgres::applied_before`] to answer from until the unit ends (only
+    /// in a unit, which holds every other writer of events off).
+    pub fn expect_events(&self, ids: &[&str]) -> Result<()> {
+        if !self.in_locked_unit() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = {
+            let known = self.looked_up.borrow();
+            ids.iter().copied().filter(|id| !known.contains_key(*id)).collect()
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows = self.rows("SELECT content_hash, source, line, body, id FROM events WHERE id = ANY($1)", &[&ids])?;
+        let mut known = self.looked_up.borrow_mut();
+        for id in ids {
+            known.insert(id.to_string(), None);
+        }
+        for r in &rows {
+            let id: String = r.try_get(4).ctx(self)?;
+            known.insert(id, Some(stored(r).ctx(self)?));
+        }
+        Ok(())
     }
 
     pub fn record_rejected(&self, source: &str, line: usize, reason: &str, raw: &str, now: &str) -> Result<()> {

@@ -59,6 +59,18 @@ pub struct Postgres {
     pending: RefCell<pending::Pending>,
     /// The open transaction holds the unit lock (it is a unit of work).
     unit_locked: Cell<bool>,
+    /// Task dedup keys the open unit has seen exist (asked, or written): the
+    /// engine asks before each task it would make, often the same key again
+    /// within a batch. Tasks are never deleted, no other process makes tasks
+    /// while the unit holds the lock, so a key that exists goes on existing
+    /// until the unit ends; forgotten at its end and at any rollback.
+    known_keys: RefCell<std::collections::HashSet<String>>,
+    /// Events looked up ahead in the open unit ([`Postgres::expect_events`]):
+    /// by id, the stored row's (hash, source, line, body), or `None` where no
+    /// such event was stored. Events are written only by units, which hold
+    /// each other off, so the answers hold until the unit ends; this unit's
+    /// own writes update them, and any rollback forgets them.
+    looked_up: RefCell<HashMap<String, Option<log::StoredEvent>>>,
     /// How long a unit waits for another process's (`None`: as long as it takes).
     busy_timeout: Cell<Option<std::time::Duration>>,
     /// A statement failed in the open unit since its last savepoint was
@@ -246,6 +258,8 @@ impl Postgres {
             unit_locked: Cell::new(false),
             tasks_made: Cell::new(false),
             listening: Cell::new(false),
+            known_keys: Default::default(),
+            looked_up: Default::default(),
             pending: Default::default(),
             fence: Cell::new(None),
             fence_length: Cell::new(std::time::Duration::ZERO),
@@ -517,6 +531,8 @@ impl Postgres {
         }
         self.pending.borrow_mut().clear();
         self.reconnect_if_lost()?;
+        self.known_keys.borrow_mut().clear();
+        self.looked_up.borrow_mut().clear();
         self.batch("BEGIN")?;
         self.depth.set(1);
         self.dirty.set(false);
@@ -548,6 +564,8 @@ impl Postgres {
         }
         self.depth.set(0);
         self.unit_locked.set(false);
+        self.known_keys.borrow_mut().clear();
+        self.looked_up.borrow_mut().clear();
         self.dirty.set(false);
         if dirty {
             self.own_ticks.set(self.own_ticks.get() + 1);
@@ -557,6 +575,8 @@ impl Postgres {
 
     pub fn rollback(&self) -> Result<()> {
         self.pending.borrow_mut().clear();
+        self.known_keys.borrow_mut().clear();
+        self.looked_up.borrow_mut().clear();
         if self.depth.get() == 0 {
             return Ok(());
         }
@@ -598,6 +618,9 @@ impl Postgres {
             return Err(self.fault("no nested unit to roll back".into()));
         }
         self.pending.borrow_mut().clear();
+        // A task made or an event recorded in the nested unit is undone with it.
+        self.known_keys.borrow_mut().clear();
+        self.looked_up.borrow_mut().clear();
         let s = depth - 1;
         self.batch(&format!("ROLLBACK TO SAVEPOINT s{s}; RELEASE SAVEPOINT s{s}"))?;
         self.depth.set(depth - 1);
@@ -616,6 +639,11 @@ impl Postgres {
 
     pub fn in_unit(&self) -> bool {
         self.depth.get() > 0
+    }
+
+    /// In a unit of work that holds the unit lock (not a claim's transaction).
+    fn in_locked_unit(&self) -> bool {
+        self.depth.get() > 0 && self.unit_locked.get()
     }
 
     /// Rows gathered for the unit's commit count from when they are gathered.

@@ -5,7 +5,7 @@ use postgres::Row;
 use serde_json::{Map, Value};
 
 use super::pending::StageLog;
-use super::{Postgres, json_map, to_json};
+use super::{PgContext, Postgres, json_map, to_json};
 use crate::error::Result;
 use crate::model::{Account, Contract, Deal, Lead, StageChange, Target};
 use crate::store::backend::{
@@ -166,45 +166,57 @@ impl Postgres {
         now: &str,
         want_before: bool,
     ) -> Result<Option<DealBefore>> {
-        let before = if want_before {
-            self.one("SELECT account_id, is_won FROM deals WHERE id = $1", &[&d.id], |r| {
-                Ok(DealBefore { account_id: r.try_get(0)?, was_won: r.try_get(1)? })
-            })?
-        } else {
-            None
-        };
-        self.exec_kept(
-            concat!(
-                "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, life, life_started_at, stage_epoch)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
-                epoch!(),
-                ")
-                 ON CONFLICT (id) DO UPDATE SET account_id = $2, stage = $3, stage_entered_at = $4, owner = $5, amount = $6,
-                   is_open = $7, is_won = $8, closed_at = $9, data = $10, updated_at = $12, life = $13, life_started_at = $14,
-                   stage_epoch = CASE WHEN deals.stage = $3 AND deals.stage_entered_at = $4 AND deals.is_open = $7
-                                       AND deals.closed_at IS NOT DISTINCT FROM $9 AND deals.account_id = $2
-                                      THEN deals.stage_epoch ELSE ",
-                epoch!(),
-                " END"
-            ),
-            &[
-                &d.id,
-                &d.account_id,
-                &d.stage,
-                &d.stage_entered_at,
-                &d.owner,
-                &d.amount,
-                &is_open,
-                &is_won,
-                &d.closed_at,
-                &to_json(&d.data),
-                &d.created_at,
-                &now,
-                &d.life,
-                &d.life_started_at,
-            ],
-        )?;
-        Ok(before)
+        // The row before the write, when asked for, comes back from the same
+        // statement: a CTE's read sees the table as it was before the upsert,
+        // and a data-modifying CTE always runs to its end.
+        const UPSERT: &str = concat!(
+            "INSERT INTO deals (id, account_id, stage, stage_entered_at, owner, amount, is_open, is_won, closed_at, data, created_at, updated_at, life, life_started_at, stage_epoch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
+            epoch!(),
+            ")
+             ON CONFLICT (id) DO UPDATE SET account_id = $2, stage = $3, stage_entered_at = $4, owner = $5, amount = $6,
+               is_open = $7, is_won = $8, closed_at = $9, data = $10, updated_at = $12, life = $13, life_started_at = $14,
+               stage_epoch = CASE WHEN deals.stage = $3 AND deals.stage_entered_at = $4 AND deals.is_open = $7
+                                   AND deals.closed_at IS NOT DISTINCT FROM $9 AND deals.account_id = $2
+                                  THEN deals.stage_epoch ELSE ",
+            epoch!(),
+            " END"
+        );
+        static WITH_BEFORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "WITH before AS (SELECT account_id, is_won FROM deals WHERE id = $1), up AS ({UPSERT})
+                 SELECT account_id, is_won FROM before"
+            )
+        });
+        let data = to_json(&d.data);
+        let params: super::Params = &[
+            &d.id,
+            &d.account_id,
+            &d.stage,
+            &d.stage_entered_at,
+            &d.owner,
+            &d.amount,
+            &is_open,
+            &is_won,
+            &d.closed_at,
+            &data,
+            &d.created_at,
+            &now,
+            &d.life,
+            &d.life_started_at,
+        ];
+        if !want_before {
+            self.exec_kept(UPSERT, params)?;
+            return Ok(None);
+        }
+        self.in_unit_or_own(|| {
+            self.dirty.set(true);
+            let before = self
+                .one(&WITH_BEFORE, params, |r| Ok(DealBefore { account_id: r.try_get(0)?, was_won: r.try_get(1)? }))?;
+            // The upsert writes its one row (counted as `exec` would count it).
+            self.changes.set(self.changes.get() + 1);
+            Ok(before)
+        })
     }
 
     pub fn open_deal_ids(&self, account_id: &str) -> Result<Vec<String>> {
@@ -352,25 +364,35 @@ impl Postgres {
     pub fn deal_activity_rows(&self, deal_id: &str, since: Option<&str>) -> Result<DealActivityRows> {
         // `at >= $2`, with `''` for "all": every stored time is after it.
         let since = since.unwrap_or("");
-        let per_kind = self.all(
-            "SELECT kind, COUNT(*) FROM activities WHERE deal_id = $1 AND at >= $2 GROUP BY kind ORDER BY kind",
+        // One round trip for the three reads: part 0 the count per kind, part 1
+        // the distinct contacts with their roles, part 2 the latest activity
+        // (`a` sorts as bytes: the three columns it comes from are all COLLATE "C").
+        let rows = self.rows(
+            r#"SELECT 0 AS part, kind AS a, NULL::TEXT AS b, NULL::TEXT AS c, COUNT(*) AS n
+                 FROM activities WHERE deal_id = $1 AND at >= $2 GROUP BY kind
+               UNION ALL
+               SELECT DISTINCT 1, a.contact_id, c.role, c.account_id, NULL::BIGINT
+                 FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
+                 WHERE a.deal_id = $1 AND a.at >= $2 AND a.contact_id IS NOT NULL
+               UNION ALL
+               SELECT 2, MAX(at), NULL, NULL, NULL FROM activities WHERE deal_id = $1 AND at >= $2
+               ORDER BY part, a"#,
             &[&deal_id, &since],
-            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
         )?;
-        let contacts = self.all(
-            "SELECT DISTINCT a.contact_id, c.role, c.account_id FROM activities a LEFT JOIN contacts c ON c.id = a.contact_id
-             WHERE a.deal_id = $1 AND a.at >= $2 AND a.contact_id IS NOT NULL ORDER BY a.contact_id",
-            &[&deal_id, &since],
-            |r| {
-                let (role, account_id): (Option<String>, Option<String>) = (r.try_get(1)?, r.try_get(2)?);
-                Ok((r.try_get(0)?, role.zip(account_id).map(|(role, account_id)| ContactRole { role, account_id })))
-            },
-        )?;
-        let last_activity = self
-            .one("SELECT MAX(at) FROM activities WHERE deal_id = $1 AND at >= $2", &[&deal_id, &since], |r| {
-                r.try_get(0)
-            })?
-            .flatten();
+        let (mut per_kind, mut contacts, mut last_activity) = (Vec::new(), Vec::new(), None);
+        for r in &rows {
+            let part: i32 = r.try_get(0).ctx(self)?;
+            match part {
+                0 => per_kind.push((r.try_get(1).ctx(self)?, r.try_get(4).ctx(self)?)),
+                1 => {
+                    let (role, account_id): (Option<String>, Option<String>) =
+                        (r.try_get(2).ctx(self)?, r.try_get(3).ctx(self)?);
+                    let role = role.zip(account_id).map(|(role, account_id)| ContactRole { role, account_id });
+                    contacts.push((r.try_get(1).ctx(self)?, role));
+                }
+                _ => last_activity = r.try_get(1).ctx(self)?,
+            }
+        }
         Ok(DealActivityRows { per_kind, contacts, last_activity })
     }
 

@@ -127,6 +127,10 @@ impl Postgres {
                 self.changes.set(self.changes.get() + 1);
                 self.tasks_made.set(true);
             }
+            // Made now or already there: the key exists for the rest of the unit.
+            if self.in_locked_unit() {
+                self.known_keys.borrow_mut().insert(t.dedup_key.clone());
+            }
             Ok(id)
         })
     }
@@ -149,9 +153,17 @@ impl Postgres {
     }
 
     pub fn task_key_exists(&self, dedup_key: &str) -> Result<bool> {
+        let in_unit = self.in_locked_unit();
+        if in_unit && self.known_keys.borrow().contains(dedup_key) {
+            return Ok(true);
+        }
         // A pruned task's key still counts (`dealflow prune`).
         let sql = "SELECT 1 FROM tasks WHERE dedup_key = $1 UNION ALL SELECT 1 FROM pruned_task_keys WHERE dedup_key = $1 LIMIT 1";
-        Ok(self.one(sql, &[&dedup_key], |_| Ok(()))?.is_some())
+        let exists = self.one(sql, &[&dedup_key], |_| Ok(()))?.is_some();
+        if exists && in_unit {
+            self.known_keys.borrow_mut().insert(dedup_key.to_string());
+        }
+        Ok(exists)
     }
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {
