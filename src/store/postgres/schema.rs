@@ -253,22 +253,41 @@ CREATE TABLE task_load (
     open BIGINT NOT NULL,
     PRIMARY KEY (role, assignee)
 );
+-- One statement's changes at once (transition tables), not row by row: a
+-- claim of 100 tasks changes the counts once, and a task claimed by the
+-- person it was assigned to changes nothing.
 CREATE FUNCTION task_load_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.assignee IS NOT NULL AND OLD.status IN ('open', 'claimed') THEN
-        UPDATE task_load SET open = open - 1 WHERE role = OLD.role AND assignee = OLD.assignee;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.assignee IS NOT NULL AND NEW.status IN ('open', 'claimed') THEN
-        INSERT INTO task_load (role, assignee, open) VALUES (NEW.role, NEW.assignee, 1)
-        ON CONFLICT (role, assignee) DO UPDATE SET open = task_load.open + 1;
-    END IF;
+    INSERT INTO task_load (role, assignee, open)
+    SELECT role, assignee, SUM(d) FROM (
+        SELECT role, assignee, -1 AS d FROM old_rows WHERE assignee IS NOT NULL AND status IN ('open', 'claimed')
+        UNION ALL
+        SELECT role, assignee, 1 AS d FROM new_rows WHERE assignee IS NOT NULL AND status IN ('open', 'claimed')
+    ) AS change
+    GROUP BY role, assignee
+    HAVING SUM(d) <> 0
+    ORDER BY role, assignee
+    ON CONFLICT (role, assignee) DO UPDATE SET open = task_load.open + EXCLUDED.open;
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER task_load_update AFTER UPDATE OF role, assignee, status ON tasks
-    FOR EACH ROW EXECUTE FUNCTION task_load_update();
+CREATE FUNCTION task_load_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE task_load SET open = task_load.open - gone.n
+    FROM (
+        SELECT role, assignee, COUNT(*) AS n FROM old_rows
+        WHERE assignee IS NOT NULL AND status IN ('open', 'claimed') GROUP BY role, assignee
+    ) AS gone
+    WHERE task_load.role = gone.role AND task_load.assignee = gone.assignee;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER task_load_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION task_load_update();
 CREATE TRIGGER task_load_delete AFTER DELETE ON tasks
-    FOR EACH ROW EXECUTE FUNCTION task_load_update();
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION task_load_delete();
 
 CREATE TABLE assign_turns (
     role TEXT COLLATE "C" NOT NULL,
