@@ -18,6 +18,7 @@
 
 #![cfg(unix)]
 
+mod common;
 mod transcript;
 
 use std::ffi::OsString;
@@ -207,15 +208,7 @@ fn every_command_the_readme_quotes_prints_what_the_readme_says_in_order() {
 /// server `DEALFLOW_TEST_PG` names (SKIPPED without one).
 #[test]
 fn the_postgresql_commands_of_the_readme_print_what_it_says_on_a_real_server() {
-    let Ok(server) = std::env::var("DEALFLOW_TEST_PG") else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: the README's ```console postgres blocks: no PostgreSQL (set DEALFLOW_TEST_PG, see .ci/pg-cluster)"
-        );
-        return;
-    };
-    let db = TestDatabase::create(&server);
+    let Some(db) = common::pg::PgDatabase::create("the README's ```console postgres blocks") else { return };
     run_readme(true, Some(&db.url));
 }
 
@@ -290,33 +283,6 @@ fn run_readme(postgres: bool, db: Option<&str>) {
         failures.len(),
         failures.join("\n")
     );
-}
-
-/// A database of its own on the test server, dropped afterwards.
-struct TestDatabase {
-    url: String,
-    admin: postgres::Config,
-    name: String,
-}
-
-impl TestDatabase {
-    fn create(server: &str) -> TestDatabase {
-        let admin: postgres::Config = server.parse().expect("DEALFLOW_TEST_PG is a PostgreSQL URL");
-        let name = format!("dealflow_readme_{}", std::process::id());
-        let mut client = admin.connect(postgres::NoTls).expect("connect to the DEALFLOW_TEST_PG server");
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (base, _) = server.rsplit_once('/').expect("DEALFLOW_TEST_PG ends in /DATABASE");
-        TestDatabase { url: format!("{base}/{name}"), admin, name }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut client) = self.admin.connect(postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
 }
 
 #[test]
