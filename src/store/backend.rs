@@ -351,7 +351,33 @@ pub struct AppliedBefore {
     pub line: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An access token for the web page and the HTTP API (`dealflow token`).
+/// The store keeps its SHA-256, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRow {
+    /// The public handle (`tok_…`): what `token list` shows and `token revoke` takes.
+    pub id: String,
+    /// The team member it acts as (their key: id, else name).
+    pub person: String,
+    pub label: Option<String>,
+    pub created_at: String,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A signed-in browser: the cookie's SHA-256 is the key; the token it signed
+/// in with (revoking it ends the session) and the form token that guards
+/// its forms against cross-site requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub person: String,
+    pub token_id: String,
+    pub csrf: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredVersion {
     pub version: String,
     pub loaded_at: String,
@@ -646,6 +672,24 @@ pub trait Backend: Send {
     /// Events are never pruned: their ids make applying idempotent, and
     /// `simulate` replays them. Called in a unit of work ([`super::Store::prune`]).
     fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned>;
+
+    // Access (the web page and the HTTP API). Outside units of work.
+
+    /// Every time a rules version was put in force, oldest first.
+    fn rules_loads(&self) -> Result<Vec<StoredVersion>>;
+    /// Keep a new token under `hash` (the SHA-256 of its text, hex).
+    fn create_token(&self, t: &TokenRow, hash: &str) -> Result<()>;
+    /// Every token, revoked ones too, oldest first.
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+    /// The token whose text hashes to `hash`, revoked or not.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;
+    /// Revoke a token (and so its sessions); false when there is no live token `id`.
+    fn revoke_token(&self, id: &str, now: &str) -> Result<bool>;
+    fn touch_token(&self, id: &str, now: &str) -> Result<()>;
+    fn create_session(&self, hash: &str, s: &SessionRow, now: &str) -> Result<()>;
+    /// The live session under `hash`: not expired at `now`, its token not revoked.
+    fn session(&self, hash: &str, now: &str) -> Result<Option<SessionRow>>;
+    fn end_session(&self, hash: &str) -> Result<()>;
 }
 
 /// What [`Backend::prune`] removed (or would remove), by kind.

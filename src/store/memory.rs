@@ -434,6 +434,10 @@ struct Tables {
     load: BTreeMap<(String, String), i64>,
     turns: HashMap<(String, String), i64>,
     handovers: HashMap<String, WaitingHandover>,
+    /// Access tokens with their hashes, oldest first, and sessions by hash
+    /// (written outside units of work: a rollback does not undo them).
+    tokens: Vec<(String, TokenRow)>,
+    sessions: HashMap<String, SessionRow>,
     /// Hands decisions and stage changes to a replay's recorder (see [`Recorder`]).
     recorder: Option<Arc<Mutex<dyn Recorder>>>,
 }
@@ -1886,6 +1890,67 @@ impl Backend for Memory {
             }
             per_role.into_iter().map(|(role, open)| RoleCount { role: role.to_string(), open }).collect()
         }))
+    }
+
+    fn rules_loads(&self) -> Result<Vec<StoredVersion>> {
+        Ok(self.with(|s| s.t.rules_loads.clone()))
+    }
+
+    fn create_token(&self, t: &TokenRow, hash: &str) -> Result<()> {
+        self.with(|s| {
+            if s.t.tokens.iter().any(|(h, r)| h == hash || r.id == t.id) {
+                return Err(Error::Usage(format!("token {} exists already", t.id)));
+            }
+            s.t.tokens.push((hash.to_string(), t.clone()));
+            Ok(())
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let mut all: Vec<TokenRow> = self.with(|s| s.t.tokens.iter().map(|(_, t)| t.clone()).collect());
+        all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        Ok(all)
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
+        Ok(self.with(|s| s.t.tokens.iter().find(|(h, _)| h == hash).map(|(_, t)| t.clone())))
+    }
+
+    fn revoke_token(&self, id: &str, now: &str) -> Result<bool> {
+        Ok(self.with(|s| match s.t.tokens.iter_mut().find(|(_, t)| t.id == id && t.revoked_at.is_none()) {
+            Some((_, t)) => {
+                t.revoked_at = Some(now.to_string());
+                true
+            }
+            None => false,
+        }))
+    }
+
+    fn touch_token(&self, id: &str, now: &str) -> Result<()> {
+        self.with(|s| {
+            if let Some((_, t)) = s.t.tokens.iter_mut().find(|(_, t)| t.id == id) {
+                t.last_used_at = Some(now.to_string());
+            }
+        });
+        Ok(())
+    }
+
+    fn create_session(&self, hash: &str, session: &SessionRow, _now: &str) -> Result<()> {
+        self.with(|s| s.t.sessions.insert(hash.to_string(), session.clone()));
+        Ok(())
+    }
+
+    fn session(&self, hash: &str, now: &str) -> Result<Option<SessionRow>> {
+        Ok(self.with(|s| {
+            let session = s.t.sessions.get(hash).filter(|x| x.expires_at.as_str() > now)?;
+            let live = s.t.tokens.iter().any(|(_, t)| t.id == session.token_id && t.revoked_at.is_none());
+            live.then(|| session.clone())
+        }))
+    }
+
+    fn end_session(&self, hash: &str) -> Result<()> {
+        self.with(|s| s.t.sessions.remove(hash));
+        Ok(())
     }
 
     /// As SQLite's, on what this store keeps (no stage history). Its unit's

@@ -127,6 +127,15 @@ impl Backend for Postgres {
         fn record_rule_health(&self, h: &RuleHealth) -> Result<()>;
         fn clear_rule_health(&self, rules_version: &str, rule: &str) -> Result<()>;
         fn rule_health(&self, rules_version: &str) -> Result<Vec<RuleHealth>>;
+        fn rules_loads(&self) -> Result<Vec<StoredVersion>>;
+        fn create_token(&self, t: &TokenRow, hash: &str) -> Result<()>;
+        fn tokens(&self) -> Result<Vec<TokenRow>>;
+        fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;
+        fn revoke_token(&self, id: &str, now: &str) -> Result<bool>;
+        fn touch_token(&self, id: &str, now: &str) -> Result<()>;
+        fn create_session(&self, hash: &str, s: &SessionRow, now: &str) -> Result<()>;
+        fn session(&self, hash: &str, now: &str) -> Result<Option<SessionRow>>;
+        fn end_session(&self, hash: &str) -> Result<()>;
         fn meta(&self, key: &str) -> Result<Option<String>>;
         fn set_meta(&self, key: &str, value: &str) -> Result<()>;
         fn sweep_epoch(&self) -> Result<i64>;

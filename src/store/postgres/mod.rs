@@ -12,6 +12,7 @@
 //! ([`Postgres::stmt`]). Log rows (events, decisions, stage history) are
 //! gathered and written many to a statement, as SQLite's are (see [`pending`]).
 
+mod access;
 mod backend_impl;
 mod clock;
 mod handovers;

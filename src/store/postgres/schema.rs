@@ -38,7 +38,7 @@ pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -370,5 +370,27 @@ CREATE TABLE pruned_task_keys (
     id BIGINT PRIMARY KEY,
     dedup_key TEXT COLLATE "C" NOT NULL UNIQUE,
     closed_at TEXT COLLATE "C" NOT NULL
+);
+"#;
+
+/// `dealflow serve`: access tokens (kept as their SHA-256) and the browser
+/// sessions signed in with them. SQLite's V12.
+const V4: &str = r#"
+CREATE TABLE api_tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    person TEXT COLLATE "C" NOT NULL,
+    label TEXT,
+    created_at TEXT COLLATE "C" NOT NULL,
+    last_used_at TEXT COLLATE "C",
+    revoked_at TEXT COLLATE "C"
+);
+CREATE TABLE web_sessions (
+    hash TEXT COLLATE "C" PRIMARY KEY,
+    person TEXT COLLATE "C" NOT NULL,
+    token_id TEXT COLLATE "C" NOT NULL REFERENCES api_tokens(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    expires_at TEXT COLLATE "C" NOT NULL
 );
 "#;

@@ -6,6 +6,7 @@
 //! event that fails half way is undone by rolling the batch back and
 //! applying it again with a savepoint per event (see [`crate::ingest`]).
 
+mod access;
 mod backend_impl;
 mod clock;
 mod file_identity;

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -405,6 +405,28 @@ CREATE TABLE pruned_task_keys (
     id INTEGER PRIMARY KEY,
     dedup_key TEXT NOT NULL UNIQUE,
     closed_at TEXT NOT NULL
+);
+"#;
+
+/// `dealflow serve`: access tokens (kept as their SHA-256) and the browser
+/// sessions signed in with them.
+const V12: &str = r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    person TEXT NOT NULL,
+    label TEXT,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE web_sessions (
+    hash TEXT PRIMARY KEY,
+    person TEXT NOT NULL,
+    token_id TEXT NOT NULL REFERENCES api_tokens(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 "#;
 

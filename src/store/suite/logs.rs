@@ -176,6 +176,10 @@ pub fn rules_versions_keep_their_first_files_and_their_loads(s: &Store) {
     s.record_rules_version("v1", &files("one"), "t3").unwrap();
     let current = s.current_rules_version().unwrap().unwrap();
     assert_eq!((current.version.as_str(), current.loaded_at.as_str()), ("v1", "t3"));
+    // Every load in order (the web page's rule versions); the same load twice is kept once.
+    let loads: Vec<(String, String)> = s.rules_loads().unwrap().into_iter().map(|v| (v.version, v.loaded_at)).collect();
+    let want = [("v1", "t1"), ("v2", "t2"), ("v1", "t3")];
+    assert_eq!(loads, want.map(|(v, t)| (v.to_string(), t.to_string())));
 }
 
 fn health(version: &str, rule: &str, line: i64, failures: i64, quarantined: bool) -> RuleHealth {

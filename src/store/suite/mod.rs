@@ -16,6 +16,7 @@
 //! property test, on a fresh store per case). Beside them, [`same_outcome`]
 //! ingests the same events into both backends and compares what they hold.
 
+mod access;
 mod assignment;
 mod clock;
 mod ledger;
@@ -75,6 +76,8 @@ macro_rules! backend_suite {
                 logs::rules_versions_keep_their_first_files_and_their_loads,
                 logs::rule_health_is_kept_per_version_updated_and_cleared,
                 logs::meta_is_a_map_of_text,
+                access::tokens_are_found_by_hash_listed_and_revoked_once,
+                access::a_session_lives_until_it_expires_ends_or_its_token_is_revoked,
                 state::an_account_round_trips_and_an_update_keeps_its_creation,
                 state::accounts_are_listed_short_ids_first_and_counted,
                 state::the_last_contact_only_moves_forward,

@@ -1,0 +1,95 @@
+//! Access to the web page and the HTTP API: tokens (kept as their SHA-256),
+//! browser sessions, and the history of rules versions in force.
+
+use rusqlite::params;
+
+use super::{SqlContext, Sqlite};
+use crate::error::Result;
+use crate::store::backend::{SessionRow, StoredVersion, TokenRow};
+
+const TOKEN_COLUMNS: &str = "id, person, label, created_at, last_used_at, revoked_at";
+
+fn token(r: &rusqlite::Row) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.get(0)?,
+        person: r.get(1)?,
+        label: r.get(2)?,
+        created_at: r.get(3)?,
+        last_used_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+impl Sqlite {
+    pub fn rules_loads(&self) -> Result<Vec<StoredVersion>> {
+        self.all("SELECT version, loaded_at FROM rules_loads ORDER BY seq", [], |r| {
+            Ok(StoredVersion { version: r.get(0)?, loaded_at: r.get(1)? })
+        })
+    }
+
+    pub fn create_token(&self, t: &TokenRow, hash: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO api_tokens (id, hash, person, label, created_at, last_used_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .ctx(self)?
+            .execute(params![t.id, hash, t.person, t.label, t.created_at, t.last_used_at, t.revoked_at])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.all(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"), [], token)
+    }
+
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
+        self.one(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?1"), [hash], token)
+    }
+
+    pub fn revoke_token(&self, id: &str, now: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+            .ctx(self)?
+            .execute(params![id, now])
+            .ctx(self)?;
+        Ok(n == 1)
+    }
+
+    pub fn touch_token(&self, id: &str, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")
+            .ctx(self)?
+            .execute(params![id, now])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn create_session(&self, hash: &str, s: &SessionRow, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO web_sessions (hash, person, token_id, csrf, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .ctx(self)?
+            .execute(params![hash, s.person, s.token_id, s.csrf, now, s.expires_at])
+            .ctx(self)?;
+        Ok(())
+    }
+
+    pub fn session(&self, hash: &str, now: &str) -> Result<Option<SessionRow>> {
+        self.one(
+            "SELECT s.person, s.token_id, s.csrf, s.expires_at FROM web_sessions s
+             JOIN api_tokens t ON t.id = s.token_id
+             WHERE s.hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL",
+            [hash, now],
+            |r| Ok(SessionRow { person: r.get(0)?, token_id: r.get(1)?, csrf: r.get(2)?, expires_at: r.get(3)? }),
+        )
+    }
+
+    pub fn end_session(&self, hash: &str) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM web_sessions WHERE hash = ?1").ctx(self)?.execute([hash]).ctx(self)?;
+        Ok(())
+    }
+}
