@@ -166,6 +166,53 @@ pub fn problems(e: &Error, dir: &Path) -> (Vec<String>, Vec<Option<String>>) {
     }
 }
 
+/// Work a process embedding the engine (`serve`) hands to it: run on the
+/// engine's own thread, between two inbox files, with its store (holding
+/// the engine lease on PostgreSQL) and the playbook in force. A job that
+/// comes while this process is a standby waits until it leads.
+pub type Job = Box<dyn FnOnce(&Store, &Arc<Current>) + Send>;
+
+/// What wakes the engine's thread.
+enum Wake {
+    /// Something changed in the inbox.
+    Inbox,
+    Job(Job),
+}
+
+/// The engine as another part of the process sees it (see [`run_embedded`]):
+/// it takes jobs, and shows the playbook in force.
+#[derive(Clone)]
+pub struct Handle {
+    wake: mpsc::Sender<Wake>,
+    in_force: Arc<arc_swap::ArcSwapOption<Current>>,
+}
+
+impl Handle {
+    /// Hand `job` to the engine's thread; false once the engine has ended.
+    pub fn submit(&self, job: Job) -> bool {
+        self.wake.send(Wake::Job(job)).is_ok()
+    }
+
+    /// The playbook the engine runs with (hot reloads included); `None`
+    /// until it has started (a standby has not).
+    pub fn in_force(&self) -> Option<Arc<Current>> {
+        self.in_force.load_full()
+    }
+}
+
+/// The receiving end of a [`Handle`]: passed to [`run_embedded`].
+pub struct Embedding {
+    wake: mpsc::Receiver<Wake>,
+    handle: Handle,
+}
+
+/// A handle and the embedding [`run_embedded`] takes.
+pub fn embedding() -> (Handle, Embedding) {
+    let (tx, rx) = mpsc::channel();
+    let handle = Handle { wake: tx, in_force: Arc::new(arc_swap::ArcSwapOption::empty()) };
+    (handle.clone(), Embedding { wake: rx, handle })
+}
+
 /// Run until `stop` is set. `notes` receives what happens, from this thread
 /// and the reloader's. On PostgreSQL, watch is the engine in force only while
 /// it holds the engine lease: it waits as a standby while another process
@@ -177,8 +224,20 @@ pub fn run(
     stop: Arc<AtomicBool>,
     notes: Arc<dyn Fn(Note) + Send + Sync>,
 ) -> Result<()> {
+    run_embedded(dir, db, options, stop, notes, embedding().1)
+}
+
+/// [`run`], taking jobs from the [`Handle`] of `embedding` as well.
+pub fn run_embedded(
+    dir: &Path,
+    db: Option<&str>,
+    options: &Options,
+    stop: Arc<AtomicBool>,
+    notes: Arc<dyn Fn(Note) + Send + Sync>,
+    embedding: Embedding,
+) -> Result<()> {
     loop {
-        match run_once(dir, db, options, &stop, notes.clone()) {
+        match run_once(dir, db, options, &stop, notes.clone(), &embedding) {
             Err(e @ Error::LeaseLost { .. }) if !stop.load(Ordering::SeqCst) => {
                 notes(Note::LeaseLost { message: e.to_string() })
             }
@@ -193,6 +252,7 @@ fn run_once(
     options: &Options,
     stop: &Arc<AtomicBool>,
     notes: Arc<dyn Fn(Note) + Send + Sync>,
+    embedding: &Embedding,
 ) -> Result<()> {
     let root = dir.canonicalize().map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
     let mut inbox = Inbox::new(&root);
@@ -247,10 +307,11 @@ fn run_once(
         ],
     };
     let current: Arc<Current> = crate::playbook::current(first);
+    embedding.handle.in_force.store(Some(current.clone()));
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>();
     let look_again = reload_tx.clone();
-    let (inbox_tx, inbox_rx) = mpsc::channel::<()>();
+    let inbox_tx = embedding.handle.wake.clone();
     let watched_root = root.clone();
     let mut debouncer = new_debouncer(options.debounce, None, move |result: DebounceEventResult| {
         let Ok(events) = result else { return };
@@ -267,7 +328,7 @@ fn run_once(
             let _ = reload_tx.send(());
         }
         if inbox {
-            let _ = inbox_tx.send(());
+            let _ = inbox_tx.send(Wake::Inbox);
         }
     })
     .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", root.display())))?;
@@ -359,10 +420,11 @@ fn run_once(
         }
         let wait = [Some(next_scan), next_tick].into_iter().flatten().min().unwrap_or(next_scan);
         let wait = wait.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
-        match inbox_rx.recv_timeout(wait) {
+        match embedding.wake.recv_timeout(wait) {
             // While the database is locked, the retry keeps its pace.
-            Ok(()) if !patience.waiting => next_scan = Instant::now(),
-            Ok(()) => {}
+            Ok(Wake::Inbox) if !patience.waiting => next_scan = Instant::now(),
+            Ok(Wake::Inbox) => {}
+            Ok(Wake::Job(job)) => job(&store, &current),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }

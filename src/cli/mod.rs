@@ -22,6 +22,7 @@ mod status;
 mod tasks;
 mod test;
 mod tick;
+mod token;
 mod time_arg;
 mod warnings;
 mod watch;
@@ -89,6 +90,8 @@ enum Command {
     Explain(explain::Args),
     /// Remove old decisions, stage history, rejected lines and finished tasks (events and task dedup keys stay).
     Prune(prune::Args),
+    /// Access tokens for the web page and the HTTP API (`serve`): create, list, revoke.
+    Token(token::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
         Command::Prune(a) => prune::run(&ctx, a),
+        Command::Token(a) => token::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),

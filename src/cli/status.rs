@@ -17,40 +17,65 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
-    let config = ctx.config()?;
-    let store = ctx.existing_store(&config)?;
-    let loaded = store.current_rules_version()?;
-    let dealflow::store::backend::Counts { accounts, deals, key_accounts } = store.counts()?;
-    let mut open: BTreeMap<String, i64> = config.roles.keys().map(|r| (r.clone(), 0)).collect();
-    for dealflow::store::backend::RoleCount { role, open: n } in store.open_tasks_by_role()? {
-        open.insert(role, n);
+/// What `status` reports, read once for the text and the JSON (and the web page).
+pub struct Status {
+    pub loaded: Option<dealflow::store::backend::StoredVersion>,
+    pub counts: dealflow::store::backend::Counts,
+    pub open: BTreeMap<String, i64>,
+    pub rule_errors: Vec<dealflow::store::backend::DecisionRow>,
+    pub on_disk: Option<String>,
+    pub unstaffed: Vec<String>,
+    pub waiting: Vec<dealflow::store::backend::WaitingHandover>,
+    pub quarantined: Vec<dealflow::store::RuleHealth>,
+    pub location: dealflow::store::Location,
+    pub lease: Option<dealflow::store::backend::LeaseRow>,
+    pub processes: Vec<dealflow::store::backend::ProcessRow>,
+}
+
+impl Status {
+    pub fn gather(ctx: &Context, config: &dealflow::config::Config, store: &dealflow::store::Store) -> Result<Status> {
+        let loaded = store.current_rules_version()?;
+        let counts = store.counts()?;
+        let mut open: BTreeMap<String, i64> = config.roles.keys().map(|r| (r.clone(), 0)).collect();
+        for dealflow::store::backend::RoleCount { role, open: n } in store.open_tasks_by_role()? {
+            open.insert(role, n);
+        }
+        let rule_errors = store.decisions(Some("rule_error"), None)?;
+        // The files on disk may have changed since the rules in force were loaded.
+        let on_disk = read_rule_files(&config.rules_dir()).ok().map(|files| {
+            let mut all = vec![(dealflow::config::CONFIG_FILE.to_string(), config.text.clone())];
+            all.extend(files);
+            version_of(&all)
+        });
+        let quarantined: Vec<_> = match &loaded {
+            Some(v) => store.rule_health(&v.version)?.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
+            None => Vec::new(),
+        };
+        // One engine in force (PostgreSQL): the lease, and the processes seen within a few leases.
+        let recent = 3.0 * config.store.lease_seconds as f64;
+        let processes: Vec<_> = if store.uses_lease() {
+            store.engine_processes()?.into_iter().filter(|p| p.seconds_since_seen.is_some_and(|s| s <= recent)).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Status {
+            loaded,
+            counts,
+            open,
+            rule_errors,
+            on_disk,
+            unstaffed: dealflow::assign::unstaffed_roles(config),
+            waiting: store.waiting_handovers()?,
+            quarantined,
+            location: ctx.location(config),
+            lease: store.engine_lease()?,
+            processes,
+        })
     }
-    let rule_errors = store.decisions(Some("rule_error"), None)?;
-    // The files on disk may have changed since the rules in force were loaded.
-    let on_disk = read_rule_files(&config.rules_dir()).ok().map(|files| {
-        let mut all = vec![(dealflow::config::CONFIG_FILE.to_string(), config.text.clone())];
-        all.extend(files);
-        version_of(&all)
-    });
-    let version = loaded.as_ref().map(|v| v.version.clone());
-    let unstaffed = dealflow::assign::unstaffed_roles(&config);
-    let waiting = store.waiting_handovers()?;
-    let quarantined: Vec<_> = match &version {
-        Some(v) => store.rule_health(v)?.into_iter().filter(|h| h.quarantined_at.is_some()).collect(),
-        None => Vec::new(),
-    };
-    // One engine in force (PostgreSQL): the lease, and the processes seen within a few leases.
-    let location = ctx.location(&config);
-    let lease = store.engine_lease()?;
-    let recent = 3.0 * config.store.lease_seconds as f64;
-    let processes: Vec<_> = if store.uses_lease() {
-        store.engine_processes()?.into_iter().filter(|p| p.seconds_since_seen.is_some_and(|s| s <= recent)).collect()
-    } else {
-        Vec::new()
-    };
-    if args.json {
-        let lease_json = match &lease {
+
+    /// `status --json`.
+    pub fn json(&self, config: &dealflow::config::Config, store: &dealflow::store::Store) -> serde_json::Value {
+        let lease_json = match &self.lease {
             Some(l) => json!({
                 "used": true,
                 "held": l.held,
@@ -68,25 +93,39 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             }),
             None => json!({"used": false, "why": "SQLite: one machine; its writers take turns"}),
         };
-        output::json(&json!({
-            "backend": location.kind(),
+        let dealflow::store::backend::Counts { accounts, deals, key_accounts } = self.counts;
+        json!({
+            "backend": self.location.kind(),
             "lease": lease_json,
-            "processes": processes,
-            "rules_version": version,
-            "rules_loaded_at": loaded.as_ref().map(|v| v.loaded_at.clone()),
-            "rules_on_disk": on_disk,
+            "processes": self.processes,
+            "rules_version": self.loaded.as_ref().map(|v| v.version.clone()),
+            "rules_loaded_at": self.loaded.as_ref().map(|v| v.loaded_at.clone()),
+            "rules_on_disk": self.on_disk,
             "accounts": accounts,
             "deals": deals,
             "key_accounts": key_accounts,
-            "open_tasks": open,
-            "rule_errors": rule_errors.len(),
-            "unstaffed_roles": unstaffed,
-            "waiting_handovers": waiting,
-            "quarantined_rules": quarantined,
+            "open_tasks": self.open,
+            "rule_errors": self.rule_errors.len(),
+            "unstaffed_roles": self.unstaffed,
+            "waiting_handovers": self.waiting,
+            "quarantined_rules": self.quarantined,
             "database": store.path().display().to_string(),
-        }))?;
+        })
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
+    let config = ctx.config()?;
+    let store = ctx.existing_store(&config)?;
+    let status = Status::gather(ctx, &config, &store)?;
+    if args.json {
+        output::json(&status.json(&config, &store))?;
         return Ok(Outcome::Ok);
     }
+    let Status { loaded, counts, open, rule_errors, on_disk, waiting, quarantined, location, lease, processes, .. } =
+        status;
+    let version = loaded.as_ref().map(|v| v.version.clone());
+    let dealflow::store::backend::Counts { accounts, deals, key_accounts } = counts;
     match &loaded {
         Some(v) => println!("rules version {} (loaded {})", v.version, v.loaded_at),
         None => println!("no rules loaded yet"),

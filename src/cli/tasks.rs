@@ -87,7 +87,7 @@ enum Action {
     },
 }
 
-fn check_role(config: &Config, role: &str) -> Result<()> {
+pub fn check_role(config: &Config, role: &str) -> Result<()> {
     if !config.has_role(role) {
         let h = dealflow::error::hint(role, config.roles.keys().map(String::as_str));
         anyhow::bail!(
@@ -108,7 +108,7 @@ fn check_role(config: &Config, role: &str) -> Result<()> {
 /// `who` is a name or an id (`[[team]] id`); returns what the store keeps
 /// for them ([`dealflow::config::Person::key`]). A name two people share
 /// says nobody: refused, with their ids, even with `--outside`.
-fn worker(config: &Config, who: &str, outside: bool) -> Result<String> {
+pub fn worker(config: &Config, who: &str, outside: bool) -> Result<String> {
     match config.lookup_person(who) {
         Lookup::Found(p) => return Ok(p.key().to_string()),
         Lookup::Ambiguous(_) => anyhow::bail!("{}; nothing was changed", config.ambiguous(who)),
@@ -145,12 +145,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             check_role(&config, &role)?;
             let who = worker(&config, &who, outside)?;
             let store = ctx.store(&config)?;
-            adopt_named_tasks(&config, &store, &role, &who)?;
-            let take = |n: u64| {
-                let now = Utc::now();
-                let n = n.min(MAX_CLAIM_BATCH as u64) as usize;
-                store.claim_up_to(&role, &who, &stamp(now), config.tasks.lapsed_before(now).as_deref(), n)
-            };
+            let take = |n: u64| claim_now(&config, &store, &role, &who, n);
             // The first claim waits (up to `wait`) for a task to come; the later steps of --count do not.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
             let waited = std::cell::Cell::new(wait == 0);
@@ -232,6 +227,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     }
 }
 
+/// Claim up to `n` (at most [`MAX_CLAIM_BATCH`]) open tasks of `role` for
+/// `who` (a key), the most urgent first, in one step.
+pub fn claim_now(
+    config: &Config,
+    store: &dealflow::store::Store,
+    role: &str,
+    who: &str,
+    n: u64,
+) -> dealflow::error::Result<Vec<Task>> {
+    adopt_named_tasks(config, store, role, who).map_err(|e| dealflow::error::Error::Usage(e.to_string()))?;
+    let now = Utc::now();
+    let n = n.min(MAX_CLAIM_BATCH as u64) as usize;
+    store.claim_up_to(role, who, &stamp(now), config.tasks.lapsed_before(now).as_deref(), n)
+}
+
 fn print_claimed(t: &Task, who: &str) {
     println!(
         "claimed task {} for {}: {} (due {}, {})",
@@ -253,21 +263,34 @@ fn close(
     json: bool,
 ) -> Result<Outcome> {
     let store = ctx.existing_store(config)?;
-    // A claim stored under the person's name before they had an id is theirs.
-    let who = match (who, store.task(id)?.and_then(|t| t.claimed_by)) {
-        (Some(who), Some(holder)) if holder != who && config.same_person(&holder, &who) => Some(holder),
-        (who, _) => who,
-    };
-    let task = match store.close_task_as(id, status, who.as_deref(), outcome.as_deref(), &now_stamp())? {
-        Ok(task) => task,
-        Err(held) => anyhow::bail!("{}", held_by_another(&held, who.as_deref().unwrap_or_default(), config)),
-    };
+    let task = close_as(config, &store, id, status, outcome.as_deref(), who)?;
     if json {
         output::json(&output::task_json(config, &task))?;
     } else {
         println!("task {} {}: {}", task.id, task.status, output::printable(&task.title));
     }
     Ok(Outcome::Ok)
+}
+
+/// Close task `id` as `who` (a key; `None`: whoever holds it), refused when
+/// someone else holds it.
+pub fn close_as(
+    config: &Config,
+    store: &dealflow::store::Store,
+    id: i64,
+    status: TaskStatus,
+    outcome: Option<&str>,
+    who: Option<String>,
+) -> Result<Task> {
+    // A claim stored under the person's name before they had an id is theirs.
+    let who = match (who, store.task(id)?.and_then(|t| t.claimed_by)) {
+        (Some(who), Some(holder)) if holder != who && config.same_person(&holder, &who) => Some(holder),
+        (who, _) => who,
+    };
+    match store.close_task_as(id, status, who.as_deref(), outcome, &now_stamp())? {
+        Ok(task) => Ok(task),
+        Err(held) => anyhow::bail!("{}", held_by_another(&held, who.as_deref().unwrap_or_default(), config)),
+    }
 }
 
 /// Why `who` may not close a task someone else has claimed.
@@ -304,6 +327,24 @@ fn list(
     }
     let store = ctx.existing_store(config)?;
     let status = status.as_deref().and_then(TaskStatus::parse);
+    let tasks = list_tasks(config, &store, role, assignee, status)?;
+    if json {
+        output::json(&tasks.iter().map(|t| output::task_json(config, t)).collect::<Vec<_>>())?;
+    } else {
+        let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
+        print_table(config, &tasks, &names);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The tasks `tasks --role --assignee --status` lists, most urgent first.
+pub fn list_tasks(
+    config: &Config,
+    store: &dealflow::store::Store,
+    role: Option<String>,
+    assignee: Option<String>,
+    status: Option<TaskStatus>,
+) -> Result<Vec<Task>> {
     // A person on the team is found by name or id, and so are their tasks
     // stored under their name before they had an id; anyone else as written.
     let person = match &assignee {
@@ -314,7 +355,7 @@ fn list(
         },
         None => None,
     };
-    let tasks = match person {
+    Ok(match person {
         Some(p) if p.id.is_some() => {
             let mut tasks = store.tasks(&TaskFilter { role, assignee: None, status, subject: None })?;
             tasks.retain(|t| t.assignee.as_deref().is_some_and(|a| config.find_person(a) == Some(p)));
@@ -322,14 +363,7 @@ fn list(
         }
         Some(p) => store.tasks(&TaskFilter { role, assignee: Some(p.key().to_string()), status, subject: None })?,
         None => store.tasks(&TaskFilter { role, assignee, status, subject: None })?,
-    };
-    if json {
-        output::json(&tasks.iter().map(|t| output::task_json(config, t)).collect::<Vec<_>>())?;
-    } else {
-        let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
-        print_table(config, &tasks, &names);
-    }
-    Ok(Outcome::Ok)
+    })
 }
 
 fn print_table(config: &Config, tasks: &[Task], names: &[String]) {
