@@ -16,14 +16,15 @@ mod init;
 mod listing;
 mod output;
 mod prune;
+mod serve;
 pub mod signals;
 mod simulate;
 mod status;
 mod tasks;
 mod test;
 mod tick;
-mod token;
 mod time_arg;
+mod token;
 mod warnings;
 mod watch;
 
@@ -72,6 +73,8 @@ enum Command {
     Run(watch::RunArgs),
     /// Stay running: hot-reload config and rules, process inbox files as they appear, tick.
     Watch(watch::WatchArgs),
+    /// Everything `watch` does, and the team's web page and HTTP API from the same process.
+    Serve(serve::Args),
     /// Let time pass: run the time rules at a business time (--now) or now.
     Tick(tick::Args),
     /// What candidate rules would have changed: replay the stored history under them (the database is only read).
@@ -99,7 +102,10 @@ enum Command {
 impl Command {
     /// Whether the command looks at the stop flag and stops cleanly on SIGINT and SIGTERM.
     fn stops_cleanly(&self) -> bool {
-        matches!(self, Command::Ingest(_) | Command::Import(_) | Command::Run(_) | Command::Watch(_))
+        matches!(
+            self,
+            Command::Ingest(_) | Command::Import(_) | Command::Run(_) | Command::Watch(_) | Command::Serve(_)
+        )
     }
 }
 
@@ -143,6 +149,7 @@ pub fn main() -> ExitCode {
         Command::Import(a) => import::run(&ctx, a),
         Command::Run(a) => watch::run(&ctx, a),
         Command::Watch(a) => watch::watch(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
         Command::Tick(a) => tick::run(&ctx, a),
         Command::Test(a) => test::run(&ctx, a),
         Command::Simulate(a) => simulate::run(&ctx, a),

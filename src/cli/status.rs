@@ -54,7 +54,11 @@ impl Status {
         // One engine in force (PostgreSQL): the lease, and the processes seen within a few leases.
         let recent = 3.0 * config.store.lease_seconds as f64;
         let processes: Vec<_> = if store.uses_lease() {
-            store.engine_processes()?.into_iter().filter(|p| p.seconds_since_seen.is_some_and(|s| s <= recent)).collect()
+            store
+                .engine_processes()?
+                .into_iter()
+                .filter(|p| p.seconds_since_seen.is_some_and(|s| s <= recent))
+                .collect()
         } else {
             Vec::new()
         };

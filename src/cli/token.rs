@@ -102,7 +102,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
                 println!("no tokens (make one with `dealflow token create --as NAME`)");
             } else {
                 let mut t = output::table(&["ID", "PERSON", "LABEL", "CREATED", "LAST USED", "REVOKED"]);
-                t.whole(&["ID", "CREATED", "LAST USED", "REVOKED"]).min("LABEL", 12).drop_first(&["LABEL", "LAST USED"]);
+                t.whole(&["ID", "CREATED", "LAST USED", "REVOKED"])
+                    .min("LABEL", 12)
+                    .drop_first(&["LABEL", "LAST USED"]);
                 for row in &tokens {
                     t.add_row(vec![
                         row.id.clone(),
@@ -121,7 +123,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             if !store.revoke_token(&id, &now_stamp())? {
                 let known = store.tokens()?;
                 match known.iter().find(|t| t.id == id) {
-                    Some(t) => anyhow::bail!("token {id} was revoked already, at {}", t.revoked_at.as_deref().unwrap_or("?")),
+                    Some(t) => {
+                        anyhow::bail!("token {id} was revoked already, at {}", t.revoked_at.as_deref().unwrap_or("?"))
+                    }
                     None => {
                         let h = dealflow::error::hint(&id, known.iter().map(|t| t.id.as_str()));
                         anyhow::bail!("no token {id}{h} (`dealflow token list` shows them)")

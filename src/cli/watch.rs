@@ -35,7 +35,7 @@ pub struct RunArgs {
 
 /// One line per note on standard error (a rule's source is shown as lines);
 /// the reload lines are the fixed contract.
-fn print(note: Note) {
+pub fn print(note: Note) {
     match note {
         Note::Started { version, files } => {
             eprintln!("watching: rules {version} ({files} files) in force; Ctrl-C stops")
