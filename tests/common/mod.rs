@@ -14,6 +14,7 @@
 pub mod events;
 pub mod pg;
 pub mod watching;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,304 @@
+//! `dealflow serve` against the running binary on a loopback port: the API's
+//! JSON is the CLI's, who may do what, events posted are applied as ingest
+//! applies them, the page signs in, claims and says why, and text from
+//! events is shown as text.
+
+mod common;
+
+use common::web::{Serving, bearer, csrf_of, token};
+use common::{Workspace, event, example};
+use serde_json::{Value, json};
+
+/// A workspace with the example quarter ingested.
+fn quarter() -> Workspace {
+    let ws = Workspace::new();
+    ws.ingest_file(&example("quarter.jsonl"));
+    ws
+}
+
+#[test]
+fn the_api_answers_with_the_cli_json_and_only_to_a_token() {
+    let ws = quarter();
+    let ana = token(&ws, "Ana Ruiz");
+    let mut web = Serving::start(&ws);
+    let auth = bearer(&ana);
+    let a = web.get("/api/status", &[]).status(401);
+    assert!(a.json()["error"].as_str().unwrap().contains("Authorization: Bearer"), "{}", a.body);
+    web.get("/api/status", &[("Authorization", "Bearer dft_not_a_token")]).status(401);
+
+    let api = web.get("/api/status", &[("Authorization", &auth)]).status(200).json();
+    let cli = ws.run(&["status", "--json"]).success().json();
+    assert_eq!(api, cli);
+    for query in ["", "?role=sales_rep", "?assignee=Ana%20Ruiz", "?status=open", "?role=account_manager&status=open"] {
+        let api = web.get(&format!("/api/tasks{query}"), &[("Authorization", &auth)]).status(200).json();
+        let mut args = vec!["tasks", "--json"];
+        let pairs: Vec<(String, String)> = query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                (format!("--{k}"), v.replace("%20", " "))
+            })
+            .collect();
+        for (k, v) in &pairs {
+            args.push(k);
+            args.push(v);
+        }
+        let cli = ws.run(&args).success().json();
+        assert!(!cli.as_array().unwrap().is_empty(), "{query}: the example has such tasks");
+        assert_eq!(api, cli, "GET /api/tasks{query}");
+    }
+    let a = web.get("/api/tasks?role=nobody", &[("Authorization", &auth)]).status(400);
+    assert!(a.json()["error"].as_str().unwrap().contains("unknown role"), "{}", a.body);
+    // A revoked token is refused at once.
+    let id = ws.run(&["token", "list", "--json"]).success().json()[0]["id"].as_str().unwrap().to_string();
+    ws.run(&["token", "revoke", &id]).success();
+    let a = web.get("/api/status", &[("Authorization", &auth)]).status(401);
+    assert!(a.json()["error"].as_str().unwrap().contains("revoked"), "{}", a.body);
+    assert_eq!(web.watching.stop(), 0, "{}", web.watching.seen.join("\n"));
+}
+
+#[test]
+fn claims_and_closes_follow_the_rules_of_the_cli_and_a_manager_closes_any() {
+    let ws = quarter();
+    let (ana, ben, farah) = (token(&ws, "Ana Ruiz"), token(&ws, "Ben Okafor"), token(&ws, "Farah Haddad"));
+    let web = Serving::start(&ws);
+    let json_type = ("Content-Type", "application/json");
+    let claim = |who: &str| {
+        web.post("/api/tasks/claim", &[("Authorization", &bearer(who)), json_type], r#"{"role": "sales_rep"}"#)
+    };
+    // Writes take a token, not a browser session.
+    web.post("/api/tasks/claim", &[json_type], r#"{"role": "sales_rep"}"#).status(401);
+    let claimed = claim(&ana).status(200).json();
+    assert_eq!(claimed["status"], "claimed");
+    assert_eq!(claimed["claimed_by"], "Ana Ruiz");
+    let id = claimed["id"].as_i64().unwrap();
+    let stored: Vec<Value> = common::array(ws.run(&["tasks", "--json", "--status", "claimed"]).success().json());
+    assert_eq!(stored, vec![claimed.clone()], "the claim is the one stored, in the CLI's words");
+
+    // Ben may not close what Ana holds; nothing changes.
+    let a = web
+        .post(
+            &format!("/api/tasks/{id}/done"),
+            &[("Authorization", &bearer(&ben)), json_type],
+            r#"{"outcome": "mine now"}"#,
+        )
+        .status(409);
+    assert!(a.json()["error"].as_str().unwrap().contains("claimed by Ana Ruiz"), "{}", a.body);
+    assert_eq!(ws.task_titled(claimed["title"].as_str().unwrap())["status"], "claimed");
+    // A cancel says why.
+    web.post(&format!("/api/tasks/{id}/cancel"), &[("Authorization", &bearer(&ana)), json_type], r#"{"reason": " "}"#)
+        .status(400);
+    web.post("/api/tasks/999999/done", &[("Authorization", &bearer(&ana)), json_type], "{}").status(404);
+    // The sales manager may close anyone's.
+    let done = web
+        .post(
+            &format!("/api/tasks/{id}/done"),
+            &[("Authorization", &bearer(&farah)), json_type],
+            r#"{"outcome": "called"}"#,
+        )
+        .status(200)
+        .json();
+    assert_eq!((done["status"].as_str(), done["outcome"].as_str()), (Some("done"), Some("called")));
+    // Closed twice: refused, as the CLI refuses it.
+    web.post(&format!("/api/tasks/{id}/done"), &[("Authorization", &bearer(&ana)), json_type], "{}").status(409);
+
+    // With a count, an array.
+    let many = web
+        .post(
+            "/api/tasks/claim",
+            &[("Authorization", &bearer(&ben)), json_type],
+            r#"{"role": "sales_rep", "count": 3}"#,
+        )
+        .status(200)
+        .json();
+    assert_eq!(many.as_array().unwrap().len(), 3);
+    assert!(many.as_array().unwrap().iter().all(|t| t["claimed_by"] == "Ben Okafor"));
+}
+
+#[test]
+fn events_posted_are_applied_as_ingest_applies_them_and_answered_once_committed() {
+    let ws = Workspace::new();
+    let twin = Workspace::new();
+    let lines = [
+        event("account.upserted", "2026-03-02T09:00:00Z", json!({"id": "A-1", "name": "Acme", "region": "West"})),
+        "{ not json".to_string(),
+        event("lead.created", "2026-03-02T10:00:00Z", json!({"id": "L-1", "company": "Acme", "source": "web"})),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    // Nothing to claim yet: 204, as `tasks claim` exits 0 saying so.
+    let json_type = ("Content-Type", "application/json");
+    web.post("/api/tasks/claim", &[("Authorization", &bearer(&ana)), json_type], r#"{"role": "sales_rep"}"#)
+        .status(204);
+    // Without a token nothing is applied.
+    web.post("/api/events", &[], &body).status(401);
+    assert_eq!(ws.status()["accounts"], 0);
+
+    let mut api = web.post("/api/events", &[("Authorization", &bearer(&ana))], &body).status(200).json();
+    let mut cli = twin.run(&["ingest", "--json", twin.event_file(&lines).to_str().unwrap()]).code(2).json();
+    // The same, but for where the rejected line came from.
+    let source = api["rejections"][0]["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("api ") && source.ends_with("(Ana Ruiz)"), "{source}");
+    assert_eq!(api["rejections"][0]["line"], 2);
+    api["rejections"][0]["source"] = Value::Null;
+    cli["rejections"][0]["source"] = Value::Null;
+    assert_eq!(api, cli);
+    assert_eq!(api["applied"], 2);
+    // Committed before the answer: another process sees them at once.
+    assert_eq!(ws.account("A-1")["name"], "Acme");
+    assert_eq!(common::titles(&ws.tasks()), common::titles(&twin.tasks()));
+    // Sent again: duplicates, applied once.
+    let again = web.post("/api/events", &[("Authorization", &bearer(&ana))], &body).status(200).json();
+    assert_eq!((again["applied"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)));
+}
+
+#[test]
+fn the_page_signs_in_claims_a_task_and_says_why_it_exists() {
+    let ws = quarter();
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    // Not signed in: to the sign-in page, and back after it.
+    let a = web.get("/queue", &[]).status(303);
+    assert_eq!(a.location.as_deref(), Some("/signin?next=%2Fqueue"));
+    let bad = web.post_form("/signin", &[], &[("token", "dft_wrong"), ("next", "/queue")]).status(303);
+    assert!(bad.location.unwrap().starts_with("/signin?"), "a wrong token goes back to the sign-in page");
+    let a = web.post_form("/signin", &[], &[("token", &ana), ("next", "/queue")]).status(303);
+    let set = a.set_cookie.join("; ");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "the session cookie is {flag}: {set}");
+    }
+    let cookie = web.sign_in(&ana);
+    let session = [("Cookie", cookie.as_str())];
+
+    let queue = web.get("/queue", &session).status(200).body;
+    assert!(queue.contains("Ana Ruiz"), "signed in as Ana");
+    assert!(queue.contains("Claim the next sales_rep task"), "her role's queue by default");
+    let csrf = csrf_of(&queue);
+    // A form without the session's form token, or from another site, is refused.
+    web.post_form("/tasks/claim", &session, &[("csrf", "0000"), ("role", "sales_rep"), ("back", "/queue")]).status(403);
+    let from_elsewhere = [session[0], ("Origin", "https://evil.example")];
+    web.post_form("/tasks/claim", &from_elsewhere, &[("csrf", &csrf), ("role", "sales_rep"), ("back", "/queue")])
+        .status(403);
+    assert!(common::array(ws.run(&["tasks", "--json", "--status", "claimed"]).json()).is_empty(), "nothing claimed");
+
+    let a = web
+        .post_form("/tasks/claim", &session, &[("csrf", &csrf), ("role", "sales_rep"), ("back", "/queue")])
+        .status(303);
+    let claimed = common::array(ws.run(&["tasks", "--json", "--status", "claimed"]).json());
+    assert_eq!(claimed.len(), 1);
+    let task = &claimed[0];
+    assert_eq!(task["claimed_by"], "Ana Ruiz");
+    let id = task["id"].as_i64().unwrap();
+    let back = a.location.unwrap();
+    assert!(back.starts_with("/queue?msg=claimed%20task%20"), "{back}");
+    let queue = web.get(&back, &session).status(200).body;
+    assert!(queue.contains(&format!("claimed task {id}")), "the page says what happened");
+
+    // Why it exists: the rule, its reason, and the rule's text as it was.
+    let page = web.get(&format!("/tasks/{id}"), &session).status(200).body;
+    let rule = task["rule"].as_str().unwrap();
+    let function = rule.rsplit("::").next().unwrap();
+    assert!(page.contains("Why it exists"), "{page}");
+    assert!(page.contains(&html_text(task["reason"].as_str().unwrap())), "the reason");
+    assert!(page.contains(&format!("fn {function}(")), "the rule's text");
+    let explain = ws.run(&["explain", "task", &id.to_string(), "--json"]).success().json();
+    for entry in explain["timeline"].as_array().unwrap() {
+        assert!(page.contains(&html_text(entry["what"].as_str().unwrap())), "timeline entry {entry}");
+    }
+
+    // Done, with an outcome, from the task's page.
+    let page_csrf = csrf_of(&page);
+    web.post_form(
+        &format!("/tasks/{id}/done"),
+        &session,
+        &[("csrf", &page_csrf), ("outcome", "left a voicemail"), ("back", &format!("/tasks/{id}"))],
+    )
+    .status(303);
+    let after = ws.run(&["tasks", "--json", "--status", "done"]).success().json();
+    assert_eq!(after[0]["outcome"], "left a voicemail");
+
+    // Signed out: the cookie no longer opens the page.
+    web.post_form("/signout", &session, &[("csrf", &page_csrf)]).status(303);
+    web.get("/queue", &session).status(303);
+}
+
+#[test]
+fn every_page_shows_text_from_events_as_text() {
+    let ws = Workspace::new();
+    let hostile = "<img src=x onerror=alert(1)>";
+    ws.ingest(&[
+        event("account.upserted", "2026-03-02T09:00:00Z", json!({"id": "A-1", "name": hostile, "region": "West"})),
+        event("lead.created", "2026-03-02T10:00:00Z", json!({"id": "L-1", "company": hostile, "source": hostile})),
+    ]);
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    let cookie = web.sign_in(&ana);
+    let session = [("Cookie", cookie.as_str())];
+    let id = ws.tasks()[0]["id"].as_i64().unwrap();
+    for path in ["/", "/queue?role=sales_rep", &format!("/tasks/{id}"), "/accounts/A-1", "/rules"] {
+        let page = web.get(path, &session).status(200).body;
+        assert!(!page.contains("<img"), "{path} shows markup from an event:\n{page}");
+    }
+    let page = web.get(&format!("/tasks/{id}"), &session).body;
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "the name is there, as text");
+}
+
+#[test]
+fn the_rules_page_lists_versions_and_what_changed_between_two() {
+    let ws = quarter();
+    let ana = token(&ws, "Ana Ruiz");
+    let mut web = Serving::start(&ws);
+    ws.edit("rules/tasks_sales.rhai", "due_in_days: 2", "due_in_days: 3");
+    let reloaded = web.watching.expect("rules reloaded: ");
+    let new = common::watching::version_of(&reloaded);
+    let cookie = web.sign_in(&ana);
+    let session = [("Cookie", cookie.as_str())];
+    let page = web.get("/rules", &session).status(200).body;
+    assert!(page.contains(&new) && page.contains("(in force now)"), "{page}");
+    let at = page.find("/rules/diff?").expect("a link to what changed");
+    let href = page[at..].split('"').next().unwrap().replace("&amp;", "&");
+    let diff = web.get(&href, &session).status(200).body;
+    assert!(diff.contains("rules/tasks_sales.rhai"), "{diff}");
+    assert!(diff.contains("- ") && diff.contains("due_in_days: 2") && diff.contains("due_in_days: 3"), "{diff}");
+    assert!(!diff.contains("<h2>config.toml</h2>"), "only the file that changed");
+}
+
+/// Text as maud writes it into a page.
+fn html_text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[test]
+fn tokens_are_made_for_the_team_kept_hashed_and_revoked_once() {
+    let ws = Workspace::new();
+    let out = ws.run(&["token", "create", "--as", "Ana Rui"]).code(1);
+    assert!(out.stderr.contains("not on the team") && out.stderr.contains("Ana Ruiz"), "{}", out.stderr);
+    let made = ws.run(&["token", "create", "--as", "Ana Ruiz", "--label", "laptop"]).success();
+    let text = made.stdout.trim().to_string();
+    assert!(text.starts_with("dft_") && text.len() > 60, "{text}");
+    assert!(made.stderr.contains("not shown again"), "{}", made.stderr);
+    let listed = ws.run(&["token", "list", "--json"]).success().json();
+    assert_eq!(listed[0]["person"], "Ana Ruiz");
+    assert_eq!(listed[0]["label"], "laptop");
+    assert!(!listed.to_string().contains(&text), "the token's text is never shown again");
+    let hash = ws.run(&["token", "list", "--json"]).json(); // the store read once more: its files are written
+    assert_eq!(hash.as_array().unwrap().len(), 1);
+    for file in ["dealflow.db", "dealflow.db-wal"] {
+        let bytes = std::fs::read(ws.path(file)).unwrap_or_default();
+        assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()), "{file} keeps only the token's hash");
+    }
+    let all: Vec<u8> =
+        ["dealflow.db", "dealflow.db-wal"].iter().flat_map(|f| std::fs::read(ws.path(f)).unwrap_or_default()).collect();
+    assert!(all.windows(6).any(|w| w == b"laptop"), "the check reads where the rows are");
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    let table = ws.run(&["token", "list"]).success().stdout;
+    assert!(table.contains(&id) && table.contains("Ana Ruiz"), "{table}");
+    ws.run(&["token", "revoke", &id]).success();
+    let again = ws.run(&["token", "revoke", &id]).code(1);
+    assert!(again.stderr.contains("revoked already"), "{}", again.stderr);
+    let typo = ws.run(&["token", "revoke", "tok_nope"]).code(1);
+    assert!(typo.stderr.contains("no token tok_nope"), "{}", typo.stderr);
+}
