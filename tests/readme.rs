@@ -87,7 +87,7 @@ impl FreshClone {
 
     /// `sh -c SCRIPT` in the clone, its stdout and stderr one pipe, as a
     /// terminal interleaves them (a `|` in the script still pipes stdout only).
-    fn run(&self, script: &str) -> Ran {
+    fn run(&self, script: &str, url: Option<&str>) -> Ran {
         let (mut output, writer) = std::io::pipe().expect("pipe");
         let mut child = {
             // The command holds the pipe's write ends: it goes before reading, or the read never ends.
@@ -102,6 +102,7 @@ impl FreshClone {
                 .env_remove("COLUMNS")
                 .stdin(Stdio::null())
                 .envs(self.db.iter().map(|db| ("DEALFLOW_DB", db)))
+                .envs(url.map(|u| ("DEALFLOW_URL", u)))
                 .stdout(writer.try_clone().expect("pipe"))
                 .stderr(writer)
                 .process_group(0);
@@ -129,6 +130,53 @@ impl FreshClone {
         let text = reader.join().expect("reader thread").expect("read the output");
         let text = String::from_utf8_lossy(&text).into_owned();
         Ran { code: status.map(|s| s.code()), lines: transcript::normalize(text.lines()) }
+    }
+}
+
+/// `dealflow serve` on a free loopback port in the clone; stopped (SIGTERM) when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Server {
+    fn start(clone: &FreshClone) -> Server {
+        use std::io::BufRead as _;
+        let mut child = Command::new("dealflow")
+            .args(["serve", "--listen", "127.0.0.1:0", "--debounce-ms", "50", "--settle-ms", "50"])
+            .current_dir(clone.dir())
+            .env("PATH", &clone.path)
+            .env_remove("DEALFLOW_DIR")
+            .env_remove("DEALFLOW_DB")
+            .envs(clone.db.iter().map(|db| ("DEALFLOW_DB", db)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dealflow serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("its stderr")).lines();
+        let mut url = None;
+        // Where it serves, then the engine's start: then it takes requests and events.
+        for line in lines.by_ref() {
+            let line = line.expect("read serve's stderr");
+            if let Some(rest) = line.strip_prefix("serving ") {
+                url = Some(rest.split('/').take(3).collect::<Vec<_>>().join("/"));
+            }
+            if line.starts_with("watching: ") {
+                break;
+            }
+        }
+        // Its later lines are read and dropped, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, url: url.expect("serve says where it serves") }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the server this test started.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
     }
 }
 
@@ -228,7 +276,15 @@ fn run_readme(postgres: bool, db: Option<&str>) {
     let (mut output_failures, mut failures) = (Vec::new(), Vec::new());
     let mut replacements = Vec::new();
     let mut printed = Vec::new();
+    // `dealflow serve`, while the commands of ```console serve blocks run.
+    let mut server: Option<Server> = None;
     for cmd in commands {
+        if cmd.serve && server.is_none() {
+            server = Some(Server::start(&clone));
+        } else if !cmd.serve {
+            server = None;
+        }
+        let url = server.as_ref().map(|s| s.url.clone());
         let expected = doc.expected(cmd);
         let at = format!("README.md:{}: $ {}", cmd.line + 1, cmd.text);
         match plan(&cmd.text) {
@@ -238,7 +294,7 @@ fn run_readme(postgres: bool, db: Option<&str>) {
             }
             Ok(Plan::Skip) => {}
             Ok(Plan::Run(script)) => {
-                let ran = clone.run(&script);
+                let ran = clone.run(&script, url.as_deref());
                 let output_ok = transcript::all_match(&expected, &ran.lines);
                 let text = report(&at, &expected, &ran, output_ok);
                 match (ran.code == Some(Some(0)), output_ok) {

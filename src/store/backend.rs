@@ -679,7 +679,7 @@ pub trait Backend: Send {
     fn rules_loads(&self) -> Result<Vec<StoredVersion>>;
     /// Keep a new token under `hash` (the SHA-256 of its text, hex).
     fn create_token(&self, t: &TokenRow, hash: &str) -> Result<()>;
-    /// Every token, revoked ones too, oldest first.
+    /// Every token, revoked ones too, in the order they were made.
     fn tokens(&self) -> Result<Vec<TokenRow>>;
     /// The token whose text hashes to `hash`, revoked or not.
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;

@@ -1907,9 +1907,7 @@ impl Backend for Memory {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>> {
-        let mut all: Vec<TokenRow> = self.with(|s| s.t.tokens.iter().map(|(_, t)| t.clone()).collect());
-        all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
-        Ok(all)
+        Ok(self.with(|s| s.t.tokens.iter().map(|(_, t)| t.clone()).collect()))
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {

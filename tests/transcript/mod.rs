@@ -11,6 +11,11 @@
 //! A ` ```console postgres ` block is a transcript too, run only against a
 //! PostgreSQL server, with `DEALFLOW_DB` naming a fresh database on it.
 //!
+//! A ` ```console serve ` block is a transcript run while `dealflow serve`
+//! runs in the same folder (started by the test on a free loopback port
+//! before the block's first command, stopped after its last one), with
+//! `DEALFLOW_URL` naming it (`http://127.0.0.1:PORT`).
+//!
 //! Other shell blocks (` ```sh `, ` ```bash `, ` ```shell `) are shown and
 //! not run; so that nothing in them reads as checked output, they may not
 //! hold a line that is only a `#` comment (the old way of quoting output).
@@ -36,6 +41,9 @@ pub struct Command {
     /// In a ` ```console postgres ` block: run against a PostgreSQL database
     /// (`DEALFLOW_DB` set to a fresh one), only where a server is there.
     pub postgres: bool,
+    /// In a ` ```console serve ` block: run while `dealflow serve` runs,
+    /// `DEALFLOW_URL` naming where.
+    pub serve: bool,
 }
 
 /// What a Markdown file holds for the test.
@@ -73,7 +81,7 @@ pub fn parse(text: &str) -> Doc {
                 end_output(&mut doc, &mut open, i);
                 block = None;
             }
-            (Some(info), _) if info == "console" || info == "console postgres" => {
+            (Some(info), _) if matches!(info.as_str(), "console" | "console postgres" | "console serve") => {
                 if let Some(cmd) = line.strip_prefix("$ ") {
                     end_output(&mut doc, &mut open, i);
                     let postgres = info == "console postgres";
@@ -82,6 +90,7 @@ pub fn parse(text: &str) -> Doc {
                         text: cmd.trim().to_string(),
                         expected: i + 1..i + 1,
                         postgres,
+                        serve: info == "console serve",
                     });
                     open = true;
                 } else if !open && !line.trim().is_empty() {

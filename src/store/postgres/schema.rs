@@ -377,7 +377,8 @@ CREATE TABLE pruned_task_keys (
 /// sessions signed in with them. SQLite's V12.
 const V4: &str = r#"
 CREATE TABLE api_tokens (
-    id TEXT COLLATE "C" PRIMARY KEY,
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT COLLATE "C" NOT NULL UNIQUE,
     hash TEXT COLLATE "C" NOT NULL UNIQUE,
     person TEXT COLLATE "C" NOT NULL,
     label TEXT,

@@ -40,7 +40,7 @@ impl Sqlite {
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenRow>> {
-        self.all(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"), [], token)
+        self.all(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY seq"), [], token)
     }
 
     pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {

@@ -412,7 +412,8 @@ CREATE TABLE pruned_task_keys (
 /// sessions signed in with them.
 const V12: &str = r#"
 CREATE TABLE api_tokens (
-    id TEXT PRIMARY KEY,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     hash TEXT NOT NULL UNIQUE,
     person TEXT NOT NULL,
     label TEXT,

@@ -15,11 +15,13 @@ fn token(id: &str, person: &str, at: &str) -> TokenRow {
 }
 
 pub fn tokens_are_found_by_hash_listed_and_revoked_once(s: &Store) {
+    // Made in the same second: listed in the order made, not by id.
     s.create_token(&token("tok_b", "ana", "2026-01-02T00:00:00Z"), "hash-b").unwrap();
-    s.create_token(&token("tok_a", "bo", "2026-01-01T00:00:00Z"), "hash-a").unwrap();
+    s.create_token(&token("tok_a", "bo", "2026-01-02T00:00:00Z"), "hash-a").unwrap();
     assert!(s.create_token(&token("tok_c", "cy", "2026-01-03T00:00:00Z"), "hash-a").is_err(), "a hash is unique");
+    assert!(s.create_token(&token("tok_a", "cy", "2026-01-03T00:00:00Z"), "hash-c").is_err(), "an id is unique");
     let listed: Vec<String> = s.tokens().unwrap().into_iter().map(|t| t.id).collect();
-    assert_eq!(listed, ["tok_a", "tok_b"], "oldest first");
+    assert_eq!(listed, ["tok_b", "tok_a"], "in the order made");
     assert_eq!(s.token_by_hash("hash-b").unwrap(), Some(token("tok_b", "ana", "2026-01-02T00:00:00Z")));
     assert_eq!(s.token_by_hash("nope").unwrap(), None);
     s.touch_token("tok_b", "2026-01-05T00:00:00Z").unwrap();
