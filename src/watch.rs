@@ -125,6 +125,8 @@ pub struct Options {
     pub settle: Duration,
     /// How often the inbox is scanned even without events (a safety net).
     pub rescan: Duration,
+    /// The command, as the engine lease and `status` name the process (`watch`, `serve`).
+    pub command: &'static str,
 }
 
 impl Default for Options {
@@ -133,6 +135,7 @@ impl Default for Options {
             debounce: Duration::from_millis(50),
             settle: Duration::from_millis(100),
             rescan: Duration::from_secs(5),
+            command: "watch",
         }
     }
 }
@@ -272,7 +275,7 @@ fn run_once(
     store.verify()?;
     // One engine in force (PostgreSQL): wait as a standby while another holds the lease.
     let length = first.config.store.lease();
-    let me = lease::Me::new("watch", Some(first.version()));
+    let me = lease::Me::new(options.command, Some(first.version()));
     let taken = lease::take(&db_path, me, length, stop, &mut |row| {
         notes(Note::Standby {
             holder: row.holder.clone().unwrap_or_else(|| "another process".into()),

@@ -302,3 +302,34 @@ fn tokens_are_made_for_the_team_kept_hashed_and_revoked_once() {
     let typo = ws.run(&["token", "revoke", "tok_nope"]).code(1);
     assert!(typo.stderr.contains("no token tok_nope"), "{}", typo.stderr);
 }
+
+/// On PostgreSQL: serve holds the engine lease; events posted are applied
+/// under it, and claims and closes go to the shared database.
+#[test]
+fn serve_on_postgresql_applies_posted_events_under_the_lease_and_shares_the_queue() {
+    let Some(ws) =
+        Workspace::on_postgres("serve_on_postgresql_applies_posted_events_under_the_lease_and_shares_the_queue")
+    else {
+        return;
+    };
+    let ana = token(&ws, "Ana Ruiz");
+    let mut web = Serving::start(&ws);
+    web.watching.expect("engine in force: ");
+    let lines: String = std::fs::read_to_string(example("quarter.jsonl")).unwrap();
+    let summary = web.post("/api/events", &[("Authorization", &bearer(&ana))], &lines).status(200).json();
+    let twin = Workspace::new();
+    let cli = twin.ingest_file(&example("quarter.jsonl"));
+    assert_eq!(summary, cli, "the same summary as ingest on SQLite");
+    let status = web.get("/api/status", &[("Authorization", &bearer(&ana))]).status(200).json();
+    assert_eq!(status["backend"], "postgres");
+    let holder = status["lease"]["holder"].as_str().unwrap();
+    assert!(holder.starts_with("serve on "), "{holder}");
+    let json_type = ("Content-Type", "application/json");
+    let claimed = web
+        .post("/api/tasks/claim", &[("Authorization", &bearer(&ana)), json_type], r#"{"role": "sales_rep"}"#)
+        .status(200)
+        .json();
+    let stored = common::array(ws.run(&["tasks", "--json", "--status", "claimed"]).success().json());
+    assert_eq!(stored, vec![claimed]);
+    assert_eq!(web.watching.stop(), 0);
+}

@@ -211,7 +211,9 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::bod
     let source = format!("api {} ({})", dealflow::time::now_stamp(), actor.label);
     let summary = app
         .on_engine(ENGINE_WAIT, move |store, current| -> dealflow::error::Result<_> {
-            let mut ingest = dealflow::ingest::Ingest::start(store, current)?;
+            // The body is whole: read ahead, as `ingest` does a file.
+            let mut ingest =
+                dealflow::ingest::Ingest::start(store, current)?.read_ahead(crate::cli::ingest::READ_AHEAD);
             ingest.input(&source, body.as_ref())?;
             ingest.finish()
         })

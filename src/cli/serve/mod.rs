@@ -184,6 +184,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let options = Options {
         debounce: Duration::from_millis(args.debounce_ms),
         settle: Duration::from_millis(args.settle_ms),
+        command: "serve",
         ..Options::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
