@@ -142,7 +142,9 @@ fn pages(req: &Request, seen: &[Request]) -> Response {
         ("GET", "/long-word") => (
             200,
             vec![],
-            page(r#"<p class="reason">key.account.verdict.because.annual_revenue_exceeds_the_threshold_of_the_team_rules</p>"#),
+            page(
+                r#"<p class="reason">key.account.verdict.because.annual_revenue_exceeds_the_threshold_of_the_team_rules</p>"#,
+            ),
         ),
         ("GET", "/no-viewport") => {
             (200, vec![], "<!doctype html><html><head><title>t</title></head><body><p>Short.</p></body></html>".into())
@@ -254,6 +256,26 @@ fn a_wait_that_never_holds_fails_naming_what_it_waited_for() {
 }
 
 #[test]
+fn a_failing_test_keeps_the_browsers_last_page() {
+    let test = "a_failing_test_keeps_the_browsers_last_page";
+    let server = Server::start(pages);
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-failures").join(test);
+    let (png, html) = (kept.with_extension("png"), kept.with_extension("html"));
+    let _ = (std::fs::remove_file(&png), std::fs::remove_file(&html));
+    let failed = std::panic::catch_unwind(|| {
+        let Some(b) = Browser::start(test) else { return "skipped" };
+        b.goto(&server.url("/"));
+        panic!("the test fails here");
+    });
+    if let Ok(skipped) = failed {
+        assert_eq!(skipped, "skipped");
+        return;
+    }
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(std::fs::read_to_string(&html).unwrap().contains("Email Globex"));
+}
+
+#[test]
 fn a_narrow_page_fits_a_phone() {
     let Some(b) = Browser::start("a_narrow_page_fits_a_phone") else { return };
     let server = Server::start(pages);
@@ -339,9 +361,8 @@ fn skips_visibly_without_chromium() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "{stdout}");
     assert!(
-        stderr.contains(&format!(
-            "SKIPPED: {test}: no chromium/chromedriver (apt-get install chromium chromium-driver)"
-        )),
+        stderr
+            .contains(&format!("SKIPPED: {test}: no chromium/chromedriver (apt-get install chromium chromium-driver)")),
         "{stderr}"
     );
 }

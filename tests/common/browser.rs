@@ -199,10 +199,10 @@ impl Browser {
     pub fn start(test: &str) -> Option<Browser> {
         let Some((chromium, chromedriver)) = binaries() else {
             // Straight to stderr: libtest captures eprintln! of a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: no chromium/chromedriver (apt-get install chromium chromium-driver)"
-            );
+            // One write (not writeln!'s several), so it is not cut by libtest's own lines.
+            let line =
+                format!("SKIPPED: {test}: no chromium/chromedriver (apt-get install chromium chromium-driver)\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
             return None;
         };
         let dir = tempfile::Builder::new().prefix("dealflow-browser-").tempdir().expect("temp dir");
@@ -333,7 +333,12 @@ impl Browser {
     /// The first element `css` matches; panics, showing the page's text, when none does.
     pub fn find(&self, css: &str) -> Element<'_> {
         self.try_find(css).unwrap_or_else(|| {
-            panic!("{}: browser: no element matches {css:?} on {}\n--- page text\n{}", self.test, self.current_url(), self.text())
+            panic!(
+                "{}: browser: no element matches {css:?} on {}\n--- page text\n{}",
+                self.test,
+                self.current_url(),
+                self.text()
+            )
         })
     }
 
@@ -505,7 +510,10 @@ impl Browser {
     pub fn add_cookie(&self, name: &str, value: &str) {
         let url = self.run("read the address", self.client().current_url());
         let Some(host) = url.host_str() else {
-            panic!("{}: browser: add the cookie {name}: the page shown ({url}) has no host: go to the site first", self.test)
+            panic!(
+                "{}: browser: add the cookie {name}: the page shown ({url}) has no host: go to the site first",
+                self.test
+            )
         };
         let mut cookie = fantoccini::cookies::Cookie::new(name.to_string(), value.to_string());
         cookie.set_domain(host.to_string());
@@ -540,33 +548,45 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Saves the page shown now (a PNG and its HTML) where a failing test's
+    /// reader finds it: target/tmp/browser-failures/TEST.{png,html}.
+    fn save_last_page(&self) {
+        let Some(client) = self.client.as_ref() else { return };
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-failures");
+        let shot = self.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), async {
+                let png = client.screenshot().await.ok()?;
+                let html = client.source().await.ok()?;
+                Some((png, html))
+            })
+            .await
+            .ok()
+            .flatten()
+        });
+        let Some((png, html)) = shot else { return };
+        let base = dir.join(&self.test);
+        let (png_path, html_path) = (base.with_extension("png"), base.with_extension("html"));
+        if std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::write(&png_path, png).is_ok()
+            && std::fs::write(&html_path, html).is_ok()
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: the browser's last page: {} and {}",
+                self.test,
+                png_path.display(),
+                html_path.display()
+            );
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        if let Some(client) = self.client.as_ref() {
-            if std::thread::panicking() {
-                // The test failed: keep what the browser showed, for the failure's reader.
-                let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-failures");
-                let shot = self.rt.block_on(async {
-                    let png = client.screenshot().await.ok()?;
-                    let html = client.source().await.ok()?;
-                    Some((png, html))
-                });
-                if let Some((png, html)) = shot
-                    && std::fs::create_dir_all(&dir).is_ok()
-                {
-                    let base = dir.join(&self.test);
-                    let (png_path, html_path) = (base.with_extension("png"), base.with_extension("html"));
-                    if std::fs::write(&png_path, png).is_ok() && std::fs::write(&html_path, html).is_ok() {
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "{}: the browser's last page: {} and {}",
-                            self.test,
-                            png_path.display(),
-                            html_path.display()
-                        );
-                    }
-                }
-            }
+        if std::thread::panicking() {
+            // The test failed: keep what the browser showed.
+            self.save_last_page();
         }
         if let Some(client) = self.client.take() {
             // Ends the session: chromedriver quits Chromium. Bounded, in case it hangs.
