@@ -217,8 +217,8 @@ fn cookies_set_by_the_server_are_seen_and_added_ones_are_sent() {
 }
 
 #[test]
-fn scripts_sources_waits_and_screenshots() {
-    let Some(b) = Browser::start("scripts_sources_waits_and_screenshots") else { return };
+fn scripts_sources_waits_screenshots_and_failed_waits() {
+    let Some(b) = Browser::start("scripts_sources_waits_screenshots_and_failed_waits") else { return };
     let server = Server::start(pages);
     b.goto(&server.url("/"));
     assert_eq!(b.execute("return 6 * 7"), 42);
@@ -240,13 +240,8 @@ fn scripts_sources_waits_and_screenshots() {
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     let ratio = b.execute("return window.devicePixelRatio").as_f64().unwrap();
     assert_eq!(f64::from(width), f64::from(PHONE.0) * ratio, "the PNG is the viewport's width");
-}
 
-#[test]
-fn a_wait_that_never_holds_fails_naming_what_it_waited_for() {
-    let Some(b) = Browser::start("a_wait_that_never_holds_fails_naming_what_it_waited_for") else { return };
-    let server = Server::start(pages);
-    b.goto(&server.url("/"));
+    // A wait that never holds fails, naming what it waited for, where, and what the page said.
     let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         b.wait_for("#never", std::time::Duration::from_millis(300));
     }));
@@ -287,33 +282,26 @@ fn a_narrow_page_fits_a_phone() {
     assert_eq!(fits_width(&b), Ok(()));
 }
 
+/// One browser for the three ways a page fails at a phone's width: a box too
+/// wide, a word too long, no device-width viewport.
 #[test]
-fn a_page_wider_than_a_phone_fails_naming_the_element() {
-    let Some(b) = Browser::start("a_page_wider_than_a_phone_fails_naming_the_element") else { return };
+fn a_page_that_does_not_fit_a_phone_fails_naming_the_elements() {
+    let Some(b) = Browser::start("a_page_that_does_not_fit_a_phone_fails_naming_the_elements") else { return };
     let server = Server::start(pages);
     b.goto(&server.url("/wide"));
     let err = fits_width(&b).unwrap_err();
+    assert!(err.starts_with(&format!("{} at 390×844:", server.url("/wide"))), "{err}");
     assert!(err.contains("the page scrolls sideways"), "{err}");
     assert!(err.contains("table#tasks.grid (Call Acme) reaches from 8 to"), "{err}");
     // The outermost element too wide is named, not each one inside it, nor the fine ones.
     assert!(!err.contains("td") && !err.contains("Fine text") && !err.contains("div.queue"), "{err}");
-}
 
-#[test]
-fn a_long_unbroken_word_fails_naming_its_element() {
-    let Some(b) = Browser::start("a_long_unbroken_word_fails_naming_its_element") else { return };
-    let server = Server::start(pages);
     b.goto(&server.url("/long-word"));
     let err = fits_width(&b).unwrap_err();
     assert!(err.contains("p.reason (key.account.verdict.because."), "{err}");
     assert!(err.contains(") has content running from 8 to"), "{err}");
     assert!(!err.contains("body"), "{err}");
-}
 
-#[test]
-fn a_page_without_a_device_width_viewport_fails() {
-    let Some(b) = Browser::start("a_page_without_a_device_width_viewport_fails") else { return };
-    let server = Server::start(pages);
     b.goto(&server.url("/no-viewport"));
     let err = fits_width(&b).unwrap_err();
     assert!(err.contains("no <meta name=\"viewport\""), "{err}");
