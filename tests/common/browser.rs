@@ -11,12 +11,14 @@
 //! what it was doing and on which page when it fails, as test helpers do.
 //!
 //! ```ignore
-//! let Some(b) = Browser::start("claim_by_click") else { return };
-//! b.goto(&format!("{base}/"));
-//! b.add_cookie("dealflow_session", &session);
-//! b.goto(&format!("{base}/queue/role/sdr"));
-//! b.find("tr[data-task='T-1'] button.claim").click();
-//! b.wait_for_text("tr[data-task='T-1']", "claimed", WAIT);
+//! let Some(b) = Browser::start("a_rep_claims_a_task_by_clicking") else { return };
+//! b.goto(&format!("{base}/signin"));
+//! b.fill("input[name=token]", &token);
+//! b.submit("input[name=token]");
+//! b.goto(&format!("{base}/queue?role=sdr"));
+//! b.click("#claim");
+//! b.wait_for_text("#tasks .status", "claimed", WAIT);
+//! assert_eq!(fits_width(&b), Ok(()));
 //! ```
 
 use std::io::{Read, Write};
@@ -440,7 +442,8 @@ impl Browser {
     pub fn wait_for(&self, css: &str, within: Duration) -> Element<'_> {
         let mut found = None;
         self.wait_until(&format!("an element matching {css:?}"), within, |b| {
-            found = b.try_find(css).map(|e| e.inner);
+            // Mid-navigation a lookup may fail: that is "not yet", not an error.
+            found = b.rt.block_on(b.client().find_all(Locator::Css(css))).ok().and_then(|all| all.into_iter().next());
             found.is_some()
         });
         Element { browser: self, css: css.to_string(), inner: found.expect("found") }
