@@ -277,6 +277,10 @@ fn a_narrow_page_fits_a_phone() {
     b.goto(&server.url("/narrow"));
     assert_eq!(fits_width(&b), Ok(()));
     assert_eq!(b.viewport().0, u64::from(PHONE.0));
+    // A page taller than the phone has the whole width: a scrollbar takes none, as on a phone.
+    b.execute("document.body.style.height = '5000px'");
+    assert_eq!(b.execute("return document.documentElement.clientWidth"), PHONE.0);
+    assert_eq!(fits_width(&b), Ok(()));
     // The first page of the harness's own tests fits too.
     b.goto(&server.url("/"));
     assert_eq!(fits_width(&b), Ok(()));

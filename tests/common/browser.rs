@@ -60,6 +60,8 @@ const FLAGS: &[&str] = &[
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--disable-extensions",
+    // As on a phone, scrollbars take no width (else a 15 px one narrows the page).
+    "--hide-scrollbars",
     "--window-size=1280,800",
 ];
 
