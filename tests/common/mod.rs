@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod events;
 pub mod pg;
 pub mod watching;
