@@ -364,7 +364,7 @@ async fn queue(
     let (role, person, status) = (blank(q.role.clone()), blank(q.person.clone()), blank(q.status.clone()));
     let role = if role.is_none() && person.is_none() { Some(actor.role.clone()) } else { role };
     let page_no = q.page.unwrap_or(1).max(1);
-    let (r, p, st) = (role.clone(), person.clone(), status.clone());
+    let (r, p, st, me) = (role.clone(), person.clone(), status.clone(), actor.key.clone());
     let (tasks, total, roles, team, config) = app
         .blocking(move |store, playbook| {
             let config = &playbook.config;
@@ -381,6 +381,8 @@ async fn queue(
             if wanted.is_none() {
                 found.retain(|t| matches!(t.status, TaskStatus::Open | TaskStatus::Claimed));
             }
+            // What the person holds first: the work in their hands, then the queue.
+            found.sort_by_key(|t| !t.claimed_by.as_deref().is_some_and(|h| config.same_person(h, &me)));
             let total = found.len();
             let shown: Vec<Task> = found.into_iter().skip((page_no - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
             let roles: Vec<String> = config.roles.keys().cloned().collect();

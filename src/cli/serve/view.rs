@@ -29,6 +29,7 @@ pre{background:#fff;padding:.6rem;overflow-x:auto;border:1px solid #e3e6ea;font-
 .del{background:#fde2e1}.ins{background:#ddf4e4}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:.75rem}
 .card{background:#fff;padding:.75rem;border:1px solid #e3e6ea;border-radius:6px}
+code{overflow-wrap:anywhere;word-break:break-word}
 .muted{color:#5b6673}.pager{margin:.75rem 0;display:flex;gap:1rem}
 @media (max-width:640px){
  table.rows thead{display:none}
