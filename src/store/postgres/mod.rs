@@ -14,6 +14,7 @@
 
 mod backend_impl;
 mod clock;
+mod deliveries;
 mod handovers;
 mod health;
 pub mod lease;

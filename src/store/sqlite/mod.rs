@@ -8,6 +8,7 @@
 
 mod backend_impl;
 mod clock;
+mod deliveries;
 mod file_identity;
 mod guard;
 mod handovers;
