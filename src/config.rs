@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::error::{Error, Located, Result, hint};
 
 mod webhooks;
-pub use webhooks::{BasicAuth, FieldMaps, Secret, SourceConfig, WebhooksConfig};
+pub use webhooks::{BasicAuth, DEFAULT_MAX_BODY_BYTES, FieldMaps, Secret, SourceConfig, WebhooksConfig};
 
 pub const CONFIG_FILE: &str = "config.toml";
 

@@ -24,6 +24,8 @@ pub mod auth;
 pub mod hubspot;
 pub mod mapping;
 pub mod pipedrive;
+#[cfg(test)]
+mod tests;
 
 pub use crate::store::WebhookSource as Source;
 pub use apply::{Drained, Outcome, drain_webhooks, map_delivery};
