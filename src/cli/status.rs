@@ -49,6 +49,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     } else {
         Vec::new()
     };
+    // CRM webhooks stored and not applied yet, or kept as unmappable.
+    let webhooks = store.delivery_counts()?;
     if args.json {
         let lease_json = match &lease {
             Some(l) => json!({
@@ -83,6 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "unstaffed_roles": unstaffed,
             "waiting_handovers": waiting,
             "quarantined_rules": quarantined,
+            "webhooks": webhooks,
             "database": store.path().display().to_string(),
         }))?;
         return Ok(Outcome::Ok);
@@ -122,6 +125,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }
     }
     super::ingest::print_quarantined(&quarantined);
+    if webhooks.pending > 0 || webhooks.unmappable > 0 {
+        println!(
+            "webhook deliveries: {} pending (the engine in force applies them), {} unmappable (kept with their reason)",
+            webhooks.pending, webhooks.unmappable
+        );
+    }
     // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
     if lease.is_some() {
         println!("store: {location}");

@@ -359,3 +359,82 @@ fn is_env_name(s: &str) -> bool {
 fn is_field_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    const MINIMAL: &str = r#"
+[pipeline]
+stages = ["lead", "qualified", "won", "lost"]
+won = ["won"]
+lost = ["lost"]
+
+[roles.sales_rep]
+"#;
+
+    fn parse(extra: &str) -> crate::error::Result<Config> {
+        Config::parse(Path::new("."), &format!("{MINIMAL}{extra}"))
+    }
+
+    fn problems(extra: &str) -> String {
+        parse(extra).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn webhooks_are_off_until_configured_and_take_their_stages_and_secrets() {
+        let c = parse("").unwrap();
+        assert!(c.webhooks.pipedrive.is_none() && c.webhooks.hubspot.is_none());
+        let c = parse(
+            "\n[webhooks.pipedrive]\nuser = \"pd\"\npassword_env = \"PD_PASS\"\n[webhooks.pipedrive.stages]\n1 = \"lead\"\n\
+             [webhooks.hubspot]\nsecret = \"s3cret\"\n[webhooks.hubspot.stages]\nappointmentscheduled = \"qualified\"\n\
+             [webhooks.hubspot.deal]\nproduct = \"product_line\"\n",
+        )
+        .unwrap();
+        let pd = c.webhooks.pipedrive.as_ref().unwrap();
+        assert_eq!(pd.stages["1"], "lead");
+        let auth = pd.basic_auth.as_ref().unwrap();
+        assert_eq!((auth.user.as_str(), &auth.password), ("pd", &super::Secret::Env("PD_PASS".into())));
+        let hs = c.webhooks.hubspot.as_ref().unwrap();
+        let stages: Vec<(&str, &str)> = hs.stages.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(stages, [("appointmentscheduled", "qualified"), ("closedlost", "lost"), ("closedwon", "won")]);
+        assert_eq!(hs.fields.deal["product"], "product_line");
+        assert!(!format!("{:?}", c.webhooks).contains("s3cret"), "a secret is not printed with the settings");
+    }
+
+    #[test]
+    fn webhook_mistakes_are_named_with_their_place() {
+        let msg = problems("\n[webhooks.pipedrive.stages]\n1 = \"leed\"\n");
+        assert!(
+            msg.starts_with("config.toml:10:5: webhooks.pipedrive.stages.1: \"leed\" is neither a stage of pipeline.stages nor a part"),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean \"lead\""), "{msg}");
+        let msg = problems("\n[webhooks.hubspot]\npublic_url = \"https://h\"\n");
+        assert!(msg.starts_with("config.toml:9:1: webhooks.hubspot: give the app's client secret"), "{msg}");
+        let msg = problems("\n[webhooks.hubspot]\nsecret = \"a\"\nsecret_env = \"B\"\n");
+        assert!(msg.starts_with("config.toml:11:14: webhooks.hubspot: give secret or secret_env, not both"), "{msg}");
+        let msg = problems("\n[webhooks.hubspot]\nsecret_env = \"no such var\"\n");
+        assert!(
+            msg.contains("webhooks.hubspot.secret_env: \"no such var\" is not an environment variable's name"),
+            "{msg}"
+        );
+        let msg = problems("\n[webhooks.pipedrive]\nuser = \"pd\"\n");
+        assert!(msg.starts_with("config.toml:10:8: webhooks.pipedrive: a user needs its password"), "{msg}");
+        let msg = problems("\n[webhooks.pipedrive]\npassword = \"x\"\n");
+        assert!(msg.contains("webhooks.pipedrive: a password needs its user"), "{msg}");
+        let msg = problems("\n[webhooks.pipedrive]\nsecret = \"x\"\n");
+        assert!(msg.contains("webhooks.pipedrive.secret: HubSpot's"), "{msg}");
+        let msg = problems("\n[webhooks.pipedrive]\nsecrett = \"x\"\n");
+        assert!(msg.starts_with("config.toml:10:1:") && msg.contains("unknown field `secrett`"), "{msg}");
+        let msg = problems("\n[webhooks]\nmax_body_bytes = 0\n");
+        assert!(msg.starts_with("config.toml:10:18: webhooks.max_body_bytes: from 1 to"), "{msg}");
+        let msg = problems("\n[webhooks.pipedrive.deal]\nid = \"x\"\nProduct = \"y\"\n");
+        assert!(msg.contains("webhooks.pipedrive.deal.id: the id is the CRM's own id"), "{msg}");
+        assert!(msg.contains("webhooks.pipedrive.deal.Product: a dealflow field name uses lowercase"), "{msg}");
+        let msg = problems("\n[webhooks.gmail]\n");
+        assert!(msg.contains("unknown field `gmail`"), "{msg}");
+    }
+}
