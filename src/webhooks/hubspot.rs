@@ -115,10 +115,10 @@ pub fn map(events: &[Value], config: &SourceConfig, known: &dyn Known) -> Result
             data,
         };
         let made = match change {
-            "creation" => Err(Some(format!(
+            "creation" => Made::Note(format!(
                 "{label}: created; its {object} is made from its properties and associations as they come"
-            ))),
-            "deletion" => Ok(Err(format!("{label}: deleted in HubSpot: dealflow has no event for a deletion"))),
+            )),
+            "deletion" => Made::Problem(format!("{label}: deleted in HubSpot: dealflow has no event for a deletion")),
             "associationChange" => association(e, &label, &mut batch, known)?,
             "propertyChange" => {
                 let Some(id) = object_id.clone() else {
@@ -129,25 +129,30 @@ pub fn map(events: &[Value], config: &SourceConfig, known: &dyn Known) -> Result
                 let value = e.get("propertyValue").cloned().unwrap_or(Value::Null);
                 let change = Change { id: &id, property, value: &value, label: &label };
                 match object {
-                    "deal" => Ok(deal(&change, &deal_fields, config, &batch, known)?),
-                    "company" => Ok(company(&change, &company_fields, &mut batch, known)?),
-                    _ => Ok(contact(&change, &contact_fields, config, &mut batch, known)?),
+                    "deal" => deal(&change, &deal_fields, config, &batch, known)?,
+                    "company" => company(&change, &company_fields, &mut batch, known)?,
+                    _ => contact(&change, &contact_fields, config, &mut batch, known)?,
                 }
             }
-            other => Ok(Err(format!("{label}: the change {other:?} has no dealflow event"))),
+            other => Made::Problem(format!("{label}: the change {other:?} has no dealflow event")),
         };
         match made {
-            Ok(Ok((kind, data))) => out.events.push(event(kind, data)),
-            Ok(Err(problem)) => out.problem(problem),
-            Err(Some(note)) => out.notes.push(note),
-            Err(None) => {}
+            Made::Event(kind, data) => out.events.push(event(kind, data)),
+            Made::Problem(problem) => out.problem(problem),
+            Made::Note(note) => out.notes.push(note),
         }
     }
     Ok(out)
 }
 
-/// What one event made: an event, a problem (`Ok(Err)`), or a note / nothing (`Err`).
-type Made = std::result::Result<std::result::Result<(EventType, Map<String, Value>), String>, Option<String>>;
+/// What one event of a batch made.
+enum Made {
+    Event(EventType, Map<String, Value>),
+    /// It could not be mapped: why.
+    Problem(String),
+    /// Nothing to apply, and why.
+    Note(String),
+}
 
 struct Change<'a> {
     id: &'a str,
@@ -166,10 +171,10 @@ fn unmapped(c: &Change, object: &str) -> String {
 fn association(e: &Value, label: &str, batch: &mut Batch, known: &dyn Known) -> Result<Made> {
     let kind = e.get("associationType").and_then(Value::as_str).unwrap_or_default();
     let (Some(from), Some(to)) = (e.get("fromObjectId").and_then(text), e.get("toObjectId").and_then(text)) else {
-        return Ok(Ok(Err(format!("{label}: no fromObjectId and toObjectId"))));
+        return Ok(Made::Problem(format!("{label}: no fromObjectId and toObjectId")));
     };
     if e.get("associationRemoved").and_then(Value::as_bool) == Some(true) {
-        return Ok(Err(Some(format!("{label}: {kind} {from} → {to} removed; dealflow keeps the account it has"))));
+        return Ok(Made::Note(format!("{label}: {kind} {from} → {to} removed; dealflow keeps the account it has")));
     }
     match kind {
         "DEAL_TO_COMPANY" => {
@@ -177,24 +182,24 @@ fn association(e: &Value, label: &str, batch: &mut Batch, known: &dyn Known) -> 
             let mut data = Map::new();
             data.insert("id".into(), Value::String(from));
             data.insert("account_id".into(), Value::String(to));
-            Ok(Ok(Ok((EventType::DealUpserted, data))))
+            Ok(Made::Event(EventType::DealUpserted, data))
         }
         "CONTACT_TO_COMPANY" => {
             batch.contact_account.insert(from.clone(), to.clone());
             let before = known.contact(&from)?;
             let Some(name) = contact_name(&from, batch, before.as_ref()) else {
-                return Ok(Err(Some(format!(
+                return Ok(Made::Note(format!(
                     "{label}: the contact's company is kept for its first property change (dealflow needs its name)"
-                ))));
+                )));
             };
             let mut data = Map::new();
             data.insert("id".into(), Value::String(from));
             data.insert("account_id".into(), Value::String(to));
             data.insert("name".into(), Value::String(name));
             data.insert("role".into(), Value::String(before.map_or_else(|| "other".into(), |c| c.role)));
-            Ok(Ok(Ok((EventType::ContactUpserted, data))))
+            Ok(Made::Event(EventType::ContactUpserted, data))
         }
-        _ => Ok(Err(Some(format!("{label}: the association {kind:?} is not used by dealflow")))),
+        _ => Ok(Made::Note(format!("{label}: the association {kind:?} is not used by dealflow"))),
     }
 }
 
@@ -204,25 +209,25 @@ fn deal(
     config: &SourceConfig,
     batch: &Batch,
     known: &dyn Known,
-) -> Result<std::result::Result<(EventType, Map<String, Value>), String>> {
+) -> Result<Made> {
     let k = EventType::DealUpserted;
-    let Some(field) = fields.get(c.property) else { return Ok(Err(unmapped(c, "deal"))) };
+    let Some(field) = fields.get(c.property) else { return Ok(Made::Problem(unmapped(c, "deal"))) };
     let account = match batch.deal_account.get(c.id) {
         Some(a) => Some(a.clone()),
         None => known.deal_account(c.id)?,
     };
     let Some(account) = account else {
-        return Ok(Err(format!(
+        return Ok(Made::Problem(format!(
             "{}: dealflow does not know the deal yet and the change does not say its company (subscribe to deal.associationChange)",
             c.label
         )));
     };
     let value = if field == "stage" {
-        let Some(stage) = text(c.value) else { return Ok(Err(format!("{}: dealstage is empty", c.label))) };
+        let Some(stage) = text(c.value) else { return Ok(Made::Problem(format!("{}: dealstage is empty", c.label))) };
         match config.stages.get(&stage) {
             Some(ours) => Some(Value::String(ours.clone())),
             None => {
-                return Ok(Err(format!(
+                return Ok(Made::Problem(format!(
                     "{}: dealstage {stage:?} is not in [webhooks.hubspot.stages] of config.toml (add {stage} = \"a stage of the pipeline\")",
                     c.label
                 )));
@@ -236,21 +241,16 @@ fn deal(
     data.insert("account_id".into(), Value::String(account));
     match value {
         Some(v) => data.insert(field.clone(), v),
-        None => return Ok(Err(format!("{}: {:?} is not a value for {field}", c.label, c.value.to_string()))),
+        None => return Ok(Made::Problem(format!("{}: {:?} is not a value for {field}", c.label, c.value.to_string()))),
     };
-    Ok(Ok((k, data)))
+    Ok(Made::Event(k, data))
 }
 
-fn company(
-    c: &Change,
-    fields: &HashMap<String, String>,
-    batch: &mut Batch,
-    known: &dyn Known,
-) -> Result<std::result::Result<(EventType, Map<String, Value>), String>> {
+fn company(c: &Change, fields: &HashMap<String, String>, batch: &mut Batch, known: &dyn Known) -> Result<Made> {
     let k = EventType::AccountUpserted;
-    let Some(field) = fields.get(c.property) else { return Ok(Err(unmapped(c, "company"))) };
+    let Some(field) = fields.get(c.property) else { return Ok(Made::Problem(unmapped(c, "company"))) };
     let Some(value) = field_value(k, field, c.value) else {
-        return Ok(Err(format!("{}: {} is not a value for {field}", c.label, c.value)));
+        return Ok(Made::Problem(format!("{}: {} is not a value for {field}", c.label, c.value)));
     };
     if field == "name"
         && let Value::String(n) = &value
@@ -262,7 +262,7 @@ fn company(
         None => known.account_name(c.id)?,
     };
     let Some(name) = name else {
-        return Ok(Err(format!(
+        return Ok(Made::Problem(format!(
             "{}: dealflow does not know the company yet and needs its name first (subscribe to company.propertyChange for name)",
             c.label
         )));
@@ -271,7 +271,7 @@ fn company(
     data.insert("id".into(), Value::String(c.id.to_string()));
     data.insert("name".into(), Value::String(name));
     data.insert(field.clone(), value);
-    Ok(Ok((k, data)))
+    Ok(Made::Event(k, data))
 }
 
 fn contact_name(id: &str, batch: &Batch, before: Option<&super::mapping::KnownContact>) -> Option<String> {
@@ -293,11 +293,11 @@ fn contact(
     config: &SourceConfig,
     batch: &mut Batch,
     known: &dyn Known,
-) -> Result<std::result::Result<(EventType, Map<String, Value>), String>> {
+) -> Result<Made> {
     let k = EventType::ContactUpserted;
-    let Some(field) = fields.get(c.property) else { return Ok(Err(unmapped(c, "contact"))) };
+    let Some(field) = fields.get(c.property) else { return Ok(Made::Problem(unmapped(c, "contact"))) };
     let Some(value) = field_value(k, field, c.value) else {
-        return Ok(Err(format!("{}: {} is not a value for {field}", c.label, c.value)));
+        return Ok(Made::Problem(format!("{}: {} is not a value for {field}", c.label, c.value)));
     };
     if field == "account_id"
         && let Value::String(a) = &value
@@ -308,13 +308,13 @@ fn contact(
     let before = known.contact(c.id)?;
     let account = batch.contact_account.get(c.id).cloned().or_else(|| before.as_ref().map(|b| b.account_id.clone()));
     let Some(account) = account else {
-        return Ok(Err(format!(
+        return Ok(Made::Problem(format!(
             "{}: dealflow does not know the contact's company (subscribe to contact.propertyChange for associatedcompanyid)",
             c.label
         )));
     };
     let Some(name) = contact_name(c.id, batch, before.as_ref()) else {
-        return Ok(Err(format!(
+        return Ok(Made::Problem(format!(
             "{}: dealflow does not know the contact's name yet (firstname, lastname or email)",
             c.label
         )));
@@ -322,7 +322,14 @@ fn contact(
     let role = match (config.fields.contact.get("role"), field.as_str()) {
         (Some(_), "role") => match value.as_str().map(str::to_lowercase) {
             Some(r) if CONTACT_ROLES.contains(&r.as_str()) => r,
-            _ => return Ok(Err(format!("{}: role {} is not one of {}", c.label, value, CONTACT_ROLES.join(", ")))),
+            _ => {
+                return Ok(Made::Problem(format!(
+                    "{}: role {} is not one of {}",
+                    c.label,
+                    value,
+                    CONTACT_ROLES.join(", ")
+                )));
+            }
         },
         _ => before.map_or_else(|| "other".to_string(), |b| b.role),
     };
@@ -334,5 +341,5 @@ fn contact(
     if !matches!(field.as_str(), "account_id" | "role") {
         data.insert(field.clone(), value);
     }
-    Ok(Ok((k, data)))
+    Ok(Made::Event(k, data))
 }
