@@ -377,23 +377,28 @@ fn a_hubspot_signature_is_checked_valid_invalid_stale_missing() {
 
 #[test]
 fn without_a_public_url_the_host_header_is_signed_and_a_secret_may_come_from_the_environment() {
-    let var = "DEALFLOW_TEST_HUBSPOT_SECRET_WEBHOOKS";
-    let config = playbook(&format!("[webhooks.hubspot]\nsecret_env = \"{var}\"\n")).1.config;
+    // Variables this process has and has not; none is changed (other tests run beside this one).
+    let (set, unset) = ("PATH", "DEALFLOW_TEST_NO_SUCH_SECRET_VARIABLE");
+    let secret = std::env::var(set).unwrap();
+    assert!(std::env::var(unset).is_err());
     let store = Store::memory();
     let body =
         br#"[{"eventId": 1, "subscriptionType": "contact.creation", "objectId": 5, "occurredAt": 1793611800000}]"#;
     let stamp = now().timestamp_millis().to_string();
-    let sig =
-        hubspot_signature("from-env", "POST", "https://hooks.example.org/webhooks/hubspot?portal=1", body, &stamp);
+    let sig = hubspot_signature(&secret, "POST", "https://hooks.example.org/webhooks/hubspot?portal=1", body, &stamp);
     let headers = [("Host", "hooks.example.org"), (SIGNATURE_HEADER, sig.as_str()), (TIMESTAMP_HEADER, stamp.as_str())];
     let req = request("/webhooks/hubspot?portal=1", &headers, body, now());
-    // SAFETY: only this test reads or writes this variable.
-    unsafe { std::env::remove_var(var) };
-    let e = receive(&store, &config, Source::Hubspot, &req).unwrap_err();
+    let missing = playbook(&format!("[webhooks.hubspot]\nsecret_env = \"{unset}\"\n")).1.config;
+    let e = receive(&store, &missing, Source::Hubspot, &req).unwrap_err();
     assert_eq!(e.status(), 503, "{e}");
-    assert!(e.to_string().contains(var), "{e}");
-    unsafe { std::env::set_var(var, "from-env") };
+    assert!(e.to_string().contains(unset), "{e}");
+    assert_eq!(stored(&store), 0);
+    let config = playbook(&format!("[webhooks.hubspot]\nsecret_env = \"{set}\"\n")).1.config;
     assert!(matches!(receive(&store, &config, Source::Hubspot, &req), Ok(Receipt::Stored { .. })));
+    let elsewhere =
+        [("Host", "attacker.example"), (SIGNATURE_HEADER, sig.as_str()), (TIMESTAMP_HEADER, stamp.as_str())];
+    let e = receive(&store, &config, Source::Hubspot, &request("/webhooks/hubspot?portal=1", &elsewhere, body, now()));
+    assert_eq!(e.unwrap_err().status(), 401, "the host is signed too");
 }
 
 #[test]
