@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Source;
 use super::mapping::{Known, Mapped};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::{Ingest, Summary};
 use crate::playbook::Current;
 use crate::store::{DeliveryFilter, DeliveryRow, DeliveryState, Store};
@@ -86,7 +86,30 @@ pub fn drain_webhooks(store: &Store, current: &Current, notes: &(dyn Fn(Note) + 
             return Ok(drained);
         }
         for d in pending {
-            let outcome = apply_one(store, current, &d)?;
+            let outcome = match apply_one(store, current, &d) {
+                Ok(outcome) => outcome,
+                // The store's trouble: the delivery stays pending and is taken again.
+                Err(e @ (Error::Store { .. } | Error::Busy { .. } | Error::LeaseLost { .. })) => return Err(e),
+                // Anything else would stop at this delivery every time: kept with the reason instead.
+                Err(e) => {
+                    let reason = crate::ingest::printable_reason(&format!("could not be applied: {e}"));
+                    store.finish_delivery(
+                        d.id,
+                        DeliveryState::Unmappable,
+                        0,
+                        Some(&reason),
+                        &crate::time::now_stamp(),
+                    )?;
+                    Outcome {
+                        id: d.id,
+                        source: d.source,
+                        state: DeliveryState::Unmappable,
+                        events: 0,
+                        reason: Some(reason),
+                        summary: Summary::default(),
+                    }
+                }
+            };
             match outcome.state {
                 DeliveryState::Unmappable => drained.unmappable += 1,
                 _ => drained.applied += 1,
