@@ -340,7 +340,8 @@ fn run_once(
                 Err(e) => break Err(e),
             }
         }
-        if Instant::now() >= next_webhooks {
+        // While the database is being waited for, the inbox's retries find out when it is back.
+        if !patience.waiting && Instant::now() >= next_webhooks {
             next_webhooks = Instant::now() + WEBHOOK_POLL;
             match patience.outcome(crate::webhooks::drain_webhooks(&store, &current, &*notes)) {
                 Ok(Some(_)) => {}

@@ -176,25 +176,28 @@ fn association(e: &Value, label: &str, batch: &mut Batch, known: &dyn Known) -> 
     if e.get("associationRemoved").and_then(Value::as_bool) == Some(true) {
         return Ok(Made::Note(format!("{label}: {kind} {from} → {to} removed; dealflow keeps the account it has")));
     }
+    // Either direction (HubSpot sends both to an app subscribed to both objects).
     match kind {
-        "DEAL_TO_COMPANY" => {
-            batch.deal_account.insert(from.clone(), to.clone());
+        "DEAL_TO_COMPANY" | "COMPANY_TO_DEAL" => {
+            let (deal, company) = if kind == "DEAL_TO_COMPANY" { (from, to) } else { (to, from) };
+            batch.deal_account.insert(deal.clone(), company.clone());
             let mut data = Map::new();
-            data.insert("id".into(), Value::String(from));
-            data.insert("account_id".into(), Value::String(to));
+            data.insert("id".into(), Value::String(deal));
+            data.insert("account_id".into(), Value::String(company));
             Ok(Made::Event(EventType::DealUpserted, data))
         }
-        "CONTACT_TO_COMPANY" => {
-            batch.contact_account.insert(from.clone(), to.clone());
-            let before = known.contact(&from)?;
-            let Some(name) = contact_name(&from, batch, before.as_ref()) else {
+        "CONTACT_TO_COMPANY" | "COMPANY_TO_CONTACT" => {
+            let (contact, company) = if kind == "CONTACT_TO_COMPANY" { (from, to) } else { (to, from) };
+            batch.contact_account.insert(contact.clone(), company.clone());
+            let before = known.contact(&contact)?;
+            let Some(name) = contact_name(&contact, batch, before.as_ref()) else {
                 return Ok(Made::Note(format!(
                     "{label}: the contact's company is kept for its first property change (dealflow needs its name)"
                 )));
             };
             let mut data = Map::new();
-            data.insert("id".into(), Value::String(from));
-            data.insert("account_id".into(), Value::String(to));
+            data.insert("id".into(), Value::String(contact));
+            data.insert("account_id".into(), Value::String(company));
             data.insert("name".into(), Value::String(name));
             data.insert("role".into(), Value::String(before.map_or_else(|| "other".into(), |c| c.role)));
             Ok(Made::Event(EventType::ContactUpserted, data))

@@ -286,6 +286,12 @@ fn a_hubspot_batch_maps_each_subscription_type() {
         m.problems
     );
     assert!(m.notes.iter().any(|n| n.contains("deal.creation 9001")), "{:?}", m.notes);
+
+    // The other direction of the same association, as a company subscription sends it.
+    let mut reverse = hs_association(20, "COMPANY_TO_DEAL", 501, 9002);
+    reverse["subscriptionType"] = json!("company.associationChange");
+    let m = map_hs(&[reverse], &Holds::default());
+    assert_eq!(Value::Object(m.events[0].data.clone()), json!({"id": "9002", "account_id": "501"}));
 }
 
 #[test]
