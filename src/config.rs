@@ -10,6 +10,9 @@ use toml::Spanned;
 
 use crate::error::{Error, Located, Result, hint};
 
+mod webhooks;
+pub use webhooks::{BasicAuth, DEFAULT_MAX_BODY_BYTES, FieldMaps, Secret, SourceConfig, WebhooksConfig};
+
 pub const CONFIG_FILE: &str = "config.toml";
 
 /// The config as written in `config.toml`.
@@ -36,6 +39,8 @@ struct RawConfig {
     import: RawImport,
     #[serde(default)]
     tasks: RawTasks,
+    #[serde(default)]
+    webhooks: webhooks::RawWebhooks,
 }
 
 /// `[tasks]`: the task queues.
@@ -630,6 +635,8 @@ pub struct Config {
     pub crm_import: CrmImportConfig,
     /// `[tasks]`: how long a claim holds a task.
     pub tasks: TasksConfig,
+    /// `[webhooks]`: the CRMs that may push changes, and how they map to events.
+    pub webhooks: WebhooksConfig,
 }
 
 impl Config {
@@ -872,6 +879,12 @@ impl Config {
                 }
             }
         }
+        let webhooks = webhooks::check(
+            &raw.webhooks,
+            &mut at,
+            &|name| stage_for(&stages, &won, &lost, part_of, name).map(str::to_string),
+            &known(),
+        );
         if *raw.tasks.lease_minutes.get_ref() > MAX_LEASE_MINUTES {
             at(
                 raw.tasks.lease_minutes.span(),
@@ -972,6 +985,7 @@ impl Config {
             watch: raw.watch,
             crm_import,
             tasks: TasksConfig { lease_minutes: raw.tasks.lease_minutes.into_inner() },
+            webhooks,
         })
     }
 

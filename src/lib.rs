@@ -42,3 +42,4 @@ pub mod store;
 pub mod synthetic;
 pub mod time;
 pub mod watch;
+pub mod webhooks;

@@ -110,6 +110,8 @@ pub enum Note {
     Ticked {
         at: String,
     },
+    /// A webhook delivery was applied, or kept as unmappable with its reason.
+    Webhook(crate::webhooks::Outcome),
     /// `[store] keep_days`: what the daily prune removed.
     Pruned {
         summary: String,
@@ -360,6 +362,8 @@ fn run_once(
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     let mut next_scan = Instant::now();
+    // Webhook deliveries any `serve` stored: looked for often (a cheap query when there are none).
+    let mut next_webhooks = Instant::now();
     // With `[store] keep_days`, a prune at the start and once a day after.
     let mut next_prune = Instant::now();
     // Versions are recorded by this thread, the one that writes: a reload
@@ -400,6 +404,15 @@ fn run_once(
                 Err(e) => break Err(e),
             }
         }
+        // While the database is being waited for, the inbox's retries find out when it is back.
+        if !patience.waiting && Instant::now() >= next_webhooks {
+            next_webhooks = Instant::now() + WEBHOOK_POLL;
+            match patience.outcome(crate::webhooks::drain_webhooks(&store, &current, &*notes)) {
+                Ok(Some(_)) => {}
+                Ok(None) => next_webhooks = Instant::now() + BUSY_RETRY,
+                Err(e) => break Err(e),
+            }
+        }
         if let Some(t) = next_tick
             && Instant::now() >= t
         {
@@ -421,7 +434,7 @@ fn run_once(
                 Err(e) => break Err(e),
             }
         }
-        let wait = [Some(next_scan), next_tick].into_iter().flatten().min().unwrap_or(next_scan);
+        let wait = [Some(next_scan), next_tick, Some(next_webhooks)].into_iter().flatten().min().unwrap_or(next_scan);
         let wait = wait.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
         match embedding.wake.recv_timeout(wait) {
             // While the database is locked, the retry keeps its pace.
@@ -599,6 +612,9 @@ pub fn drain_inbox(
     }
     Ok(worked)
 }
+
+/// How often `watch` looks for webhook deliveries to apply.
+const WEBHOOK_POLL: Duration = Duration::from_millis(500);
 
 /// How often `watch` prunes, with `[store] keep_days`.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -30,6 +30,8 @@ pub struct Status {
     pub location: dealflow::store::Location,
     pub lease: Option<dealflow::store::backend::LeaseRow>,
     pub processes: Vec<dealflow::store::backend::ProcessRow>,
+    /// CRM webhooks stored and not applied yet, or kept as unmappable.
+    pub webhooks: dealflow::store::DeliveryCounts,
 }
 
 impl Status {
@@ -74,6 +76,7 @@ impl Status {
             location: ctx.location(config),
             lease: store.engine_lease()?,
             processes,
+            webhooks: store.delivery_counts()?,
         })
     }
 
@@ -113,6 +116,7 @@ impl Status {
             "unstaffed_roles": self.unstaffed,
             "waiting_handovers": self.waiting,
             "quarantined_rules": self.quarantined,
+            "webhooks": self.webhooks,
             "database": store.path().display().to_string(),
         })
     }
@@ -126,8 +130,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         output::json(&status.json(&config, &store))?;
         return Ok(Outcome::Ok);
     }
-    let Status { loaded, counts, open, rule_errors, on_disk, waiting, quarantined, location, lease, processes, .. } =
-        status;
+    let Status {
+        loaded,
+        counts,
+        open,
+        rule_errors,
+        on_disk,
+        waiting,
+        quarantined,
+        location,
+        lease,
+        processes,
+        webhooks,
+        ..
+    } = status;
     let version = loaded.as_ref().map(|v| v.version.clone());
     let dealflow::store::backend::Counts { accounts, deals, key_accounts } = counts;
     match &loaded {
@@ -165,6 +181,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }
     }
     super::ingest::print_quarantined(&quarantined);
+    if webhooks.pending > 0 || webhooks.unmappable > 0 {
+        println!(
+            "webhook deliveries: {} pending (the engine in force applies them), {} unmappable (kept with their reason)",
+            webhooks.pending, webhooks.unmappable
+        );
+    }
     // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
     if lease.is_some() {
         println!("store: {location}");

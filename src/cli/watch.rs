@@ -95,6 +95,27 @@ pub fn print(note: Note) {
             );
         }
         Note::InboxError { file, error } => eprintln!("{}: not processed: {}", printable(&file), printable(&error)),
+        Note::Webhook(w) => {
+            let c = &w.summary.counts;
+            let what = format!(
+                "webhook {} #{}: {} event{}, applied {}, duplicates skipped {}, tasks created {}, stage moves {}",
+                w.source,
+                w.id,
+                w.events,
+                if w.events == 1 { "" } else { "s" },
+                c.applied,
+                c.duplicates,
+                c.tasks_created,
+                c.stage_moves
+            );
+            match (w.state, &w.reason) {
+                (dealflow::store::DeliveryState::Unmappable, Some(why)) => {
+                    eprintln!("{what}; unmappable, kept: {}", printable(why))
+                }
+                (_, Some(note)) => eprintln!("{what} ({})", printable(note)),
+                _ => eprintln!("{what}"),
+            }
+        }
         Note::Ticked { at } => eprintln!("tick at {at}"),
         Note::Pruned { summary } => eprintln!("pruned ([store] keep_days) {summary}"),
         Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),

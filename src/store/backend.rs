@@ -36,6 +36,9 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, RuleRef, StageChange, Subject, Target, Task};
+pub use crate::store::deliveries::{
+    DeliveryCounts, DeliveryFilter, DeliveryRow, DeliveryState, NewDelivery, Recorded, WebhookSource,
+};
 
 /// The engine lease (PostgreSQL): who holds it, since when, until when.
 #[derive(Debug, Clone, Serialize)]
@@ -690,6 +693,19 @@ pub trait Backend: Send {
     /// The live session under `hash`: not expired at `now`, its token not revoked.
     fn session(&self, hash: &str, now: &str) -> Result<Option<SessionRow>>;
     fn end_session(&self, hash: &str) -> Result<()>;
+
+    // ---- webhook deliveries (see `crate::webhooks`) ----
+
+    /// Store a delivery unless one with its key is stored: written at once
+    /// (its own unit outside one), so it is durable when this returns.
+    fn record_delivery(&self, d: &NewDelivery) -> Result<Recorded>;
+    /// End a pending delivery: `applied` or `unmappable`, with the events it
+    /// made, why (when unmappable), and when.
+    fn finish_delivery(&self, id: i64, state: DeliveryState, events: i64, reason: Option<&str>, at: &str)
+    -> Result<()>;
+    /// Deliveries, by id (see [`DeliveryFilter`]).
+    fn webhook_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRow>>;
+    fn delivery_counts(&self) -> Result<DeliveryCounts>;
 }
 
 /// What [`Backend::prune`] removed (or would remove), by kind.

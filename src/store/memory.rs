@@ -379,6 +379,10 @@ enum Change {
     Load((String, String), Option<i64>),
     Turn((String, String), Option<i64>),
     Handover(String, Option<WaitingHandover>),
+    /// A webhook delivery stored, by id.
+    DeliveryAdded(i64),
+    /// A webhook delivery's row before it was finished.
+    Delivery(DeliveryRow),
     /// A recorder's note (see [`Recorder`]).
     Noted(u64),
 }
@@ -423,6 +427,9 @@ struct Tables {
     meta: HashMap<String, String>,
     tasks: BTreeMap<i64, TaskRow>,
     task_by_key: HashMap<String, i64>,
+    /// Webhook deliveries by id, and their ids by key.
+    deliveries: BTreeMap<i64, DeliveryRow>,
+    delivery_by_key: HashMap<String, i64>,
     /// The dedup keys of pruned tasks, with their ids (SQLite's `pruned_task_keys`).
     pruned_keys: HashMap<String, i64>,
     /// Open tasks, by role and urgency.
@@ -643,6 +650,14 @@ impl Tables {
                 }
             }
             Change::RejectedAdded => self.pop_rejected(),
+            Change::DeliveryAdded(id) => {
+                if let Some(d) = self.deliveries.remove(&id) {
+                    self.delivery_by_key.remove(&d.key);
+                }
+            }
+            Change::Delivery(old) => {
+                self.deliveries.insert(old.id, old);
+            }
             Change::DecisionAdded => {
                 self.decisions.pop();
             }
@@ -1954,6 +1969,79 @@ impl Backend for Memory {
     /// As SQLite's, on what this store keeps (no stage history). Its unit's
     /// rollback does not undo it: a scratch store is pruned, if ever, to be
     /// kept so.
+    fn record_delivery(&self, d: &NewDelivery) -> Result<Recorded> {
+        Ok(self.with(|s| {
+            if let Some(&id) = s.t.delivery_by_key.get(d.key) {
+                return Recorded::Duplicate(id);
+            }
+            let id = s.t.deliveries.keys().next_back().map_or(1, |last| last + 1);
+            s.t.deliveries.insert(
+                id,
+                DeliveryRow {
+                    id,
+                    source: d.source,
+                    key: d.key.to_string(),
+                    received_at: d.received_at.to_string(),
+                    body: d.body.to_string(),
+                    state: DeliveryState::Pending,
+                    reason: None,
+                    events: 0,
+                    applied_at: None,
+                },
+            );
+            s.t.delivery_by_key.insert(d.key.to_string(), id);
+            s.log(Change::DeliveryAdded(id));
+            Recorded::New(id)
+        }))
+    }
+
+    fn finish_delivery(
+        &self,
+        id: i64,
+        state: DeliveryState,
+        events: i64,
+        reason: Option<&str>,
+        at: &str,
+    ) -> Result<()> {
+        self.with(|s| {
+            let Some(row) = s.t.deliveries.get_mut(&id) else { return };
+            let old = row.clone();
+            row.state = state;
+            row.events = events;
+            row.reason = reason.map(str::to_string);
+            row.applied_at = Some(at.to_string());
+            s.log(Change::Delivery(old));
+        });
+        Ok(())
+    }
+
+    fn webhook_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRow>> {
+        Ok(self.with(|s| {
+            let fits =
+                |d: &&DeliveryRow| f.source.is_none_or(|x| d.source == x) && f.state.is_none_or(|x| d.state == x);
+            let limit = if f.limit == 0 { usize::MAX } else { f.limit };
+            if f.oldest_first {
+                s.t.deliveries.values().filter(fits).take(limit).cloned().collect()
+            } else {
+                s.t.deliveries.values().rev().filter(fits).take(limit).cloned().collect()
+            }
+        }))
+    }
+
+    fn delivery_counts(&self) -> Result<DeliveryCounts> {
+        Ok(self.with(|s| {
+            let mut c = DeliveryCounts::default();
+            for d in s.t.deliveries.values() {
+                match d.state {
+                    DeliveryState::Pending => c.pending += 1,
+                    DeliveryState::Applied => c.applied += 1,
+                    DeliveryState::Unmappable => c.unmappable += 1,
+                }
+            }
+            c
+        }))
+    }
+
     fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned> {
         Ok(self.with(|s| {
             let t = &mut s.t;

@@ -18,6 +18,7 @@
 
 pub mod backend;
 mod deal_activity;
+pub mod deliveries;
 pub mod lease;
 mod ledger;
 mod location;
@@ -32,6 +33,9 @@ pub use backend::MAX_CLAIM_BATCH;
 pub use backend::{
     AppliedBefore, Backend, DecisionRow, EventRow, LeaseRow, ProcessRow, Pruned, RejectedRow, RuleHealth,
     StoredVersion, TargetRow, TaskFilter, TaskStatus, WaitingHandover,
+};
+pub use deliveries::{
+    DeliveryCounts, DeliveryFilter, DeliveryRow, DeliveryState, NewDelivery, Recorded, WebhookSource,
 };
 pub use location::{Location, is_postgres_url};
 

@@ -15,6 +15,7 @@
 mod access;
 mod backend_impl;
 mod clock;
+mod deliveries;
 mod handovers;
 mod health;
 pub mod lease;

@@ -38,7 +38,7 @@ pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -394,4 +394,21 @@ CREATE TABLE web_sessions (
     created_at TEXT COLLATE "C" NOT NULL,
     expires_at TEXT COLLATE "C" NOT NULL
 );
+
+"#;
+
+/// Webhook deliveries (see `crate::webhooks`). SQLite's V13.
+const V5: &str = r#"
+CREATE TABLE webhook_deliveries (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT COLLATE "C" NOT NULL,
+    delivery_key TEXT COLLATE "C" NOT NULL UNIQUE,
+    received_at TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT COLLATE "C" NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    events BIGINT NOT NULL DEFAULT 0,
+    applied_at TEXT COLLATE "C"
+);
+CREATE INDEX webhook_deliveries_state ON webhook_deliveries(state, id);
 "#;

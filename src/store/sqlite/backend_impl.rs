@@ -146,5 +146,9 @@ impl Backend for Sqlite {
         fn cancel_open_tasks_about(&self, subject: &Subject, assignee: Option<&str>, outcome: &str, now: &str) -> Result<usize>;
         fn open_tasks_by_role(&self) -> Result<Vec<RoleCount>>;
         fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned>;
+        fn record_delivery(&self, d: &NewDelivery) -> Result<Recorded>;
+        fn finish_delivery(&self, id: i64, state: DeliveryState, events: i64, reason: Option<&str>, at: &str) -> Result<()>;
+        fn webhook_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRow>>;
+        fn delivery_counts(&self) -> Result<DeliveryCounts>;
     }
 }

@@ -9,6 +9,7 @@
 mod access;
 mod backend_impl;
 mod clock;
+mod deliveries;
 mod file_identity;
 mod guard;
 mod handovers;

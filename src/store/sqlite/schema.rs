@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -429,6 +429,25 @@ CREATE TABLE web_sessions (
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+
+"#;
+
+/// Webhook deliveries (see `crate::webhooks`): stored before the CRM is
+/// answered, applied by the engine in force. The key makes a redelivery a
+/// duplicate.
+const V13: &str = r#"
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    delivery_key TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    events INTEGER NOT NULL DEFAULT 0,
+    applied_at TEXT
+);
+CREATE INDEX webhook_deliveries_state ON webhook_deliveries(state, id);
 "#;
 
 #[cfg(test)]

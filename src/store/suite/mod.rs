@@ -19,6 +19,7 @@
 mod access;
 mod assignment;
 mod clock;
+mod deliveries;
 mod ledger;
 mod logs;
 mod prune;
@@ -107,10 +108,13 @@ macro_rules! backend_suite {
                 units::a_task_rolled_back_gives_its_id_again,
                 units::a_unit_is_open_until_it_ends_and_own_commits_change_no_token,
                 prune::pruning_removes_what_is_older_and_keeps_keys_ids_and_events,
+                deliveries::a_delivery_is_stored_once_per_key_and_finished_with_its_reason,
+                deliveries::a_delivery_rolled_back_with_its_unit_is_gone,
             );
             backend_suite!(@fresh $open, $other;
                 ledger::ledger_facts_equal_the_facts_defined_from_the_rows,
                 units::another_connection_sees_a_unit_only_once_committed,
+                deliveries::another_connection_sees_a_delivery_once_stored,
             );
         }
     };
