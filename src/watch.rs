@@ -440,7 +440,11 @@ fn run_once(
             // While the database is locked, the retry keeps its pace.
             Ok(Wake::Inbox) if !patience.waiting => next_scan = Instant::now(),
             Ok(Wake::Inbox) => {}
-            Ok(Wake::Job(job)) => job(&store, &current),
+            // A job may have stored work for the loop (a webhook delivery): look at once.
+            Ok(Wake::Job(job)) => {
+                job(&store, &current);
+                next_webhooks = Instant::now();
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }

@@ -333,3 +333,99 @@ fn serve_on_postgresql_applies_posted_events_under_the_lease_and_shares_the_queu
     assert_eq!(stored, vec![claimed]);
     assert_eq!(web.watching.stop(), 0);
 }
+
+const WEBHOOKS: &str = r#"
+[webhooks.pipedrive]
+[webhooks.pipedrive.stages]
+1 = "lead"
+
+[webhooks.hubspot]
+secret = "hs-client-secret"
+public_url = "https://dealflow.example.com"
+"#;
+
+/// A Pipedrive v2 change of a deal (`meta`, `data`, `previous`).
+fn pipedrive_deal(change: i64, title: &str) -> String {
+    json!({
+        "meta": {"action": "create", "entity": "deal", "entity_id": "900", "id": format!("wh-{change}"),
+                 "timestamp": "2026-07-01T10:00:00.000Z", "version": "2.0", "company_id": "1", "user_id": "1"},
+        "data": {"id": 900, "title": title, "stage_id": 1, "status": "open", "value": 12000, "currency": "USD",
+                 "org_id": 77, "add_time": "2026-07-01T10:00:00Z", "update_time": "2026-07-01T10:00:00Z"},
+        "previous": null
+    })
+    .to_string()
+}
+
+#[test]
+fn crm_webhooks_are_checked_stored_before_the_answer_applied_once_and_shown() {
+    let ws = Workspace::new();
+    ws.write("config.toml", &format!("{}\n{WEBHOOKS}", ws.read("config.toml")));
+    let ana = token(&ws, "Ana Ruiz");
+    let mut web = Serving::start(&ws);
+    let body = pipedrive_deal(1, "<img src=x onerror=alert(1)> renewal");
+    let first = web.post("/webhooks/pipedrive", &[("Content-Type", "application/json")], &body).status(200).json();
+    assert_eq!(first["delivery"], "stored");
+    web.watching.expect(&format!("webhook pipedrive #{}", first["id"]));
+    assert_eq!(ws.deal("900")["stage"], "lead");
+    // Redelivered: acknowledged, stored and applied once.
+    let again = web.post("/webhooks/pipedrive", &[("Content-Type", "application/json")], &body).status(200).json();
+    assert_eq!((again["delivery"].as_str(), &again["id"]), (Some("duplicate"), &first["id"]));
+    // Malformed, or from a CRM not configured with its secret: refused, nothing stored.
+    web.post("/webhooks/pipedrive", &[], "{ not json").status(400);
+    web.post("/webhooks/hubspot", &[], "[]").status(401);
+    let bad_sig = [("X-HubSpot-Signature-v3", "c2lnbmVk"), ("X-HubSpot-Request-Timestamp", "1")];
+    web.post("/webhooks/hubspot", &bad_sig, "[]").status(401);
+    // Signed as HubSpot signs (the public URL, the body, the time): taken.
+    let batch = r#"[{"eventId": 1, "subscriptionId": 7, "portalId": 6, "occurredAt": 1793611800000, "subscriptionType": "company.propertyChange", "objectId": 501, "propertyName": "name", "propertyValue": "Acme Corp"}]"#;
+    let stamp = chrono::Utc::now().timestamp_millis().to_string();
+    let sig = dealflow::webhooks::auth::hubspot_signature(
+        "hs-client-secret",
+        "POST",
+        "https://dealflow.example.com/webhooks/hubspot",
+        batch.as_bytes(),
+        &stamp,
+    );
+    let signed = [("X-HubSpot-Signature-v3", sig.as_str()), ("X-HubSpot-Request-Timestamp", stamp.as_str())];
+    web.post("/webhooks/hubspot", &signed, batch).status(200);
+    web.watching.expect("webhook hubspot #");
+    assert_eq!(ws.account("501")["name"], "Acme Corp");
+    let counts = ws.status()["webhooks"].clone();
+    assert_eq!(counts, json!({"pending": 0, "applied": 2, "unmappable": 0}), "the refused ones were never stored");
+
+    // What could not be mapped is kept with its reason, and shown on the page as text.
+    let odd = json!({"meta": {"action": "create", "entity": "product", "id": "wh-9", "entity_id": "5",
+                     "timestamp": "2026-07-01T10:00:00.000Z", "version": "2.0"}, "data": {"id": 5}, "previous": null});
+    web.post("/webhooks/pipedrive", &[], &odd.to_string()).status(200);
+    web.watching.expect("webhook pipedrive #");
+    let cookie = web.sign_in(&ana);
+    let home = web.get("/", &[("Cookie", cookie.as_str())]).status(200).body;
+    assert!(home.contains("unmappable"), "{home}");
+    assert!(home.contains("1 kept as unmappable"), "{home}");
+    assert!(!home.contains("<img"), "text from the CRM is escaped");
+}
+
+#[test]
+fn a_webhook_acknowledged_just_before_a_crash_is_applied_after_it() {
+    let ws = Workspace::new();
+    ws.write("config.toml", &format!("{}\n{WEBHOOKS}", ws.read("config.toml")));
+    let mut web = Serving::start(&ws);
+    // Stopped hard right after the 2xx: the engine may not have applied it yet.
+    let answer = web.post("/webhooks/pipedrive", &[], &pipedrive_deal(2, "Kept deal")).status(200).json();
+    web.watching.child.kill().unwrap();
+    web.watching.child.wait().unwrap();
+    let pending_or_applied = ws.status()["webhooks"].clone();
+    assert_eq!(
+        pending_or_applied["pending"].as_i64().unwrap() + pending_or_applied["applied"].as_i64().unwrap(),
+        1,
+        "the delivery is in the store: {pending_or_applied}"
+    );
+    // The next engine applies what the killed one had not (if it had not).
+    let _again = Serving::start(&ws);
+    let deadline = std::time::Instant::now() + common::watching::WAIT;
+    while ws.status()["webhooks"]["applied"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "delivery {} never applied", answer["id"]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(ws.status()["webhooks"], json!({"pending": 0, "applied": 1, "unmappable": 0}));
+    assert_eq!(ws.deal("900")["name"], "Kept deal");
+}

@@ -16,6 +16,7 @@
 
 mod api;
 mod auth;
+mod hooks;
 mod pages;
 mod view;
 
@@ -241,5 +242,5 @@ async fn stopped(stop: Arc<AtomicBool>) {
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new().merge(api::routes()).merge(pages::routes()).with_state(app)
+    Router::new().merge(api::routes()).merge(hooks::routes()).merge(pages::routes()).with_state(app)
 }

@@ -192,6 +192,7 @@ struct Home {
     rejected: Vec<dealflow::store::backend::RejectedRow>,
     rejected_total: usize,
     files: Vec<(String, String, String)>,
+    deliveries: Vec<dealflow::store::DeliveryRow>,
 }
 
 async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<Msg>) -> Result<Markup, Response> {
@@ -214,7 +215,17 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
             let all_rejected = store.rejected()?;
             let rejected_total = all_rejected.len();
             let rejected = all_rejected.into_iter().rev().take(10).collect();
-            Ok(Home { status, per_person, failing, rejected, rejected_total, files: inbox_files(&a.ctx.dir) })
+            let deliveries =
+                store.webhook_deliveries(&dealflow::store::DeliveryFilter { limit: 10, ..Default::default() })?;
+            Ok(Home {
+                status,
+                per_person,
+                failing,
+                rejected,
+                rejected_total,
+                files: inbox_files(&a.ctx.dir),
+                deliveries,
+            })
         })
         .await
         .map_err(|e| PageFail(e, Some(Box::new(actor.clone()))).into_response())?;
@@ -288,6 +299,24 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
                     thead { tr { th { "File" } th { "Outcome" } th { "When" } } }
                     tbody { @for (name, outcome, at) in &h.files {
                         tr { td data-label="File" { (name) } td data-label="Outcome" { (outcome) } td data-label="When" { (at) } }
+                    } }
+                }
+            }
+            @if !h.deliveries.is_empty() {
+                h2 { "CRM webhooks" }
+                p.muted { (s.webhooks.pending) " waiting, " (s.webhooks.applied) " applied, " (s.webhooks.unmappable) " kept as unmappable" }
+                table.rows id="webhooks" {
+                    thead { tr { th { "Delivery" } th { "State" } th { "Events" } th { "Received" } } }
+                    tbody { @for d in &h.deliveries {
+                        tr {
+                            td data-label="Delivery" { (d.source) " #" (d.id) }
+                            td data-label="State" {
+                                (d.state)
+                                @if let Some(r) = &d.reason { ": " (r) }
+                            }
+                            td data-label="Events" { (d.events) }
+                            td data-label="Received" { (d.received_at) }
+                        }
                     } }
                 }
             }
