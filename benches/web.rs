@@ -10,7 +10,8 @@
 //!
 //! `cargo bench --bench web`. Knobs: `WEB_BENCH_TASKS` (default 10,000),
 //! `WEB_BENCH_ROUNDS` (default 50), `WEB_BENCH_EVENTS` (the events posted
-//! in one `POST /api/events`, default 20,000).
+//! in one `POST /api/events`, default 20,000), `WEB_BENCH_HOOKS` (Pipedrive
+//! webhook deliveries posted, default 2,000, from 1 and from 4 clients).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -113,6 +114,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let ok = Command::new(BIN).arg("init").arg(dir.path()).stdout(Stdio::null()).status().unwrap().success();
     assert!(ok, "dealflow init");
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[webhooks.pipedrive]\n[webhooks.pipedrive.stages]\n1 = \"lead\"\n")).unwrap();
+    let hooks = knob("WEB_BENCH_HOOKS", 2_000);
     fill(&Store::open(&dir.path().join("dealflow.db"), Duration::from_secs(5)).unwrap(), tasks);
     let token = dealflow(dir.path(), &["token", "create", "--as", "Ana Ruiz"]).trim().to_string();
     let server = serve(dir.path());
@@ -199,4 +204,40 @@ fn main() {
     dealflow(dir.path(), &["ingest", "--json", file.to_str().unwrap()]);
     let secs = t.elapsed().as_secs_f64();
     println!("  the same as `dealflow ingest FILE` beside it: {secs:.2} s = {:.0} events/s", events as f64 / secs);
+
+    // Webhooks: Pipedrive deal changes, each its own request, acknowledged once stored;
+    // then the wait until the engine applied them all.
+    for clients in [1usize, 4] {
+        let first = clients * 1_000_000;
+        let t = Instant::now();
+        std::thread::scope(|scope| {
+            for c in 0..clients {
+                let (agent, base) = (agent.clone(), server.base.clone());
+                scope.spawn(move || {
+                    for i in (0..hooks).filter(|i| i % clients == c) {
+                        let n = first + i;
+                        let body = format!(
+                            "{{\"meta\":{{\"action\":\"create\",\"entity\":\"deal\",\"entity_id\":\"{n}\",\"id\":\"wh-{n}\",\"timestamp\":\"2026-07-01T10:00:00.000Z\",\"version\":\"2.0\"}},\"data\":{{\"id\":{n},\"title\":\"Deal {n}\",\"stage_id\":1,\"status\":\"open\",\"value\":1000,\"org_id\":{},\"add_time\":\"2026-07-01T10:00:00Z\"}},\"previous\":null}}",
+                            n % 500
+                        );
+                        let r = agent.post(format!("{base}/webhooks/pipedrive")).send(&body).unwrap();
+                        assert_eq!(r.status(), 200);
+                    }
+                });
+            }
+        });
+        let received = t.elapsed().as_secs_f64();
+        let applied = loop {
+            let status: serde_json::Value = serde_json::from_str(&dealflow(dir.path(), &["status", "--json"])).unwrap();
+            if status["webhooks"]["pending"] == 0 {
+                break t.elapsed().as_secs_f64();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        println!(
+            "  {hooks} Pipedrive webhooks from {clients} client(s): acknowledged in {received:.2} s = {:.0}/s; all applied after {applied:.2} s = {:.0}/s",
+            hooks as f64 / received,
+            hooks as f64 / applied
+        );
+    }
 }
