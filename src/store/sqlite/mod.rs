@@ -13,6 +13,7 @@ mod guard;
 mod handovers;
 mod health;
 mod log;
+mod notifications;
 mod pending;
 mod prune;
 mod schema;
