@@ -294,6 +294,10 @@ fn run_once(
         .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
     };
 
+    // Notifications out: a thread of its own with its own connection; it stops with this run.
+    let notifier = crate::notify::spawn_notifier(db_path.clone(), current.clone(), quit.clone(), Default::default())
+        .map_err(|e| Error::Usage(format!("cannot start the thread that sends notifications: {e}")))?;
+
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     let mut next_scan = Instant::now();
     // With `[store] keep_days`, a prune at the start and once a day after.
@@ -370,6 +374,12 @@ fn run_once(
     quit.store(true, Ordering::SeqCst);
     drop(debouncer);
     let _ = reloader.join();
+    // A notification being sent finishes (its timeout bounds it) unless the stop is in a hurry:
+    // one sent and not marked is sent again later, with the same idempotency key.
+    let waited = Instant::now();
+    while !notifier.is_finished() && waited.elapsed() < NOTIFIER_GRACE {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // An error of a process whose lease was taken (its connections ended, say) is that.
     let result = match (result, held) {
         (Err(e), Some(l)) if !matches!(e, Error::LeaseLost { .. }) && !l.still_held() => Err(l.lost_error()),
@@ -534,6 +544,9 @@ pub fn drain_inbox(
     }
     Ok(worked)
 }
+
+/// How long a stopping watch waits for a notification being sent.
+const NOTIFIER_GRACE: Duration = Duration::from_secs(2);
 
 /// How often `watch` prunes, with `[store] keep_days`.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);

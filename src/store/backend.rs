@@ -649,9 +649,9 @@ pub trait Backend: Send {
     /// Enqueue a notification unless one with its target and key exists: whether it was new.
     fn enqueue_notification(&self, n: &NewNotification) -> Result<bool>;
     /// Take up to `limit` notifications due at `now` (not sent, not given up,
-    /// `next_attempt_at <= now`), oldest first, and hold them until `until`
+    /// `next_attempt_at <= now`), the longest due first, and hold them until `until`
     /// (their `next_attempt_at`): another sender passes them by until then.
-    /// One unit of work; on PostgreSQL rows another sender is taking are skipped.
+    /// One unit of work; on PostgreSQL rows another sender is taking are skipped. By id.
     fn claim_notifications(&self, now: &str, until: &str, limit: usize) -> Result<Vec<Notification>>;
     /// Record how an attempt to send notification `id` ended.
     fn finish_notification(&self, id: i64, attempt: &Attempt) -> Result<()>;

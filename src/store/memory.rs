@@ -2018,6 +2018,8 @@ impl Backend for Memory {
                     s.log(Change::Notification(id, old.map(Box::new)));
                 }
             }
+            // As SQLite answers them: by id.
+            claimed.sort_by_key(|n| n.id);
             claimed
         }))
     }
