@@ -236,6 +236,10 @@ fn run_once(
         notes(Note::Stopping);
         return Ok(());
     }
+    // What is applied from now on is announced ([notify]); what is stored already is not.
+    if let Err(e) = crate::notify::start_cursor(&store, &first.config) {
+        tracing::warn!("notifications: {e}");
+    }
     let version = first.version().to_string();
     let files = first.rule_files();
     let rejected_at_start = rejected.as_ref().map(|r| r.problems.clone());

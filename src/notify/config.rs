@@ -172,7 +172,13 @@ pub(crate) fn validate(
                 let text = u.get_ref().trim();
                 if !(text.starts_with("https://") || text.starts_with("http://")) || text.contains(char::is_whitespace)
                 {
-                    at(u.span(), format!("{}: an address starting https:// (or http://), like https://hooks.slack.com/services/…", here("url")));
+                    at(
+                        u.span(),
+                        format!(
+                            "{}: an address starting https:// (or http://), like https://hooks.slack.com/services/…",
+                            here("url")
+                        ),
+                    );
                 }
                 Secret::Text(text.to_string())
             }
@@ -199,7 +205,10 @@ pub(crate) fn validate(
             None => sends.extend(What::ALL),
             Some(list) => {
                 if list.is_empty() {
-                    at((known.place)(&["notify", name, "send"]), format!("{}: name at least one kind, or leave send out for all", here("send")));
+                    at(
+                        (known.place)(&["notify", name, "send"]),
+                        format!("{}: name at least one kind, or leave send out for all", here("send")),
+                    );
                 }
                 for s in list {
                     match What::parse(s.get_ref()) {
@@ -286,7 +295,12 @@ fn check_env_name(v: &Spanned<String>, key: &str, at: &mut dyn FnMut(Range<usize
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok {
-        at(v.span(), format!("{key}: {name:?} is not an environment variable's name (letters, digits and _, like DEALFLOW_SLACK_WEBHOOK)"));
+        at(
+            v.span(),
+            format!(
+                "{key}: {name:?} is not an environment variable's name (letters, digits and _, like DEALFLOW_SLACK_WEBHOOK)"
+            ),
+        );
     }
 }
 

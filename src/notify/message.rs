@@ -61,8 +61,10 @@ pub fn task_message(task: &Task, target: &Target) -> Option<Message> {
     let headline = match (what, &task.assignee) {
         (What::Escalation, Some(_)) => format!("Escalation for {{name}}: {}", task.title),
         (What::Escalation, None) => format!("Escalation for the {} queue: {}", task.role, task.title),
-        (_, Some(_)) => format!("{} task for {{name}}: {}", capitalized(task.priority.name()), task.title),
-        (_, None) => format!("{} task in the {} queue: {}", capitalized(task.priority.name()), task.role, task.title),
+        (_, Some(_)) => format!("{}-priority task for {{name}}: {}", capitalized(task.priority.name()), task.title),
+        (_, None) => {
+            format!("{}-priority task in the {} queue: {}", capitalized(task.priority.name()), task.role, task.title)
+        }
     };
     let detail = vec![
         format!("{about} · due {} · task {}", task.due_at, task.id),
@@ -207,12 +209,9 @@ pub fn slack_escape(text: &str) -> String {
 
 /// A Slack member ID (`U024BE7LH`, `W…`) or a handle (`@ana`).
 pub fn is_slack_handle(s: &str) -> bool {
-    let id = s.len() > 2
-        && s.starts_with(['U', 'W'])
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    let handle = s.len() > 1
-        && s.starts_with('@')
-        && s[1..].chars().all(|c| c.is_alphanumeric() || ".-_".contains(c));
+    let id =
+        s.len() > 2 && s.starts_with(['U', 'W']) && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let handle = s.len() > 1 && s.starts_with('@') && s[1..].chars().all(|c| c.is_alphanumeric() || ".-_".contains(c));
     id || handle
 }
 

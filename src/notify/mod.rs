@@ -82,7 +82,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { poll: Duration::from_secs(1), timeout: Duration::from_secs(10), backoff: Backoff::default(), batch: 20 }
+        Options {
+            poll: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            backoff: Backoff::default(),
+            batch: 20,
+        }
     }
 }
 
@@ -161,7 +166,8 @@ pub fn round(
     stop: &AtomicBool,
 ) -> Result<Round> {
     let enqueued = find(store, config, Utc::now())?;
-    let mut r = if config.notify.is_empty() { Round::default() } else { send_due(store, config, agent, options, stop)? };
+    let mut r =
+        if config.notify.is_empty() { Round::default() } else { send_due(store, config, agent, options, stop)? };
     r.enqueued = enqueued;
     Ok(r)
 }
@@ -172,6 +178,16 @@ fn read_cursor(store: &Store) -> Result<Option<Marks>> {
 
 fn write_cursor(store: &Store, marks: &Marks) -> Result<()> {
     store.set_meta(CURSOR, &serde_json::to_string(marks).unwrap_or_default())
+}
+
+/// Set the cursor at what is stored now, unless it is set (or there are no
+/// targets): `watch` calls it before it applies anything, so what it applies
+/// is announced and what was there before is not.
+pub fn start_cursor(store: &Store, config: &crate::config::Config) -> Result<()> {
+    if config.notify.is_empty() || read_cursor(store)?.is_some() {
+        return Ok(());
+    }
+    find(store, config, Utc::now()).map(|_| ())
 }
 
 /// Enqueue what was stored since the cursor for every target that wants it,
@@ -212,7 +228,9 @@ pub fn find(store: &Store, config: &crate::config::Config, now: DateTime<Utc>) -
             messages.extend(message::task_message(t, target).map(|m| (target, m)));
         }
         messages.extend(quarantines.iter().map(|d| (target, message::quarantine_message(d))));
-        messages.extend(by_source(&rejected).iter().filter_map(|lines| message::rejected_message(lines)).map(|m| (target, m)));
+        messages.extend(
+            by_source(&rejected).iter().filter_map(|lines| message::rejected_message(lines)).map(|m| (target, m)),
+        );
     }
     let created_at = clock_stamp(now);
     let new: Vec<NewNotification> = messages
@@ -299,12 +317,20 @@ pub fn send_due(
                     .unwrap_or_default();
                 let b = &options.backoff;
                 let attempt = if failures >= b.attempts || age >= b.give_up_after {
-                    tracing::warn!("notification {} to notify.{} given up after {failures} attempts: {error}", n.id, n.target);
+                    tracing::warn!(
+                        "notification {} to notify.{} given up after {failures} attempts: {error}",
+                        n.id,
+                        n.target
+                    );
                     Attempt::GiveUp { error, at: clock_stamp(Utc::now()) }
                 } else {
                     let wait = b.delay(failures, send::jitter(n.id));
                     let next = clock_stamp(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
-                    tracing::info!("notification {} to notify.{} failed (attempt {failures}), again at {next}: {error}", n.id, n.target);
+                    tracing::info!(
+                        "notification {} to notify.{} failed (attempt {failures}), again at {next}: {error}",
+                        n.id,
+                        n.target
+                    );
                     failed.insert(n.target.clone(), next.clone());
                     Attempt::Failed { error, next }
                 };

@@ -39,7 +39,11 @@ pub fn send(agent: &ureq::Agent, target: &Target, n: &Notification) -> Result<()
             let status = response.status();
             let text = response.body_mut().with_config().limit(512).read_to_string().unwrap_or_default();
             let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
-            Err(format!("{} answered {status}{}", redact(&url), if text.is_empty() { String::new() } else { format!(": {text}") }))
+            Err(format!(
+                "{} answered {status}{}",
+                redact(&url),
+                if text.is_empty() { String::new() } else { format!(": {text}") }
+            ))
         }
         Err(e) => Err(format!("{}: {e}", redact(&url))),
     }

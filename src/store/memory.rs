@@ -320,16 +320,16 @@ struct EventRec {
 /// A kept decision as the trait gives it: its position is its index plus one.
 fn decision_row(i: usize, d: &DecisionRec) -> DecisionRow {
     DecisionRow {
-                    seq: i as i64 + 1,
-                    kind: d.kind.to_string(),
-                    subject_kind: d.subject.kind.clone(),
-                    subject_id: d.subject.id.clone(),
-                    rule: d.rule.as_ref().map(|r| format!("{}::{}", r.file, r.function)),
-                    reason: d.reason.clone(),
-                    detail: serde_json::from_str(&d.detail).unwrap_or_default(),
-                    rules_version: d.rules_version.to_string(),
-                    event_id: d.event_id.clone(),
-                    at: d.at.clone(),
+        seq: i as i64 + 1,
+        kind: d.kind.to_string(),
+        subject_kind: d.subject.kind.clone(),
+        subject_id: d.subject.id.clone(),
+        rule: d.rule.as_ref().map(|r| format!("{}::{}", r.file, r.function)),
+        reason: d.reason.clone(),
+        detail: serde_json::from_str(&d.detail).unwrap_or_default(),
+        rules_version: d.rules_version.to_string(),
+        event_id: d.event_id.clone(),
+        at: d.at.clone(),
     }
 }
 
@@ -2001,12 +2001,11 @@ impl Backend for Memory {
 
     fn claim_notifications(&self, now: &str, until: &str, limit: usize) -> Result<Vec<Notification>> {
         Ok(self.with(|s| {
-            let mut due: Vec<&Notification> = s
-                .t
-                .notifications
-                .values()
-                .filter(|n| n.state() == NotificationState::Pending && n.next_attempt_at.as_str() <= now)
-                .collect();
+            let mut due: Vec<&Notification> =
+                s.t.notifications
+                    .values()
+                    .filter(|n| n.state() == NotificationState::Pending && n.next_attempt_at.as_str() <= now)
+                    .collect();
             due.sort_by(|a, b| (&a.next_attempt_at, a.id).cmp(&(&b.next_attempt_at, b.id)));
             let ids: Vec<i64> = due.iter().take(limit).map(|n| n.id).collect();
             let mut claimed = Vec::with_capacity(ids.len());

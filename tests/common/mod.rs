@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod pg;
+pub mod receiver;
 pub mod watching;
 
 use std::path::{Path, PathBuf};

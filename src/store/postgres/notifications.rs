@@ -58,11 +58,10 @@ impl Postgres {
     }
 
     pub fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>> {
-        let ids: Vec<i64> = self.all(
-            "SELECT id FROM tasks WHERE id > $1 ORDER BY id LIMIT $2",
-            &[&after, &(limit as i64)],
-            |r| r.try_get(0),
-        )?;
+        let ids: Vec<i64> =
+            self.all("SELECT id FROM tasks WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &(limit as i64)], |r| {
+                r.try_get(0)
+            })?;
         let mut tasks = Vec::with_capacity(ids.len());
         for id in ids {
             tasks.extend(self.task(id)?);
@@ -99,7 +98,14 @@ impl Postgres {
         self.all(
             "SELECT seq, source, line, reason FROM rejected_events WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&after, &(limit as i64)],
-            |r| Ok(RejectedSince { seq: r.try_get(0)?, source: r.try_get(1)?, line: r.try_get(2)?, reason: r.try_get(3)? }),
+            |r| {
+                Ok(RejectedSince {
+                    seq: r.try_get(0)?,
+                    source: r.try_get(1)?,
+                    line: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                })
+            },
         )
     }
 

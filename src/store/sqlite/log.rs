@@ -149,9 +149,7 @@ impl Sqlite {
             )
             .ctx(self)?;
         let (sk, sid) = subject.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
-        let rows = st
-            .query_map(params![kind, sk, sid], decision_row)
-            .ctx(self)?;
+        let rows = st.query_map(params![kind, sk, sid], decision_row).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 

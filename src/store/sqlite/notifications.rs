@@ -86,7 +86,9 @@ impl Sqlite {
 
     pub fn finish_notification(&self, id: i64, attempt: &Attempt) -> Result<()> {
         let (sql, p): (&str, Vec<&dyn rusqlite::ToSql>) = match attempt {
-            Attempt::Sent { at } => ("UPDATE notifications SET sent_at = ?2, last_error = NULL WHERE id = ?1", vec![&id, at]),
+            Attempt::Sent { at } => {
+                ("UPDATE notifications SET sent_at = ?2, last_error = NULL WHERE id = ?1", vec![&id, at])
+            }
             Attempt::Failed { error, next } => (
                 "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
                 vec![&id, error, next],
@@ -95,7 +97,9 @@ impl Sqlite {
                 "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, given_up_at = ?3 WHERE id = ?1",
                 vec![&id, error, at],
             ),
-            Attempt::Postponed { next } => ("UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1", vec![&id, next]),
+            Attempt::Postponed { next } => {
+                ("UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1", vec![&id, next])
+            }
         };
         self.conn.prepare_cached(sql).ctx(self)?.execute(p.as_slice()).ctx(self)?;
         Ok(())

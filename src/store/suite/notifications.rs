@@ -5,7 +5,9 @@ use serde_json::json;
 use super::{Opener, at, committed, task_for};
 use crate::model::{Decision, DecisionKind, RuleRef, Subject};
 use crate::store::Store;
-use crate::store::outbox::{Attempt, Marks, NewNotification, NotificationCounts, NotificationFilter, NotificationState};
+use crate::store::outbox::{
+    Attempt, Marks, NewNotification, NotificationCounts, NotificationFilter, NotificationState,
+};
 
 /// Wall-clock stamps as the queue writes them (milliseconds, fixed width).
 fn t(s: u32) -> String {
@@ -53,7 +55,11 @@ pub fn a_claim_holds_what_is_due_until_its_time(s: &Store) {
     assert_eq!(first.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(), ["a", "b"], "by id in the answer");
     assert!(first.iter().all(|n| n.next_attempt_at == t(40)));
     let second = s.claim_notifications(&t(10), &t(40), 10).unwrap();
-    assert_eq!(second.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(), ["c"], "the held ones and the one not due are passed by");
+    assert_eq!(
+        second.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+        ["c"],
+        "the held ones and the one not due are passed by"
+    );
     assert!(s.claim_notifications(&t(10), &t(40), 10).unwrap().is_empty());
     let after_hold = s.claim_notifications(&t(40), &t(50), 10).unwrap();
     assert_eq!(after_hold.len(), 4, "the holds ran out, and `later` is due");
@@ -123,7 +129,9 @@ fn quarantine(rule: &str, event: &str) -> Decision {
 pub fn the_cursors_find_tasks_quarantines_and_rejected_lines_after_a_mark(s: &Store) {
     assert_eq!(s.notify_marks().unwrap(), Marks::default());
     let (t1, t2, t3) = committed(s, || {
-        let make = |k: &str| s.create_task(&task_for("sales_rep", Some("Ana"), ("deal", "D"), k), "v", "e", "t").unwrap().unwrap();
+        let make = |k: &str| {
+            s.create_task(&task_for("sales_rep", Some("Ana"), ("deal", "D"), k), "v", "e", "t").unwrap().unwrap()
+        };
         s.record_decision(&quarantine("task_a", "e1"), "v1").unwrap();
         s.record_decision(&Decision { kind: DecisionKind::TaskCreated, ..quarantine("task_b", "e2") }, "v1").unwrap();
         s.record_decision(&quarantine("task_c", "e3"), "v1").unwrap();
@@ -142,10 +150,10 @@ pub fn the_cursors_find_tasks_quarantines_and_rejected_lines_after_a_mark(s: &St
     assert_eq!(q[0].detail["failures"], 3);
     assert_eq!(s.decisions_after(q[0].seq, "rule_quarantined", 10).unwrap().len(), 1);
     let r = s.rejected_after(0, 10).unwrap();
-    assert_eq!(r.iter().map(|r| (r.source.as_str(), r.line, r.reason.as_str())).collect::<Vec<_>>(), [
-        ("inbox/a.jsonl", 2, "bad time"),
-        ("inbox/a.jsonl", 5, "no id")
-    ]);
+    assert_eq!(
+        r.iter().map(|r| (r.source.as_str(), r.line, r.reason.as_str())).collect::<Vec<_>>(),
+        [("inbox/a.jsonl", 2, "bad time"), ("inbox/a.jsonl", 5, "no id")]
+    );
     assert_eq!(r[1].seq, marks.rejected);
     assert_eq!(s.rejected_after(r[0].seq, 10).unwrap().len(), 1);
     assert!(s.rejected_after(marks.rejected, 10).unwrap().is_empty());
