@@ -1922,9 +1922,6 @@ impl Backend for Memory {
         }))
     }
 
-    /// As SQLite's, on what this store keeps (no stage history). Its unit's
-    /// rollback does not undo it: a scratch store is pruned, if ever, to be
-    /// kept so.
     // ---- notifications out ----
 
     /// Decisions and rejected lines by their index plus one (as `decisions` numbers them).
@@ -2076,6 +2073,9 @@ impl Backend for Memory {
         }))
     }
 
+    /// As SQLite's, on what this store keeps (no stage history). Its unit's
+    /// rollback does not undo it: a scratch store is pruned, if ever, to be
+    /// kept so.
     fn prune(&self, before: &str, dry_run: bool) -> Result<Pruned> {
         Ok(self.with(|s| {
             let t = &mut s.t;
