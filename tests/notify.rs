@@ -327,4 +327,28 @@ fn watch_posts_once(on: Option<Workspace>) {
     let got = receiver.wait_for("the second POST", |r| !naming(r, "Globex").is_empty());
     assert_eq!(naming(&got, "Acme").len(), 1, "{got:#?}");
     assert_eq!(watch.stop(), 0, "{}", watch.seen.join("\n"));
+    // What was sent, in `status --json` and `notify list`.
+    let status = ws.run(&["status", "--json"]).success().json();
+    assert_eq!(status["notifications"], json!({"sent": 2, "pending": 0, "failed": 0}));
+    let list = ws.run(&["notify", "list", "--json"]).success().json();
+    let subjects: Vec<&str> = list.as_array().unwrap().iter().map(|n| n["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects.len(), 2);
+    assert!(list.as_array().unwrap().iter().all(|n| n["state"] == "sent" && n["target"] == "crm"), "{list:#}");
+}
+
+/// `dealflow notify test` sends a test message now and says how each target answered.
+#[test]
+fn notify_test_sends_a_test_message_and_says_how_each_target_answered() {
+    let receiver = Receiver::start();
+    let down = format!("http://127.0.0.1:{}/hook", free_port());
+    let ws = workspace("slack", &receiver.url(), &format!("\n[notify.down]\nkind = \"json\"\nurl = \"{down}\"\n"));
+    let ok = ws.run(&["notify", "test", "team"]).success();
+    assert_eq!(ok.stdout.trim(), "notify.team: sent");
+    let got = receiver.wait_for("the test message", |r| !r.is_empty());
+    assert!(got[0].json()["text"].as_str().unwrap().contains("dealflow test message to notify.team"), "{got:#?}");
+    let both = ws.run(&["notify", "test"]).code(1);
+    assert!(both.stdout.contains("notify.team: sent"), "{}", both.stdout);
+    assert!(both.stdout.contains("notify.down: failed: http://127.0.0.1:"), "{}", both.stdout);
+    let unknown = ws.run(&["notify", "test", "teem"]).code(1);
+    assert!(unknown.stderr.contains("there is no [notify.teem] in config.toml (did you mean \"team\"?)"), "{}", unknown.stderr);
 }

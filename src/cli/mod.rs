@@ -14,6 +14,7 @@ mod import;
 mod ingest;
 mod init;
 mod listing;
+mod notify;
 mod output;
 mod prune;
 pub mod signals;
@@ -89,6 +90,8 @@ enum Command {
     Explain(explain::Args),
     /// Remove old decisions, stage history, rejected lines and finished tasks (events and task dedup keys stay).
     Prune(prune::Args),
+    /// Notifications out ([notify] in config.toml): send a test message, list the queue.
+    Notify(notify::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Accounts(a) => listing::accounts(&ctx, a),
         Command::Deals(a) => listing::deals(&ctx, a),
         Command::Prune(a) => prune::run(&ctx, a),
+        Command::Notify(a) => notify::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),

@@ -49,6 +49,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     } else {
         Vec::new()
     };
+    // Notifications out ([notify]); a database read only and older than the queue has none.
+    let notifications = store.notification_counts().ok();
     if args.json {
         let lease_json = match &lease {
             Some(l) => json!({
@@ -83,6 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "unstaffed_roles": unstaffed,
             "waiting_handovers": waiting,
             "quarantined_rules": quarantined,
+            "notifications": notifications,
             "database": store.path().display().to_string(),
         }))?;
         return Ok(Outcome::Ok);
@@ -122,6 +125,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         }
     }
     super::ingest::print_quarantined(&quarantined);
+    if let Some(n) = notifications
+        && (!config.notify.is_empty() || n != Default::default())
+    {
+        println!("notifications: {} sent, {} pending, {} failed", n.sent, n.pending, n.failed);
+    }
     // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
     if lease.is_some() {
         println!("store: {location}");
