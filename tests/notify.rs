@@ -350,5 +350,33 @@ fn notify_test_sends_a_test_message_and_says_how_each_target_answered() {
     assert!(both.stdout.contains("notify.team: sent"), "{}", both.stdout);
     assert!(both.stdout.contains("notify.down: failed: http://127.0.0.1:"), "{}", both.stdout);
     let unknown = ws.run(&["notify", "test", "teem"]).code(1);
-    assert!(unknown.stderr.contains("there is no [notify.teem] in config.toml (did you mean \"team\"?)"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("there is no [notify.teem] in config.toml (did you mean \"team\"?)"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+/// A task for the sales managers is an escalation, whatever its priority;
+/// a target that asks for escalations only gets nothing else.
+#[test]
+fn a_task_for_the_sales_manager_is_an_escalation() {
+    let receiver = Receiver::start();
+    let ws = workspace("json", &receiver.url(), "send = [\"escalation\"]\n");
+    ws.write(
+        "rules/escalate.rhai",
+        "/// Every order is worth a look by the sales manager.\nfn task_look_at_order(event, account) {\n    if event.type == \"order.placed\" {\n        return [\n            task(\"sales_manager\", `Look at order ${event.data.id}`, #{ reason: \"orders matter\" }),\n            task(\"sales_rep\", `Thank ${account.name}`, #{ priority: \"urgent\", reason: \"manners\" }),\n        ];\n    }\n}\n",
+    );
+    let notifier = Notifier::start(&ws, fast());
+    let account = event("account.upserted", AT, json!({"id": "A-1", "name": "Acme", "owner": "Ana Ruiz"}));
+    let order = event("order.placed", AT, json!({"id": "O-1", "account_id": "A-1", "amount": 10}));
+    let summary = notifier.ingest(&ws, &[account, order]);
+    assert!(summary.counts.tasks_created >= 2, "{summary:?}");
+    let got = receiver.wait_for("the escalation", |r| !r.is_empty());
+    let body = got[0].json();
+    assert_eq!(body["kind"], "escalation");
+    assert_eq!(body["person"]["name"], "Farah Haddad");
+    assert!(body["text"].as_str().unwrap().starts_with("Escalation for Farah Haddad: Look at order O-1"), "{body:#}");
+    assert_eq!(queue(&ws).len(), 1, "the urgent task is not an escalation, and this target takes only those");
+    drop(notifier);
 }

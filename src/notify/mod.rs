@@ -211,15 +211,28 @@ pub fn find(store: &Store, config: &crate::config::Config, now: DateTime<Utc>) -
         }
         return Ok(0);
     };
-    let tasks = store.tasks_after(cursor.task, FIND_BATCH)?;
-    let quarantines = store.decisions_after(cursor.decision, "rule_quarantined", FIND_BATCH)?;
-    let rejected = store.rejected_after(cursor.rejected, FIND_BATCH)?;
-    if tasks.is_empty() && quarantines.is_empty() && rejected.is_empty() {
+    // What is stored now, first: nothing past the cursor, nothing to look for (most rounds).
+    let stored = store.notify_marks()?;
+    if stored.task <= cursor.task && stored.decision <= cursor.decision && stored.rejected <= cursor.rejected {
         return Ok(0);
     }
+    let tasks = if stored.task > cursor.task { store.tasks_after(cursor.task, FIND_BATCH)? } else { Vec::new() };
+    let quarantines = if stored.decision > cursor.decision {
+        store.decisions_after(cursor.decision, "rule_quarantined", FIND_BATCH)?
+    } else {
+        Vec::new()
+    };
+    let rejected =
+        if stored.rejected > cursor.rejected { store.rejected_after(cursor.rejected, FIND_BATCH)? } else { Vec::new() };
     let next = Marks {
         task: tasks.last().map_or(cursor.task, |t| t.id),
-        decision: quarantines.last().map_or(cursor.decision, |d| d.seq),
+        // Quarantines are rare among the decisions: with all of them found up to the
+        // decisions stored before they were looked for, the cursor passes the others too
+        // (units commit in the order of their rows' positions: one engine, one unit at a time).
+        decision: match quarantines.last() {
+            Some(last) if quarantines.len() == FIND_BATCH => last.seq,
+            last => stored.decision.max(last.map_or(0, |d| d.seq)),
+        },
         rejected: rejected.last().map_or(cursor.rejected, |r| r.seq),
     };
     let mut messages = Vec::new();

@@ -8,7 +8,6 @@ use postgres::Row;
 
 use super::Postgres;
 use crate::error::Result;
-use crate::model::Task;
 use crate::store::backend::DecisionRow;
 use crate::store::outbox::{
     Attempt, Marks, NewNotification, Notification, NotificationCounts, NotificationFilter, NotificationState,
@@ -55,18 +54,6 @@ impl Postgres {
             |r| Ok(Marks { task: r.try_get(0)?, decision: r.try_get(1)?, rejected: r.try_get(2)? }),
         )?;
         Ok(marks.unwrap_or_default())
-    }
-
-    pub fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>> {
-        let ids: Vec<i64> =
-            self.all("SELECT id FROM tasks WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &(limit as i64)], |r| {
-                r.try_get(0)
-            })?;
-        let mut tasks = Vec::with_capacity(ids.len());
-        for id in ids {
-            tasks.extend(self.task(id)?);
-        }
-        Ok(tasks)
     }
 
     pub fn decisions_after(&self, after: i64, kind: &str, limit: usize) -> Result<Vec<DecisionRow>> {
