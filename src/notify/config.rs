@@ -312,3 +312,34 @@ fn check_header_name(h: &str, span: Range<usize>, key: &str, at: &mut dyn FnMut(
         at(span, format!("{key}: dealflow sets {h} itself"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// The commented example at the end of the shipped config.toml, uncommented, loads as it says.
+    #[test]
+    fn the_example_in_config_toml_loads_once_uncommented() {
+        let text = include_str!("../../config.toml");
+        let (head, example) = text.split_at(text.find("# [notify.sales_channel]").unwrap());
+        let example: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = Config::parse(std::path::Path::new("."), &format!("{head}{example}")).unwrap();
+        let slack = &config.notify["sales_channel"];
+        assert_eq!((slack.kind, &slack.url), (TargetKind::Slack, &Secret::Env("DEALFLOW_SLACK_WEBHOOK".into())));
+        assert_eq!(slack.sends, What::ALL);
+        assert_eq!(slack.people.as_deref(), Some(&["Ana Ruiz".to_string(), "Ben Okafor".to_string()][..]));
+        assert!(slack.wants_task_of("sales_rep", Some("Ana Ruiz")));
+        assert!(!slack.wants_task_of("sales_rep", None), "people named: a queue's task is not theirs");
+        assert!(!slack.wants_task_of("marketing", Some("Ana Ruiz")));
+        let json = &config.notify["crm_bridge"];
+        assert_eq!(json.kind, TargetKind::Json);
+        assert_eq!(json.headers, [("Authorization".to_string(), Secret::Env("DEALFLOW_HOOK_AUTH".into()))]);
+        assert_eq!((json.min_priority, json.people.is_none()), (Priority::High, true));
+        assert!(json.wants_task_of("marketing", None));
+    }
+}
