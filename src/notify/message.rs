@@ -49,8 +49,12 @@ pub const ESCALATION_ROLE: &str = "sales_manager";
 /// What a new task is worth saying, if anything: an escalation (any task
 /// of the sales managers), or a task of `min_priority` or above for
 /// `target` (so the message depends on the target; the key does not).
+/// A task already closed when it is found says nothing.
 pub fn task_message(task: &Task, target: &Target) -> Option<Message> {
-    let what = if task.role == ESCALATION_ROLE {
+    // Done or cancelled before the notifier saw it (within a round): nothing to miss.
+    let what = if task.status.is_closed() {
+        return None;
+    } else if task.role == ESCALATION_ROLE {
         What::Escalation
     } else if task.priority >= target.min_priority {
         What::Task
