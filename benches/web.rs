@@ -116,7 +116,8 @@ fn main() {
     assert!(ok, "dealflow init");
     let config = dir.path().join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}\n[webhooks.pipedrive]\n[webhooks.pipedrive.stages]\n1 = \"lead\"\n")).unwrap();
+    std::fs::write(&config, format!("{text}\n[webhooks.pipedrive]\n[webhooks.pipedrive.stages]\n1 = \"lead\"\n"))
+        .unwrap();
     let hooks = knob("WEB_BENCH_HOOKS", 2_000);
     fill(&Store::open(&dir.path().join("dealflow.db"), Duration::from_secs(5)).unwrap(), tasks);
     let token = dealflow(dir.path(), &["token", "create", "--as", "Ana Ruiz"]).trim().to_string();

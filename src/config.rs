@@ -41,6 +41,9 @@ struct RawConfig {
     tasks: RawTasks,
     #[serde(default)]
     webhooks: webhooks::RawWebhooks,
+    /// `[notify.NAME]`: where messages about what must not be missed go.
+    #[serde(default)]
+    notify: BTreeMap<String, crate::notify::config::RawTarget>,
 }
 
 /// `[tasks]`: the task queues.
@@ -135,6 +138,10 @@ struct RawPerson {
     region: Option<String>,
     #[serde(default = "yes")]
     active: bool,
+    /// Who they are on Slack: a member ID (`U024BE7LH`, mentioned so they are
+    /// pinged) or a handle (`@ana`, written as is).
+    #[serde(default)]
+    slack: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -517,6 +524,9 @@ pub struct Person {
     pub role: String,
     pub region: Option<String>,
     pub active: bool,
+    /// `[[team]] slack`: a Slack member ID or handle, for notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack: Option<String>,
 }
 
 impl Person {
@@ -637,6 +647,8 @@ pub struct Config {
     pub tasks: TasksConfig,
     /// `[webhooks]`: the CRMs that may push changes, and how they map to events.
     pub webhooks: WebhooksConfig,
+    /// `[notify.NAME]`: the notification targets, by name.
+    pub notify: crate::notify::Targets,
 }
 
 impl Config {
@@ -828,7 +840,20 @@ impl Config {
                 role: p.role.get_ref().clone(),
                 region: p.region.clone(),
                 active: p.active,
+                slack: p.slack.as_ref().map(|s| s.get_ref().trim().to_string()),
             });
+            if let Some(handle) = &p.slack
+                && !crate::notify::message::is_slack_handle(handle.get_ref().trim())
+            {
+                at(
+                    handle.span(),
+                    format!(
+                        "team: {:?} has slack = {:?}: give their member ID (like \"U024BE7LH\", in Slack: profile, ⋮, Copy member ID) to mention them, or a handle like \"@ana\"",
+                        p.name.get_ref(),
+                        handle.get_ref()
+                    ),
+                );
+            }
         }
         // Two people may share a name when both have an id (the CRM tells
         // them apart); a name listed twice without ids is a mistake.
@@ -856,6 +881,26 @@ impl Config {
                 );
             }
         }
+        let notify = {
+            let person = |name: &str| -> std::result::Result<String, String> {
+                if let Some(&i) = people.by_id.get(name) {
+                    return Ok(team[i].key().to_string());
+                }
+                match people.by_name.get(name).map(Vec::as_slice) {
+                    Some([i]) => Ok(team[*i].key().to_string()),
+                    Some(_) => Err(format!("{name:?} is the name of several people of the team: give their id")),
+                    None => Err(format!("{name:?} is not on the team ([[team]])")),
+                }
+            };
+            let place = |path: &[&str]| place(text, path);
+            let known = crate::notify::config::Known {
+                roles: raw.roles.keys().map(String::as_str).collect(),
+                person: &person,
+                names: team.iter().map(|p| p.name.as_str()).collect(),
+                place: &place,
+            };
+            crate::notify::config::validate(&raw.notify, &known, &mut at)
+        };
         let mut crm_import = CrmImportConfig::default();
         for stage in crm_import.stages.values_mut() {
             if let Some(ours) = stage_for(&stages, &won, &lost, part_of, stage) {
@@ -986,6 +1031,7 @@ impl Config {
             crm_import,
             tasks: TasksConfig { lease_minutes: raw.tasks.lease_minutes.into_inner() },
             webhooks,
+            notify,
         })
     }
 

@@ -34,6 +34,7 @@ pub mod import;
 pub mod inbox;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod playbook;
 pub mod rule_tests;
 pub mod rules;

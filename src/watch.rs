@@ -301,6 +301,10 @@ fn run_once(
         notes(Note::Stopping);
         return Ok(());
     }
+    // What is applied from now on is announced ([notify]); what is stored already is not.
+    if let Err(e) = crate::notify::start_cursor(&store, &first.config) {
+        tracing::warn!("notifications: {e}");
+    }
     let version = first.version().to_string();
     let files = first.rule_files();
     let rejected_at_start = rejected.as_ref().map(|r| r.problems.clone());
@@ -359,6 +363,10 @@ fn run_once(
         })
         .map_err(|e| Error::Usage(format!("cannot start the thread that reloads the rules: {e}")))?
     };
+
+    // Notifications out: a thread of its own with its own connection; it stops with this run.
+    let notifier = crate::notify::spawn_notifier(db_path.clone(), current.clone(), quit.clone(), Default::default())
+        .map_err(|e| Error::Usage(format!("cannot start the thread that sends notifications: {e}")))?;
 
     let mut next_tick = tick_every.map(|d| Instant::now() + d);
     let mut next_scan = Instant::now();
@@ -452,6 +460,12 @@ fn run_once(
     quit.store(true, Ordering::SeqCst);
     drop(debouncer);
     let _ = reloader.join();
+    // A notification being sent finishes (its timeout bounds it) unless the stop is in a hurry:
+    // one sent and not marked is sent again later, with the same idempotency key.
+    let waited = Instant::now();
+    while !notifier.is_finished() && waited.elapsed() < NOTIFIER_GRACE {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // An error of a process whose lease was taken (its connections ended, say) is that.
     let result = match (result, held) {
         (Err(e), Some(l)) if !matches!(e, Error::LeaseLost { .. }) && !l.still_held() => Err(l.lost_error()),
@@ -619,6 +633,8 @@ pub fn drain_inbox(
 
 /// How often `watch` looks for webhook deliveries to apply.
 const WEBHOOK_POLL: Duration = Duration::from_millis(500);
+/// How long a stopping watch waits for a notification being sent.
+const NOTIFIER_GRACE: Duration = Duration::from_secs(2);
 
 /// How often `watch` prunes, with `[store] keep_days`.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -14,6 +14,7 @@ mod import;
 mod ingest;
 mod init;
 mod listing;
+mod notify;
 mod output;
 mod prune;
 mod serve;
@@ -95,6 +96,8 @@ enum Command {
     Prune(prune::Args),
     /// Access tokens for the web page and the HTTP API (`serve`): create, list, revoke.
     Token(token::Args),
+    /// Notifications out ([notify] in config.toml): send a test message, list the queue.
+    Notify(notify::Args),
     /// Measure ingest speed on a seeded synthetic stream (a scratch database; yours is untouched).
     Bench(bench::Args),
 }
@@ -158,6 +161,7 @@ pub fn main() -> ExitCode {
         Command::Deals(a) => listing::deals(&ctx, a),
         Command::Prune(a) => prune::run(&ctx, a),
         Command::Token(a) => token::run(&ctx, a),
+        Command::Notify(a) => notify::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),

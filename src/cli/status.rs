@@ -32,6 +32,8 @@ pub struct Status {
     pub processes: Vec<dealflow::store::backend::ProcessRow>,
     /// CRM webhooks stored and not applied yet, or kept as unmappable.
     pub webhooks: dealflow::store::DeliveryCounts,
+    /// Notifications out ([notify]); a database read only and older than the queue has none.
+    pub notifications: Option<dealflow::store::outbox::NotificationCounts>,
 }
 
 impl Status {
@@ -77,6 +79,7 @@ impl Status {
             lease: store.engine_lease()?,
             processes,
             webhooks: store.delivery_counts()?,
+            notifications: store.notification_counts().ok(),
         })
     }
 
@@ -117,6 +120,7 @@ impl Status {
             "waiting_handovers": self.waiting,
             "quarantined_rules": self.quarantined,
             "webhooks": self.webhooks,
+            "notifications": self.notifications,
             "database": store.path().display().to_string(),
         })
     }
@@ -142,6 +146,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         lease,
         processes,
         webhooks,
+        notifications,
         ..
     } = status;
     let version = loaded.as_ref().map(|v| v.version.clone());
@@ -186,6 +191,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
             "webhook deliveries: {} pending (the engine in force applies them), {} unmappable (kept with their reason)",
             webhooks.pending, webhooks.unmappable
         );
+    }
+    if let Some(n) = notifications
+        && (!config.notify.is_empty() || n != Default::default())
+    {
+        println!("notifications: {} sent, {} pending, {} failed", n.sent, n.pending, n.failed);
     }
     // On SQLite the text stays as it was (one machine, no lease; `--json` says so).
     if lease.is_some() {

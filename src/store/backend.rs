@@ -39,6 +39,9 @@ use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, RuleRef, St
 pub use crate::store::deliveries::{
     DeliveryCounts, DeliveryFilter, DeliveryRow, DeliveryState, NewDelivery, Recorded, WebhookSource,
 };
+use crate::store::outbox::{
+    Attempt, Marks, NewNotification, Notification, NotificationCounts, NotificationFilter, RejectedSince,
+};
 
 /// The engine lease (PostgreSQL): who holds it, since when, until when.
 #[derive(Debug, Clone, Serialize)]
@@ -661,6 +664,29 @@ pub trait Backend: Send {
     ) -> Result<usize>;
     /// Open tasks per role, by role.
     fn open_tasks_by_role(&self) -> Result<Vec<RoleCount>>;
+
+    // ---- notifications out (see `crate::notify`) ----
+
+    /// The highest task id, decision and rejected line stored (0 when none).
+    fn notify_marks(&self) -> Result<Marks>;
+    /// Tasks with ids above `after`, by id, at most `limit`.
+    fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>>;
+    /// Decisions of `kind` after position `after`, by position, at most `limit`.
+    fn decisions_after(&self, after: i64, kind: &str, limit: usize) -> Result<Vec<DecisionRow>>;
+    /// Rejected lines after position `after`, by position, at most `limit`.
+    fn rejected_after(&self, after: i64, limit: usize) -> Result<Vec<RejectedSince>>;
+    /// Enqueue a notification unless one with its target and key exists: whether it was new.
+    fn enqueue_notification(&self, n: &NewNotification) -> Result<bool>;
+    /// Take up to `limit` notifications due at `now` (not sent, not given up,
+    /// `next_attempt_at <= now`), the longest due first, and hold them until `until`
+    /// (their `next_attempt_at`): another sender passes them by until then.
+    /// One unit of work; on PostgreSQL rows another sender is taking are skipped. By id.
+    fn claim_notifications(&self, now: &str, until: &str, limit: usize) -> Result<Vec<Notification>>;
+    /// Record how an attempt to send notification `id` ended.
+    fn finish_notification(&self, id: i64, attempt: &Attempt) -> Result<()>;
+    /// Notifications, newest first, at most `limit`.
+    fn notifications(&self, filter: &NotificationFilter, limit: usize) -> Result<Vec<Notification>>;
+    fn notification_counts(&self) -> Result<NotificationCounts>;
 
     // ---- pruning ----
 

@@ -39,6 +39,10 @@ use serde_json::{Map, Value};
 
 use super::backend::*;
 use super::ledger::Sum;
+use super::outbox::{
+    Attempt, Marks, NewNotification, Notification, NotificationCounts, NotificationFilter, NotificationState,
+    RejectedSince,
+};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, Priority, RuleRef, StageChange, Subject, Task};
@@ -313,6 +317,22 @@ struct EventRec {
     content_hash: [u8; crate::event_content::HASH_BYTES],
 }
 
+/// A kept decision as the trait gives it: its position is its index plus one.
+fn decision_row(i: usize, d: &DecisionRec) -> DecisionRow {
+    DecisionRow {
+        seq: i as i64 + 1,
+        kind: d.kind.to_string(),
+        subject_kind: d.subject.kind.clone(),
+        subject_id: d.subject.id.clone(),
+        rule: d.rule.as_ref().map(|r| format!("{}::{}", r.file, r.function)),
+        reason: d.reason.clone(),
+        detail: serde_json::from_str(&d.detail).unwrap_or_default(),
+        rules_version: d.rules_version.to_string(),
+        event_id: d.event_id.clone(),
+        at: d.at.clone(),
+    }
+}
+
 /// The detail is kept as JSON text, as SQLite keeps it: a map per decision
 /// would be several times the size, and the log is read only by people.
 struct DecisionRec {
@@ -385,6 +405,8 @@ enum Change {
     Delivery(DeliveryRow),
     /// A recorder's note (see [`Recorder`]).
     Noted(u64),
+    /// A notification as it was (`None`: it was added).
+    Notification(i64, Option<Box<Notification>>),
 }
 
 /// The tables and their indexes. `put_*` replace (or remove) a row, keep
@@ -445,6 +467,9 @@ struct Tables {
     /// (written outside units of work: a rollback does not undo them).
     tokens: Vec<(String, TokenRow)>,
     sessions: HashMap<String, SessionRow>,
+    /// The notification queue by id, and its ids by `(target, key)`.
+    notifications: BTreeMap<i64, Notification>,
+    notification_keys: HashMap<(String, String), i64>,
     /// Hands decisions and stage changes to a replay's recorder (see [`Recorder`]).
     recorder: Option<Arc<Mutex<dyn Recorder>>>,
 }
@@ -613,6 +638,23 @@ impl Tables {
         }
     }
 
+    /// Replace (or remove) a notification, keeping its key index.
+    fn put_notification(&mut self, id: i64, row: Option<Notification>) -> Option<Notification> {
+        let old = match row {
+            Some(n) => {
+                self.notification_keys.insert((n.target.clone(), n.key.clone()), id);
+                self.notifications.insert(id, n)
+            }
+            None => self.notifications.remove(&id),
+        };
+        if let Some(o) = &old
+            && self.notifications.get(&id).is_none_or(|n| (&n.target, &n.key) != (&o.target, &o.key))
+        {
+            self.notification_keys.remove(&(o.target.clone(), o.key.clone()));
+        }
+        old
+    }
+
     fn revert(&mut self, change: Change) {
         match change {
             Change::Account(id, old) => {
@@ -660,6 +702,9 @@ impl Tables {
             }
             Change::DecisionAdded => {
                 self.decisions.pop();
+            }
+            Change::Notification(id, old) => {
+                self.put_notification(id, old.map(|n| *n));
             }
             Change::RulesVersionAdded(version) => {
                 self.rules_versions.remove(&version);
@@ -1362,18 +1407,7 @@ impl Backend for Memory {
                 .enumerate()
                 .filter(|(_, d)| kind.is_none_or(|k| d.kind == k))
                 .filter(|(_, d)| subject.is_none_or(|(k, id)| d.subject.kind == k && d.subject.id == id))
-                .map(|(i, d)| DecisionRow {
-                    seq: i as i64 + 1,
-                    kind: d.kind.to_string(),
-                    subject_kind: d.subject.kind.clone(),
-                    subject_id: d.subject.id.clone(),
-                    rule: d.rule.as_ref().map(|r| format!("{}::{}", r.file, r.function)),
-                    reason: d.reason.clone(),
-                    detail: serde_json::from_str(&d.detail).unwrap_or_default(),
-                    rules_version: d.rules_version.to_string(),
-                    event_id: d.event_id.clone(),
-                    at: d.at.clone(),
-                })
+                .map(|(i, d)| decision_row(i, d))
                 .collect()
         }))
     }
@@ -1964,6 +1998,157 @@ impl Backend for Memory {
     fn end_session(&self, hash: &str) -> Result<()> {
         self.with(|s| s.t.sessions.remove(hash));
         Ok(())
+    }
+
+    // ---- notifications out ----
+
+    /// Decisions and rejected lines by their index plus one (as `decisions` numbers them).
+    fn notify_marks(&self) -> Result<Marks> {
+        Ok(self.with(|s| Marks {
+            task: s.t.tasks.keys().next_back().copied().unwrap_or(0),
+            decision: s.t.decisions.len() as i64,
+            rejected: s.t.rejected.len() as i64,
+        }))
+    }
+
+    fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>> {
+        Ok(self.with(|s| s.t.tasks.range(after.saturating_add(1)..).take(limit).map(|(_, r)| r.task.clone()).collect()))
+    }
+
+    fn decisions_after(&self, after: i64, kind: &str, limit: usize) -> Result<Vec<DecisionRow>> {
+        Ok(self.with(|s| {
+            let from = usize::try_from(after).unwrap_or(0);
+            s.t.decisions
+                .iter()
+                .enumerate()
+                .skip(from)
+                .filter(|(_, d)| d.kind == kind)
+                .take(limit)
+                .map(|(i, d)| decision_row(i, d))
+                .collect()
+        }))
+    }
+
+    fn rejected_after(&self, after: i64, limit: usize) -> Result<Vec<RejectedSince>> {
+        Ok(self.with(|s| {
+            let from = usize::try_from(after).unwrap_or(0);
+            s.t.rejected
+                .iter()
+                .enumerate()
+                .skip(from)
+                .take(limit)
+                .map(|(i, r)| RejectedSince {
+                    seq: i as i64 + 1,
+                    source: r.source.clone(),
+                    line: r.line,
+                    reason: r.reason.clone(),
+                })
+                .collect()
+        }))
+    }
+
+    fn enqueue_notification(&self, n: &NewNotification) -> Result<bool> {
+        Ok(self.with(|s| {
+            if s.t.notification_keys.contains_key(&(n.target.clone(), n.key.clone())) {
+                return false;
+            }
+            let id = s.t.notifications.keys().next_back().copied().unwrap_or(0) + 1;
+            let row = Notification {
+                id,
+                target: n.target.clone(),
+                kind: n.kind.clone(),
+                key: n.key.clone(),
+                subject: n.subject.clone(),
+                person: n.person.clone(),
+                payload: n.payload.clone(),
+                created_at: n.created_at.clone(),
+                attempts: 0,
+                next_attempt_at: n.created_at.clone(),
+                sent_at: None,
+                last_error: None,
+                given_up_at: None,
+            };
+            let old = s.t.put_notification(id, Some(row));
+            s.log(Change::Notification(id, old.map(Box::new)));
+            true
+        }))
+    }
+
+    fn claim_notifications(&self, now: &str, until: &str, limit: usize) -> Result<Vec<Notification>> {
+        Ok(self.with(|s| {
+            let mut due: Vec<&Notification> =
+                s.t.notifications
+                    .values()
+                    .filter(|n| n.state() == NotificationState::Pending && n.next_attempt_at.as_str() <= now)
+                    .collect();
+            due.sort_by(|a, b| (&a.next_attempt_at, a.id).cmp(&(&b.next_attempt_at, b.id)));
+            let ids: Vec<i64> = due.iter().take(limit).map(|n| n.id).collect();
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(mut n) = s.t.notifications.get(&id).cloned() {
+                    n.next_attempt_at = until.to_string();
+                    claimed.push(n.clone());
+                    let old = s.t.put_notification(id, Some(n));
+                    s.log(Change::Notification(id, old.map(Box::new)));
+                }
+            }
+            // As SQLite answers them: by id.
+            claimed.sort_by_key(|n| n.id);
+            claimed
+        }))
+    }
+
+    fn finish_notification(&self, id: i64, attempt: &Attempt) -> Result<()> {
+        self.with(|s| {
+            let Some(mut n) = s.t.notifications.get(&id).cloned() else { return };
+            match attempt {
+                Attempt::Sent { at } => {
+                    n.sent_at = Some(at.clone());
+                    n.last_error = None;
+                }
+                Attempt::Failed { error, next } => {
+                    n.attempts += 1;
+                    n.last_error = Some(error.clone());
+                    n.next_attempt_at = next.clone();
+                }
+                Attempt::GiveUp { error, at } => {
+                    n.attempts += 1;
+                    n.last_error = Some(error.clone());
+                    n.given_up_at = Some(at.clone());
+                }
+                Attempt::Postponed { next } => n.next_attempt_at = next.clone(),
+            }
+            let old = s.t.put_notification(id, Some(n));
+            s.log(Change::Notification(id, old.map(Box::new)));
+        });
+        Ok(())
+    }
+
+    fn notifications(&self, filter: &NotificationFilter, limit: usize) -> Result<Vec<Notification>> {
+        Ok(self.with(|s| {
+            s.t.notifications
+                .values()
+                .rev()
+                .filter(|n| filter.target.as_ref().is_none_or(|t| &n.target == t))
+                .filter(|n| filter.state.is_none_or(|st| n.state() == st))
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    fn notification_counts(&self) -> Result<NotificationCounts> {
+        Ok(self.with(|s| {
+            let mut c = NotificationCounts::default();
+            for n in s.t.notifications.values() {
+                match n.state() {
+                    NotificationState::Sent => c.sent += 1,
+                    NotificationState::Pending => c.pending += 1,
+                    NotificationState::Failed => c.failed += 1,
+                }
+            }
+            c
+        }))
     }
 
     /// As SQLite's, on what this store keeps (no stage history). Its unit's

@@ -23,6 +23,7 @@ pub mod lease;
 mod ledger;
 mod location;
 pub mod memory;
+pub mod outbox;
 pub mod postgres;
 mod row_cache;
 pub mod sqlite;

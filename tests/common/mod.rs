@@ -14,6 +14,7 @@
 pub mod browser;
 pub mod events;
 pub mod pg;
+pub mod receiver;
 pub mod watching;
 pub mod web;
 

@@ -20,6 +20,7 @@ mod handovers;
 mod health;
 pub mod lease;
 mod log;
+mod notifications;
 mod pending;
 mod prune;
 mod schema;

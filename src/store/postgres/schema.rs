@@ -38,7 +38,7 @@ pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -411,4 +411,26 @@ CREATE TABLE webhook_deliveries (
     applied_at TEXT COLLATE "C"
 );
 CREATE INDEX webhook_deliveries_state ON webhook_deliveries(state, id);
+"#;
+
+/// Notifications out (SQLite's V14): one row per message to one target,
+/// `(target, key)` unique, ids never given twice.
+const V6: &str = r#"
+CREATE TABLE notifications (
+    id BIGSERIAL PRIMARY KEY,
+    target TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    subject TEXT NOT NULL,
+    person TEXT,
+    payload TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at TEXT COLLATE "C" NOT NULL,
+    sent_at TEXT COLLATE "C",
+    last_error TEXT,
+    given_up_at TEXT COLLATE "C",
+    UNIQUE (target, key)
+);
+CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE sent_at IS NULL AND given_up_at IS NULL;
 "#;

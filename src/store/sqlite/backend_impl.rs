@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::model::{Account, Contract, Deal, Decision, Lead, NewTask, StageChange, Subject, Task};
 use crate::store::backend::*;
+use crate::store::outbox::{
+    Attempt, Marks, NewNotification, Notification, NotificationCounts, NotificationFilter, RejectedSince,
+};
 
 /// `fn name(&self, args) -> R;` for each, calling `Sqlite::name(self, args)`.
 macro_rules! delegate {
@@ -120,6 +123,15 @@ impl Backend for Sqlite {
         fn sweep_epoch(&self) -> Result<i64>;
         fn set_sweep_epoch(&self, epoch: i64) -> Result<()>;
         fn max_task_id(&self) -> Result<i64>;
+        fn notify_marks(&self) -> Result<Marks>;
+        fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>>;
+        fn decisions_after(&self, after: i64, kind: &str, limit: usize) -> Result<Vec<DecisionRow>>;
+        fn rejected_after(&self, after: i64, limit: usize) -> Result<Vec<RejectedSince>>;
+        fn enqueue_notification(&self, n: &NewNotification) -> Result<bool>;
+        fn claim_notifications(&self, now: &str, until: &str, limit: usize) -> Result<Vec<Notification>>;
+        fn finish_notification(&self, id: i64, attempt: &Attempt) -> Result<()>;
+        fn notifications(&self, filter: &NotificationFilter, limit: usize) -> Result<Vec<Notification>>;
+        fn notification_counts(&self) -> Result<NotificationCounts>;
         fn deals_in_stage_since(&self, stage: &str, entered_by: &str) -> Result<Vec<DealInStage>>;
         fn accounts_to_review(&self, left_after: Option<&str>, left_by: &str, last_day: Option<&str>, today: &str, epochs: (i64, i64)) -> Result<Vec<String>>;
         fn quiet_key_accounts(&self, by: &str) -> Result<Vec<QuietAccount>>;

@@ -112,6 +112,33 @@ impl Sqlite {
     }
 
     /// Decisions, oldest first; optionally of one kind or about one subject.
+    /// Decisions of `kind` after position `after`, by position (the notifier's cursor).
+    pub fn decisions_after(&self, after: i64, kind: &str, limit: usize) -> Result<Vec<DecisionRow>> {
+        self.write_pending()?;
+        self.all(
+            "SELECT seq, kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at
+             FROM decisions WHERE seq > ?1 AND kind = ?2 ORDER BY seq LIMIT ?3",
+            params![after, kind, limit as i64],
+            decision_row,
+        )
+    }
+
+    /// Rejected lines after position `after`, by position (the notifier's cursor).
+    pub fn rejected_after(&self, after: i64, limit: usize) -> Result<Vec<crate::store::outbox::RejectedSince>> {
+        self.all(
+            "SELECT seq, source, line, reason FROM rejected_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![after, limit as i64],
+            |r| {
+                Ok(crate::store::outbox::RejectedSince {
+                    seq: r.get(0)?,
+                    source: r.get(1)?,
+                    line: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            },
+        )
+    }
+
     pub fn decisions(&self, kind: Option<&str>, subject: Option<(&str, &str)>) -> Result<Vec<DecisionRow>> {
         self.write_pending()?;
         let mut st = self
@@ -122,24 +149,7 @@ impl Sqlite {
             )
             .ctx(self)?;
         let (sk, sid) = subject.map(|(k, i)| (Some(k), Some(i))).unwrap_or_default();
-        let rows = st
-            .query_map(params![kind, sk, sid], |r| {
-                let file: Option<String> = r.get(4)?;
-                let func: Option<String> = r.get(5)?;
-                Ok(DecisionRow {
-                    seq: r.get(0)?,
-                    kind: r.get(1)?,
-                    subject_kind: r.get(2)?,
-                    subject_id: r.get(3)?,
-                    rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
-                    reason: r.get(6)?,
-                    detail: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
-                    rules_version: r.get(8)?,
-                    event_id: r.get(9)?,
-                    at: r.get(10)?,
-                })
-            })
-            .ctx(self)?;
+        let rows = st.query_map(params![kind, sk, sid], decision_row).ctx(self)?;
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
@@ -237,4 +247,21 @@ impl Sqlite {
         self.write_pending()?;
         Ok(self.one("SELECT COUNT(*) FROM events", [], |r| r.get(0))?.unwrap_or(0))
     }
+}
+
+fn decision_row(r: &rusqlite::Row) -> rusqlite::Result<DecisionRow> {
+    let file: Option<String> = r.get(4)?;
+    let func: Option<String> = r.get(5)?;
+    Ok(DecisionRow {
+        seq: r.get(0)?,
+        kind: r.get(1)?,
+        subject_kind: r.get(2)?,
+        subject_id: r.get(3)?,
+        rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
+        reason: r.get(6)?,
+        detail: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+        rules_version: r.get(8)?,
+        event_id: r.get(9)?,
+        at: r.get(10)?,
+    })
 }

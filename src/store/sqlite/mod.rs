@@ -15,6 +15,7 @@ mod guard;
 mod handovers;
 mod health;
 mod log;
+mod notifications;
 mod pending;
 mod prune;
 mod schema;

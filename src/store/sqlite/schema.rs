@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -448,6 +448,31 @@ CREATE TABLE webhook_deliveries (
     applied_at TEXT
 );
 CREATE INDEX webhook_deliveries_state ON webhook_deliveries(state, id);
+"#;
+
+/// Notifications out: one row per message to one `[notify.NAME]` target,
+/// sent by the notifier (`crate::notify`), retried with back-off. `(target,
+/// key)` is unique, so a thing is said once to each target; ids are never
+/// given twice (AUTOINCREMENT): a JSON target gets the id as its
+/// `Idempotency-Key`.
+const V14: &str = r#"
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    person TEXT,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT,
+    given_up_at TEXT,
+    UNIQUE (target, key)
+);
+CREATE INDEX notifications_due ON notifications(next_attempt_at) WHERE sent_at IS NULL AND given_up_at IS NULL;
 "#;
 
 #[cfg(test)]

@@ -120,6 +120,15 @@ impl Sqlite {
         self.one(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"), [id], task_row)
     }
 
+    /// Tasks with ids above `after`, by id (the notifier's cursor).
+    pub fn tasks_after(&self, after: i64, limit: usize) -> Result<Vec<Task>> {
+        self.all(
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2"),
+            params![after, limit as i64],
+            task_row,
+        )
+    }
+
     pub fn tasks(&self, f: &TaskFilter) -> Result<Vec<Task>> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks

@@ -22,6 +22,7 @@ mod clock;
 mod deliveries;
 mod ledger;
 mod logs;
+mod notifications;
 mod prune;
 mod queues;
 mod same_outcome;
@@ -48,6 +49,11 @@ macro_rules! backend_suite {
     ($backend:ident, $open:path, $other:path) => {
         mod $backend {
             backend_suite!(@tests $open;
+                notifications::a_notification_is_enqueued_once_per_target_and_key,
+                notifications::a_claim_holds_what_is_due_until_its_time,
+                notifications::an_attempt_ends_sent_failed_given_up_or_postponed,
+                notifications::an_enqueue_rolled_back_leaves_nothing,
+                notifications::the_cursors_find_tasks_quarantines_and_rejected_lines_after_a_mark,
                 queues::dedup_key_creates_once_and_claim_takes_most_urgent,
                 queues::a_batch_takes_the_most_urgent_in_order_and_no_more_than_asked,
                 queues::a_batch_is_at_least_one_and_at_most_the_cap,
@@ -112,6 +118,7 @@ macro_rules! backend_suite {
                 deliveries::a_delivery_rolled_back_with_its_unit_is_gone,
             );
             backend_suite!(@fresh $open, $other;
+                notifications::two_senders_never_take_the_same_notification,
                 ledger::ledger_facts_equal_the_facts_defined_from_the_rows,
                 units::another_connection_sees_a_unit_only_once_committed,
                 deliveries::another_connection_sees_a_delivery_once_stored,
