@@ -57,9 +57,14 @@ async fn take(
         .await;
     match taken {
         Ok(Ok(receipt)) => {
-            // Committed: wake the engine, which applies it now rather than at its next look.
-            if let Receipt::Stored { .. } = receipt {
-                app.engine.submit(Box::new(|_, _| {}));
+            // Committed: wake the engine, which applies it now rather than at its next look
+            // (once for a burst: it applies every delivery pending when it wakes).
+            if let Receipt::Stored { .. } = receipt
+                && !app.nudged.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let nudged = app.clone();
+                app.engine
+                    .submit(Box::new(move |_, _| nudged.nudged.store(false, std::sync::atomic::Ordering::SeqCst)));
             }
             (StatusCode::OK, axum::Json(receipt)).into_response()
         }

@@ -59,6 +59,8 @@ pub struct App {
     stores: Mutex<Vec<Store>>,
     /// The playbook when the engine has not started (a standby on PostgreSQL).
     fallback: Mutex<Option<Arc<Playbook>>>,
+    /// The engine was woken for webhook deliveries and has not looked yet.
+    nudged: AtomicBool,
 }
 
 /// A request that failed: its status and what to tell the person.
@@ -221,6 +223,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         engine: handle,
         stores: Mutex::new(Vec::new()),
         fallback: Mutex::new(None),
+        nudged: AtomicBool::new(false),
     });
     let loopback = if bound.ip().is_loopback() { "" } else { " (reachable from the network: put TLS in front)" };
     eprintln!("serving http://{bound}/{loopback}; sign in with a token from `dealflow token create --as NAME`");
