@@ -429,3 +429,37 @@ fn a_webhook_acknowledged_just_before_a_crash_is_applied_after_it() {
     assert_eq!(ws.status()["webhooks"], json!({"pending": 0, "applied": 1, "unmappable": 0}));
     assert_eq!(ws.deal("900")["name"], "Kept deal");
 }
+
+#[test]
+fn a_notification_that_cannot_be_sent_is_shown_on_the_start_page_with_its_error() {
+    let ws = Workspace::new();
+    // A receiver that is not there: a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    ws.write(
+        "config.toml",
+        &format!(
+            "{}\n[notify.crm_bridge]\nkind = \"json\"\nurl = \"http://127.0.0.1:{port}/hook\"\n",
+            ws.read("config.toml")
+        ),
+    );
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    let lead = event("lead.created", "2026-03-02T10:00:00Z", json!({"id": "L-1", "company": "Acme", "source": "web"}));
+    web.post("/api/events", &[("Authorization", &bearer(&ana))], &format!("{lead}\n")).status(200);
+    // The notifier tries, fails, and keeps it for a retry with the error.
+    let deadline = std::time::Instant::now() + common::watching::WAIT;
+    let tried = loop {
+        let listed = common::array(ws.run(&["notify", "list", "--json"]).success().json());
+        if let Some(n) = listed.iter().find(|n| !n["last_error"].is_null()) {
+            break n.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt made: {listed:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let cookie = web.sign_in(&ana);
+    let home = web.get("/", &[("Cookie", cookie.as_str())]).status(200).body;
+    assert!(home.contains("<h2>Notifications</h2>"), "{home}");
+    assert!(home.contains("crm_bridge"), "{home}");
+    let error = tried["last_error"].as_str().unwrap();
+    assert!(home.contains(&html_text(error)), "the last error, {error:?}, on the page:\n{home}");
+}

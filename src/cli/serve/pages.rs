@@ -193,6 +193,8 @@ struct Home {
     rejected_total: usize,
     files: Vec<(String, String, String)>,
     deliveries: Vec<dealflow::store::DeliveryRow>,
+    /// Notifications not sent (waiting for a retry, or given up), newest first.
+    unsent: Vec<dealflow::store::outbox::Notification>,
 }
 
 async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<Msg>) -> Result<Markup, Response> {
@@ -217,6 +219,12 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
             let rejected = all_rejected.into_iter().rev().take(10).collect();
             let deliveries =
                 store.webhook_deliveries(&dealflow::store::DeliveryFilter { limit: 10, ..Default::default() })?;
+            let unsent = store
+                .notifications(&dealflow::store::outbox::NotificationFilter::default(), 50)?
+                .into_iter()
+                .filter(|n| n.sent_at.is_none() && n.last_error.is_some())
+                .take(10)
+                .collect();
             Ok(Home {
                 status,
                 per_person,
@@ -225,6 +233,7 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
                 rejected_total,
                 files: inbox_files(&a.ctx.dir),
                 deliveries,
+                unsent,
             })
         })
         .await
@@ -318,6 +327,23 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
                             td data-label="Received" { (d.received_at) }
                         }
                     } }
+                }
+            }
+            @if let Some(n) = &s.notifications && (n.sent + n.pending + n.failed) > 0 {
+                h2 { "Notifications" }
+                p.muted { (n.sent) " sent, " (n.pending) " waiting, " (n.failed) " given up" }
+                @if !h.unsent.is_empty() {
+                    table.rows id="notifications" {
+                        thead { tr { th { "To" } th { "What" } th { "Attempts" } th { "Last error" } } }
+                        tbody { @for m in &h.unsent {
+                            tr {
+                                td data-label="To" { (m.target) }
+                                td data-label="What" { (m.kind) " " (m.subject) }
+                                td data-label="Attempts" { (m.attempts) @if m.given_up_at.is_some() { " (given up)" } }
+                                td data-label="Last error" { (m.last_error.as_deref().unwrap_or("")) }
+                            }
+                        } }
+                    }
                 }
             }
             h2 { "Rejected lines" }
