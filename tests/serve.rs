@@ -314,7 +314,8 @@ fn serve_on_postgresql_applies_posted_events_under_the_lease_and_shares_the_queu
     };
     let ana = token(&ws, "Ana Ruiz");
     let mut web = Serving::start(&ws);
-    web.watching.expect("engine in force: ");
+    // Said before the engine starts watching (which `start` waits for).
+    assert!(web.watching.seen.iter().any(|l| l.starts_with("engine in force: ")), "{:?}", web.watching.seen);
     let lines: String = std::fs::read_to_string(example("quarter.jsonl")).unwrap();
     let summary = web.post("/api/events", &[("Authorization", &bearer(&ana))], &lines).status(200).json();
     let twin = Workspace::new();
@@ -331,7 +332,7 @@ fn serve_on_postgresql_applies_posted_events_under_the_lease_and_shares_the_queu
         .json();
     let stored = common::array(ws.run(&["tasks", "--json", "--status", "claimed"]).success().json());
     assert_eq!(stored, vec![claimed]);
-    assert_eq!(web.watching.stop(), 0);
+    assert_eq!(web.watching.stop(), 0, "{}", web.watching.seen.join("\n"));
 }
 
 const WEBHOOKS: &str = r#"

@@ -227,10 +227,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     });
     let loopback = if bound.ip().is_loopback() { "" } else { " (reachable from the network: put TLS in front)" };
     eprintln!("serving http://{bound}/{loopback}; sign in with a token from `dealflow token create --as NAME`");
-    let served = runtime
-        .block_on(async { axum::serve(listener, router(app)).with_graceful_shutdown(stopped(stop.clone())).await });
+    let served = runtime.block_on(async {
+        axum::serve(listener, router(app.clone())).with_graceful_shutdown(stopped(stop.clone())).await
+    });
     stop.store(true, Ordering::SeqCst);
     runtime.shutdown_timeout(Duration::from_secs(5));
+    // The stores are closed here, on this thread: a PostgreSQL client closes
+    // by blocking on a runtime of its own, which panics on one of tokio's
+    // threads, where the app's last handle would otherwise be dropped.
+    app.stores.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    drop(app);
     let engine = engine.join().map_err(|_| anyhow::anyhow!("the engine's thread panicked"))?;
     served.context("the HTTP server failed")?;
     engine?;
