@@ -31,7 +31,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dealflow::benchmark::scratch::ScratchDatabase;
-use dealflow::model::{NewTask, Priority, RuleRef, Subject};
 use dealflow::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dealflow");
@@ -53,23 +52,7 @@ fn init(dir: &Path) {
 
 /// `n` open, unassigned sales_rep tasks of mixed urgency, in one unit.
 fn fill(store: &Store, n: usize) {
-    let unit = store.begin().unwrap();
-    let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
-    for i in 0..n {
-        let t = NewTask {
-            role: "sales_rep".into(),
-            assignee: None,
-            title: format!("Call prospect {i}"),
-            priority: priorities[i % 4],
-            due_at: format!("2026-12-{:02}", 1 + i % 28),
-            subject: Subject::new("lead", &format!("L-{i}")),
-            rule: RuleRef { file: "rules/bench.rhai".into(), function: "task_bench".into() },
-            reason: "benchmark".into(),
-            dedup_key: format!("bench-{i}"),
-        };
-        store.create_task(&t, "bench", "bench", "2026-11-26T00:00:00Z").unwrap();
-    }
-    unit.commit().unwrap();
+    dealflow::benchmark::fill_queue(store, n, |_| None).unwrap();
 }
 
 fn claim_command(dir: &Path, who: &str) -> Command {

@@ -18,7 +18,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dealflow::model::{NewTask, Priority, RuleRef, Subject};
 use dealflow::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dealflow");
@@ -35,23 +34,7 @@ fn dealflow(dir: &Path, args: &[&str]) -> String {
 
 /// `n` open sales_rep tasks of mixed urgency, a fifth of them Ana's.
 fn fill(store: &Store, n: usize) {
-    let unit = store.begin().unwrap();
-    let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
-    for i in 0..n {
-        let t = NewTask {
-            role: "sales_rep".into(),
-            assignee: (i % 5 == 0).then(|| "Ana Ruiz".to_string()),
-            title: format!("Call prospect {i}"),
-            priority: priorities[i % 4],
-            due_at: format!("2026-12-{:02}", 1 + i % 28),
-            subject: Subject::new("lead", &format!("L-{i}")),
-            rule: RuleRef { file: "rules/tasks_sales.rhai".into(), function: "task_follow_up_new_lead".into() },
-            reason: "benchmark".into(),
-            dedup_key: format!("bench-{i}"),
-        };
-        store.create_task(&t, "bench", "bench", "2026-11-26T00:00:00Z").unwrap();
-    }
-    unit.commit().unwrap();
+    dealflow::benchmark::fill_queue(store, n, |i| (i % 5 == 0).then(|| "Ana Ruiz".to_string())).unwrap();
 }
 
 struct Server {

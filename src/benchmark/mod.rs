@@ -32,3 +32,28 @@ pub fn write_stream(path: &Path, seed: u64, accounts: u64, events: u64, progress
     progress(written);
     Ok(written)
 }
+
+/// `n` open `sales_rep` tasks of mixed urgency (low, normal, high, urgent in
+/// turn; due over four weeks), as the default rules' new-lead follow-up
+/// would make them, in one unit: the queue the claim and web benchmarks
+/// work on. `assignee(i)` says whose the i-th is (`None`: the role's queue).
+pub fn fill_queue(store: &crate::store::Store, n: usize, assignee: impl Fn(usize) -> Option<String>) -> Result<()> {
+    use crate::model::{NewTask, Priority, RuleRef, Subject};
+    let unit = store.begin()?;
+    let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
+    for i in 0..n {
+        let t = NewTask {
+            role: "sales_rep".into(),
+            assignee: assignee(i),
+            title: format!("Call prospect {i}"),
+            priority: priorities[i % 4],
+            due_at: format!("2026-12-{:02}", 1 + i % 28),
+            subject: Subject::new("lead", &format!("L-{i}")),
+            rule: RuleRef { file: "rules/tasks_sales.rhai".into(), function: "task_follow_up_new_lead".into() },
+            reason: "benchmark".into(),
+            dedup_key: format!("bench-{i}"),
+        };
+        store.create_task(&t, "bench", "bench", "2026-11-26T00:00:00Z")?;
+    }
+    unit.commit()
+}

@@ -151,22 +151,7 @@ impl Postgres {
             "SELECT seq, kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at FROM decisions
              WHERE ($1::TEXT IS NULL OR kind = $1) AND ($2::TEXT IS NULL OR (subject_kind = $2 AND subject_id = $3)) ORDER BY seq",
             &[&kind, &sk, &sid],
-            |r| {
-                let file: Option<String> = r.try_get(4)?;
-                let func: Option<String> = r.try_get(5)?;
-                Ok(DecisionRow {
-                    seq: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    subject_kind: r.try_get(2)?,
-                    subject_id: r.try_get(3)?,
-                    rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
-                    reason: r.try_get(6)?,
-                    detail: serde_json::from_str(r.try_get(7)?).unwrap_or_default(),
-                    rules_version: r.try_get(8)?,
-                    event_id: r.try_get(9)?,
-                    at: r.try_get(10)?,
-                })
-            },
+            decision_row,
         )
     }
 
@@ -245,4 +230,23 @@ impl Postgres {
         self.write_pending()?;
         Ok(self.one("SELECT COUNT(*) FROM events", &[], |r| r.try_get(0))?.unwrap_or(0))
     }
+}
+
+/// A `decisions` row read as `SELECT seq, kind, subject_kind, subject_id,
+/// rule_file, rule_fn, reason, detail, rules_version, event_id, at`.
+pub(super) fn decision_row(r: &postgres::Row) -> std::result::Result<DecisionRow, postgres::Error> {
+    let file: Option<String> = r.try_get(4)?;
+    let func: Option<String> = r.try_get(5)?;
+    Ok(DecisionRow {
+        seq: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        subject_kind: r.try_get(2)?,
+        subject_id: r.try_get(3)?,
+        rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
+        reason: r.try_get(6)?,
+        detail: serde_json::from_str(r.try_get(7)?).unwrap_or_default(),
+        rules_version: r.try_get(8)?,
+        event_id: r.try_get(9)?,
+        at: r.try_get(10)?,
+    })
 }

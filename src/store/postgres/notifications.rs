@@ -62,22 +62,7 @@ impl Postgres {
             "SELECT seq, kind, subject_kind, subject_id, rule_file, rule_fn, reason, detail, rules_version, event_id, at
              FROM decisions WHERE seq > $1 AND kind = $2 ORDER BY seq LIMIT $3",
             &[&after, &kind, &(limit as i64)],
-            |r| {
-                let file: Option<String> = r.try_get(4)?;
-                let func: Option<String> = r.try_get(5)?;
-                Ok(DecisionRow {
-                    seq: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    subject_kind: r.try_get(2)?,
-                    subject_id: r.try_get(3)?,
-                    rule: file.zip(func).map(|(f, n)| format!("{f}::{n}")),
-                    reason: r.try_get(6)?,
-                    detail: serde_json::from_str(r.try_get(7)?).unwrap_or_default(),
-                    rules_version: r.try_get(8)?,
-                    event_id: r.try_get(9)?,
-                    at: r.try_get(10)?,
-                })
-            },
+            super::log::decision_row,
         )
     }
 
