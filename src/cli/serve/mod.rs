@@ -37,6 +37,16 @@ use super::Outcome;
 use super::context::{Context, stop_flag};
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  dealflow token create --as \"Ana Ruiz\"        a token for a person (printed once)
+  dealflow serve                               then open http://127.0.0.1:8642/ and sign in with it
+  dealflow serve --listen 0.0.0.0:8642         reachable from the network (put TLS in front)
+  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8642/api/tasks
+
+Pages: / (start), /queue, /tasks/ID, /deals/ID, /accounts/ID, /rules.
+API (the CLI's JSON): GET /api/status, GET /api/tasks, POST /api/tasks/claim,
+POST /api/tasks/ID/done, POST /api/tasks/ID/cancel, POST /api/events.
+CRM webhooks in: POST /webhooks/pipedrive, POST /webhooks/hubspot ([webhooks] in config.toml).")]
 pub struct Args {
     /// Where to serve HTTP: ADDR:PORT. Loopback by default; any other address
     /// is reachable from the network (put a reverse proxy with TLS in front
