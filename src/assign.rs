@@ -3,15 +3,40 @@
 //! A rule may name the assignee. Otherwise the role's strategy in
 //! `config.toml` decides: `owner` (the deal's owner, else the lead's, else
 //! the account's, when that person has the role and is active; else the
-//! role's queue),
-//! `round_robin` (the next active person of the role, in turn; the turn is
-//! kept in the store) or `least_loaded` (the active person of the role with
-//! the fewest open tasks). With `by_region`, people of the subject's region
-//! are chosen first. Inactive people (`active = false`) are never chosen.
+//! role's queue), `round_robin` (smooth weighted round robin over the people
+//! of the role: each takes turns in proportion to their `weight`; the turns
+//! are kept in the store) or `least_loaded` (the fewest open tasks of the
+//! role for their share: weight × working days a week / 5). With
+//! `by_region`, people of the subject's region are chosen first.
+//!
+//! Nobody inactive is chosen; nobody away on any day from today to the
+//! task's due date; nobody at their `max_open` of the role. A task whose
+//! owner (or named person) is away goes to the colleague of the role with
+//! the least load, unless the role says `while_away = "wait"`: then it stays
+//! theirs, due on their first working day back. When nobody can take a task
+//! it waits in the role's queue, and [`Why::waits`] says why.
+//!
+//! Every choice comes with its [`Why`]: the strategy, the turn, the load and
+//! weight of the one chosen, and who was passed over and why. It is kept
+//! with the decision, and `explain task` shows it.
 
-use crate::config::{Config, Lookup, Person, Strategy};
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Lookup, Person, Strategy, WhileAway};
 use crate::error::Result;
 use crate::store::Store;
+
+/// When a task is due, as the rule asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// In this many working days (of the person who gets it).
+    InDays(i64),
+    /// On this date.
+    On(NaiveDate),
+}
 
 /// What the choice may look at.
 pub struct Need<'a> {
@@ -22,50 +47,373 @@ pub struct Need<'a> {
     pub owners: &'a [Option<&'a str>],
     /// The subject's region, for `by_region`.
     pub region: Option<&'a str>,
+    /// The business day of the assignment.
+    pub today: NaiveDate,
+    pub due: Due,
 }
 
-/// The assignee, `Ok(None)` for the role's queue, or why the rule's choice is wrong.
-pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Option<String>, String>> {
-    let role = need.role;
-    if let Some(name) = need.named {
-        return Ok(match config.lookup_person(name) {
-            Lookup::Found(p) if p.role == role => Ok(Some(p.key().to_string())),
-            Lookup::Found(p) => Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)),
-            Lookup::Ambiguous(_) => Err(format!("assignee {}", config.ambiguous(name))),
-            Lookup::Unknown => Err(format!("assignee {name:?} is not in the team roster of config.toml")),
+/// Why a task went to whom it went to (or waits in the queue).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Why {
+    /// `named` (the rule named them), `owner`, `cover` (a colleague of an
+    /// owner or named person who is away or at their cap), `round_robin`,
+    /// `least_loaded`, `fewest_accounts`, `waits_for` (kept for someone away).
+    pub strategy: String,
+    /// The region the choice was narrowed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The role's round-robin turn (1 for its first) this choice took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u64>,
+    /// The open tasks of the role the chosen one had before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open: Option<u32>,
+    /// Their working days, when not Monday to Friday.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// Who was passed over, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Nobody could take it: why it waits in the role's queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<String>,
+}
+
+/// Someone the choice passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Their key (id, else name).
+    pub who: String,
+    pub why: String,
+}
+
+impl Why {
+    fn of(strategy: &str) -> Why {
+        Why { strategy: strategy.to_string(), ..Why::default() }
+    }
+
+    /// The choice in a sentence, with `label` naming people as the team does.
+    pub fn sentence(&self, who: Option<&str>, label: &dyn Fn(&str) -> String) -> String {
+        let who = who.map(label).unwrap_or_else(|| "nobody".into());
+        let mut s = match self.strategy.as_str() {
+            "named" => format!("{who}: the rule named them"),
+            "owner" => format!("{who}: they own the deal or account"),
+            "cover" => format!("{who}: covers for the owner, as the colleague with the least load for their share"),
+            "waits_for" => format!("{who}: the role waits for them (while_away = \"wait\")"),
+            "round_robin" => format!("{who}: round robin, by weight"),
+            "least_loaded" => format!("{who}: the fewest open tasks for their share"),
+            "fewest_accounts" => format!("{who}: the fewest accounts"),
+            other => format!("{who}: {other}"),
+        };
+        let mut facts = Vec::new();
+        if let Some(t) = self.turn {
+            facts.push(format!("turn {t}"));
+        }
+        if let Some(r) = &self.region {
+            facts.push(format!("region {r}"));
+        }
+        if let Some(w) = self.weight {
+            facts.push(format!("weight {w}"));
+        }
+        match (self.load, self.max_open) {
+            (Some(l), Some(c)) => facts.push(format!("{l} open of at most {c}")),
+            (Some(l), None) => facts.push(format!("{l} open")),
+            _ => {}
+        }
+        if !self.days.is_empty() {
+            facts.push(format!("works {}", self.days.join(", ")));
+        }
+        if !facts.is_empty() {
+            s.push_str(&format!(" ({})", facts.join(", ")));
+        }
+        if let Some(w) = &self.waits {
+            s = format!("the role's queue: {w}");
+        }
+        if !self.skipped.is_empty() {
+            let passed: Vec<String> = self.skipped.iter().map(|k| format!("{} ({})", label(&k.who), k.why)).collect();
+            s.push_str(&format!("; passed over: {}", passed.join(", ")));
+        }
+        s
+    }
+}
+
+/// Who gets a task (`None`: the role's queue), when it is due for them, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assigned {
+    pub who: Option<String>,
+    pub due: NaiveDate,
+    pub why: Why,
+}
+
+/// Someone who may take the task.
+struct Candidate<'c> {
+    person: &'c Person,
+    weight: f64,
+    load: i64,
+    cap: Option<u32>,
+    due: NaiveDate,
+}
+
+impl Candidate<'_> {
+    fn why(&self, strategy: &str) -> Why {
+        Why {
+            load: Some(self.load),
+            weight: Some(self.weight),
+            max_open: self.cap,
+            days: if self.person.days.is_full_week() {
+                Vec::new()
+            } else {
+                self.person.days.names().iter().map(|d| d.to_string()).collect()
+            },
+            ..Why::of(strategy)
+        }
+    }
+}
+
+/// The due date of a task for `p`: `n` of their working days from `today`.
+pub fn due_for(config: &Config, p: Option<&Person>, today: NaiveDate, due: Due) -> NaiveDate {
+    match (due, p) {
+        (Due::On(d), _) => config.calendar.add_business_days(d, 0),
+        (Due::InDays(n), Some(p)) => p.add_working_days(&config.calendar, today, n),
+        (Due::InDays(n), None) => config.calendar.add_business_days(today, n),
+    }
+}
+
+/// Why `p` cannot take a task of `role` from `today` to `due` (`caps`: their `max_open` counts), if they cannot.
+fn unavailable(p: &Person, role: &str, today: NaiveDate, due: NaiveDate, load: i64, caps: bool) -> Option<String> {
+    if !p.active {
+        return Some("inactive".into());
+    }
+    if let Some(a) = p.away_between(today, due.max(today)) {
+        return Some(if a.from <= today {
+            format!("away until {}", a.to)
+        } else {
+            format!("away {} to {}", a.from, a.to)
         });
     }
-    let settings = config.roles.get(role).cloned().unwrap_or_default();
-    let chosen = match settings.assign {
-        Strategy::Owner => need
-            .owners
-            .iter()
-            .flatten()
-            .filter_map(|o| config.find_person(o))
-            .find(|p| p.role == role && p.active)
-            .map(|p| p.key().to_string()),
-        Strategy::RoundRobin => {
-            let (pool, region) = pool(config, role, settings.by_region.then_some(need.region).flatten());
-            if pool.is_empty() {
-                None
-            } else {
-                let turn = store.take_turn(role, region.unwrap_or(""), pool.len())?;
-                Some(pool[turn].key().to_string())
+    let cap = p.membership(role).and_then(|m| m.max_open);
+    if caps && let Some(c) = cap.filter(|&c| load >= i64::from(c)) {
+        return Some(format!("at their cap: {load} open of at most {c}"));
+    }
+    None
+}
+
+/// Who of `role` may take a task now, the people passed over and the region it was narrowed to.
+fn candidates<'c>(
+    config: &'c Config,
+    role: &str,
+    region: Option<&'c str>,
+    today: NaiveDate,
+    due: Due,
+    loads: &HashMap<String, i64>,
+    caps: bool,
+) -> (Vec<Candidate<'c>>, Vec<Skipped>, Option<&'c str>) {
+    let mut ok = Vec::new();
+    let mut skipped = Vec::new();
+    for p in config.team.iter().filter(|p| p.active && p.has_role(role)) {
+        let load = loads.get(p.key()).copied().unwrap_or(0);
+        let their_due = due_for(config, Some(p), today, due);
+        match unavailable(p, role, today, their_due, load, caps) {
+            Some(why) => skipped.push((p, Skipped { who: p.key().to_string(), why })),
+            None => {
+                let m = p.membership(role);
+                let weight = m.map_or(1.0, |m| m.weight);
+                let cap = m.and_then(|m| m.max_open);
+                ok.push(Candidate { person: p, weight, load, cap, due: their_due });
             }
         }
-        Strategy::LeastLoaded => {
-            let (pool, _) = pool(config, role, settings.by_region.then_some(need.region).flatten());
-            let loads = loads(config, store, role)?;
-            pool.iter().min_by_key(|p| loads.get(p.key()).copied().unwrap_or(0)).map(|p| p.key().to_string())
+    }
+    if let Some(r) = region {
+        let here = |p: &Person| p.region.as_deref() == Some(r);
+        if ok.iter().any(|c| here(c.person)) {
+            ok.retain(|c| here(c.person));
+            skipped.retain(|(p, _)| here(p));
+            return (ok, skipped.into_iter().map(|(_, s)| s).collect(), Some(r));
         }
+    }
+    (ok, skipped.into_iter().map(|(_, s)| s).collect(), None)
+}
+
+/// The round-robin state of a role in a region: smooth weighted round
+/// robin (as nginx balances upstreams): each turn every candidate gains its
+/// weight, the one with the most is chosen and gives back the sum. Over any
+/// stretch each gets turns in proportion to its weight, spread out rather
+/// than in runs. Only the candidates of a turn gain, so time off or a full
+/// queue earns no backlog of turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Turns {
+    /// Turns taken so far.
+    pub taken: u64,
+    /// Each person's current standing, by key.
+    pub standing: BTreeMap<String, f64>,
+}
+
+impl Turns {
+    /// Take a turn among `weights` (key, weight): the index chosen.
+    pub fn take(&mut self, weights: &[(&str, f64)]) -> Option<usize> {
+        if weights.is_empty() {
+            return None;
+        }
+        let total: f64 = weights.iter().map(|(_, w)| w).sum();
+        let mut best: Option<(usize, f64)> = None;
+        for (i, (key, w)) in weights.iter().enumerate() {
+            let s = self.standing.entry(key.to_string()).or_insert(0.0);
+            *s += w;
+            if best.is_none_or(|(_, b)| *s > b) {
+                best = Some((i, *s));
+            }
+        }
+        let (chosen, _) = best?;
+        *self.standing.get_mut(weights[chosen].0).expect("just inserted") -= total;
+        // Standings sum to zero over a fixed set of people: round away float dust.
+        for s in self.standing.values_mut() {
+            *s = (*s * 1e9).round() / 1e9;
+        }
+        self.taken += 1;
+        Some(chosen)
+    }
+}
+
+/// Where a role's turns in a region are kept.
+fn turns_key(role: &str, region: Option<&str>) -> String {
+    format!("assign.turns.{role}.{}", region.unwrap_or(""))
+}
+
+fn take_turn(store: &Store, role: &str, region: Option<&str>, cands: &[Candidate]) -> Result<Option<(usize, u64)>> {
+    let key = turns_key(role, region);
+    let mut turns: Turns = store.meta(&key)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let weights: Vec<(&str, f64)> = cands.iter().map(|c| (c.person.key(), c.weight)).collect();
+    let Some(i) = turns.take(&weights) else { return Ok(None) };
+    store.set_meta(&key, &serde_json::to_string(&turns).expect("turns serialize"))?;
+    Ok(Some((i, turns.taken)))
+}
+
+/// The candidate with the fewest open tasks for their share (weight ×
+/// working days / 5), counting the one being given; the roster order breaks ties.
+fn least_loaded(cands: &[Candidate], role: &str) -> Option<usize> {
+    let score = |c: &Candidate| (c.load + 1) as f64 / c.person.capacity(role).max(f64::MIN_POSITIVE);
+    (0..cands.len()).min_by(|&a, &b| score(&cands[a]).total_cmp(&score(&cands[b])).then(a.cmp(&b)))
+}
+
+/// The assignee, or why the rule's choice is wrong.
+pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Assigned, String>> {
+    let role = need.role;
+    let settings = config.roles.get(role).cloned().unwrap_or_default();
+    let team_due = due_for(config, None, need.today, need.due);
+    // The person a rule named, else the first owner who has the role: kept unless away or at the cap.
+    let (first, strategy) = if let Some(name) = need.named {
+        match config.lookup_person(name) {
+            Lookup::Found(p) if p.has_role(role) => (Some(p), "named"),
+            Lookup::Found(p) => {
+                return Ok(Err(format!("assignee {name:?} is a {} in the team roster, not a {role}", p.role)));
+            }
+            Lookup::Ambiguous(_) => return Ok(Err(format!("assignee {}", config.ambiguous(name)))),
+            Lookup::Unknown => return Ok(Err(format!("assignee {name:?} is not in the team roster of config.toml"))),
+        }
+    } else if settings.assign == Strategy::Owner {
+        let owner =
+            need.owners.iter().flatten().filter_map(|o| config.find_person(o)).find(|p| p.has_role(role) && p.active);
+        match owner {
+            Some(p) => (Some(p), "owner"),
+            None => {
+                let why = Why { waits: Some(format!("no owner is an active {role}")), ..Why::of("owner") };
+                return Ok(Ok(Assigned { who: None, due: team_due, why }));
+            }
+        }
+    } else {
+        (None, "")
     };
-    Ok(Ok(chosen))
+    let loads = loads(config, store, role)?;
+    let region = settings.by_region.then_some(need.region).flatten();
+    if let Some(p) = first {
+        let load = loads.get(p.key()).copied().unwrap_or(0);
+        let their_due = due_for(config, Some(p), need.today, need.due);
+        // A rule's own choice is not held to the cap.
+        let caps = strategy != "named";
+        let Some(reason) = unavailable(p, role, need.today, their_due, load, caps) else {
+            let c = Candidate { person: p, weight: 0.0, load, cap: None, due: their_due };
+            let mut why = c.why(strategy);
+            why.weight = None;
+            why.max_open = p.membership(role).and_then(|m| m.max_open);
+            return Ok(Ok(Assigned { who: Some(p.key().to_string()), due: their_due, why }));
+        };
+        if settings.while_away == WhileAway::Wait && reason.starts_with("away") {
+            let due = back_due(config, p, need.today, their_due);
+            let kept = Skipped { who: p.key().to_string(), why: format!("{reason}: kept for them, due {due}") };
+            let why = Why { load: Some(load), skipped: vec![kept], ..Why::of("waits_for") };
+            return Ok(Ok(Assigned { who: Some(p.key().to_string()), due, why }));
+        }
+        // Someone else of the role covers.
+        let (mut cands, mut skipped, narrowed) = candidates(config, role, region, need.today, need.due, &loads, true);
+        cands.retain(|c| c.person.key() != p.key());
+        skipped.retain(|s| s.who != p.key());
+        skipped.insert(0, Skipped { who: p.key().to_string(), why: reason });
+        return Ok(Ok(match least_loaded(&cands, role) {
+            Some(i) => {
+                let c = &cands[i];
+                let why = Why { skipped, region: narrowed.map(str::to_string), ..c.why("cover") };
+                Assigned { who: Some(c.person.key().to_string()), due: c.due, why }
+            }
+            None => {
+                let waits = Some(format!("nobody else of the role can take it ({})", nobody_why(&skipped)));
+                Assigned { who: None, due: team_due, why: Why { skipped, waits, ..Why::of("cover") } }
+            }
+        }));
+    }
+    let (cands, skipped, narrowed) = candidates(config, role, region, need.today, need.due, &loads, true);
+    let (chosen, turn, name) = match settings.assign {
+        Strategy::RoundRobin => match take_turn(store, role, narrowed, &cands)? {
+            Some((i, turn)) => (Some(i), Some(turn), "round_robin"),
+            None => (None, None, "round_robin"),
+        },
+        _ => (least_loaded(&cands, role), None, "least_loaded"),
+    };
+    Ok(Ok(match chosen {
+        Some(i) => {
+            let c = &cands[i];
+            let why = Why { turn, skipped, region: narrowed.map(str::to_string), ..c.why(name) };
+            Assigned { who: Some(c.person.key().to_string()), due: c.due, why }
+        }
+        None => {
+            let waits = Some(if skipped.is_empty() {
+                format!("nobody active has the role {role}")
+            } else {
+                format!("nobody of the role can take it ({})", nobody_why(&skipped))
+            });
+            Assigned { who: None, due: team_due, why: Why { skipped, waits, ..Why::of(name) } }
+        }
+    }))
+}
+
+/// When a task of `p` due on `due` is due if it waits for them: the later of
+/// `due` and their first working day back from the time off it falls in.
+pub fn back_due(config: &Config, p: &Person, today: NaiveDate, due: NaiveDate) -> NaiveDate {
+    match p.away_between(today, due.max(today)) {
+        Some(a) => due.max(p.add_working_days(&config.calendar, p.back_on(a.from.max(today)), 0)),
+        None => due,
+    }
+}
+
+/// "everyone is away or at their cap", in short.
+fn nobody_why(skipped: &[Skipped]) -> String {
+    let away = skipped.iter().filter(|s| s.why.starts_with("away")).count();
+    let capped = skipped.iter().filter(|s| s.why.starts_with("at their cap")).count();
+    match (away, capped) {
+        (0, 0) => "nobody else active has the role".into(),
+        (a, 0) => format!("{a} away"),
+        (0, c) => format!("{c} at their cap"),
+        (a, c) => format!("{a} away, {c} at their cap"),
+    }
 }
 
 /// Open tasks of `role` per person's key: a task stored under a name given
 /// before the team had ids counts for the person of that name.
-fn loads(config: &Config, store: &Store, role: &str) -> Result<std::collections::HashMap<String, i64>> {
-    let mut loads = std::collections::HashMap::new();
+pub fn loads(config: &Config, store: &Store, role: &str) -> Result<HashMap<String, i64>> {
+    let mut loads = HashMap::new();
     for l in store.open_tasks_per_assignee(role)? {
         let key = config.find_person(&l.who).map_or(l.who.as_str(), Person::key);
         *loads.entry(key.to_string()).or_insert(0) += l.open;
@@ -73,63 +421,63 @@ fn loads(config: &Config, store: &Store, role: &str) -> Result<std::collections:
     Ok(loads)
 }
 
-/// The active people of `role`, those of `region` only when there are some;
-/// and the region the pool was narrowed to.
-fn pool<'c>(config: &'c Config, role: &str, region: Option<&'c str>) -> (Vec<&'c Person>, Option<&'c str>) {
-    let people: Vec<&Person> = config.team.iter().filter(|p| p.role == role && p.active).collect();
-    if let Some(r) = region {
-        let local: Vec<&Person> = people.iter().copied().filter(|p| p.region.as_deref() == Some(r)).collect();
-        if !local.is_empty() {
-            return (local, Some(r));
-        }
-    }
-    (people, None)
-}
-
-/// The person of `role` to take over an account, in the account's region
-/// when the role has someone there: by the role's strategy (`round_robin`
-/// takes turns, `least_loaded` the fewest open tasks); with `owner`, the one
-/// with the fewest accounts already.
-pub fn new_owner(config: &Config, store: &Store, role: &str, region: Option<&str>) -> Result<Option<String>> {
+/// The person of `role` to take over an account on `today`, in the
+/// account's region when the role has someone there who is in: by the
+/// role's strategy (`round_robin` takes weighted turns, `least_loaded` the
+/// fewest open tasks for their share); with `owner`, the one with the fewest
+/// accounts already. Nobody away on `today` is chosen; caps on open tasks do
+/// not apply to owning accounts.
+pub fn new_owner(
+    config: &Config,
+    store: &Store,
+    role: &str,
+    region: Option<&str>,
+    today: NaiveDate,
+) -> Result<Option<(String, Why)>> {
     let strategy = config.roles.get(role).map(|r| r.assign).unwrap_or_default();
-    let (people, narrowed) = pool(config, role, region);
-    if people.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(match strategy {
-        Strategy::RoundRobin => people[store.take_turn(role, narrowed.unwrap_or(""), people.len())?].key().to_string(),
-        Strategy::LeastLoaded => {
-            let loads = loads(config, store, role)?;
-            people
-                .iter()
-                .min_by_key(|p| loads.get(p.key()).copied().unwrap_or(0))
-                .map(|p| p.key().to_string())
-                .unwrap_or_default()
-        }
+    let loads = loads(config, store, role)?;
+    let (cands, skipped, narrowed) = candidates(config, role, region, today, Due::On(today), &loads, false);
+    let with = |c: &Candidate, mut why: Why| {
+        why.skipped = skipped.clone();
+        why.region = narrowed.map(str::to_string);
+        Some((c.person.key().to_string(), why))
+    };
+    Ok(match strategy {
+        Strategy::RoundRobin => match take_turn(store, role, narrowed, &cands)? {
+            Some((i, turn)) => with(&cands[i], Why { turn: Some(turn), ..cands[i].why("round_robin") }),
+            None => None,
+        },
+        Strategy::LeastLoaded => least_loaded(&cands, role).and_then(|i| with(&cands[i], cands[i].why("least_loaded"))),
         Strategy::Owner => {
-            let mut owned = Vec::new();
-            for p in &people {
+            let mut fewest: Option<(usize, i64)> = None;
+            for (i, c) in cands.iter().enumerate() {
+                let p = c.person;
                 let mut n = store.accounts_owned(p.key())?;
                 // Accounts stored under the name before the person had an id.
                 if p.id.is_some() && config.find_person(&p.name).is_some() {
                     n += store.accounts_owned(&p.name)?;
                 }
-                owned.push(n);
+                if fewest.is_none_or(|(_, f)| n < f) {
+                    fewest = Some((i, n));
+                }
             }
-            pick_owner(config, role, region, |k| {
-                people.iter().position(|p| p.key() == k).map(|i| owned[i]).unwrap_or(0)
-            })
-            .unwrap_or_default()
+            fewest.and_then(|(i, _)| with(&cands[i], Why { ..Why::of("fewest_accounts") }))
         }
-    }))
+    })
 }
 
-/// Of the active people of `role` (in `region` when it has some), the one
-/// with the least `load` (given each one's key), the roster order breaking
-/// ties; their key.
-pub fn pick_owner(config: &Config, role: &str, region: Option<&str>, load: impl Fn(&str) -> i64) -> Option<String> {
-    let (pool, _) = pool(config, role, region);
-    pool.into_iter().min_by_key(|p| load(p.key())).map(|p| p.key().to_string())
+/// Of the active people of `role` (in `region` when it has some) who are
+/// in on `today`, the one with the least `load` (given each one's key),
+/// the roster order breaking ties; their key.
+pub fn pick_owner(
+    config: &Config,
+    role: &str,
+    region: Option<&str>,
+    today: NaiveDate,
+    load: impl Fn(&str) -> i64,
+) -> Option<String> {
+    let (cands, _, _) = candidates(config, role, region, today, Due::On(today), &HashMap::new(), false);
+    cands.iter().min_by_key(|c| load(c.person.key())).map(|c| c.person.key().to_string())
 }
 
 /// The role with its article, as a sentence names it: "an account_manager", "a sales_rep".
@@ -140,7 +488,7 @@ pub fn a_role(role: &str) -> String {
 
 /// Roles in the roster with nobody active: their tasks can only wait in the queue.
 pub fn unstaffed_roles(config: &Config) -> Vec<String> {
-    config.roles.keys().filter(|r| !config.team.iter().any(|p| &p.role == *r && p.active)).cloned().collect()
+    config.roles.keys().filter(|r| !config.team.iter().any(|p| p.has_role(r) && p.active)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -200,8 +548,16 @@ region = "East"
         (dir, s)
     }
 
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 7, 6).unwrap()
+    }
+
+    fn need<'a>(owners: &'a [Option<&'a str>], region: Option<&'a str>) -> Need<'a> {
+        Need { role: "sales_rep", named: None, owners, region, today: today(), due: Due::InDays(2) }
+    }
+
     fn pick(c: &Config, s: &Store, owners: &[Option<&str>], region: Option<&str>) -> Option<String> {
-        assignee(c, s, &Need { role: "sales_rep", named: None, owners, region }).unwrap().unwrap()
+        assignee(c, s, &need(owners, region)).unwrap().unwrap().who
     }
 
     #[test]
@@ -209,8 +565,7 @@ region = "East"
         let (c, (_d, s)) = (config("owner"), store());
         assert_eq!(pick(&c, &s, &[Some("Dana"), Some("Ana")], None), Some("Ana".into()));
         assert_eq!(pick(&c, &s, &[Some("Off")], None), None, "inactive owners do not get tasks");
-        let named =
-            assignee(&c, &s, &Need { role: "sales_rep", named: Some("Dana"), owners: &[], region: None }).unwrap();
+        let named = assignee(&c, &s, &Need { named: Some("Dana"), ..need(&[], None) }).unwrap();
         assert!(named.unwrap_err().contains("not a sales_rep"));
     }
 
@@ -245,20 +600,21 @@ region = "East"
     #[test]
     fn takeover_follows_the_role_strategy() {
         let (c, (_d, s)) = (config("round_robin"), store());
-        let east: Vec<_> = (0..3).map(|_| new_owner(&c, &s, "sales_rep", Some("East")).unwrap().unwrap()).collect();
+        let east: Vec<_> =
+            (0..3).map(|_| new_owner(&c, &s, "sales_rep", Some("East"), today()).unwrap().unwrap().0).collect();
         assert_eq!(east, ["Ben", "Cy", "Ben"]);
-        assert_eq!(new_owner(&c, &s, "marketing", None).unwrap(), None);
+        assert_eq!(new_owner(&c, &s, "marketing", None, today()).unwrap(), None);
     }
 
     #[test]
     fn takeover_prefers_region_then_least_loaded() {
         let c = config("owner");
-        assert_eq!(pick_owner(&c, "account_manager", Some("East"), |_| 0), Some("Eli".into()));
+        assert_eq!(pick_owner(&c, "account_manager", Some("East"), today(), |_| 0), Some("Eli".into()));
         assert_eq!(
-            pick_owner(&c, "account_manager", Some("North"), |n| if n == "Dana" { 5 } else { 1 }),
+            pick_owner(&c, "account_manager", Some("North"), today(), |n| if n == "Dana" { 5 } else { 1 }),
             Some("Eli".into())
         );
-        assert_eq!(pick_owner(&c, "marketing", None, |_| 0), None);
+        assert_eq!(pick_owner(&c, "marketing", None, today(), |_| 0), None);
         assert_eq!(unstaffed_roles(&c), ["marketing"]);
     }
 }

@@ -10,6 +10,8 @@ use toml::Spanned;
 
 use crate::error::{Error, Located, Result, hint};
 
+mod team;
+pub use team::{Away, Membership, WorkingDays};
 mod webhooks;
 pub use webhooks::{BasicAuth, DEFAULT_MAX_BODY_BYTES, FieldMaps, Secret, SourceConfig, WebhooksConfig};
 
@@ -133,11 +135,28 @@ struct RawPerson {
     /// The CRM's user id: text, or a whole number kept as its text.
     #[serde(default)]
     id: Option<Spanned<PersonId>>,
-    role: Spanned<String>,
+    /// The one role they hold; `roles` gives several.
+    #[serde(default)]
+    role: Option<Spanned<String>>,
+    /// Every role they hold, each with its own weight and cap.
+    #[serde(default)]
+    roles: Option<Spanned<Vec<team::RawMembership>>>,
     #[serde(default)]
     region: Option<String>,
     #[serde(default = "yes")]
     active: bool,
+    /// Their share of round-robin and least-loaded work (default 1.0).
+    #[serde(default)]
+    weight: Option<Spanned<f64>>,
+    /// At this many open tasks of a role they get no more of it.
+    #[serde(default)]
+    max_open: Option<Spanned<i64>>,
+    /// Time off: `[{ from = "2026-07-01", to = "2026-07-31" }]`, dates inclusive.
+    #[serde(default)]
+    away: Vec<team::RawAway>,
+    /// The days of the week they work (default Monday to Friday).
+    #[serde(default)]
+    days: Option<Spanned<Vec<Spanned<String>>>>,
     /// Who they are on Slack: a member ID (`U024BE7LH`, mentioned so they are
     /// pinged) or a handle (`@ana`, written as is).
     #[serde(default)]
@@ -251,6 +270,25 @@ pub struct RoleConfig {
     /// Choose among the people of the subject's region first (round-robin, least-loaded).
     #[serde(default)]
     pub by_region: bool,
+    /// At this many open tasks of the role a person gets no more (a `[[team]]` entry may set its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open: Option<u32>,
+    /// What happens to a task of someone away: it goes to a colleague, or it waits for them.
+    #[serde(default)]
+    pub while_away: WhileAway,
+}
+
+/// `[roles.NAME] while_away`: a task of someone away, or due while they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhileAway {
+    /// It goes to a colleague by the role's strategy (an owner's task: to the
+    /// colleague of the role with the least load), unless claimed already.
+    #[default]
+    Reassign,
+    /// It stays theirs and is due on their first working day back (a task
+    /// that can wait for the person who knows the customer).
+    Wait,
 }
 
 /// How a role's tasks are assigned.
@@ -514,19 +552,32 @@ impl Pipeline {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Person {
     /// The name shown wherever the person appears.
     pub name: String,
     /// The CRM's user id (`[[team]] id`), when config.toml gives one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Their first role (`role`, or the first of `roles`): the one shown where one is.
     pub role: String,
+    /// Every role they hold, each with its weight and cap.
+    pub roles: Vec<Membership>,
     pub region: Option<String>,
     pub active: bool,
+    /// Their time off, by date.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub away: Vec<Away>,
+    /// The days of the week they work.
+    #[serde(skip_serializing_if = "is_full_week")]
+    pub days: WorkingDays,
     /// `[[team]] slack`: a Slack member ID or handle, for notifications.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slack: Option<String>,
+}
+
+fn is_full_week(d: &WorkingDays) -> bool {
+    d.is_full_week()
 }
 
 impl Person {
@@ -540,7 +591,7 @@ impl Person {
 }
 
 /// What a name or an id written by an event, a rule or a command stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Lookup<'a> {
     /// The team member it names: by id first, else by a name only they have.
     Found(&'a Person),
@@ -803,13 +854,17 @@ impl Config {
         let mut team = Vec::new();
         let mut people = People::default();
         for (i, p) in raw.team.iter().enumerate() {
-            if !raw.roles.contains_key(p.role.get_ref()) {
-                let h = hint(p.role.get_ref(), raw.roles.keys().map(String::as_str));
-                at(
-                    p.role.span(),
-                    format!("team: {:?} has role {:?}, which is not in [roles]{h}", p.name.get_ref(), p.role.get_ref()),
-                );
-            }
+            let written = team::Written {
+                name: p.name.get_ref(),
+                role: p.role.as_ref(),
+                roles: p.roles.as_ref(),
+                weight: p.weight.as_ref(),
+                max_open: p.max_open.as_ref(),
+                away: &p.away,
+                days: p.days.as_ref(),
+                entry: p.name.span(),
+            };
+            let available = team::availability(&written, &raw.roles, &mut at);
             let id = p.id.as_ref().map(|id| id.get_ref().0.clone());
             if let Some(given) = &p.id
                 && given.get_ref().0.trim().is_empty()
@@ -837,9 +892,12 @@ impl Config {
             team.push(Person {
                 name: p.name.get_ref().clone(),
                 id,
-                role: p.role.get_ref().clone(),
+                role: available.roles.first().map(|m| m.role.clone()).unwrap_or_default(),
+                roles: available.roles,
                 region: p.region.clone(),
                 active: p.active,
+                away: available.away,
+                days: available.days,
                 slack: p.slack.as_ref().map(|s| s.get_ref().trim().to_string()),
             });
             if let Some(handle) = &p.slack

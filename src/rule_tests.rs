@@ -367,7 +367,7 @@ fn placeholder(config: &Config, inner: &str) -> std::result::Result<String, Stri
             ));
         }
     };
-    let people: Vec<&crate::config::Person> = config.team.iter().filter(|p| p.active && p.role == role).collect();
+    let people: Vec<&crate::config::Person> = config.team.iter().filter(|p| p.active && p.has_role(role)).collect();
     let Some(person) = people.get(n - 1) else {
         return Err(format!(
             "{{{inner}}}: [[team]] in config.toml has {} active {role} (this test needs at least {n})",

@@ -55,6 +55,11 @@ impl Calendar {
         Calendar { holidays: holidays.into_iter().collect() }
     }
 
+    /// A holiday of `[calendar] holidays`: nobody works it.
+    pub fn is_holiday(&self, d: NaiveDate) -> bool {
+        self.holidays.contains(&d)
+    }
+
     pub fn is_business_day(&self, d: NaiveDate) -> bool {
         !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&d)
     }

@@ -116,6 +116,12 @@ pub enum Note {
     Pruned {
         summary: String,
     },
+    /// A new config in force moved open tasks nobody had claimed (people
+    /// away, gone, at their cap, or new with room): `task_rerouted` decisions.
+    Rebalanced {
+        version: String,
+        moved: u64,
+    },
     Stopping,
 }
 
@@ -399,6 +405,12 @@ fn run_once(
                     if let Some(l) = held {
                         l.set_rules_version(&recorded);
                     }
+                    // The team may have changed: what may move moves now, not at the next file or tick.
+                    match patience.outcome(rebalance(&store, &current)) {
+                        Ok(Some(0) | None) => {}
+                        Ok(Some(moved)) => notes(Note::Rebalanced { version: recorded.clone(), moved }),
+                        Err(e) => break Err(e),
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => break Err(e),
@@ -645,6 +657,12 @@ fn prune_summary(p: &crate::store::Pruned, before: &str) -> String {
         "before {before}: {} decisions, {} stage changes, {} rejected lines, {} finished tasks",
         p.decisions, p.stage_changes, p.rejected_lines, p.tasks
     )
+}
+
+/// Re-balance the open tasks for the playbook in force (one unit): how many moved.
+pub fn rebalance(store: &Store, current: &Current) -> Result<u64> {
+    let summary = crate::ingest::Ingest::start(store, current)?.finish()?;
+    Ok(summary.counts.tasks_moved)
 }
 
 /// One `clock.tick` event at the wall-clock time.

@@ -162,7 +162,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let mut t = output::table(&["ROLE", "OPEN TASKS", "PEOPLE"]);
     t.whole(&["ROLE", "OPEN TASKS"]).wrap(&["PEOPLE"]);
     for (role, n) in &open {
-        let people = config.team.iter().filter(|p| &p.role == role && p.active).count();
+        let people = config.team.iter().filter(|p| p.has_role(role) && p.active).count();
         let staff = if people == 0 { "nobody active: tasks wait in the queue".to_string() } else { people.to_string() };
         t.add_row(vec![role.clone(), n.to_string(), staff]);
     }

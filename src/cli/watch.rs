@@ -118,6 +118,9 @@ pub fn print(note: Note) {
         }
         Note::Ticked { at } => eprintln!("tick at {at}"),
         Note::Pruned { summary } => eprintln!("pruned ([store] keep_days) {summary}"),
+        Note::Rebalanced { version, moved } => eprintln!(
+            "re-balanced for {version}: {moved} open task(s) nobody had claimed moved (`dealflow explain task ID` says why)"
+        ),
         Note::Simulated { version, summary } => eprintln!("simulated {version} {}", printable(&summary)),
         Note::Stopping => eprintln!("stopping: everything applied is committed"),
     }

@@ -102,6 +102,8 @@ impl Engine<'_> {
 
     pub(super) fn clock(&self, t: &Trigger, run: &mut Run) -> Result<()> {
         let now = t.at;
+        // Time off starts and ends without a config change: the tick's day says who is in.
+        run.counts.tasks_moved += self.rebalance(now.date_naive())?;
         // What changed since the last tick, and what this tick changes, is in this generation.
         let epoch = self.store.sweep_epoch()?;
         let last_task = self.store.max_task_id()?;

@@ -3,6 +3,7 @@
 //! then task rules. A rule that fails is logged with its location and the
 //! others still run.
 
+use crate::assign::Due;
 use chrono::Datelike;
 use rhai::Dynamic;
 use serde_json::{Value, json};
@@ -494,20 +495,16 @@ impl Engine<'_> {
             return Ok(Err("a task must be about a deal, an account or a lead, and this event is about none".into()));
         }
         let today = t.at.date_naive();
-        let due = match (&spec.due, spec.due_in_days) {
+        let asked = match (&spec.due, spec.due_in_days) {
             (Some(d), _) => match crate::event::parse_date(d) {
-                Some(date) => self.config.calendar.add_business_days(date, 0),
+                Some(date) => Due::On(date),
                 None => return Ok(Err(format!("due {d:?} is not a date"))),
             },
-            (None, Some(n)) => self.config.calendar.add_business_days(today, n),
-            (None, None) => self.config.calendar.add_business_days(today, DEFAULT_DUE_BUSINESS_DAYS),
+            (None, Some(n)) => Due::InDays(n),
+            (None, None) => Due::InDays(DEFAULT_DUE_BUSINESS_DAYS),
         };
-        // Due dates are ordered as text (the queue, `tasks`): a 4-digit year only.
-        if !(crate::event::FIRST_YEAR..=9999).contains(&due.year()) {
-            return Ok(Err(format!(
-                "due date {due} is out of range: tasks are due between the years {} and 9999",
-                crate::event::FIRST_YEAR
-            )));
+        if let Err(msg) = due_in_range(crate::assign::due_for(self.config, None, today, asked)) {
+            return Ok(Err(msg));
         }
         let deal = match &t.deal {
             Some(d) => self.store.shared_deal(d)?,
@@ -541,21 +538,31 @@ impl Engine<'_> {
             account.as_ref().and_then(|a| a.data.get("region").and_then(Value::as_str)).or(lead_field("region"));
         // The most specific owner first: the deal's, the lead's (the rep the CRM gave it), the account's.
         let owners = [deal_owner.as_deref(), lead_field("owner"), account.as_ref().and_then(|a| a.owner.as_deref())];
-        let need = crate::assign::Need { role: &spec.role, named: spec.assignee.as_deref(), owners: &owners, region };
-        let assignee = match crate::assign::assignee(self.config, self.store, &need)? {
+        let need = crate::assign::Need {
+            role: &spec.role,
+            named: spec.assignee.as_deref(),
+            owners: &owners,
+            region,
+            today,
+            due: asked,
+        };
+        let assigned = match crate::assign::assignee(self.config, self.store, &need)? {
             Ok(a) => a,
             Err(msg) => return Ok(Err(msg)),
         };
+        if let Err(msg) = due_in_range(assigned.due) {
+            return Ok(Err(msg));
+        }
         let reason = spec
             .reason
             .clone()
             .unwrap_or_else(|| if rule.doc.is_empty() { rule.name.clone() } else { rule.doc.clone() });
         let task = NewTask {
             role: spec.role,
-            assignee,
+            assignee: assigned.who,
             title: spec.title,
             priority: spec.priority,
-            due_at: due.to_string(),
+            due_at: assigned.due.to_string(),
             subject: subject.clone(),
             rule: rule.reference(),
             reason: reason.clone(),
@@ -563,11 +570,28 @@ impl Engine<'_> {
         };
         if let Some(id) = self.store.create_task(&task, &self.rules.version, &t.id, &stamp(t.at))? {
             run.counts.tasks_created += 1;
-            let detail = json!({"task_id": id, "role": task.role, "assignee": task.assignee, "title": task.title});
+            let detail = json!({
+                "task_id": id,
+                "role": task.role,
+                "assignee": task.assignee,
+                "title": task.title,
+                "assignment": assigned.why,
+            });
             self.log(DecisionKind::TaskCreated, subject, Some(rule.reference()), &reason, detail, t)?;
         }
         Ok(Ok(()))
     }
+}
+
+/// Due dates are ordered as text (the queue, `tasks`): a 4-digit year only.
+fn due_in_range(due: chrono::NaiveDate) -> std::result::Result<(), String> {
+    if (crate::event::FIRST_YEAR..=9999).contains(&due.year()) {
+        return Ok(());
+    }
+    Err(format!(
+        "due date {due} is out of range: tasks are due between the years {} and 9999",
+        crate::event::FIRST_YEAR
+    ))
 }
 
 /// A change to a deal, for the rules to react to: its id and account, then `data`.

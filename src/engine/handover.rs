@@ -8,9 +8,11 @@
 //! ([`Engine::complete_waiting_handovers`]). A change of the account's key
 //! status withdraws a waiting hand-over: the rules decide again.
 
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::{Engine, Run, Trigger};
+use crate::assign::Why;
 use crate::error::Result;
 use crate::model::{Account, Decision, DecisionKind, RuleRef, Subject};
 use crate::rules::Rule;
@@ -26,6 +28,8 @@ struct Handing<'a> {
     close_open_tasks: bool,
     event_id: &'a str,
     at: &'a str,
+    /// Why them.
+    why: Why,
 }
 
 impl Engine<'_> {
@@ -47,13 +51,17 @@ impl Engine<'_> {
         let Some(account) = self.store.account(account_id)? else {
             return Ok(Ok(()));
         };
-        if account.owner.as_deref().and_then(|o| self.config.find_person(o)).is_some_and(|p| p.role == role && p.active)
+        if account
+            .owner
+            .as_deref()
+            .and_then(|o| self.config.find_person(o))
+            .is_some_and(|p| p.has_role(role) && p.active)
         {
             self.store.drop_waiting_handover(account_id)?;
             return Ok(Ok(()));
         }
         let at = stamp(t.at);
-        let Some(to) = self.new_owner_of(&account, role)? else {
+        let Some((to, why)) = self.new_owner_of(&account, role, t.at.date_naive())? else {
             let w = WaitingHandover {
                 account_id: account_id.clone(),
                 role: role.to_string(),
@@ -65,7 +73,7 @@ impl Engine<'_> {
             };
             self.store.save_waiting_handover(&w)?;
             let why = format!(
-                "waits for {}: nobody active has that role in the team roster; it is handed over once someone does ({reason})",
+                "waits for {}: nobody of that role in the team roster is active and in; it is handed over once someone is ({reason})",
                 crate::assign::a_role(role)
             );
             let detail = json!({"role": role, "owner": account.owner});
@@ -73,7 +81,8 @@ impl Engine<'_> {
                 .log(DecisionKind::HandoverWaiting, Subject::new("account", account_id), Some(w.rule), &why, detail, t)
                 .map(Ok);
         };
-        let handing = Handing { role, to, reason, rule: rule.reference(), close_open_tasks, event_id: &t.id, at: &at };
+        let handing =
+            Handing { role, to, reason, rule: rule.reference(), close_open_tasks, event_id: &t.id, at: &at, why };
         self.give(account, &handing)?;
         run.cache.changed();
         run.counts.owner_changes += 1;
@@ -81,9 +90,9 @@ impl Engine<'_> {
     }
 
     /// Who of `role` takes the account, in its region first (`None`: nobody active has the role).
-    fn new_owner_of(&self, account: &Account, role: &str) -> Result<Option<String>> {
+    fn new_owner_of(&self, account: &Account, role: &str, today: NaiveDate) -> Result<Option<(String, Why)>> {
         let region = account.data.get("region").and_then(Value::as_str);
-        crate::assign::new_owner(self.config, self.store, role, region)
+        crate::assign::new_owner(self.config, self.store, role, region, today)
     }
 
     /// Give the account to its new owner: close the previous owner's open
@@ -100,7 +109,7 @@ impl Engine<'_> {
             }
             _ => 0,
         };
-        let detail = json!({"from": from, "to": h.to, "role": h.role, "closed_tasks": closed});
+        let detail = json!({"from": from, "to": h.to, "role": h.role, "closed_tasks": closed, "assignment": h.why});
         let d = Decision {
             kind: DecisionKind::OwnerChanged,
             subject,
@@ -117,14 +126,14 @@ impl Engine<'_> {
     /// of; the role's open tasks about the account that waited in the queue
     /// go to the new owner when the role assigns by owner. Returns how many
     /// accounts were handed over.
-    pub fn complete_waiting_handovers(&self) -> Result<usize> {
+    pub fn complete_waiting_handovers(&self, today: NaiveDate) -> Result<usize> {
         let mut done = 0;
         for w in self.store.waiting_handovers()? {
             let Some(account) = self.store.account(&w.account_id)? else {
                 self.store.drop_waiting_handover(&w.account_id)?;
                 continue;
             };
-            let Some(to) = self.new_owner_of(&account, &w.role)? else { continue };
+            let Some((to, why)) = self.new_owner_of(&account, &w.role, today)? else { continue };
             let reason = format!("{} (waited since {} for {})", w.reason, w.since, crate::assign::a_role(&w.role));
             let at = crate::time::now_stamp();
             let handing = Handing {
@@ -135,6 +144,7 @@ impl Engine<'_> {
                 close_open_tasks: w.close_open_tasks,
                 event_id: &w.event_id,
                 at: &at,
+                why,
             };
             self.give(account, &handing)?;
             let by_owner = self.config.roles.get(&w.role).is_some_and(|r| r.assign == crate::config::Strategy::Owner);

@@ -13,6 +13,7 @@ mod fact_cache;
 mod handover;
 mod health;
 mod outcome;
+mod rebalance;
 mod sweeps;
 mod update;
 
@@ -47,6 +48,14 @@ pub struct Counts {
     /// Rules quarantined: they failed on `limits.quarantine_after` events in a row.
     pub rules_quarantined: u64,
     pub loops_stopped: u64,
+    /// Open tasks nobody had claimed that moved to someone else (or were
+    /// kept for someone away, due later): see `Engine::rebalance`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tasks_moved: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -64,6 +73,7 @@ impl Counts {
         self.rule_errors += o.rule_errors;
         self.rules_quarantined += o.rules_quarantined;
         self.loops_stopped += o.loops_stopped;
+        self.tasks_moved += o.tasks_moved;
     }
 }
 
@@ -272,40 +282,6 @@ impl<'a> Engine<'a> {
             account: Some(crate::facts::account(&a, &stats, at)),
             ..crate::rules::Facts::default()
         }))
-    }
-
-    /// Open tasks assigned to someone who is inactive or no longer has the
-    /// task's role go to someone else by the role's strategy, or back to the
-    /// role's queue. Returns how many moved.
-    pub fn reroute_unavailable(&self) -> Result<usize> {
-        let mut moved = 0;
-        let unavailable = self
-            .store
-            .open_task_holders()?
-            .into_iter()
-            .filter(|h| !self.config.find_person(&h.assignee).is_some_and(|p| p.active && p.role == h.role));
-        let mut tasks = Vec::new();
-        for crate::store::backend::Holder { role, assignee: who } in unavailable {
-            tasks.extend(self.store.open_tasks_of(&role, &who)?.into_iter().map(|id| (id, role.clone(), who.clone())));
-        }
-        for (id, role, assignee) in tasks {
-            let need = crate::assign::Need { role: &role, named: None, owners: &[], region: None };
-            let to = crate::assign::assignee(self.config, self.store, &need)?.unwrap_or(None);
-            self.store.reassign_task(id, to.as_deref())?;
-            let reason = format!("{} is not an active {role} any more", self.config.person_label(&assignee));
-            let d = Decision {
-                kind: DecisionKind::TaskRerouted,
-                subject: Subject::new("task", &id.to_string()),
-                rule: None,
-                reason,
-                detail: serde_json::json!({"from": assignee, "to": to}),
-                event_id: String::new(),
-                at: crate::time::now_stamp(),
-            };
-            self.store.record_decision(&d, &self.rules.version)?;
-            moved += 1;
-        }
-        Ok(moved)
     }
 
     /// `t`'s subject reacted `limits.max_chain` times to one event: say so,

@@ -168,9 +168,10 @@ impl<'a> Ingest<'a> {
             store.release_lapsed_claims(&before, &now_stamp())?;
         }
         let engine = crate::engine::Engine::new(&first.config, &first.rules, store);
-        engine.reroute_unavailable()?;
+        let today = engine.business_today()?;
+        let moved = engine.rebalance(today)?;
         // Accounts that waited for a role the team now has someone of are handed over.
-        engine.complete_waiting_handovers()?;
+        engine.complete_waiting_handovers(today)?;
         // The batches hold events alone, so one can be rolled back and applied again.
         unit.commit()?;
         let unit = Some(store.begin()?);
@@ -186,7 +187,10 @@ impl<'a> Ingest<'a> {
             keep_all_rejections: false,
             tasks_since: None,
             read_ahead: 0,
-            summary: Summary::default(),
+            summary: Summary {
+                counts: crate::engine::Counts { tasks_moved: moved, ..Default::default() },
+                ..Summary::default()
+            },
         })
     }
 
@@ -292,7 +296,10 @@ impl<'a> Ingest<'a> {
             // and its roster too (accounts waiting for a role it now has are handed over).
             playbook.record(self.store)?;
             self.recorded = playbook.version().to_string();
-            Engine::new(&playbook.config, &playbook.rules, self.store).complete_waiting_handovers()?;
+            let engine = Engine::new(&playbook.config, &playbook.rules, self.store);
+            let today = engine.business_today()?;
+            self.summary.counts.tasks_moved += engine.rebalance(today)?;
+            engine.complete_waiting_handovers(today)?;
         }
         let event = match &line.parsed {
             Err(rejected) => return self.reject(&line.source, line.number, &rejected.reason, &rejected.raw),

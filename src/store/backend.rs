@@ -607,6 +607,10 @@ pub trait Backend: Send {
     /// Open tasks of `role` assigned to `assignee`, by id.
     fn open_tasks_of(&self, role: &str, assignee: &str) -> Result<Vec<i64>>;
     fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()>;
+    /// Move an open task's due date (a task kept for someone away is due when they are back).
+    fn set_task_due(&self, id: i64, due_at: &str) -> Result<()>;
+    /// Up to `limit` open tasks of `role` assigned to nobody, most urgent first, by id.
+    fn queued_tasks(&self, role: &str, limit: usize) -> Result<Vec<i64>>;
     fn save_waiting_handover(&self, w: &WaitingHandover) -> Result<()>;
     fn drop_waiting_handover(&self, account_id: &str) -> Result<()>;
     /// Give `role`'s open unassigned tasks about `subject` to `assignee`; how many.

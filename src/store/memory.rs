@@ -1670,6 +1670,21 @@ impl Backend for Memory {
         Ok(ids)
     }
 
+    fn queued_tasks(&self, role: &str, limit: usize) -> Result<Vec<i64>> {
+        Ok(self.with(|s| {
+            s.t.queue_of(role)
+                .filter(|r| r.task.assignee.is_none() && r.status() == TaskStatus::Open)
+                .map(|r| r.task.id)
+                .take(limit)
+                .collect()
+        }))
+    }
+
+    fn set_task_due(&self, id: i64, due_at: &str) -> Result<()> {
+        self.with(|s| s.change_task(id, |r| r.task.due_at = due_at.to_string()));
+        Ok(())
+    }
+
     fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()> {
         self.with(|s| s.change_task(id, |r| r.task.assignee = assignee.map(str::to_string)));
         Ok(())

@@ -95,7 +95,7 @@ pub async fn actor(app: &Arc<App>, headers: &HeaderMap, sessions: bool) -> Resul
             key: person.key().to_string(),
             label: config.person_label(person.key()),
             role: person.role.clone(),
-            manager: person.role == MANAGER_ROLE,
+            manager: person.has_role(MANAGER_ROLE),
             csrf,
         }))
     })

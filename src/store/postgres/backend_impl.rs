@@ -164,6 +164,8 @@ impl Backend for Postgres {
         fn open_task_holders(&self) -> Result<Vec<Holder>>;
         fn open_tasks_of(&self, role: &str, assignee: &str) -> Result<Vec<i64>>;
         fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()>;
+        fn set_task_due(&self, id: i64, due_at: &str) -> Result<()>;
+        fn queued_tasks(&self, role: &str, limit: usize) -> Result<Vec<i64>>;
         fn save_waiting_handover(&self, w: &WaitingHandover) -> Result<()>;
         fn drop_waiting_handover(&self, account_id: &str) -> Result<()>;
         fn assign_queued_tasks_about(&self, subject: &Subject, role: &str, assignee: &str) -> Result<usize>;

@@ -172,6 +172,20 @@ impl Postgres {
         )
     }
 
+    pub fn queued_tasks(&self, role: &str, limit: usize) -> Result<Vec<i64>> {
+        self.all(
+            "SELECT id FROM tasks WHERE status = 'open' AND assignee IS NULL AND role = $1 \
+             ORDER BY priority DESC, due_at, id LIMIT $2",
+            &[&role, &(limit as i64)],
+            |r| r.try_get(0),
+        )
+    }
+
+    pub fn set_task_due(&self, id: i64, due_at: &str) -> Result<()> {
+        self.exec("UPDATE tasks SET due_at = $2 WHERE id = $1", &[&id, &due_at])?;
+        Ok(())
+    }
+
     pub fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()> {
         self.exec("UPDATE tasks SET assignee = $2 WHERE id = $1", &[&id, &assignee])?;
         Ok(())

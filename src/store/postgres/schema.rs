@@ -38,7 +38,7 @@ pub(super) const LEASE_LOCK: i64 = MIGRATION_LOCK ^ 0x006c_6561_7365;
 pub(super) const LEASE_CHANNEL: &str = "dealflow_engine";
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
@@ -433,4 +433,9 @@ CREATE TABLE notifications (
     UNIQUE (target, key)
 );
 CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE sent_at IS NULL AND given_up_at IS NULL;
+"#;
+
+/// Tasks waiting in a role's queue (SQLite's V15).
+const V7: &str = r#"
+CREATE INDEX tasks_queued ON tasks (role, priority DESC, due_at, id) WHERE status = 'open' AND assignee IS NULL;
 "#;

@@ -235,6 +235,27 @@ impl Sqlite {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
+    pub fn queued_tasks(&self, role: &str, limit: usize) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tasks INDEXED BY tasks_queued WHERE status = 'open' AND assignee IS NULL AND role = ?1 \
+                 ORDER BY priority DESC, due_at, id LIMIT ?2",
+            )
+            .ctx(self)?;
+        let rows = st.query_map(params![role, limit as i64], |r| r.get(0)).ctx(self)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(self)
+    }
+
+    pub fn set_task_due(&self, id: i64, due_at: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE tasks SET due_at = ?2 WHERE id = ?1")
+            .ctx(self)?
+            .execute(params![id, due_at])
+            .ctx(self)?;
+        Ok(())
+    }
+
     pub fn reassign_task(&self, id: i64, assignee: Option<&str>) -> Result<()> {
         self.conn
             .prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1")

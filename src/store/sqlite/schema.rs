@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15];
 
 /// The version a database has once every migration ran.
 pub(super) fn latest() -> i64 {
@@ -473,6 +473,12 @@ CREATE TABLE notifications (
     UNIQUE (target, key)
 );
 CREATE INDEX notifications_due ON notifications(next_attempt_at) WHERE sent_at IS NULL AND given_up_at IS NULL;
+"#;
+
+/// Tasks waiting in a role's queue (open, nobody's), most urgent first:
+/// re-balancing gives them to whoever has room, without reading the rest.
+const V15: &str = r#"
+CREATE INDEX tasks_queued ON tasks(role, priority DESC, due_at, id) WHERE status = 'open' AND assignee IS NULL;
 "#;
 
 #[cfg(test)]
