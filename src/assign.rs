@@ -327,20 +327,27 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
     } else {
         (None, "")
     };
-    let loads = loads(config, store, role)?;
     let region = settings.by_region.then_some(need.region).flatten();
     if let Some(p) = first {
-        let load = loads.get(p.key()).copied().unwrap_or(0);
-        let their_due = due_for(config, Some(p), need.today, need.due);
         // A rule's own choice is not held to the cap.
         let caps = strategy != "named";
+        let cap = p.membership(role).and_then(|m| m.max_open);
+        // The loads are read only when a cap asks (the common case, an owner with no cap, reads nothing).
+        let known = if caps && cap.is_some() { Some(loads(config, store, role)?) } else { None };
+        let load = known.as_ref().map_or(0, |l| l.get(p.key()).copied().unwrap_or(0));
+        let their_due = due_for(config, Some(p), need.today, need.due);
         let Some(reason) = unavailable(p, role, need.today, their_due, load, caps) else {
-            let c = Candidate { person: p, weight: 0.0, load, cap: None, due: their_due };
+            let c = Candidate { person: p, weight: 0.0, load, cap, due: their_due };
             let mut why = c.why(strategy);
             why.weight = None;
-            why.max_open = p.membership(role).and_then(|m| m.max_open);
+            why.load = known.is_some().then_some(load);
             return Ok(Ok(Assigned { who: Some(p.key().to_string()), due: their_due, why }));
         };
+        let loads = match known {
+            Some(l) => l,
+            None => loads(config, store, role)?,
+        };
+        let load = loads.get(p.key()).copied().unwrap_or(0);
         if settings.while_away == WhileAway::Wait && reason.starts_with("away") {
             let due = back_due(config, p, need.today, their_due);
             let kept = Skipped { who: p.key().to_string(), why: format!("{reason}: kept for them, due {due}") };
@@ -364,6 +371,7 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
             }
         }));
     }
+    let loads = loads(config, store, role)?;
     let (cands, skipped, narrowed) = candidates(config, role, region, need.today, need.due, &loads, true);
     let (chosen, turn, name) = match settings.assign {
         Strategy::RoundRobin => match take_turn(store, role, narrowed, &cands)? {

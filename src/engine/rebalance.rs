@@ -58,7 +58,7 @@ impl Engine<'_> {
                 let reason = format!("{} is not an active {role} any more", self.config.person_label(&assignee));
                 for id in self.store.open_tasks_of(&role, &assignee)? {
                     if let Some(task) = self.store.task(id)? {
-                        moved += self.move_task(&task, None, &reason, today)?;
+                        moved += self.move_task(&task, None, &reason, today, true)?;
                     }
                 }
                 continue;
@@ -92,7 +92,7 @@ impl Engine<'_> {
                     if wait {
                         moved += self.keep_for(&task, p, due, today, &format!("{label} is {when}"))?;
                     } else {
-                        moved += self.move_task(&task, Some(p), &format!("{label} is {when}"), today)?;
+                        moved += self.move_task(&task, Some(p), &format!("{label} is {when}"), today, true)?;
                         over -= 1;
                     }
                 } else if over > 0 {
@@ -102,7 +102,7 @@ impl Engine<'_> {
                         self.config.person_label(p.key())
                     );
                     let before = moved;
-                    moved += self.move_task(&task, Some(p), &reason, today)?;
+                    moved += self.move_task(&task, Some(p), &reason, today, false)?;
                     if moved == before {
                         // Nobody else has room: the rest stay.
                         over = 0;
@@ -142,7 +142,7 @@ impl Engine<'_> {
             for id in self.store.queued_tasks(role, QUEUED_PER_PASS)? {
                 let Some(task) = self.store.task(id)? else { continue };
                 let before = moved;
-                moved += self.move_task(&task, None, "was waiting in the role's queue", today)?;
+                moved += self.move_task(&task, None, "was waiting in the role's queue", today, false)?;
                 if moved == before {
                     break;
                 }
@@ -152,8 +152,17 @@ impl Engine<'_> {
     }
 
     /// Give `task` to someone else of its role by the role's strategy (`from`
-    /// passed over: its owner-strategy colleague covers); record it. 1 when it moved.
-    fn move_task(&self, task: &Task, from: Option<&Person>, reason: &str, today: NaiveDate) -> Result<u64> {
+    /// passed over: its owner-strategy colleague covers); when nobody can take
+    /// it, to the role's queue if `or_queue` (its holder cannot do it), else it
+    /// stays. Recorded; 1 when it moved.
+    fn move_task(
+        &self,
+        task: &Task,
+        from: Option<&Person>,
+        reason: &str,
+        today: NaiveDate,
+        or_queue: bool,
+    ) -> Result<u64> {
         let due = crate::event::parse_date(&task.due_at).unwrap_or(today);
         let region = self.subject_region(&task.subject)?;
         let owner = from.map(Person::key);
@@ -170,7 +179,7 @@ impl Engine<'_> {
         let Ok(Assigned { who, why, .. }) = crate::assign::assignee(self.config, self.store, &need)? else {
             return Ok(0);
         };
-        if who == task.assignee || (who.is_none() && task.assignee.is_some() && from.is_some()) {
+        if who == task.assignee || (who.is_none() && !or_queue) {
             // Nobody else can take it: it stays where it is.
             return Ok(0);
         }
