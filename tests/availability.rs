@@ -249,3 +249,29 @@ fn watch_moves_unclaimed_tasks_as_soon_as_the_team_changes_and_leaves_claimed_on
         }
     }
 }
+
+#[test]
+fn team_says_who_is_in_on_a_day_and_how_full_each_queue_is() {
+    let ws = Workspace::new();
+    give(&ws, "Ana Ruiz", "away = [{ from = \"2026-07-01\", to = \"2026-07-10\" }]");
+    give(&ws, "Chloe Martin", "days = [\"mon\", \"tue\", \"wed\"]\nweight = 0.5");
+    role_says(&ws, "sales_coordinator", "max_open = 1");
+    ws.ingest(&[
+        account("2026-06-22T08:00:00Z", "A-1", "Acme", json!({"owner": "Ben Okafor"})),
+        order("2026-06-22T09:00:00Z", "O-1", "A-1", 20000),
+    ]);
+    let rows = common::array(ws.run(&["team", "--on", "2026-07-02", "--json"]).success().json());
+    let row = |name: &str, role: &str| {
+        rows.iter().find(|r| r["name"] == name && r["role"] == role).unwrap_or_else(|| panic!("{rows:#?}")).clone()
+    };
+    assert_eq!(row("Ana Ruiz", "sales_rep")["state"], "away until 2026-07-10");
+    // Thursday 2 July: not one of her days.
+    assert_eq!(row("Chloe Martin", "sales_rep")["state"], "not a working day");
+    assert_eq!(row("Chloe Martin", "sales_rep")["weight"], 0.5);
+    let full: Vec<&Value> = rows.iter().filter(|r| r["at_cap"] == true).collect();
+    assert_eq!(full.len(), 1, "one coordinator has the order's task, at the cap of 1: {rows:#?}");
+    assert_eq!((&full[0]["open"], &full[0]["max_open"]), (&json!(1), &json!(1)));
+    let text = ws.run(&["team", "--on", "2026-06-29"]).success().stdout;
+    assert!(text.contains("2026-07-01 to 2026-07-10"), "her next time off is listed: {text}");
+    assert!(text.contains("1/1 full"), "{text}");
+}

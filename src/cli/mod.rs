@@ -22,6 +22,7 @@ pub mod signals;
 mod simulate;
 mod status;
 mod tasks;
+mod team;
 mod test;
 mod tick;
 mod time_arg;
@@ -90,6 +91,8 @@ enum Command {
     Deals(listing::DealsArgs),
     /// The rules version in force and what the store holds.
     Status(status::Args),
+    /// Who takes work: each person's roles, weight, cap, open tasks, working days and time off.
+    Team(team::Args),
     /// Why: the events and decisions about a deal, an account (and why it is or is not key) or a task.
     Explain(explain::Args),
     /// Remove old decisions, stage history, rejected lines and finished tasks (events and task dedup keys stay).
@@ -163,6 +166,7 @@ pub fn main() -> ExitCode {
         Command::Token(a) => token::run(&ctx, a),
         Command::Notify(a) => notify::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Team(a) => team::run(&ctx, a),
         Command::Explain(a) => explain::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
     };
