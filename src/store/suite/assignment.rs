@@ -2,7 +2,7 @@
 //! role, queued tasks given to one person, reassignment.
 
 use super::{at, load, task_for};
-use crate::model::{RuleRef, Subject};
+use crate::model::{NewTask, Priority, RuleRef, Subject};
 use crate::store::{Store, TaskStatus, WaitingHandover};
 
 pub fn turns_go_round_per_role_and_region(s: &Store) {
@@ -103,4 +103,41 @@ pub fn reassigning_moves_the_load(s: &Store) {
     assert_eq!(s.task(id).unwrap().unwrap().assignee, None);
     s.reassign_task(999, Some("Ana")).unwrap();
     assert!(load(s).is_empty(), "reassigning no task changes nothing");
+}
+
+/// The role's open tasks nobody has, most urgent first (priority, then due
+/// date, then id), up to the limit; not claimed ones, not someone's, not closed ones.
+pub fn queued_tasks_are_the_open_ones_of_nobody_most_urgent_first(s: &Store) {
+    let new = |who: Option<&str>, key: &str, priority: Priority, due: &str| {
+        let t = NewTask { priority, due_at: due.into(), ..task_for("sales_rep", who, ("deal", key), key) };
+        s.create_task(&t, "v", "e", "t").unwrap().unwrap()
+    };
+    let late = new(None, "late", Priority::Normal, "2026-11-20");
+    let soon = new(None, "soon", Priority::Normal, "2026-11-05");
+    let urgent = new(None, "urgent", Priority::High, "2026-11-30");
+    let same_due = new(None, "same due", Priority::Normal, "2026-11-20");
+    new(Some("Ana"), "anas", Priority::Urgent, "2026-11-01");
+    let claimed = new(None, "claimed", Priority::Urgent, "2026-11-01");
+    let closed = new(None, "closed", Priority::Urgent, "2026-11-01");
+    assert_eq!(s.claim_up_to("sales_rep", "Cy", &at(2, "09:00"), None, 1).unwrap()[0].id, claimed);
+    s.close_task(closed, TaskStatus::Done, None, None, "t").unwrap();
+    let other_role = NewTask { role: "marketing".into(), ..task_for("sales_rep", None, ("deal", "m"), "m") };
+    s.create_task(&other_role, "v", "e", "t").unwrap();
+    assert_eq!(s.queued_tasks("sales_rep", 10).unwrap(), [urgent, soon, late, same_due]);
+    assert_eq!(s.queued_tasks("sales_rep", 2).unwrap(), [urgent, soon]);
+    s.reassign_task(urgent, Some("Ben")).unwrap();
+    assert_eq!(s.queued_tasks("sales_rep", 10).unwrap(), [soon, late, same_due], "given to someone: not queued");
+    assert!(s.queued_tasks("account_manager", 10).unwrap().is_empty());
+}
+
+/// A task kept for someone away is due later: the queue's order follows.
+pub fn a_task_due_later_moves_back_in_the_queue(s: &Store) {
+    let a = s.create_task(&task_for("sales_rep", None, ("deal", "A"), "a"), "v", "e", "t").unwrap().unwrap();
+    let b = s.create_task(&task_for("sales_rep", None, ("deal", "B"), "b"), "v", "e", "t").unwrap().unwrap();
+    assert_eq!(s.queued_tasks("sales_rep", 10).unwrap(), [a, b]);
+    s.set_task_due(a, "2026-12-01").unwrap();
+    assert_eq!(s.task(a).unwrap().unwrap().due_at, "2026-12-01");
+    assert_eq!(s.queued_tasks("sales_rep", 10).unwrap(), [b, a]);
+    let claimed = s.claim_up_to("sales_rep", "Cy", &at(2, "09:00"), None, 1).unwrap();
+    assert_eq!(claimed[0].id, b, "the claim takes the one due first now");
 }

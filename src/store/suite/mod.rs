@@ -75,6 +75,8 @@ macro_rules! backend_suite {
                 assignment::waiting_handovers_are_listed_oldest_first,
                 assignment::queued_tasks_about_a_subject_go_to_one_person,
                 assignment::reassigning_moves_the_load,
+                assignment::queued_tasks_are_the_open_ones_of_nobody_most_urgent_first,
+                assignment::a_task_due_later_moves_back_in_the_queue,
                 logs::an_applied_event_is_known_by_id_and_content,
                 logs::history_pages_follow_the_order_of_application,
                 logs::events_about_a_subject_in_order,
