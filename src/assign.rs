@@ -499,6 +499,76 @@ pub fn unstaffed_roles(config: &Config) -> Vec<String> {
     config.roles.keys().filter(|r| !config.team.iter().any(|p| p.has_role(r) && p.active)).cloned().collect()
 }
 
+/// One person in one role, as `dealflow team`, the web page's team and
+/// `GET /api/team` show them on a day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RosterRow {
+    pub name: String,
+    pub id: Option<String>,
+    pub role: String,
+    pub region: Option<String>,
+    pub active: bool,
+    pub weight: f64,
+    pub max_open: Option<u32>,
+    /// Open (or claimed) tasks of the role they hold.
+    pub open: i64,
+    pub at_cap: bool,
+    pub days: Vec<&'static str>,
+    /// `in`, `away until DATE`, `not a working day` or `inactive`.
+    pub state: String,
+    /// The time off the day falls in.
+    pub away: Option<crate::config::Away>,
+    /// Their next time off after the day.
+    pub next_away: Option<crate::config::Away>,
+    pub time_off: Vec<crate::config::Away>,
+}
+
+/// The team on `on`: a row per person and role, in roster order; open
+/// tasks from `store` when there is one.
+pub fn roster(config: &Config, store: Option<&Store>, on: NaiveDate) -> Result<Vec<RosterRow>> {
+    let mut loads_of = HashMap::new();
+    for role in config.roles.keys() {
+        let l = match store {
+            Some(s) => loads(config, s, role)?,
+            None => HashMap::new(),
+        };
+        loads_of.insert(role.as_str(), l);
+    }
+    let mut rows = Vec::new();
+    for p in &config.team {
+        let away = p.away_on(on);
+        let state = if !p.active {
+            "inactive".to_string()
+        } else if let Some(a) = away {
+            format!("away until {}", a.to)
+        } else if !p.works_on(&config.calendar, on) {
+            "not a working day".to_string()
+        } else {
+            "in".to_string()
+        };
+        for m in &p.roles {
+            let open = loads_of.get(m.role.as_str()).and_then(|l| l.get(p.key())).copied().unwrap_or(0);
+            rows.push(RosterRow {
+                name: p.name.clone(),
+                id: p.id.clone(),
+                role: m.role.clone(),
+                region: p.region.clone(),
+                active: p.active,
+                weight: m.weight,
+                max_open: m.max_open,
+                open,
+                at_cap: m.max_open.is_some_and(|c| open >= i64::from(c)),
+                days: p.days.names(),
+                state: state.clone(),
+                away,
+                next_away: p.away.iter().find(|a| a.from > on).copied(),
+                time_off: p.away.clone(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

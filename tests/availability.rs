@@ -7,7 +7,7 @@ mod common;
 
 use common::events::*;
 use common::watching::Watching;
-use common::{Workspace, event};
+use common::{Workspace, event, web};
 use serde_json::{Value, json};
 
 /// Append `text` to the `[[team]]` entry of `name` (the lines after its `name = ...`).
@@ -274,4 +274,15 @@ fn team_says_who_is_in_on_a_day_and_how_full_each_queue_is() {
     let text = ws.run(&["team", "--on", "2026-06-29"]).success().stdout;
     assert!(text.contains("2026-07-01 to 2026-07-10"), "her next time off is listed: {text}");
     assert!(text.contains("1/1 full"), "{text}");
+
+    // The web page and the API say the same.
+    let token = web::token(&ws, "Ben Okafor");
+    let serving = web::Serving::start(&ws);
+    let api = serving.get("/api/team?on=2026-07-02", &[("Authorization", &web::bearer(&token))]).status(200).json();
+    assert_eq!(api, Value::Array(rows.clone()), "GET /api/team is `team --json`");
+    serving.get("/api/team?on=July", &[("Authorization", &web::bearer(&token))]).status(400);
+    let cookie = serving.sign_in(&token);
+    let page = serving.get("/team?on=2026-07-02", &[("Cookie", cookie.as_str())]).status(200).body;
+    assert!(page.contains("away until 2026-07-10") && page.contains("1/1 full"), "{page}");
+    serving.get("/team", &[]).status(303);
 }

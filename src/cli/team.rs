@@ -1,10 +1,9 @@
-//! `dealflow team`: who takes work today. Each person's roles with their
+//! `dealflow team`: who takes work on a day. Each person's roles with their
 //! weight and cap, their open tasks against it, their working days, and
 //! whether they are in, away (until when) or inactive; the next time off.
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use serde_json::json;
 
 use super::Outcome;
 use super::context::Context;
@@ -33,45 +32,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let on = args.on.unwrap_or_else(|| chrono::Utc::now().date_naive());
     // Open tasks come from the store when there is one; a new config folder has none yet.
     let store = ctx.existing_store(&config).ok();
-    let mut loads = std::collections::HashMap::new();
-    for role in config.roles.keys() {
-        let l = match &store {
-            Some(s) => dealflow::assign::loads(&config, s, role)?,
-            None => Default::default(),
-        };
-        loads.insert(role.clone(), l);
-    }
-    let mut rows = Vec::new();
-    for p in &config.team {
-        let away = p.away_on(on);
-        let next = p.away.iter().find(|a| a.from > on).copied();
-        let state = if !p.active {
-            "inactive".to_string()
-        } else if let Some(a) = away {
-            format!("away until {}", a.to)
-        } else if !p.works_on(&config.calendar, on) {
-            "not a working day".to_string()
-        } else {
-            "in".to_string()
-        };
-        for m in &p.roles {
-            let open = loads.get(&m.role).and_then(|l| l.get(p.key())).copied().unwrap_or(0);
-            let at_cap = m.max_open.is_some_and(|c| open >= i64::from(c));
-            rows.push((p, m, open, at_cap, state.clone(), away, next));
-        }
-    }
+    let rows = dealflow::assign::roster(&config, store.as_ref(), on)?;
     if args.json {
-        let out: Vec<_> = rows
-            .iter()
-            .map(|(p, m, open, at_cap, state, away, next)| {
-                json!({
-                    "name": p.name, "id": p.id, "role": m.role, "region": p.region, "active": p.active,
-                    "weight": m.weight, "max_open": m.max_open, "open": open, "at_cap": at_cap,
-                    "days": p.days.names(), "state": state, "away": away, "next_away": next, "time_off": p.away,
-                })
-            })
-            .collect();
-        output::json(&out)?;
+        output::json(&rows)?;
         return Ok(Outcome::Ok);
     }
     if rows.is_empty() {
@@ -81,25 +44,32 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     let names: Vec<String> = config.team.iter().map(|p| p.name.clone()).collect();
     let mut t = output::table(&["NAME", "ROLE", "WEIGHT", "OPEN", "DAYS", &format!("ON {on}"), "NEXT TIME OFF"]);
     t.whole(&["WEIGHT", "OPEN"]).min("NAME", 14).drop_first(&["NEXT TIME OFF", "DAYS"]);
-    for (p, m, open, at_cap, state, _, next) in &rows {
-        let open = match m.max_open {
-            Some(c) if *at_cap => format!("{open}/{c} full"),
-            Some(c) => format!("{open}/{c}"),
-            None => open.to_string(),
-        };
-        let days = if p.days.is_full_week() { "mon-fri".to_string() } else { p.days.names().join(",") };
+    for r in &rows {
         t.add_row(vec![
-            output::glue(&config.person_label(p.key()), &names),
-            m.role.clone(),
-            format!("{}", m.weight),
-            open,
-            days,
-            state.clone(),
-            or_dash(next.map(|a| format!("{} to {}", a.from, a.to)).as_deref()),
+            output::glue(&config.person_label(r.id.as_deref().unwrap_or(&r.name)), &names),
+            r.role.clone(),
+            r.weight.to_string(),
+            open_of(r),
+            if r.days.len() == 5 && !r.days.contains(&"sat") && !r.days.contains(&"sun") {
+                "mon-fri".to_string()
+            } else {
+                r.days.join(",")
+            },
+            r.state.clone(),
+            or_dash(r.next_away.map(|a| format!("{} to {}", a.from, a.to)).as_deref()),
         ]);
     }
     println!("{t}");
     Ok(Outcome::Ok)
+}
+
+/// "3", "3/20", "20/20 full".
+pub fn open_of(r: &dealflow::assign::RosterRow) -> String {
+    match r.max_open {
+        Some(c) if r.at_cap => format!("{}/{c} full", r.open),
+        Some(c) => format!("{}/{c}", r.open),
+        None => r.open.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod api;
 mod auth;
 mod hooks;
 mod pages;
+mod team;
 mod view;
 
 use std::net::SocketAddr;
@@ -261,5 +262,10 @@ async fn stopped(stop: Arc<AtomicBool>) {
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new().merge(api::routes()).merge(hooks::routes()).merge(pages::routes()).with_state(app)
+    Router::new()
+        .merge(api::routes())
+        .merge(hooks::routes())
+        .merge(pages::routes())
+        .merge(team::routes())
+        .with_state(app)
 }

@@ -44,7 +44,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// A page that failed: its status and a page saying why.
-struct PageFail(Fail, Option<Box<Actor>>);
+pub(super) struct PageFail(pub(super) Fail, pub(super) Option<Box<Actor>>);
 
 impl IntoResponse for PageFail {
     fn into_response(self) -> Response {
@@ -62,7 +62,7 @@ impl From<Fail> for PageFail {
 }
 
 /// The person signed in, or the way to the sign-in page.
-async fn signed_in(app: &Arc<App>, headers: &HeaderMap, here: &str) -> Result<Actor, Response> {
+pub(super) async fn signed_in(app: &Arc<App>, headers: &HeaderMap, here: &str) -> Result<Actor, Response> {
     match auth::actor(app, headers, true).await {
         Ok(Some(a)) => Ok(a),
         Ok(None) => Err(Redirect::to(&format!("/signin?next={}", encode(here))).into_response()),

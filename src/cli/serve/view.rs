@@ -55,6 +55,7 @@ pub fn page(title: &str, actor: Option<&Actor>, body: Markup) -> Markup {
                     a.brand href="/" { "dealflow" }
                     @if let Some(a) = actor {
                         a href="/queue" { "Queues" }
+                        a href="/team" { "Team" }
                         a href="/rules" { "Rules" }
                         span.who { (a.label) " · " (a.role) }
                         form method="post" action="/signout" {
