@@ -81,7 +81,18 @@ pub struct Why {
     /// Nobody could take it: why it waits in the role's queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waits: Option<String>,
+    /// Others passed over, beyond those listed in `skipped`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_skipped: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most people a [`Why`] lists as passed over: a big team at its caps
+/// would otherwise write its whole roster into every decision.
+pub const LISTED_SKIPPED: usize = 10;
 
 /// Someone the choice passed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +105,14 @@ pub struct Skipped {
 impl Why {
     fn of(strategy: &str) -> Why {
         Why { strategy: strategy.to_string(), ..Why::default() }
+    }
+
+    /// Keep the first [`LISTED_SKIPPED`] passed over, and count the rest.
+    fn trim(&mut self) {
+        if self.skipped.len() > LISTED_SKIPPED {
+            self.more_skipped += self.skipped.len() - LISTED_SKIPPED;
+            self.skipped.truncate(LISTED_SKIPPED);
+        }
     }
 
     /// The choice in a sentence, with `label` naming people as the team does.
@@ -136,6 +155,9 @@ impl Why {
         if !self.skipped.is_empty() {
             let passed: Vec<String> = self.skipped.iter().map(|k| format!("{} ({})", label(&k.who), k.why)).collect();
             s.push_str(&format!("; passed over: {}", passed.join(", ")));
+            if self.more_skipped > 0 {
+                s.push_str(&format!(" and {} more", self.more_skipped));
+            }
         }
         s
     }
@@ -301,6 +323,13 @@ fn least_loaded(cands: &[Candidate], role: &str) -> Option<usize> {
 
 /// The assignee, or why the rule's choice is wrong.
 pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Assigned, String>> {
+    Ok(choose(config, store, need)?.map(|mut a| {
+        a.why.trim();
+        a
+    }))
+}
+
+fn choose(config: &Config, store: &Store, need: &Need) -> Result<std::result::Result<Assigned, String>> {
     let role = need.role;
     let settings = config.roles.get(role).cloned().unwrap_or_default();
     let team_due = due_for(config, None, need.today, need.due);
@@ -448,6 +477,7 @@ pub fn new_owner(
     let with = |c: &Candidate, mut why: Why| {
         why.skipped = skipped.clone();
         why.region = narrowed.map(str::to_string);
+        why.trim();
         Some((c.person.key().to_string(), why))
     };
     Ok(match strategy {
@@ -694,5 +724,27 @@ region = "East"
         );
         assert_eq!(pick_owner(&c, "marketing", None, today(), |_| 0), None);
         assert_eq!(unstaffed_roles(&c), ["marketing"]);
+    }
+
+    #[test]
+    fn a_big_team_at_its_caps_lists_ten_passed_over_and_counts_the_rest() {
+        let mut team = String::new();
+        for i in 0..25 {
+            team.push_str(&format!("[[team]]\nname = \"P{i}\"\nrole = \"sales_rep\"\nmax_open = 0\n"));
+        }
+        let c = Config::parse(
+            Path::new("."),
+            &format!(
+                "[pipeline]\nstages = [\"lead\", \"won\", \"lost\"]\nwon = [\"won\"]\nlost = [\"lost\"]\n\
+                 [roles.sales_rep]\nassign = \"round_robin\"\n{team}"
+            ),
+        )
+        .unwrap();
+        let (_d, s) = store();
+        let a = assignee(&c, &s, &need(&[], None)).unwrap().unwrap();
+        assert_eq!(a.who, None);
+        assert_eq!((a.why.skipped.len(), a.why.more_skipped), (LISTED_SKIPPED, 15));
+        assert!(a.why.waits.as_deref().unwrap().contains("25 at their cap"), "{:?}", a.why.waits);
+        assert!(a.why.sentence(None, &|k| k.to_string()).ends_with("and 15 more"));
     }
 }

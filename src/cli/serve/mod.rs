@@ -44,8 +44,8 @@ use super::context::{Context, stop_flag};
   dealflow serve --listen 0.0.0.0:8642         reachable from the network (put TLS in front)
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8642/api/tasks
 
-Pages: / (start), /queue, /tasks/ID, /deals/ID, /accounts/ID, /rules.
-API (the CLI's JSON): GET /api/status, GET /api/tasks, POST /api/tasks/claim,
+Pages: / (start), /queue, /tasks/ID, /deals/ID, /accounts/ID, /team, /rules.
+API (the CLI's JSON): GET /api/status, GET /api/tasks, GET /api/team, POST /api/tasks/claim,
 POST /api/tasks/ID/done, POST /api/tasks/ID/cancel, POST /api/events.
 CRM webhooks in: POST /webhooks/pipedrive, POST /webhooks/hubspot ([webhooks] in config.toml).")]
 pub struct Args {
