@@ -558,6 +558,8 @@ pub trait Backend: Send {
     fn event_count(&self) -> Result<i64>;
     fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>>;
     fn latest_event_at(&self) -> Result<Option<String>>;
+    /// The business time of the event applied last (not the latest time: events may come out of order).
+    fn last_applied_at(&self) -> Result<Option<String>>;
     fn record_rejected(&self, source: &str, line: usize, reason: &str, raw: &str, now: &str) -> Result<()>;
     fn rejected(&self) -> Result<Vec<RejectedRow>>;
     fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()>;

@@ -1309,6 +1309,10 @@ impl Backend for Memory {
         }))
     }
 
+    fn last_applied_at(&self) -> Result<Option<String>> {
+        Ok(self.with(|s| s.t.events.last().map(|e| e.at.clone())))
+    }
+
     fn event_count(&self) -> Result<i64> {
         Ok(self.with(|s| s.t.events.len() as i64))
     }

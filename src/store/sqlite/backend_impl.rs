@@ -99,6 +99,7 @@ impl Backend for Sqlite {
         fn event_count(&self) -> Result<i64>;
         fn events_about(&self, kind: &str, id: &str) -> Result<Vec<EventRow>>;
         fn latest_event_at(&self) -> Result<Option<String>>;
+        fn last_applied_at(&self) -> Result<Option<String>>;
         fn record_rejected(&self, source: &str, line: usize, reason: &str, raw: &str, now: &str) -> Result<()>;
         fn rejected(&self) -> Result<Vec<RejectedRow>>;
         fn record_decision(&self, d: &Decision, rules_version: &str) -> Result<()>;

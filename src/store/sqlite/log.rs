@@ -243,6 +243,11 @@ impl Sqlite {
         rows.collect::<rusqlite::Result<_>>().ctx(self)
     }
 
+    pub fn last_applied_at(&self) -> Result<Option<String>> {
+        self.write_pending()?;
+        self.one("SELECT at FROM events ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+    }
+
     pub fn event_count(&self) -> Result<i64> {
         self.write_pending()?;
         Ok(self.one("SELECT COUNT(*) FROM events", [], |r| r.get(0))?.unwrap_or(0))

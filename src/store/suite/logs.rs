@@ -35,6 +35,7 @@ pub fn an_applied_event_is_known_by_id_and_content(s: &Store) {
 pub fn history_pages_follow_the_order_of_application(s: &Store) {
     assert!(s.event_history_page(0, 10).unwrap().is_empty());
     assert_eq!((s.event_count().unwrap(), s.latest_event_at().unwrap()), (0, None));
+    assert_eq!(s.last_applied_at().unwrap(), None);
     let events: Vec<Event> = [5, 9, 1, 7, 3]
         .iter()
         .enumerate()
@@ -45,6 +46,7 @@ pub fn history_pages_follow_the_order_of_application(s: &Store) {
     }
     assert_eq!(s.event_count().unwrap(), 5);
     assert_eq!(s.latest_event_at().unwrap(), Some(at(9, "09:00")));
+    assert_eq!(s.last_applied_at().unwrap(), Some(at(3, "09:00")), "the last applied, not the latest");
     let first = s.event_history_page(0, 2).unwrap();
     assert_eq!(first.len(), 2);
     let second = s.event_history_page(first[1].0, 2).unwrap();
