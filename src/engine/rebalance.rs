@@ -36,12 +36,7 @@ impl Engine<'_> {
     /// latest event applied (the wall clock's when none is, or when nobody
     /// has time off, which is all the day is asked for).
     pub fn business_today(&self) -> Result<NaiveDate> {
-        let now = chrono::Utc::now().date_naive();
-        if self.config.team.iter().all(|p| p.away.is_empty()) {
-            return Ok(now);
-        }
-        let latest = self.store.latest_event_at()?;
-        Ok(latest.and_then(|t| crate::time::parse_time(&t)).map_or(now, |t| t.date_naive()))
+        crate::availability::business_today(self.config, self.store)
     }
 
     /// Move what the team says may move on `today` (see the module): how many tasks moved.
