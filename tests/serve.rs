@@ -208,6 +208,17 @@ fn the_page_signs_in_claims_a_task_and_says_why_it_exists() {
     for entry in explain["timeline"].as_array().unwrap() {
         assert!(page.contains(&html_text(entry["what"].as_str().unwrap())), "timeline entry {entry}");
     }
+    // Why this person (here: nobody, until Ana claimed it): the lines `explain task` prints.
+    assert!(page.contains("Why it went to the sales_rep queue"), "{page}");
+    let steps = explain["assignment"].as_array().unwrap_or_else(|| panic!("no assignment: {explain:#}"));
+    let made = steps[0]["lines"].as_array().unwrap();
+    assert!(
+        made[0].as_str().unwrap().ends_with("made for the sales_rep queue: no owner is an active sales_rep"),
+        "{made:?}"
+    );
+    for line in steps.iter().flat_map(|s| s["lines"].as_array().unwrap()) {
+        assert!(page.contains(&html_text(line.as_str().unwrap())), "assignment line {line}");
+    }
 
     // Done, with an outcome, from the task's page.
     let page_csrf = csrf_of(&page);

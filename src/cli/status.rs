@@ -180,11 +180,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         output::say(0, 2, &format!("{} {} {tasks} in the queue: {}", q.waiting, q.role, q.why));
     }
     if !team.away.is_empty() {
-        let who: Vec<String> = team
-            .away
-            .iter()
-            .map(|a| format!("{} until {}", a.name, a.back_on.pred_opt().unwrap_or(a.to)))
-            .collect();
+        let who: Vec<String> =
+            team.away.iter().map(|a| format!("{} until {}", a.name, a.back_on.pred_opt().unwrap_or(a.to))).collect();
         output::say(0, 2, &format!("away today ({}): {}", team.today, who.join(", ")));
     }
     let roles: std::collections::BTreeSet<&str> = waiting.iter().map(|w| w.role.as_str()).collect();

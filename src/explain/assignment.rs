@@ -99,7 +99,17 @@ pub fn steps(store: &Store, config: &Config, task: &Task) -> Result<Vec<Step>> {
             lines.push(format!("{}: {}", holder(config, to, &task.role), choice(config, w, to)));
             lines.extend(details(config, w, to.is_some()));
         }
-        steps.push(Step { at: d.at, kind: "moved".into(), from, to, reason: d.reason, due_from: None, due_to: None, why, lines });
+        steps.push(Step {
+            at: d.at,
+            kind: "moved".into(),
+            from,
+            to,
+            reason: d.reason,
+            due_from: None,
+            due_to: None,
+            why,
+            lines,
+        });
     }
     Ok(steps)
 }
@@ -127,7 +137,8 @@ fn choice(config: &Config, why: &Why, who: Option<&str>) -> String {
         "named" => "the rule named them".into(),
         "owner" => "they own the deal, lead or account (assign = \"owner\")".into(),
         "cover" => {
-            let covered = why.skipped.first().map(|s| config.person_label(&s.who)).unwrap_or_else(|| "the owner".into());
+            let covered =
+                why.skipped.first().map(|s| config.person_label(&s.who)).unwrap_or_else(|| "the owner".into());
             format!("covers for {covered}, as the colleague with the fewest open tasks for their share{region}")
         }
         "waits_for" => {
