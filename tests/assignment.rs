@@ -95,6 +95,8 @@ fn explain_task_says_the_turn_the_cap_the_working_days_and_who_was_passed_over_a
         (&json!("moved"), &json!("Gus Lindqvist"), &json!("Ines Moreau"))
     );
     assert_eq!(steps[1]["reason"], "Gus Lindqvist is away 2026-07-07 to 2026-07-17");
+    // In business time, after the order that made it (the command re-balanced on the day of the latest event).
+    assert_eq!(steps[1]["at"], "2026-07-06T09:04:00Z", "{steps:#?}");
     let moved = lines(&steps[1]);
     assert!(
         moved[0].ends_with(" moved from Gus Lindqvist to Ines Moreau: Gus Lindqvist is away 2026-07-07 to 2026-07-17"),

@@ -171,7 +171,7 @@ impl Engine<'_> {
         }
         self.store.reassign_task(task.id, who.as_deref())?;
         let detail = json!({"from": task.assignee, "to": who, "assignment": why});
-        self.record_move(task, reason, detail)?;
+        self.record_move(task, reason, detail, today)?;
         Ok(1)
     }
 
@@ -184,11 +184,18 @@ impl Engine<'_> {
         self.store.set_task_due(task.id, &back.to_string())?;
         let reason = format!("{reason}: kept for them (while_away = \"wait\"), due {back} instead of {due}");
         let detail = json!({"from": task.assignee, "to": task.assignee, "due_from": due.to_string(), "due_to": back.to_string()});
-        self.record_move(task, &reason, detail)?;
+        self.record_move(task, &reason, detail, today)?;
         Ok(1)
     }
 
-    fn record_move(&self, task: &Task, reason: &str, detail: Value) -> Result<()> {
+    /// Record a move on `today`, stamped with business time like every
+    /// other decision (the latest event applied when it is of that day, else
+    /// the day's start), so a task's story reads in order beside the events
+    /// that made it.
+    fn record_move(&self, task: &Task, reason: &str, detail: Value, today: NaiveDate) -> Result<()> {
+        let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
+        let latest = self.store.latest_event_at()?.and_then(|t| crate::time::parse_time(&t));
+        let at = latest.filter(|t| t.date_naive() == today).unwrap_or(start);
         let d = Decision {
             kind: DecisionKind::TaskRerouted,
             subject: Subject::new("task", &task.id.to_string()),
@@ -196,7 +203,7 @@ impl Engine<'_> {
             reason: reason.to_string(),
             detail,
             event_id: String::new(),
-            at: crate::time::now_stamp(),
+            at: crate::time::stamp(at),
         };
         self.store.record_decision(&d, &self.rules.version)
     }
