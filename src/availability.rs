@@ -50,6 +50,31 @@ pub struct Today {
     pub queues: Vec<Queue>,
 }
 
+impl Queue {
+    /// Whether the queue waits on people (everyone of the role away or at their cap), not on a claim.
+    pub fn waits_on_people(&self) -> bool {
+        self.with_room == 0 && self.away + self.at_cap > 0
+    }
+
+    /// "2 sales_coordinator tasks wait in the queue: everyone of sales_coordinator is away".
+    pub fn sentence(&self) -> String {
+        let tasks = if self.waiting == 1 { "task waits" } else { "tasks wait" };
+        format!("{} {} {tasks} in the queue: {}", self.waiting, self.role, self.why)
+    }
+}
+
+impl Today {
+    /// "away today (2026-07-13): Lea Novak until 2026-07-24", or `None` when everyone is in.
+    pub fn away_sentence(&self) -> Option<String> {
+        if self.away.is_empty() {
+            return None;
+        }
+        let who: Vec<String> =
+            self.away.iter().map(|a| format!("{} until {}", a.name, a.back_on.pred_opt().unwrap_or(a.to))).collect();
+        Some(format!("away today ({}): {}", self.today, who.join(", ")))
+    }
+}
+
 /// The business day re-balancing runs on outside a tick: the day of the
 /// latest event applied when someone has time off (the wall clock's when
 /// none is, or when nobody has time off).

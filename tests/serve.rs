@@ -475,3 +475,35 @@ fn a_notification_that_cannot_be_sent_is_shown_on_the_start_page_with_its_error(
     let error = tried["last_error"].as_str().unwrap();
     assert!(home.contains(&html_text(error)), "the last error, {error:?}, on the page:\n{home}");
 }
+
+#[test]
+fn the_start_page_and_the_api_say_who_is_away_and_why_a_queue_waits() {
+    let ws = Workspace::new();
+    for (name, extra) in [
+        ("Gus Lindqvist", "away = [{ from = \"2026-07-01\", to = \"2026-07-31\" }]\n"),
+        ("Ines Moreau", "max_open = 1\n"),
+    ] {
+        let entry = format!("name = \"{name}\"\nrole = \"sales_coordinator\"\n");
+        ws.edit("config.toml", &entry, &format!("{entry}{extra}"));
+    }
+    let mut events = vec![event("account.upserted", "2026-07-06T08:00:00Z", json!({"id": "A-1", "name": "Acme"}))];
+    for i in 1..=3 {
+        let order = json!({"id": format!("O-{i}"), "account_id": "A-1", "amount": 10000, "product": "GTX Pro", "date": "2026-07-06"});
+        events.push(event("order.placed", &format!("2026-07-06T09:0{i}:00Z"), order));
+    }
+    ws.ingest(&events);
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    let cookie = web.sign_in(&ana);
+    let home = web.get("/", &[("Cookie", cookie.as_str())]).status(200).body;
+    let waits = "2 sales_coordinator tasks wait in the queue: everyone of sales_coordinator is at their cap or away (1 \
+                 away, 1 at their cap)";
+    assert!(home.contains(waits), "{home}");
+    assert!(home.contains("away today (2026-07-06): Gus Lindqvist until 2026-07-31"), "{home}");
+    let api = web.get("/api/status", &[("Authorization", &bearer(&ana))]).status(200).json();
+    let cli = ws.status();
+    for key in ["today", "away_today", "queues"] {
+        assert_eq!(api[key], cli[key], "{key}");
+    }
+    assert_eq!(api["queues"][0]["waiting"], 2, "{api:#}");
+}

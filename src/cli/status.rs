@@ -175,14 +175,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
     }
     println!("{t}");
     // Only the queues that wait on people: away, or at their cap.
-    for q in team.queues.iter().filter(|q| q.with_room == 0 && q.away + q.at_cap > 0) {
-        let tasks = if q.waiting == 1 { "task waits" } else { "tasks wait" };
-        output::say(0, 2, &format!("{} {} {tasks} in the queue: {}", q.waiting, q.role, q.why));
+    for q in team.queues.iter().filter(|q| q.waits_on_people()) {
+        output::say(0, 2, &q.sentence());
     }
-    if !team.away.is_empty() {
-        let who: Vec<String> =
-            team.away.iter().map(|a| format!("{} until {}", a.name, a.back_on.pred_opt().unwrap_or(a.to))).collect();
-        output::say(0, 2, &format!("away today ({}): {}", team.today, who.join(", ")));
+    if let Some(away) = team.away_sentence() {
+        output::say(0, 2, &away);
     }
     let roles: std::collections::BTreeSet<&str> = waiting.iter().map(|w| w.role.as_str()).collect();
     for role in roles {

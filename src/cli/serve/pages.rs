@@ -281,6 +281,8 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
                     }
                 }
             }
+            @for q in s.team.queues.iter().filter(|q| q.waits_on_people()) { p.note { (q.sentence()) } }
+            @if let Some(away) = s.team.away_sentence() { p.muted { (away) } }
             @if !h.failing.is_empty() {
                 h2 { "Failing rules" }
                 table.rows {
