@@ -102,7 +102,7 @@ pub fn on(config: &Config, store: &Store, today: NaiveDate) -> Result<Today> {
     for crate::store::backend::RoleCount { role, open } in store.open_tasks_by_role()? {
         // Open and claimed tasks of the role, less those someone has: the queue.
         let loads = crate::assign::loads(config, store, &role)?;
-        let waiting = open - store.open_tasks_per_assignee(&role)?.iter().map(|l| l.open).sum::<i64>();
+        let waiting = open - loads.values().sum::<i64>();
         if waiting <= 0 {
             continue;
         }
