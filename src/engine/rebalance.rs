@@ -36,7 +36,12 @@ impl Engine<'_> {
     /// latest event applied (the wall clock's when none is, or when nobody
     /// has time off, which is all the day is asked for).
     pub fn business_today(&self) -> Result<NaiveDate> {
-        crate::availability::business_today(self.config, self.store)
+        let now = chrono::Utc::now().date_naive();
+        if self.config.team.iter().all(|p| p.away.is_empty()) {
+            return Ok(now);
+        }
+        let latest = self.store.latest_event_at()?;
+        Ok(latest.and_then(|t| crate::time::parse_time(&t)).map_or(now, |t| t.date_naive()))
     }
 
     /// Move what the team says may move on `today` (see the module): how many tasks moved.
@@ -188,14 +193,12 @@ impl Engine<'_> {
         Ok(1)
     }
 
-    /// Record a move on `today`, stamped with business time like every
-    /// other decision (the latest event applied when it is of that day, else
-    /// the day's start), so a task's story reads in order beside the events
-    /// that made it.
+    /// Record a move made on `today`, stamped in business time like every
+    /// other decision: the day's start, or the task's creation when that is
+    /// later, so a task's story reads in order beside the events that made it.
     fn record_move(&self, task: &Task, reason: &str, detail: Value, today: NaiveDate) -> Result<()> {
         let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
-        let latest = self.store.latest_event_at()?.and_then(|t| crate::time::parse_time(&t));
-        let at = latest.filter(|t| t.date_naive() == today).unwrap_or(start);
+        let at = crate::time::parse_time(&task.created_at).filter(|c| *c > start).unwrap_or(start);
         let d = Decision {
             kind: DecisionKind::TaskRerouted,
             subject: Subject::new("task", &task.id.to_string()),

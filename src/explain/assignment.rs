@@ -57,6 +57,7 @@ pub fn steps(store: &Store, config: &Config, task: &Task) -> Result<Vec<Step>> {
             None => format!("{} made for {}", d.at, holder(config, who.as_deref(), &task.role)),
         }];
         lines.extend(why.iter().flat_map(|w| details(config, w, who.is_some())));
+        lines.extend(more_passed_over(&d.detail));
         steps.push(Step {
             at: d.at,
             kind: "created".into(),
@@ -98,6 +99,7 @@ pub fn steps(store: &Store, config: &Config, task: &Task) -> Result<Vec<Step>> {
             let to = to.as_deref().filter(|_| w.waits.is_none());
             lines.push(format!("{}: {}", holder(config, to, &task.role), choice(config, w, to)));
             lines.extend(details(config, w, to.is_some()));
+            lines.extend(more_passed_over(&d.detail));
         }
         steps.push(Step {
             at: d.at,
@@ -112,6 +114,13 @@ pub fn steps(store: &Store, config: &Config, task: &Task) -> Result<Vec<Step>> {
         });
     }
     Ok(steps)
+}
+
+/// "and 15 more passed over": a choice lists the first people it passed
+/// over and counts the rest (`more_skipped`, read from the detail as stored).
+fn more_passed_over(detail: &Value) -> Option<String> {
+    let more = detail["assignment"]["more_skipped"].as_u64().filter(|&n| n > 0)?;
+    Some(format!("and {more} more passed over"))
 }
 
 fn why_of(detail: &Value) -> Option<Why> {
@@ -184,4 +193,16 @@ fn details(config: &Config, why: &Why, chosen: bool) -> Vec<String> {
         lines.push(format!("passed over {}: {}", config.person_label(&s.who), s.why));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_choice_that_passed_over_more_than_it_lists_counts_the_rest() {
+        let detail = json!({"assignment": {"strategy": "round_robin", "more_skipped": 15}});
+        assert_eq!(super::more_passed_over(&detail).as_deref(), Some("and 15 more passed over"));
+        assert_eq!(super::more_passed_over(&json!({"assignment": {"strategy": "owner"}})), None);
+    }
 }
