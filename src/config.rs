@@ -1401,6 +1401,85 @@ lost = ["lost"]
     }
 
     #[test]
+    fn availability_in_the_team_reads_roles_weights_caps_days_and_time_off() {
+        let text = format!(
+            "{MINIMAL}max_open = 5\n[roles.coordinator]\n\n[[team]]\nname = \"Ana\"\nroles = [{{ role = \"sales_rep\", \
+             weight = 0.5 }}, {{ role = \"coordinator\", max_open = 2 }}]\ndays = [\"mon\", \"Tuesday\", \"WED\"]\naway = \
+             [{{ from = 2026-07-01, to = \"2026-07-10\" }}]\n"
+        );
+        let c = parse(&text).unwrap();
+        let ana = &c.team[0];
+        let m = |r: &str| ana.membership(r).map(|m| (m.weight, m.max_open));
+        assert_eq!(m("sales_rep"), Some((0.5, Some(5))), "the role's max_open when the person has none");
+        assert_eq!(m("coordinator"), Some((1.0, Some(2))));
+        assert_eq!(ana.days.names(), ["mon", "tue", "wed"]);
+        let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        assert!(ana.away_on(day("2026-07-01")).is_some() && ana.away_on(day("2026-07-11")).is_none());
+    }
+
+    #[test]
+    fn availability_mistakes_say_what_to_write_at_their_place() {
+        let ana = |lines: &str| format!("{MINIMAL}\n[[team]]\nname = \"Ana\"\n{lines}\n");
+        let role = "role = \"sales_rep\"\n";
+        for (text, want) in [
+            (
+                ana(&format!("{role}days = [\"mon\", \"thurs\"]")),
+                "config.toml:12:16: team: \"Ana\" works \"thurs\", which is not a day of the week: give days as \
+                 \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\" (did you mean \"thu\"?)",
+            ),
+            (
+                ana(&format!("{role}days = []")),
+                "config.toml:12:8: team: \"Ana\" has days = []: give the days they work (like [\"mon\", \"tue\", \
+                 \"wed\"]), or set active = false",
+            ),
+            (
+                ana(&format!("{role}away = [{{ from = \"2026-07-10\", to = \"2026-07-01\" }}]")),
+                "config.toml:12:37: team: \"Ana\" is away from 2026-07-10 to 2026-07-01, which ends before it starts",
+            ),
+            (
+                ana(&format!("{role}away = [{{ from = \"2026-07-32\", to = \"2026-08-01\" }}]")),
+                "config.toml:12:18: team: \"Ana\" has away from = \"2026-07-32\", which is not a date: give one like \
+                 \"2026-07-01\"",
+            ),
+            (
+                ana(&format!("{role}away = [{{ from = \"2026-07-01\", until = \"2026-07-03\" }}]")),
+                "config.toml:12:32: team.away: unknown field `until`, expected `from` or `to`",
+            ),
+            (
+                ana(&format!("{role}weight = 0")),
+                "config.toml:12:10: team: \"Ana\" has weight = 0: give a number above 0 and at most 100 (1.0 is an \
+                 ordinary share, 2.0 twice that, 0.5 half)",
+            ),
+            (
+                ana(&format!("{role}max_open = -1")),
+                "config.toml:12:12: team: \"Ana\" has max_open = -1: give a number of open tasks, 0 or more",
+            ),
+            (
+                ana(&format!("{role}roles = [{{ role = \"sales_rep\" }}]")),
+                "config.toml:12:9: team: \"Ana\" has both role = \"sales_rep\" and roles = [...]: give one role with \
+                 `role`, or every role in `roles`",
+            ),
+            (ana("roles = []"), "config.toml:11:9: team: \"Ana\" has roles = []: give at least one role"),
+            (
+                ana("roles = [{ role = \"sales_repp\", weight = 0.5 }]"),
+                "config.toml:11:19: team: \"Ana\" has role \"sales_repp\", which is not in [roles] (did you mean \
+                 \"sales_rep\"?)",
+            ),
+            (
+                ana("roles = [{ role = \"sales_rep\" }, { role = \"sales_rep\" }]"),
+                "config.toml:11:43: team: \"Ana\" has the role \"sales_rep\" twice",
+            ),
+            (
+                format!("{MINIMAL}while_away = \"queue\"\n"),
+                "config.toml:8:14: roles.sales_rep.while_away: unknown variant `queue`, expected `reassign` or `wait`",
+            ),
+        ] {
+            let msg = problems(&text);
+            assert!(msg.starts_with(want), "{text}\ngave:\n{msg}\nwanted:\n{want}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let msg = problems(&format!("{MINIMAL}\n[pipeline.stage_days]\nlead = -3\n"));
         assert!(msg.starts_with("config.toml:10:8: pipeline.stage_days.lead: invalid value"), "{msg}");

@@ -2,7 +2,8 @@
 //! decisions about a deal, an account or a task, each decision with its rule
 //! (file, function, line in the version that made it), reason, rules version
 //! and event; for an account, why it is or is not key now, rule by rule and
-//! condition by condition; for a task, the rule's text as it was when it fired.
+//! condition by condition; for a task, the rule's text as it was when it fired
+//! and why it went to whom ([`assignment`]).
 
 use serde::Serialize;
 
@@ -13,6 +14,8 @@ use crate::model::{Subject, Task};
 use crate::playbook::Playbook;
 use crate::rules::{Condition, Local, RuleKind, Test, function_line, function_source};
 use crate::store::Store;
+
+pub mod assignment;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -64,6 +67,9 @@ pub struct Explanation {
     pub key_now: Option<KeyNow>,
     pub task: Option<Task>,
     pub rule_text: Option<RuleText>,
+    /// For a task: why it went to whom (its creation, then each move).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assignment: Vec<assignment::Step>,
     /// Decisions and stage changes before this time were pruned (`dealflow
     /// prune`): the timeline holds the events from before it, not what the
     /// rules decided then. Absent when nothing was ever pruned.
@@ -347,6 +353,7 @@ pub fn deal(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanation>
         key_now: None,
         task: None,
         rule_text: None,
+        assignment: Vec::new(),
         pruned_before: store.pruned_before()?,
     })
 }
@@ -399,6 +406,7 @@ pub fn account(store: &Store, playbook: &Playbook, id: &str) -> Result<Explanati
         key_now: Some(KeyNow { is_key: a.is_key, would_be_key: yes && !veto, verdicts }),
         task: None,
         rule_text: None,
+        assignment: Vec::new(),
         pruned_before: store.pruned_before()?,
     })
 }
@@ -439,7 +447,8 @@ pub fn task(store: &Store, playbook: &Playbook, id: i64) -> Result<Explanation> 
             && !e.what.starts_with(&format!("task {id} "))
     };
     timeline.retain(|e| !other_task(e));
-    Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text, pruned_before })
+    let assignment = assignment::steps(store, &playbook.config, &t)?;
+    Ok(Explanation { subject, summary, timeline, key_now: None, task: Some(t), rule_text, assignment, pruned_before })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! rule runtime never touches the database; the store never runs a script.
 
 pub mod assign;
+pub mod availability;
 pub mod benchmark;
 pub mod config;
 pub mod engine;

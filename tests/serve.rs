@@ -208,6 +208,17 @@ fn the_page_signs_in_claims_a_task_and_says_why_it_exists() {
     for entry in explain["timeline"].as_array().unwrap() {
         assert!(page.contains(&html_text(entry["what"].as_str().unwrap())), "timeline entry {entry}");
     }
+    // Why this person (here: nobody, until Ana claimed it): the lines `explain task` prints.
+    assert!(page.contains("Why it went to the sales_rep queue"), "{page}");
+    let steps = explain["assignment"].as_array().unwrap_or_else(|| panic!("no assignment: {explain:#}"));
+    let made = steps[0]["lines"].as_array().unwrap();
+    assert!(
+        made[0].as_str().unwrap().ends_with("made for the sales_rep queue: no owner is an active sales_rep"),
+        "{made:?}"
+    );
+    for line in steps.iter().flat_map(|s| s["lines"].as_array().unwrap()) {
+        assert!(page.contains(&html_text(line.as_str().unwrap())), "assignment line {line}");
+    }
 
     // Done, with an outcome, from the task's page.
     let page_csrf = csrf_of(&page);
@@ -463,4 +474,36 @@ fn a_notification_that_cannot_be_sent_is_shown_on_the_start_page_with_its_error(
     assert!(home.contains("crm_bridge"), "{home}");
     let error = tried["last_error"].as_str().unwrap();
     assert!(home.contains(&html_text(error)), "the last error, {error:?}, on the page:\n{home}");
+}
+
+#[test]
+fn the_start_page_and_the_api_say_who_is_away_and_why_a_queue_waits() {
+    let ws = Workspace::new();
+    for (name, extra) in [
+        ("Gus Lindqvist", "away = [{ from = \"2026-07-01\", to = \"2026-07-31\" }]\n"),
+        ("Ines Moreau", "max_open = 1\n"),
+    ] {
+        let entry = format!("name = \"{name}\"\nrole = \"sales_coordinator\"\n");
+        ws.edit("config.toml", &entry, &format!("{entry}{extra}"));
+    }
+    let mut events = vec![event("account.upserted", "2026-07-06T08:00:00Z", json!({"id": "A-1", "name": "Acme"}))];
+    for i in 1..=3 {
+        let order = json!({"id": format!("O-{i}"), "account_id": "A-1", "amount": 10000, "product": "GTX Pro", "date": "2026-07-06"});
+        events.push(event("order.placed", &format!("2026-07-06T09:0{i}:00Z"), order));
+    }
+    ws.ingest(&events);
+    let ana = token(&ws, "Ana Ruiz");
+    let web = Serving::start(&ws);
+    let cookie = web.sign_in(&ana);
+    let home = web.get("/", &[("Cookie", cookie.as_str())]).status(200).body;
+    let waits = "2 sales_coordinator tasks wait in the queue: everyone of sales_coordinator is at their cap or away (1 \
+                 away, 1 at their cap)";
+    assert!(home.contains(waits), "{home}");
+    assert!(home.contains("away today (2026-07-06): Gus Lindqvist until 2026-07-31"), "{home}");
+    let api = web.get("/api/status", &[("Authorization", &bearer(&ana))]).status(200).json();
+    let cli = ws.status();
+    for key in ["today", "away_today", "queues"] {
+        assert_eq!(api[key], cli[key], "{key}");
+    }
+    assert_eq!(api["queues"][0]["waiting"], 2, "{api:#}");
 }

@@ -42,13 +42,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         output::json(&e)?;
     } else {
         let names: Vec<String> = playbook.config.team.iter().map(|p| p.name.clone()).collect();
-        print(&e, &|text: &str| output::glue(text, &names));
+        print(&e, &playbook.config, &|text: &str| output::glue(text, &names));
     }
     Ok(Outcome::Ok)
 }
 
 /// `glue` keeps the team's names on one line (see [`output::glue`]).
-fn print(e: &Explanation, glue: &dyn Fn(&str) -> String) {
+fn print(e: &Explanation, config: &dealflow::config::Config, glue: &dyn Fn(&str) -> String) {
     output::say(0, 4, &glue(&e.summary));
     if let Some(at) = &e.pruned_before {
         output::say(
@@ -84,6 +84,21 @@ fn print(e: &Explanation, glue: &dyn Fn(&str) -> String) {
         println!();
         for line in r.text.lines() {
             output::say(4, 4, line);
+        }
+    }
+    if let (Some(t), false) = (&e.task, e.assignment.is_empty()) {
+        println!();
+        let to = match e.assignment.last().and_then(|s| s.to.as_deref()) {
+            Some(who) => config.person_label(who),
+            None => format!("the {} queue", t.role),
+        };
+        output::say(0, 4, &glue(&format!("why it went to {to}:")));
+        for step in &e.assignment {
+            let Some((head, rest)) = step.lines.split_first() else { continue };
+            output::say(2, 4, &glue(head));
+            for line in rest {
+                output::say(6, 2, &glue(line));
+            }
         }
     }
     if !e.timeline.is_empty() {

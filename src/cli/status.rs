@@ -34,6 +34,8 @@ pub struct Status {
     pub webhooks: dealflow::store::DeliveryCounts,
     /// Notifications out ([notify]); a database read only and older than the queue has none.
     pub notifications: Option<dealflow::store::outbox::NotificationCounts>,
+    /// Who is away on the business day, and why tasks wait in each role's queue.
+    pub team: dealflow::availability::Today,
 }
 
 impl Status {
@@ -80,6 +82,7 @@ impl Status {
             processes,
             webhooks: store.delivery_counts()?,
             notifications: store.notification_counts().ok(),
+            team: dealflow::availability::on(config, store, dealflow::availability::business_today(config, store)?)?,
         })
     }
 
@@ -121,6 +124,9 @@ impl Status {
             "quarantined_rules": self.quarantined,
             "webhooks": self.webhooks,
             "notifications": self.notifications,
+            "today": self.team.today,
+            "away_today": self.team.away,
+            "queues": self.team.queues,
             "database": store.path().display().to_string(),
         })
     }
@@ -147,6 +153,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         processes,
         webhooks,
         notifications,
+        team,
         ..
     } = status;
     let version = loaded.as_ref().map(|v| v.version.clone());
@@ -167,6 +174,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<Outcome> {
         t.add_row(vec![role.clone(), n.to_string(), staff]);
     }
     println!("{t}");
+    // Only the queues that wait on people: away, or at their cap.
+    for q in team.queues.iter().filter(|q| q.waits_on_people()) {
+        output::say(0, 2, &q.sentence());
+    }
+    if let Some(away) = team.away_sentence() {
+        output::say(0, 2, &away);
+    }
     let roles: std::collections::BTreeSet<&str> = waiting.iter().map(|w| w.role.as_str()).collect();
     for role in roles {
         let ids: Vec<&str> = waiting.iter().filter(|w| w.role == role).map(|w| w.account_id.as_str()).collect();

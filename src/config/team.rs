@@ -77,6 +77,15 @@ impl WorkingDays {
         Weekday::try_from(i as u8).ok()
     }
 
+    /// The day a mistyped name most likely means: `"thurs"`, `"Tues"`, `"we"`.
+    fn likely(name: &str) -> Option<&'static str> {
+        let n = name.trim().to_ascii_lowercase();
+        let found = DAY_NAMES.iter().find(|d| n.starts_with(*d) || (n.len() >= 2 && d.starts_with(n.as_str())));
+        found
+            .copied()
+            .or_else(|| crate::error::did_you_mean(&n, DAY_NAMES.iter().map(|d| full_name(d))).map(|f| &f[..3]))
+    }
+
     pub fn names(self) -> Vec<&'static str> {
         DAY_NAMES.iter().enumerate().filter(|(i, _)| self.0 & (1 << i) != 0).map(|(_, d)| *d).collect()
     }
@@ -225,13 +234,18 @@ pub(super) fn availability(
         for d in list.get_ref() {
             match WorkingDays::day(d.get_ref()) {
                 Some(day) => days.0 |= 1 << day.num_days_from_monday(),
-                None => at(
-                    d.span(),
-                    format!(
-                        "team: {name:?} has days = [..{:?}..]: give days as \"mon\", \"tue\", ... \"sun\"",
-                        d.get_ref()
-                    ),
-                ),
+                None => {
+                    let h =
+                        WorkingDays::likely(d.get_ref()).map(|l| format!(" (did you mean {l:?}?)")).unwrap_or_default();
+                    at(
+                        d.span(),
+                        format!(
+                            "team: {name:?} works {:?}, which is not a day of the week: give days as \"mon\", \"tue\", \
+                             \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"{h}",
+                            d.get_ref()
+                        ),
+                    )
+                }
             }
         }
         if list.get_ref().is_empty() {
@@ -261,7 +275,10 @@ fn date(
     };
     let parsed = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok();
     if parsed.is_none() {
-        at(v.span(), format!("team: {name:?} has away {key} = {text}: give a date like \"2026-07-01\""));
+        at(
+            v.span(),
+            format!("team: {name:?} has away {key} = {text:?}, which is not a date: give one like \"2026-07-01\""),
+        );
     }
     parsed
 }

@@ -186,7 +186,7 @@ impl Engine<'_> {
         }
         self.store.reassign_task(task.id, who.as_deref())?;
         let detail = json!({"from": task.assignee, "to": who, "assignment": why});
-        self.record_move(task, reason, detail)?;
+        self.record_move(task, reason, detail, today)?;
         Ok(1)
     }
 
@@ -199,11 +199,16 @@ impl Engine<'_> {
         self.store.set_task_due(task.id, &back.to_string())?;
         let reason = format!("{reason}: kept for them (while_away = \"wait\"), due {back} instead of {due}");
         let detail = json!({"from": task.assignee, "to": task.assignee, "due_from": due.to_string(), "due_to": back.to_string()});
-        self.record_move(task, &reason, detail)?;
+        self.record_move(task, &reason, detail, today)?;
         Ok(1)
     }
 
-    fn record_move(&self, task: &Task, reason: &str, detail: Value) -> Result<()> {
+    /// Record a move made on `today`, stamped in business time like every
+    /// other decision: the day's start, or the task's creation when that is
+    /// later, so a task's story reads in order beside the events that made it.
+    fn record_move(&self, task: &Task, reason: &str, detail: Value, today: NaiveDate) -> Result<()> {
+        let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
+        let at = crate::time::parse_time(&task.created_at).filter(|c| *c > start).unwrap_or(start);
         let d = Decision {
             kind: DecisionKind::TaskRerouted,
             subject: Subject::new("task", &task.id.to_string()),
@@ -211,7 +216,7 @@ impl Engine<'_> {
             reason: reason.to_string(),
             detail,
             event_id: String::new(),
-            at: crate::time::now_stamp(),
+            at: crate::time::stamp(at),
         };
         self.store.record_decision(&d, &self.rules.version)
     }

@@ -281,6 +281,8 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, Query(m): Query<M
                     }
                 }
             }
+            @for q in s.team.queues.iter().filter(|q| q.waits_on_people()) { p.note { (q.sentence()) } }
+            @if let Some(away) = s.team.away_sentence() { p.muted { (away) } }
             @if !h.failing.is_empty() {
                 h2 { "Failing rules" }
                 table.rows {
@@ -672,6 +674,17 @@ async fn task(
                 h2 { "Why it exists" }
                 div.note { (t.reason) }
                 p.muted { "Made by " code { (t.rule) } " in rules version " code { (t.rules_version) } " on event " code { (t.event_id) } " at " (t.created_at) }
+                @if !e.assignment.is_empty() {
+                    h2 { "Why it went to " (e.assignment.last().and_then(|s| s.to.as_deref()).map(|a| config.person_label(a)).unwrap_or_else(|| format!("the {} queue", t.role))) }
+                    @for step in &e.assignment {
+                        @if let Some((head, rest)) = step.lines.split_first() {
+                            div.card.assignment {
+                                p { (head) }
+                                @if !rest.is_empty() { ul { @for line in rest { li { (line) } } } }
+                            }
+                        }
+                    }
+                }
             }
             (explanation(&e))
         },
