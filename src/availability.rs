@@ -1,9 +1,8 @@
 //! Who is in today and why tasks wait in a role's queue: what `status`
 //! (and `/api/status`, and the start page) says about the team.
 //!
-//! "Today" is the business day re-balancing uses
-//! ([`crate::engine::Engine::business_today`]): the day of the latest event
-//! applied when someone has time off, else the wall clock's.
+//! "Today" is the business day re-balancing uses ([`business_today`]): the
+//! day of the event applied last when someone has time off, else the wall clock's.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -76,14 +75,15 @@ impl Today {
 }
 
 /// The business day re-balancing runs on outside a tick: the day of the
-/// latest event applied when someone has time off (the wall clock's when
-/// none is, or when nobody has time off).
+/// event applied last (a tick's, under `watch`), so a replay of history
+/// re-balances as it did then, whatever the wall clock says; the wall
+/// clock's when none is, or when nobody has time off (all the day is asked for).
 pub fn business_today(config: &Config, store: &Store) -> Result<NaiveDate> {
     let now = chrono::Utc::now().date_naive();
     if config.team.iter().all(|p| p.away.is_empty()) {
         return Ok(now);
     }
-    let latest = store.latest_event_at()?;
+    let latest = store.last_applied_at()?;
     Ok(latest.and_then(|t| crate::time::parse_time(&t)).map_or(now, |t| t.date_naive()))
 }
 

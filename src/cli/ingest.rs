@@ -143,6 +143,12 @@ pub fn print_summary(s: &Summary, json: bool) -> Result<()> {
     if c.owner_changes > 0 {
         println!("accounts handed over: {}", c.owner_changes);
     }
+    if c.tasks_moved > 0 {
+        println!(
+            "open tasks moved (time off, caps, team changes): {} (`dealflow explain task ID` says why)",
+            c.tasks_moved
+        );
+    }
     if c.rule_errors > 0 {
         println!("rule errors: {} (the events were still applied; the other rules still ran)", c.rule_errors);
         for site in &s.rule_failures {

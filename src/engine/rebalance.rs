@@ -32,17 +32,9 @@ use crate::model::{Decision, DecisionKind, Subject, Task};
 const QUEUED_PER_PASS: usize = 1000;
 
 impl Engine<'_> {
-    /// The business day to re-balance on outside a tick: the day of the
-    /// event applied last (a tick's, under `watch`), so a replay of history
-    /// re-balances as it did then, whatever the wall clock says; the wall
-    /// clock's when none is, or when nobody has time off (all the day is asked for).
+    /// The business day to re-balance on outside a tick (see [`crate::availability::business_today`]).
     pub fn business_today(&self) -> Result<NaiveDate> {
-        let now = chrono::Utc::now().date_naive();
-        if self.config.team.iter().all(|p| p.away.is_empty()) {
-            return Ok(now);
-        }
-        let latest = self.store.last_applied_at()?;
-        Ok(latest.and_then(|t| crate::time::parse_time(&t)).map_or(now, |t| t.date_naive()))
+        crate::availability::business_today(self.config, self.store)
     }
 
     /// Move what the team says may move on `today` (see the module): how many tasks moved.
