@@ -341,10 +341,13 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
             why.max_open = p.membership(role).and_then(|m| m.max_open);
             return Ok(Ok(Assigned { who: Some(p.key().to_string()), due: their_due, why }));
         };
-        if settings.while_away == WhileAway::Wait && reason.starts_with("away") {
+        // Kept for them while away, unless they are at their cap too: then it is new work they cannot take.
+        let cap = p.membership(role).and_then(|m| m.max_open);
+        let full = caps && cap.is_some_and(|c| load >= i64::from(c));
+        if settings.while_away == WhileAway::Wait && reason.starts_with("away") && !full {
             let due = back_due(config, p, need.today, their_due);
             let kept = Skipped { who: p.key().to_string(), why: format!("{reason}: kept for them, due {due}") };
-            let why = Why { load: Some(load), skipped: vec![kept], ..Why::of("waits_for") };
+            let why = Why { load: Some(load), max_open: cap, skipped: vec![kept], ..Why::of("waits_for") };
             return Ok(Ok(Assigned { who: Some(p.key().to_string()), due, why }));
         }
         // Someone else of the role covers.
@@ -389,12 +392,19 @@ pub fn assignee(config: &Config, store: &Store, need: &Need) -> Result<std::resu
     }))
 }
 
-/// When a task of `p` due on `due` is due if it waits for them: the later of
-/// `due` and their first working day back from the time off it falls in.
+/// When a task of `p` due on `due` is due if it waits for them: the first
+/// of their working days, from the later of `due` and their return from the
+/// time off it falls in, that they are not away (time off a weekend apart,
+/// or more time off after `due`, is skipped too).
 pub fn back_due(config: &Config, p: &Person, today: NaiveDate, due: NaiveDate) -> NaiveDate {
-    match p.away_between(today, due.max(today)) {
-        Some(a) => due.max(p.add_working_days(&config.calendar, p.back_on(a.from.max(today)), 0)),
-        None => due,
+    let Some(a) = p.away_between(today, due.max(today)) else { return due };
+    let mut day = due.max(p.back_on(a.from.max(today)));
+    loop {
+        let next = p.add_working_days(&config.calendar, p.back_on(day), 0);
+        if next == day {
+            return day;
+        }
+        day = next;
     }
 }
 

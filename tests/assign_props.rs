@@ -1,0 +1,669 @@
+//! Property tests of assignment (issue 19): over random teams (roles with
+//! weights and caps, time off, working days, inactive people) and random
+//! strategies, nobody unavailable gets a task, a task waits in the queue
+//! only when truly nobody could take it, round robin gives each their
+//! weight's share, and every `Why` says what the config and store say.
+//!
+//! Availability is checked against the generated team itself (a model kept
+//! here), never through the functions under test.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use dealflow::assign::{Due, Need, Turns, Why, assignee};
+use dealflow::config::Config;
+use dealflow::model::{NewTask, Priority, RuleRef, Subject};
+use dealflow::store::Store;
+use proptest::prelude::*;
+
+const WEIGHTS: [f64; 4] = [0.5, 1.0, 2.0, 3.0];
+const REGIONS: [&str; 2] = ["West", "East"];
+const STRATEGIES: [&str; 3] = ["owner", "round_robin", "least_loaded"];
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn base() -> NaiveDate {
+    // A Wednesday.
+    NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+}
+
+// ---- the generated team: the model the checks use ----
+
+#[derive(Debug, Clone)]
+struct RoleSpec {
+    strategy: usize,
+    by_region: bool,
+    cap: Option<u32>,
+    wait: bool,
+}
+
+#[derive(Debug, Clone)]
+struct MemberSpec {
+    role: usize,
+    weight: Option<f64>,
+    cap: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct PersonSpec {
+    region: Option<usize>,
+    active: bool,
+    /// `roles = [...]` (else `role = "..."`, one membership with no weight or cap of its own).
+    list: bool,
+    members: Vec<MemberSpec>,
+    weight: Option<f64>,
+    cap: Option<u32>,
+    /// (days after base, length in days - 1)
+    away: Vec<(i64, i64)>,
+    /// Bit i: DAYS[i]; None: not written (Monday to Friday).
+    days: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Team {
+    roles: Vec<RoleSpec>,
+    people: Vec<PersonSpec>,
+}
+
+impl PersonSpec {
+    fn name(i: usize) -> String {
+        format!("p{i}")
+    }
+
+    fn member(&self, role: usize) -> Option<&MemberSpec> {
+        self.members.iter().find(|m| m.role == role)
+    }
+
+    fn weight(&self, role: usize) -> Option<f64> {
+        let m = self.member(role)?;
+        Some(m.weight.or(self.weight).unwrap_or(1.0))
+    }
+
+    fn cap(&self, team: &Team, role: usize) -> Option<u32> {
+        let m = self.member(role)?;
+        m.cap.or(self.cap).or(team.roles[role].cap)
+    }
+
+    fn away_periods(&self) -> Vec<(NaiveDate, NaiveDate)> {
+        self.away.iter().map(|&(f, l)| (base() + Duration::days(f), base() + Duration::days(f + l))).collect()
+    }
+
+    fn away_between(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        self.away_periods().iter().any(|&(f, t)| f <= to && t >= from)
+    }
+
+    fn away_on(&self, d: NaiveDate) -> bool {
+        self.away_between(d, d)
+    }
+
+    fn works(&self, d: NaiveDate) -> bool {
+        let bits = self.days.unwrap_or(0b0001_1111);
+        bits & (1 << d.weekday().num_days_from_monday()) != 0
+    }
+
+    fn days_per_week(&self) -> u32 {
+        self.days.unwrap_or(0b0001_1111).count_ones()
+    }
+}
+
+fn business(d: NaiveDate) -> bool {
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The due date of a task for `p` (None: the team's): n of their working days on, then their next working day.
+fn due_of(p: Option<&PersonSpec>, today: NaiveDate, due: Due) -> NaiveDate {
+    let works = |d: NaiveDate| p.map_or(business(d), |p| p.works(d));
+    match due {
+        Due::On(d) => {
+            let mut d = d;
+            while !business(d) {
+                d += Duration::days(1);
+            }
+            d
+        }
+        Due::InDays(n) => {
+            let mut d = today;
+            let mut left = n;
+            while left > 0 {
+                d += Duration::days(1);
+                if works(d) {
+                    left -= 1;
+                }
+            }
+            while !works(d) {
+                d += Duration::days(1);
+            }
+            d
+        }
+    }
+}
+
+fn fmt_weight(w: f64) -> String {
+    format!("{w:.1}")
+}
+
+impl Team {
+    fn role(i: usize) -> String {
+        format!("r{i}")
+    }
+
+    fn toml(&self) -> String {
+        let mut s = String::from(
+            "[pipeline]\nstages = [\"lead\", \"won\", \"lost\"]\nwon = [\"won\"]\nlost = [\"lost\"]\n[tasks]\nlease_minutes = 0\n",
+        );
+        for (i, r) in self.roles.iter().enumerate() {
+            s.push_str(&format!(
+                "[roles.{}]\nassign = \"{}\"\nby_region = {}\n",
+                Team::role(i),
+                STRATEGIES[r.strategy],
+                r.by_region
+            ));
+            if let Some(c) = r.cap {
+                s.push_str(&format!("max_open = {c}\n"));
+            }
+            if r.wait {
+                s.push_str("while_away = \"wait\"\n");
+            }
+        }
+        for (i, p) in self.people.iter().enumerate() {
+            s.push_str(&format!("[[team]]\nname = \"{}\"\nactive = {}\n", PersonSpec::name(i), p.active));
+            if let Some(r) = p.region {
+                s.push_str(&format!("region = \"{}\"\n", REGIONS[r]));
+            }
+            if p.list {
+                let ms: Vec<String> = p
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let mut e = format!("role = \"{}\"", Team::role(m.role));
+                        if let Some(w) = m.weight {
+                            e.push_str(&format!(", weight = {}", fmt_weight(w)));
+                        }
+                        if let Some(c) = m.cap {
+                            e.push_str(&format!(", max_open = {c}"));
+                        }
+                        format!("{{ {e} }}")
+                    })
+                    .collect();
+                s.push_str(&format!("roles = [{}]\n", ms.join(", ")));
+            } else {
+                s.push_str(&format!("role = \"{}\"\n", Team::role(p.members[0].role)));
+            }
+            if let Some(w) = p.weight {
+                s.push_str(&format!("weight = {}\n", fmt_weight(w)));
+            }
+            if let Some(c) = p.cap {
+                s.push_str(&format!("max_open = {c}\n"));
+            }
+            if !p.away.is_empty() {
+                let periods: Vec<String> =
+                    p.away_periods().iter().map(|(f, t)| format!("{{ from = \"{f}\", to = \"{t}\" }}")).collect();
+                s.push_str(&format!("away = [{}]\n", periods.join(", ")));
+            }
+            if let Some(bits) = p.days {
+                let days: Vec<String> =
+                    (0..7).filter(|i| bits & (1 << i) != 0).map(|i| format!("\"{}\"", DAYS[i])).collect();
+                s.push_str(&format!("days = [{}]\n", days.join(", ")));
+            }
+        }
+        s
+    }
+
+    fn config(&self) -> Config {
+        let text = self.toml();
+        Config::parse(Path::new("."), &text).unwrap_or_else(|e| panic!("generated config does not load: {e}\n{text}"))
+    }
+
+    fn index(&self, key: &str) -> usize {
+        key.strip_prefix('p').and_then(|n| n.parse().ok()).filter(|&i| i < self.people.len()).unwrap_or_else(|| {
+            panic!("{key:?} is not someone of the team");
+        })
+    }
+}
+
+// ---- strategies ----
+
+fn weight() -> impl Strategy<Value = f64> {
+    prop::sample::select(WEIGHTS.to_vec())
+}
+
+fn cap() -> impl Strategy<Value = Option<u32>> {
+    prop::option::weighted(0.4, 0u32..4)
+}
+
+fn role_spec() -> impl Strategy<Value = RoleSpec> {
+    (0usize..3, any::<bool>(), prop::option::weighted(0.3, 0u32..5), prop::bool::weighted(0.3))
+        .prop_map(|(strategy, by_region, cap, wait)| RoleSpec { strategy, by_region, cap, wait })
+}
+
+fn person_spec(roles: usize) -> impl Strategy<Value = PersonSpec> {
+    let member = move || (0..roles, prop::option::weighted(0.5, weight()), cap());
+    (
+        prop::option::of(0usize..2),
+        prop::bool::weighted(0.85),
+        any::<bool>(),
+        (member(), prop::option::weighted(0.4, member())),
+        prop::option::weighted(0.4, weight()),
+        cap(),
+        prop::collection::vec((0i64..25, 0i64..8), 0..3),
+        prop::option::weighted(0.3, 1u8..128),
+    )
+        .prop_map(|(region, active, list, (first, second), weight, cap, away, days)| {
+            let mut members = vec![MemberSpec { role: first.0, weight: first.1, cap: first.2 }];
+            if list {
+                if let Some(s) = second.filter(|s| s.0 != first.0) {
+                    members.push(MemberSpec { role: s.0, weight: s.1, cap: s.2 });
+                }
+            } else {
+                // `role = "..."`: the entry's weight and cap are the membership's.
+                members[0].weight = None;
+                members[0].cap = None;
+            }
+            PersonSpec { region, active, list, members, weight, cap, away, days }
+        })
+}
+
+fn team() -> impl Strategy<Value = Team> {
+    (1usize..=3)
+        .prop_flat_map(|n| (prop::collection::vec(role_spec(), n), prop::collection::vec(person_spec(n), 1..=12)))
+        .prop_map(|(roles, people)| Team { roles, people })
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    role: usize,
+    /// Owner candidates (indices into the team; may be out of range: someone unknown).
+    owners: Vec<usize>,
+    /// The person a rule names (only when they hold the role).
+    named: Option<usize>,
+    region: Option<usize>,
+    today: i64,
+    /// Some(n): in n working days; None with `on`: on that date.
+    in_days: Option<i64>,
+    on: i64,
+    /// Close this many of the open tasks first (oldest first).
+    close: usize,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = (
+        0usize..3,
+        prop::collection::vec(0usize..14, 0..3),
+        prop::option::weighted(0.15, 0usize..12),
+        prop::option::of(0usize..3),
+        0i64..35,
+        prop::option::weighted(0.7, 0i64..6),
+        0i64..10,
+        prop::option::weighted(0.15, 1usize..4),
+    )
+        .prop_map(|(role, owners, named, region, today, in_days, on, close)| Step {
+            role,
+            owners,
+            named,
+            region,
+            today,
+            in_days,
+            on,
+            close: close.unwrap_or(0),
+        });
+    prop::collection::vec(step, 1..40)
+}
+
+// ---- the checks ----
+
+fn new_task(role: &str, who: Option<&str>, due: NaiveDate, n: usize) -> NewTask {
+    NewTask {
+        role: role.to_string(),
+        assignee: who.map(str::to_string),
+        title: format!("task {n}"),
+        priority: Priority::Normal,
+        due_at: due.to_string(),
+        subject: Subject::new("account", &format!("A-{n}")),
+        rule: RuleRef { file: "props.rhai".into(), function: "task_props".into() },
+        reason: "property test".into(),
+        dedup_key: format!("props-{n}"),
+    }
+}
+
+/// What the model says keeps `p` from a task of `role` from `today` to their due date: None when they can take it.
+fn model_unavailable(
+    team: &Team,
+    i: usize,
+    role: usize,
+    today: NaiveDate,
+    due: Due,
+    load: i64,
+    caps: bool,
+) -> Option<&'static str> {
+    let p = &team.people[i];
+    if !p.active {
+        return Some("inactive");
+    }
+    if p.member(role).is_none() {
+        return Some("not of the role");
+    }
+    let d = due_of(Some(p), today, due);
+    if p.away_between(today, d.max(today)) {
+        return Some("away");
+    }
+    if caps && p.cap(team, role).is_some_and(|c| load >= i64::from(c)) {
+        return Some("at their cap");
+    }
+    None
+}
+
+struct Model {
+    /// Open tasks: (role, who) per task id, in creation order.
+    open: Vec<(i64, usize, Option<usize>)>,
+}
+
+impl Model {
+    fn load(&self, role: usize, who: usize) -> i64 {
+        self.open.iter().filter(|&&(_, r, w)| r == role && w == Some(who)).count() as i64
+    }
+}
+
+fn check_skipped(
+    team: &Team,
+    why: &Why,
+    role: usize,
+    today: NaiveDate,
+    due: Due,
+    model: &Model,
+) -> Result<(), TestCaseError> {
+    for s in &why.skipped {
+        let i = team.index(&s.who);
+        let p = &team.people[i];
+        prop_assert!(p.member(role).is_some(), "{} skipped but does not hold r{role}", s.who);
+        let load = model.load(role, i);
+        if s.why == "inactive" {
+            prop_assert!(!p.active, "{} skipped as inactive but is active", s.who);
+        } else if s.why.starts_with("away") {
+            let d = due_of(Some(p), today, due);
+            prop_assert!(
+                p.away_between(today, d.max(today)),
+                "{} skipped as {:?} but is in from {today} to {d}",
+                s.who,
+                s.why
+            );
+        } else if s.why.starts_with("at their cap") {
+            let c = p.cap(team, role);
+            prop_assert!(
+                c.is_some_and(|c| load >= i64::from(c)),
+                "{} skipped as {:?}: load {load}, cap {c:?}",
+                s.who,
+                s.why
+            );
+            prop_assert_eq!(&s.why, &format!("at their cap: {load} open of at most {}", c.unwrap()));
+        } else {
+            prop_assert!(false, "{} skipped for an unknown reason {:?}", s.who, s.why);
+        }
+    }
+    Ok(())
+}
+
+/// Applies `steps` to `team`, checking every choice.
+fn run(team: &Team, steps: &[Step]) -> Result<(), TestCaseError> {
+    let config = team.config();
+    let store = Store::memory();
+    let mut model = Model { open: Vec::new() };
+    for (n, step) in steps.iter().enumerate() {
+        // Some work gets done: the oldest open tasks close.
+        for _ in 0..step.close.min(model.open.len()) {
+            let (id, _, _) = model.open.remove(0);
+            store.close_task(id, dealflow::store::TaskStatus::Done, None, None, "2026-07-01T00:00:00Z").unwrap();
+        }
+        let role_i = step.role % team.roles.len();
+        let role = Team::role(role_i);
+        let rs = &team.roles[role_i];
+        let today = base() + Duration::days(step.today);
+        let due = match step.in_days {
+            Some(d) => Due::InDays(d),
+            None => Due::On(today + Duration::days(step.on)),
+        };
+        let owner_names: Vec<String> = step.owners.iter().map(|&i| PersonSpec::name(i)).collect();
+        let owners: Vec<Option<&str>> = owner_names.iter().map(|s| Some(s.as_str())).collect();
+        let named_name = step.named.filter(|&i| i < team.people.len()).map(PersonSpec::name);
+        let region = step.region.and_then(|r| REGIONS.get(r).copied());
+        let need = Need { role: &role, named: named_name.as_deref(), owners: &owners, region, today, due };
+        let got = assignee(&config, &store, &need).unwrap();
+        let a = match got {
+            Ok(a) => a,
+            Err(msg) => {
+                let i = step.named.unwrap();
+                prop_assert!(team.people[i].member(role_i).is_none(), "named p{i} holds {role} but: {msg}");
+                continue;
+            }
+        };
+        let why = &a.why;
+        check_skipped(team, why, role_i, today, due, &model)?;
+        let strategy = why.strategy.as_str();
+        let region_narrowed = rs.by_region.then_some(region).flatten();
+        // Who could take it, by the model (the caps count for everyone but the named).
+        let free: Vec<usize> = (0..team.people.len())
+            .filter(|&i| model_unavailable(team, i, role_i, today, due, model.load(role_i, i), true).is_none())
+            .collect();
+        match &a.who {
+            Some(key) => {
+                let i = team.index(key);
+                let p = &team.people[i];
+                let load = model.load(role_i, i);
+                prop_assert!(p.member(role_i).is_some(), "{key} got a {role} task without the role ({strategy})");
+                prop_assert!(p.active, "{key} got a task while inactive ({strategy})");
+                prop_assert_eq!(why.load, Some(load), "the load in why of {} ({})", key, strategy);
+                prop_assert_eq!(why.max_open, p.cap(team, role_i), "the cap in why of {} ({})", key, strategy);
+                if strategy == "waits_for" {
+                    // Kept for them: they are away, and it is due on a working day of theirs when they are back.
+                    prop_assert!(rs.wait);
+                    let usual = due_of(Some(p), today, due);
+                    prop_assert!(p.away_between(today, usual.max(today)), "{key} kept a task but is not away");
+                    prop_assert!(
+                        a.due >= usual && !p.away_on(a.due),
+                        "{key} kept a task due {} (usually {usual})",
+                        a.due
+                    );
+                    // (A date the rule gave is kept as the team's business day, as for anyone.)
+                    if let Due::InDays(_) = due {
+                        prop_assert!(p.works(a.due), "{key} kept a task due {}, a day they do not work", a.due);
+                    }
+                    // (A rule's own choice is not held to the cap.)
+                    prop_assert!(
+                        step.named == Some(i) || p.cap(team, role_i).is_none_or(|c| load < i64::from(c)),
+                        "{key} kept a task while at their cap: {load} of {:?}",
+                        p.cap(team, role_i)
+                    );
+                } else {
+                    let caps = strategy != "named";
+                    let why_not = model_unavailable(team, i, role_i, today, due, load, caps);
+                    prop_assert!(why_not.is_none(), "{key} got a {role} task ({strategy}) but is {}", why_not.unwrap());
+                    prop_assert_eq!(a.due, due_of(Some(p), today, due), "due date for {}", key);
+                }
+                match strategy {
+                    "named" => prop_assert_eq!(step.named, Some(i)),
+                    "owner" => {
+                        prop_assert_eq!(STRATEGIES[rs.strategy], "owner");
+                        let first = step.owners.iter().copied().find(|&o| {
+                            o < team.people.len() && team.people[o].active && team.people[o].member(role_i).is_some()
+                        });
+                        prop_assert_eq!(first, Some(i), "the owner chosen is the first active owner of the role");
+                    }
+                    "round_robin" | "least_loaded" | "cover" => {
+                        prop_assert_eq!(why.weight, p.weight(role_i), "the weight in why of {}", key);
+                        // The region first, when anyone there is free.
+                        let mut pool: Vec<usize> = free.clone();
+                        if strategy == "cover" {
+                            let passed = step.named.or_else(|| {
+                                step.owners.iter().copied().find(|&o| {
+                                    o < team.people.len()
+                                        && team.people[o].active
+                                        && team.people[o].member(role_i).is_some()
+                                })
+                            });
+                            pool.retain(|&j| Some(j) != passed);
+                        }
+                        if let Some(r) = region_narrowed {
+                            let here: Vec<usize> = pool
+                                .iter()
+                                .copied()
+                                .filter(|&j| team.people[j].region.map(|x| REGIONS[x]) == Some(r))
+                                .collect();
+                            if !here.is_empty() {
+                                prop_assert!(
+                                    here.contains(&i),
+                                    "{key} chosen outside region {r} though {here:?} were free"
+                                );
+                                prop_assert_eq!(why.region.as_deref(), Some(r));
+                                pool = here;
+                            }
+                        }
+                        prop_assert!(pool.contains(&i));
+                        if strategy != "round_robin" {
+                            // The fewest open tasks for their share.
+                            let score = |j: usize| {
+                                let q = &team.people[j];
+                                (model.load(role_i, j) + 1) as f64
+                                    / (q.weight(role_i).unwrap() * f64::from(q.days_per_week()) / 5.0)
+                            };
+                            for &j in &pool {
+                                prop_assert!(
+                                    score(i) <= score(j),
+                                    "{key} (score {}) chosen over p{j} (score {})",
+                                    score(i),
+                                    score(j)
+                                );
+                            }
+                        } else {
+                            prop_assert_eq!(STRATEGIES[rs.strategy], "round_robin");
+                        }
+                    }
+                    other => prop_assert!(other == "waits_for", "unknown strategy {other}"),
+                }
+            }
+            None => {
+                prop_assert!(why.waits.is_some(), "a queued task says why it waits");
+                match strategy {
+                    "round_robin" | "least_loaded" => {
+                        prop_assert_eq!(STRATEGIES[rs.strategy], strategy);
+                        prop_assert!(free.is_empty(), "a {role} task waits in the queue but {free:?} could take it");
+                    }
+                    "cover" => {
+                        let passed: Vec<usize> = step.named.into_iter().chain(step.owners.iter().copied()).collect();
+                        prop_assert!(
+                            free.iter().all(|j| passed.contains(j)),
+                            "a {role} task waits in the queue but {free:?} could take it"
+                        );
+                    }
+                    "owner" => {
+                        let any_owner = step.owners.iter().any(|&o| {
+                            o < team.people.len() && team.people[o].active && team.people[o].member(role_i).is_some()
+                        });
+                        prop_assert!(!any_owner, "an owner of the role is active, yet the task waits without cover");
+                    }
+                    other => prop_assert!(false, "a queued task with strategy {other}"),
+                }
+            }
+        }
+        // The task is stored, so the next choices see the loads.
+        let who_i = a.who.as_deref().map(|k| team.index(k));
+        let id = store
+            .create_task(&new_task(&role, a.who.as_deref(), a.due, n), "v", &format!("e{n}"), "2026-07-01T00:00:00Z")
+            .unwrap();
+        model.open.push((id.expect("a new dedup key"), role_i, who_i));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Nobody inactive, away, at their cap or without the role gets a task;
+    /// a task waits only when nobody could take it; `Why` tells the truth.
+    #[test]
+    fn assignment_respects_people(team in team(), steps in steps()) {
+        run(&team, &steps)?;
+    }
+}
+
+// ---- cases the properties found, kept as plain tests ----
+
+fn two_people(extra_p0: &str) -> Config {
+    let text = format!(
+        r#"
+[pipeline]
+stages = ["lead", "won", "lost"]
+won = ["won"]
+lost = ["lost"]
+[roles.sales_rep]
+assign = "owner"
+while_away = "wait"
+[[team]]
+name = "Ana"
+role = "sales_rep"
+{extra_p0}
+[[team]]
+name = "Ben"
+role = "sales_rep"
+"#
+    );
+    Config::parse(Path::new("."), &text).unwrap()
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A task kept for someone away (`while_away = "wait"`) was due on the
+/// first working day after the time off it fell in, even when that day was
+/// in their next time off (a weekend apart) or the task's own due date fell
+/// in later time off.
+#[test]
+fn a_task_kept_for_someone_away_is_not_due_in_their_next_time_off() {
+    let store = Store::memory();
+    let owners = [Some("Ana")];
+    // Away Wednesday to Saturday, then Monday to Saturday: back on Monday the 13th.
+    let c = two_people(
+        r#"away = [{ from = "2026-07-01", to = "2026-07-04" }, { from = "2026-07-06", to = "2026-07-11" }]"#,
+    );
+    let need = Need {
+        role: "sales_rep",
+        named: None,
+        owners: &owners,
+        region: None,
+        today: date("2026-07-01"),
+        due: Due::On(date("2026-07-01")),
+    };
+    let a = assignee(&c, &store, &need).unwrap().unwrap();
+    assert_eq!((a.who.as_deref(), a.why.strategy.as_str()), (Some("Ana"), "waits_for"));
+    assert_eq!(a.due, date("2026-07-13"), "Ana is away from the 6th to the 11th");
+    // Away the 1st and 2nd, and again the 8th to the 10th: a task due the 9th waits for the 13th.
+    let c = two_people(
+        r#"away = [{ from = "2026-07-01", to = "2026-07-02" }, { from = "2026-07-08", to = "2026-07-10" }]"#,
+    );
+    let need = Need { due: Due::On(date("2026-07-09")), ..need };
+    let a = assignee(&c, &store, &need).unwrap().unwrap();
+    assert_eq!(a.due, date("2026-07-13"), "Ana is away from the 8th to the 10th");
+}
+
+/// `while_away = "wait"` kept new work for an owner who was away and at
+/// their cap as well: a person at the cap gets nothing new, so a colleague covers.
+#[test]
+fn a_task_is_not_kept_for_someone_away_at_their_cap() {
+    let store = Store::memory();
+    let owners = [Some("Ana")];
+    let c = two_people("max_open = 0\naway = [{ from = \"2026-07-01\", to = \"2026-07-03\" }]");
+    let need = Need {
+        role: "sales_rep",
+        named: None,
+        owners: &owners,
+        region: None,
+        today: date("2026-07-01"),
+        due: Due::InDays(1),
+    };
+    let a = assignee(&c, &store, &need).unwrap().unwrap();
+    assert_eq!((a.who.as_deref(), a.why.strategy.as_str()), (Some("Ben"), "cover"), "{:?}", a.why);
+    // Not at the cap: kept for her, with her cap in the why.
+    let c = two_people("max_open = 3\naway = [{ from = \"2026-07-01\", to = \"2026-07-03\" }]");
+    let a = assignee(&c, &store, &need).unwrap().unwrap();
+    assert_eq!((a.who.as_deref(), a.why.strategy.as_str()), (Some("Ana"), "waits_for"));
+    assert_eq!(a.why.max_open, Some(3));
+}
