@@ -244,12 +244,22 @@ fn candidates<'c>(
 /// stretch each gets turns in proportion to its weight, spread out rather
 /// than in runs. Only the candidates of a turn gain, so time off or a full
 /// queue earns no backlog of turns.
+///
+/// Standings are in units of the candidates' total weight: when the
+/// candidates change (someone leaves on time off, comes back, fills their
+/// cap), every standing is scaled to the new total, so a turn taken among
+/// many does not weigh as many turns among the few left (without it, a
+/// person chosen just before four heavy colleagues went on leave waited
+/// through a run of turns that all went to the one other person in).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Turns {
     /// Turns taken so far.
     pub taken: u64,
     /// Each person's current standing, by key.
     pub standing: BTreeMap<String, f64>,
+    /// The total weight of the last turn's candidates (0: not known yet).
+    #[serde(default)]
+    pub total: f64,
 }
 
 impl Turns {
@@ -259,6 +269,13 @@ impl Turns {
             return None;
         }
         let total: f64 = weights.iter().map(|(_, w)| w).sum();
+        if self.total > 0.0 && self.total != total {
+            let scale = total / self.total;
+            for s in self.standing.values_mut() {
+                *s *= scale;
+            }
+        }
+        self.total = total;
         let mut best: Option<(usize, f64)> = None;
         for (i, (key, w)) in weights.iter().enumerate() {
             let s = self.standing.entry(key.to_string()).or_insert(0.0);
