@@ -52,6 +52,8 @@ struct MemberSpec {
 
 #[derive(Debug, Clone)]
 struct PersonSpec {
+    /// Their number: they are "p{n}" (their index in the generated team; people added later get new ones).
+    n: usize,
     region: Option<usize>,
     active: bool,
     /// `roles = [...]` (else `role = "..."`, one membership with no weight or cap of its own).
@@ -171,8 +173,8 @@ impl Team {
                 s.push_str("while_away = \"wait\"\n");
             }
         }
-        for (i, p) in self.people.iter().enumerate() {
-            s.push_str(&format!("[[team]]\nname = \"{}\"\nactive = {}\n", PersonSpec::name(i), p.active));
+        for p in &self.people {
+            s.push_str(&format!("[[team]]\nname = \"{}\"\nactive = {}\n", PersonSpec::name(p.n), p.active));
             if let Some(r) = p.region {
                 s.push_str(&format!("region = \"{}\"\n", REGIONS[r]));
             }
@@ -220,10 +222,14 @@ impl Team {
         Config::parse(Path::new("."), &text).unwrap_or_else(|e| panic!("generated config does not load: {e}\n{text}"))
     }
 
+    /// Where "p{n}" is in the team.
+    fn find(&self, key: &str) -> Option<usize> {
+        let n: usize = key.strip_prefix('p')?.parse().ok()?;
+        self.people.iter().position(|p| p.n == n)
+    }
+
     fn index(&self, key: &str) -> usize {
-        key.strip_prefix('p').and_then(|n| n.parse().ok()).filter(|&i| i < self.people.len()).unwrap_or_else(|| {
-            panic!("{key:?} is not someone of the team");
-        })
+        self.find(key).unwrap_or_else(|| panic!("{key:?} is not someone of the team"))
     }
 }
 
@@ -265,14 +271,19 @@ fn person_spec(roles: usize) -> impl Strategy<Value = PersonSpec> {
                 members[0].weight = None;
                 members[0].cap = None;
             }
-            PersonSpec { region, active, list, members, weight, cap, away, days }
+            PersonSpec { n: 0, region, active, list, members, weight, cap, away, days }
         })
 }
 
 fn team() -> impl Strategy<Value = Team> {
     (1usize..=3)
         .prop_flat_map(|n| (prop::collection::vec(role_spec(), n), prop::collection::vec(person_spec(n), 1..=12)))
-        .prop_map(|(roles, people)| Team { roles, people })
+        .prop_map(|(roles, mut people)| {
+            for (i, p) in people.iter_mut().enumerate() {
+                p.n = i;
+            }
+            Team { roles, people }
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -794,4 +805,372 @@ fn a_turn_taken_before_colleagues_left_is_not_owed_many_times_over() {
     assert_eq!(monday, [1, 1, 1, 1, 1, 0]);
     let tuesday = turns(&config, &store, date("2026-07-07"), 10, 6, &mut |_| Ok(())).unwrap();
     assert_eq!(tuesday, [5, 0, 0, 0, 0, 5], "p0 and p5 have the same weight and are both in");
+}
+
+// ---- the engine: events, claims and reloads that change the team ----
+
+/// One task per account event, for the role the event names.
+const RULE: &str = r#"
+/// One task per account event, for the role the event names.
+fn task_props(event, account) {
+    if event.type == "account.upserted" {
+        return task(event.data.role, `Follow up ${account.name}`, #{
+            due_in_days: event.data.due_days,
+            priority: event.data.priority,
+            about: "account",
+        });
+    }
+}
+"#;
+
+/// A change to the team in `config.toml` (indices are modulo the team's size).
+#[derive(Debug, Clone)]
+enum Change {
+    Add(PersonSpec),
+    Remove(usize),
+    Inactive(usize),
+    Active(usize),
+    /// Time off from this many days after the current day, for this many days more.
+    TimeOff(usize, i64, i64),
+    /// A cap on a role (lowered, usually).
+    Cap(usize, usize, u32),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// An account upserted (again, when its number was used before): a task for `role`.
+    Event {
+        account: usize,
+        role: usize,
+        region: Option<usize>,
+        owner: Option<usize>,
+        due_days: i64,
+        high: bool,
+        advance: i64,
+    },
+    /// Someone of the team claims the most urgent task of `role` they may.
+    Claim {
+        role: usize,
+        who: usize,
+    },
+    Reload(Change),
+}
+
+fn change(roles: usize) -> impl Strategy<Value = Change> {
+    prop_oneof![
+        1 => person_spec(roles).prop_map(Change::Add),
+        1 => (0usize..12).prop_map(Change::Remove),
+        2 => (0usize..12).prop_map(Change::Inactive),
+        1 => (0usize..12).prop_map(Change::Active),
+        3 => (0usize..12, 0i64..4, 0i64..8).prop_map(|(i, f, l)| Change::TimeOff(i, f, l)),
+        3 => (0usize..12, 0usize..3, 0u32..3).prop_map(|(i, r, c)| Change::Cap(i, r, c)),
+    ]
+}
+
+fn ops(roles: usize) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        6 => (0usize..10, 0usize..3, prop::option::of(0usize..2), prop::option::of(0usize..10), 0i64..5, prop::bool::weighted(0.3), 0i64..3)
+            .prop_map(|(account, role, region, owner, due_days, high, advance)| Op::Event {
+                account, role, region, owner, due_days, high, advance
+            }),
+        2 => (0usize..3, 0usize..12).prop_map(|(role, who)| Op::Claim { role, who }),
+        2 => change(roles).prop_map(Op::Reload),
+    ];
+    prop::collection::vec(op, 1..40)
+}
+
+impl Team {
+    fn apply(&mut self, c: &Change, day: i64, next_n: &mut usize) {
+        let len = self.people.len();
+        match c.clone() {
+            Change::Add(mut p) => {
+                p.n = *next_n;
+                *next_n += 1;
+                self.people.push(p);
+            }
+            Change::Remove(i) => {
+                if len > 1 {
+                    self.people.remove(i % len);
+                }
+            }
+            Change::Inactive(i) => self.people[i % len].active = false,
+            Change::Active(i) => self.people[i % len].active = true,
+            Change::TimeOff(i, from, days) => self.people[i % len].away.push((day + from, days)),
+            Change::Cap(i, role, cap) => {
+                let role = role % self.roles.len();
+                let p = &mut self.people[i % len];
+                if !p.list {
+                    p.cap = Some(cap);
+                } else if let Some(m) = p.members.iter_mut().find(|m| m.role == role) {
+                    m.cap = Some(cap);
+                }
+            }
+        }
+    }
+}
+
+fn stamp(day: i64) -> String {
+    format!("{}T10:00:00Z", base() + Duration::days(day))
+}
+
+fn load_playbook(dir: &Path, team: &Team) -> std::sync::Arc<dealflow::playbook::Current> {
+    std::fs::write(dir.join("config.toml"), team.toml()).unwrap();
+    let p = dealflow::playbook::Playbook::load(dir).unwrap_or_else(|e| panic!("{e}\n{}", team.toml()));
+    dealflow::playbook::current(p)
+}
+
+fn all_tasks(store: &Store) -> BTreeMap<i64, dealflow::model::Task> {
+    store.tasks(&dealflow::store::TaskFilter::default()).unwrap().into_iter().map(|t| (t.id, t)).collect()
+}
+
+/// The task_rerouted decisions after `seq`, by task id, in order.
+fn reroutes_after(store: &Store, seq: i64) -> BTreeMap<i64, Vec<serde_json::Value>> {
+    let mut by_task: BTreeMap<i64, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut rows = store.decisions(Some("task_rerouted"), None).unwrap();
+    rows.sort_by_key(|d| d.seq);
+    for d in rows.into_iter().filter(|d| d.seq > seq) {
+        by_task.entry(d.subject_id.parse().unwrap()).or_default().push(d.detail);
+    }
+    by_task
+}
+
+fn last_seq(store: &Store) -> i64 {
+    store.decisions(Some("task_rerouted"), None).unwrap().iter().map(|d| d.seq).max().unwrap_or(0)
+}
+
+/// After a re-balance on `today`: nobody removed, inactive, away or over
+/// their cap holds an open task a colleague could take; a task waits in a
+/// round-robin or least-loaded queue only when nobody could take it; each
+/// move is a task_rerouted decision; claimed tasks did not move.
+fn check_rebalanced(
+    team: &Team,
+    store: &Store,
+    today: NaiveDate,
+    before: &BTreeMap<i64, dealflow::model::Task>,
+    seq: i64,
+) -> Result<(), TestCaseError> {
+    use dealflow::store::TaskStatus;
+    let tasks = all_tasks(store);
+    let mut loads: HashMap<(String, String), i64> = HashMap::new();
+    for t in tasks.values().filter(|t| matches!(t.status, TaskStatus::Open | TaskStatus::Claimed)) {
+        if let Some(a) = &t.assignee {
+            *loads.entry((t.role.clone(), a.clone())).or_default() += 1;
+        }
+    }
+    let load = |role: &str, q: &PersonSpec| loads.get(&(role.to_string(), PersonSpec::name(q.n))).copied().unwrap_or(0);
+    let available = |q: &PersonSpec, role_i: usize, due: NaiveDate| {
+        let role = Team::role(role_i);
+        q.active
+            && q.member(role_i).is_some()
+            && !q.away_between(today, due_of(Some(q), today, Due::On(due)).max(today))
+            && q.cap(team, role_i).is_none_or(|c| load(&role, q) < i64::from(c))
+    };
+    for t in tasks.values().filter(|t| t.status == TaskStatus::Open) {
+        let role_i: usize = t.role[1..].parse().unwrap();
+        let rs = &team.roles[role_i];
+        let due = NaiveDate::parse_from_str(&t.due_at, "%Y-%m-%d").unwrap();
+        let Some(k) = &t.assignee else {
+            if STRATEGIES[rs.strategy] != "owner" {
+                let could: Vec<String> =
+                    team.people.iter().filter(|q| available(q, role_i, due)).map(|q| PersonSpec::name(q.n)).collect();
+                prop_assert!(
+                    could.is_empty(),
+                    "task {} due {due} waits in the {} queue but {could:?} could take it",
+                    t.id,
+                    t.role
+                );
+            }
+            continue;
+        };
+        let Some(i) = team.find(k) else {
+            return Err(TestCaseError::fail(format!("open task {} is still with {k}, who left the team", t.id)));
+        };
+        let p = &team.people[i];
+        prop_assert!(p.active, "open task {} is still with {k}, who is inactive", t.id);
+        prop_assert!(p.member(role_i).is_some(), "open task {} is with {k}, who is not a {}", t.id, t.role);
+        let others: Vec<String> = team
+            .people
+            .iter()
+            .filter(|q| q.n != p.n && available(q, role_i, due))
+            .map(|q| PersonSpec::name(q.n))
+            .collect();
+        if p.away_between(today, due.max(today)) {
+            if rs.wait {
+                prop_assert!(!p.away_on(due), "task {} kept for {k} is due {due}, while they are away", t.id);
+            } else {
+                prop_assert!(
+                    others.is_empty(),
+                    "task {} due {due} is with {k}, away, while {others:?} could take it",
+                    t.id
+                );
+            }
+        }
+        if let Some(c) = p.cap(team, role_i).filter(|&c| load(&t.role, p) > i64::from(c)) {
+            prop_assert!(
+                others.is_empty(),
+                "task {} is with {k}, over their cap ({} of {c}), while {others:?} could take it",
+                t.id,
+                load(&t.role, p)
+            );
+        }
+    }
+    // Every move is recorded, and claimed tasks did not move.
+    let reroutes = reroutes_after(store, seq);
+    for (id, old) in before {
+        let new = &tasks[id];
+        let moves = reroutes.get(id).map(Vec::as_slice).unwrap_or_default();
+        if old.status == TaskStatus::Claimed {
+            prop_assert_eq!(new.status, TaskStatus::Claimed, "claimed task {} was released by a re-balance", id);
+            prop_assert_eq!(&new.assignee, &old.assignee, "claimed task {} moved", id);
+            prop_assert_eq!(&new.claimed_by, &old.claimed_by);
+            prop_assert!(moves.is_empty(), "claimed task {} has task_rerouted decisions: {:?}", id, moves);
+            continue;
+        }
+        if (&old.assignee, &old.due_at) == (&new.assignee, &new.due_at) {
+            prop_assert!(moves.is_empty(), "task {} did not move but has task_rerouted decisions: {:?}", id, moves);
+            continue;
+        }
+        prop_assert!(
+            !moves.is_empty(),
+            "task {} moved from {:?} to {:?} without a task_rerouted decision",
+            id,
+            old.assignee,
+            new.assignee
+        );
+        prop_assert_eq!(&moves[0]["from"], &serde_json::json!(old.assignee), "task {}: {:?}", id, moves);
+        prop_assert_eq!(&moves[moves.len() - 1]["to"], &serde_json::json!(new.assignee), "task {}: {:?}", id, moves);
+        for pair in moves.windows(2) {
+            prop_assert_eq!(&pair[0]["to"], &pair[1]["from"]);
+        }
+        if let Some(d) = moves.iter().rev().find_map(|m| m.get("due_to")) {
+            prop_assert_eq!(d, &serde_json::json!(new.due_at));
+        }
+    }
+    Ok(())
+}
+
+/// Applies `ops` through the engine (SQLite in a temporary folder), checking after each step.
+fn run_engine(first: &Team, ops: &[Op]) -> Result<(), TestCaseError> {
+    use dealflow::ingest::Ingest;
+    use dealflow::store::TaskStatus;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/props.rhai"), RULE).unwrap();
+    let store = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(5)).unwrap();
+    let mut team = first.clone();
+    let mut next_n = team.people.len();
+    let mut current = load_playbook(dir.path(), &team);
+    let mut day = 0;
+    let mut asked: std::collections::BTreeSet<(String, String)> = Default::default();
+    let mut pending: Vec<String> = Vec::new();
+    let mut claimed: BTreeMap<i64, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut events = 0;
+    let flush = |pending: &mut Vec<String>, current: &dealflow::playbook::Current| -> Result<(), TestCaseError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut ingest = Ingest::start(&store, current).unwrap();
+        ingest.input("props.jsonl", pending.join("\n").as_bytes()).unwrap();
+        let summary = ingest.finish().unwrap();
+        prop_assert!(
+            summary.rejections.is_empty(),
+            "{:?}",
+            summary.rejections.iter().map(|r| &r.reason).collect::<Vec<_>>()
+        );
+        prop_assert!(summary.rule_failures.is_empty(), "rule failures: {:?}", summary.rule_failures);
+        pending.clear();
+        Ok(())
+    };
+    for op in ops {
+        match op {
+            Op::Event { account, role, region, owner, due_days, high, advance } => {
+                day += advance;
+                events += 1;
+                let role = Team::role(role % team.roles.len());
+                let account = format!("A-{account}");
+                let mut data = serde_json::json!({
+                    "id": account, "name": format!("Account {account}"), "role": role, "due_days": due_days,
+                    "priority": if *high { "high" } else { "normal" },
+                });
+                if let Some(r) = region {
+                    data["region"] = serde_json::json!(REGIONS[*r]);
+                }
+                if let Some(o) = owner {
+                    data["owner"] = serde_json::json!(PersonSpec::name(*o));
+                }
+                let line = serde_json::json!({"id": format!("evt-{events}"), "type": "account.upserted", "at": stamp(day), "data": data});
+                pending.push(line.to_string());
+                asked.insert((account, role));
+            }
+            Op::Claim { role, who } => {
+                flush(&mut pending, &current)?;
+                let role = Team::role(role % team.roles.len());
+                let who = PersonSpec::name(team.people[who % team.people.len()].n);
+                let open = all_tasks(&store);
+                if let Some(t) = store.claim(&role, &who, &stamp(day), None).unwrap() {
+                    prop_assert_eq!(open[&t.id].status, TaskStatus::Open, "task {} claimed twice", t.id);
+                    prop_assert!(
+                        open[&t.id].assignee.as_ref().is_none_or(|a| *a == who),
+                        "{} claimed {}'s task",
+                        who,
+                        open[&t.id].assignee.clone().unwrap()
+                    );
+                    prop_assert_eq!(t.claimed_by.as_deref(), Some(who.as_str()));
+                    prop_assert!(claimed.insert(t.id, (t.assignee.clone(), t.claimed_by.clone())).is_none());
+                }
+            }
+            Op::Reload(c) => {
+                flush(&mut pending, &current)?;
+                team.apply(c, day, &mut next_n);
+                current = load_playbook(dir.path(), &team);
+                let before = all_tasks(&store);
+                let seq = last_seq(&store);
+                // A new config in force: the re-balance runs first thing.
+                Ingest::start(&store, &current).unwrap().finish().unwrap();
+                let pb = current.load();
+                let today = dealflow::engine::Engine::new(&pb.config, &pb.rules, &store).business_today().unwrap();
+                check_rebalanced(&team, &store, today, &before, seq)?;
+            }
+        }
+        // Claims stay as they were.
+        let tasks = all_tasks(&store);
+        for (id, (assignee, by)) in &claimed {
+            let t = &tasks[id];
+            prop_assert_eq!(t.status, TaskStatus::Claimed, "task {} claimed by {:?} is {}", id, by, t.status);
+            prop_assert_eq!((&t.assignee, &t.claimed_by), (assignee, by), "claimed task {} changed hands", id);
+        }
+    }
+    flush(&mut pending, &current)?;
+    // Nothing lost, nothing twice.
+    let tasks = all_tasks(&store);
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks.values() {
+        prop_assert!(keys.insert(t.dedup_key.clone()), "dedup key {} twice", t.dedup_key);
+    }
+    let made: std::collections::BTreeSet<(String, String)> =
+        tasks.values().map(|t| (t.subject.id.clone(), t.role.clone())).collect();
+    prop_assert_eq!(tasks.len(), made.len(), "two tasks about the same account for the same role");
+    prop_assert_eq!(made, asked, "the tasks made are those the rule asked for");
+    // Exactly one task_created decision per task.
+    let mut created: BTreeMap<i64, usize> = BTreeMap::new();
+    for d in store.decisions(Some("task_created"), None).unwrap() {
+        *created.entry(d.detail["task_id"].as_i64().unwrap()).or_default() += 1;
+    }
+    prop_assert_eq!(created.keys().copied().collect::<Vec<_>>(), tasks.keys().copied().collect::<Vec<_>>());
+    prop_assert!(created.values().all(|&n| n == 1), "{created:?}");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// Events, claims and reloads that change the team: nothing lost or
+    /// made twice, claims never moved, nobody unavailable keeps work a
+    /// colleague could take, and every move recorded.
+    #[test]
+    fn the_engine_keeps_work_with_people_who_can_do_it(
+        (team, ops) in team().prop_flat_map(|t| { let n = t.roles.len(); (Just(t), ops(n)) })
+    ) {
+        run_engine(&team, &ops)?;
+    }
 }
