@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use dealflow::assign::{Due, Need, Turns, Why, assignee};
+use dealflow::assign::{Due, Need, Why, assignee};
 use dealflow::config::Config;
 use dealflow::model::{NewTask, Priority, RuleRef, Subject};
 use dealflow::store::Store;
