@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use dealflow::assign::{Due, Need, Why, assignee};
+use dealflow::assign::{Due, Need, Why, assignee, new_owner};
 use dealflow::config::Config;
 use dealflow::model::{NewTask, Priority, RuleRef, Subject};
 use dealflow::store::Store;
@@ -106,7 +106,7 @@ impl PersonSpec {
 
     fn works(&self, d: NaiveDate) -> bool {
         let bits = self.days.unwrap_or(0b0001_1111);
-        bits & (1 << d.weekday().num_days_from_monday()) != 0
+        bits & (1 << d.weekday().num_days_from_monday()) != 0 && !holiday(d)
     }
 
     fn days_per_week(&self) -> u32 {
@@ -114,8 +114,15 @@ impl PersonSpec {
     }
 }
 
+/// The team's holidays (`[calendar]`), the same for every generated team: a Friday and a Monday.
+const HOLIDAYS: [&str; 2] = ["2026-07-03", "2026-07-20"];
+
+fn holiday(d: NaiveDate) -> bool {
+    HOLIDAYS.contains(&d.to_string().as_str())
+}
+
 fn business(d: NaiveDate) -> bool {
-    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !holiday(d)
 }
 
 /// The due date of a task for `p` (None: the team's): n of their working days on, then their next working day.
@@ -159,6 +166,7 @@ impl Team {
         let mut s = String::from(
             "[pipeline]\nstages = [\"lead\", \"won\", \"lost\"]\nwon = [\"won\"]\nlost = [\"lost\"]\n[tasks]\nlease_minutes = 0\n",
         );
+        s.push_str(&format!("[calendar]\nholidays = [\"{}\"]\n", HOLIDAYS.join("\", \"")));
         for (i, r) in self.roles.iter().enumerate() {
             s.push_str(&format!(
                 "[roles.{}]\nassign = \"{}\"\nby_region = {}\n",
@@ -582,6 +590,28 @@ fn run(team: &Team, steps: &[Step]) -> Result<(), TestCaseError> {
                     }
                     other => prop_assert!(false, "a queued task with strategy {other}"),
                 }
+            }
+        }
+        // A hand-over (an account changing owner) goes to someone active of the role and in from
+        // today to the next business day, never to someone away; to nobody only when nobody is.
+        let handover_days = |q: &PersonSpec| q.away_between(today, due_of(Some(q), today, Due::On(today)));
+        match new_owner(&config, &store, &role, region, today).unwrap() {
+            Some((key, _)) => {
+                let p = &team.people[team.index(&key)];
+                prop_assert!(
+                    p.active && p.member(role_i).is_some(),
+                    "{key} takes over an account: not an active {role}"
+                );
+                prop_assert!(!handover_days(p), "{key} takes over an account on {today}, while away");
+            }
+            None => {
+                let could: Vec<usize> = (0..team.people.len())
+                    .filter(|&j| {
+                        let q = &team.people[j];
+                        q.active && q.member(role_i).is_some() && !handover_days(q)
+                    })
+                    .collect();
+                prop_assert!(could.is_empty(), "nobody takes over an account on {today} though {could:?} are in");
             }
         }
         // The task is stored, so the next choices see the loads.
@@ -1166,7 +1196,8 @@ fn run_engine(first: &Team, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(cases(64))]
+    // A failing case shrinks for at most two minutes: each one runs the engine on SQLite.
+    #![proptest_config(ProptestConfig { max_shrink_time: 120_000, ..cases(64) })]
 
     /// Events, claims and reloads that change the team: nothing lost or
     /// made twice, claims never moved, nobody unavailable keeps work a
