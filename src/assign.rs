@@ -266,12 +266,22 @@ fn candidates<'c>(
 /// stretch each gets turns in proportion to its weight, spread out rather
 /// than in runs. Only the candidates of a turn gain, so time off or a full
 /// queue earns no backlog of turns.
+///
+/// Standings are in units of the candidates' total weight: when the
+/// candidates change (someone leaves on time off, comes back, fills their
+/// cap), every standing is scaled to the new total, so a turn taken among
+/// many does not weigh as many turns among the few left (without it, a
+/// person chosen just before four heavy colleagues went on leave waited
+/// through a run of turns that all went to the one other person in).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Turns {
     /// Turns taken so far.
     pub taken: u64,
     /// Each person's current standing, by key.
     pub standing: BTreeMap<String, f64>,
+    /// The total weight of the last turn's candidates (0: not known yet).
+    #[serde(default)]
+    pub total: f64,
 }
 
 impl Turns {
@@ -281,6 +291,13 @@ impl Turns {
             return None;
         }
         let total: f64 = weights.iter().map(|(_, w)| w).sum();
+        if self.total > 0.0 && self.total != total {
+            let scale = total / self.total;
+            for s in self.standing.values_mut() {
+                *s *= scale;
+            }
+        }
+        self.total = total;
         let mut best: Option<(usize, f64)> = None;
         for (i, (key, w)) in weights.iter().enumerate() {
             let s = self.standing.entry(key.to_string()).or_insert(0.0);
@@ -377,10 +394,12 @@ fn choose(config: &Config, store: &Store, need: &Need) -> Result<std::result::Re
             None => loads(config, store, role)?,
         };
         let load = loads.get(p.key()).copied().unwrap_or(0);
-        if settings.while_away == WhileAway::Wait && reason.starts_with("away") {
+        // Kept for them while away, unless they are at their cap too: then it is new work they cannot take.
+        let full = caps && cap.is_some_and(|c| load >= i64::from(c));
+        if settings.while_away == WhileAway::Wait && reason.starts_with("away") && !full {
             let due = back_due(config, p, need.today, their_due);
             let kept = Skipped { who: p.key().to_string(), why: format!("{reason}: kept for them, due {due}") };
-            let why = Why { load: Some(load), skipped: vec![kept], ..Why::of("waits_for") };
+            let why = Why { load: Some(load), max_open: cap, skipped: vec![kept], ..Why::of("waits_for") };
             return Ok(Ok(Assigned { who: Some(p.key().to_string()), due, why }));
         }
         // Someone else of the role covers.
@@ -426,12 +445,19 @@ fn choose(config: &Config, store: &Store, need: &Need) -> Result<std::result::Re
     }))
 }
 
-/// When a task of `p` due on `due` is due if it waits for them: the later of
-/// `due` and their first working day back from the time off it falls in.
+/// When a task of `p` due on `due` is due if it waits for them: the first
+/// of their working days, from the later of `due` and their return from the
+/// time off it falls in, that they are not away (time off a weekend apart,
+/// or more time off after `due`, is skipped too).
 pub fn back_due(config: &Config, p: &Person, today: NaiveDate, due: NaiveDate) -> NaiveDate {
-    match p.away_between(today, due.max(today)) {
-        Some(a) => due.max(p.add_working_days(&config.calendar, p.back_on(a.from.max(today)), 0)),
-        None => due,
+    let Some(a) = p.away_between(today, due.max(today)) else { return due };
+    let mut day = due.max(p.back_on(a.from.max(today)));
+    loop {
+        let next = p.add_working_days(&config.calendar, p.back_on(day), 0);
+        if next == day {
+            return day;
+        }
+        day = next;
     }
 }
 

@@ -82,6 +82,18 @@ impl Engine<'_> {
                         format!("away {} to {}", a.from, a.to)
                     };
                     let label = self.config.person_label(p.key());
+                    if wait && over > 0 {
+                        // Over their cap as well: a colleague with room takes it, else it waits for them.
+                        let c = cap.unwrap_or_default();
+                        let reason =
+                            format!("{label} is {when}, with more open {role} tasks than their max_open = {c}");
+                        let before = moved;
+                        moved += self.move_task(&task, Some(p), &reason, today, false)?;
+                        if moved > before {
+                            over -= 1;
+                            continue;
+                        }
+                    }
                     if wait {
                         moved += self.keep_for(&task, p, due, today, &format!("{label} is {when}"))?;
                     } else {
@@ -97,8 +109,11 @@ impl Engine<'_> {
                     let before = moved;
                     moved += self.move_task(&task, Some(p), &reason, today, false)?;
                     if moved == before {
-                        // Nobody else has room: the rest stay.
-                        over = 0;
+                        // Nobody could take this one. The rest stay if nobody has room at all; someone
+                        // with room who is away on this one's due date may take the next.
+                        if !self.anyone_with_room(&role, Some(p.key()), today)? {
+                            over = 0;
+                        }
                     } else {
                         over -= 1;
                     }
@@ -121,27 +136,34 @@ impl Engine<'_> {
                 continue;
             }
             // Nobody of the role can take anything today: leave the queue alone.
-            let loads = crate::assign::loads(self.config, self.store, role)?;
-            let in_and_with_room = |p: &Person| {
-                p.active
-                    && p.away_on(today).is_none()
-                    && p.membership(role).is_some_and(|m| {
-                        m.max_open.is_none_or(|c| loads.get(p.key()).copied().unwrap_or(0) < i64::from(c))
-                    })
-            };
-            if !self.config.team.iter().any(in_and_with_room) {
+            if !self.anyone_with_room(role, None, today)? {
                 continue;
             }
             for id in self.store.queued_tasks(role, QUEUED_PER_PASS)? {
                 let Some(task) = self.store.task(id)? else { continue };
                 let before = moved;
                 moved += self.move_task(&task, None, "was waiting in the role's queue", today, false)?;
-                if moved == before {
+                // A task nobody could take (due while the ones with room are away) does not hold
+                // back the next, unless nobody has room any more.
+                if moved == before && !self.anyone_with_room(role, None, today)? {
                     break;
                 }
             }
         }
         Ok(moved)
+    }
+
+    /// Whether someone of `role` (other than `except`) is active, in on
+    /// `today` and below their cap: when nobody is, nothing of the role can move.
+    fn anyone_with_room(&self, role: &str, except: Option<&str>, today: NaiveDate) -> Result<bool> {
+        let loads = crate::assign::loads(self.config, self.store, role)?;
+        Ok(self.config.team.iter().any(|p: &Person| {
+            p.active
+                && Some(p.key()) != except
+                && p.away_on(today).is_none()
+                && p.membership(role)
+                    .is_some_and(|m| m.max_open.is_none_or(|c| loads.get(p.key()).copied().unwrap_or(0) < i64::from(c)))
+        }))
     }
 
     /// Give `task` to someone else of its role by the role's strategy (`from`
