@@ -114,53 +114,6 @@ impl Why {
             self.skipped.truncate(LISTED_SKIPPED);
         }
     }
-
-    /// The choice in a sentence, with `label` naming people as the team does.
-    pub fn sentence(&self, who: Option<&str>, label: &dyn Fn(&str) -> String) -> String {
-        let who = who.map(label).unwrap_or_else(|| "nobody".into());
-        let mut s = match self.strategy.as_str() {
-            "named" => format!("{who}: the rule named them"),
-            "owner" => format!("{who}: they own the deal or account"),
-            "cover" => format!("{who}: covers for the owner, as the colleague with the least load for their share"),
-            "waits_for" => format!("{who}: the role waits for them (while_away = \"wait\")"),
-            "round_robin" => format!("{who}: round robin, by weight"),
-            "least_loaded" => format!("{who}: the fewest open tasks for their share"),
-            "fewest_accounts" => format!("{who}: the fewest accounts"),
-            other => format!("{who}: {other}"),
-        };
-        let mut facts = Vec::new();
-        if let Some(t) = self.turn {
-            facts.push(format!("turn {t}"));
-        }
-        if let Some(r) = &self.region {
-            facts.push(format!("region {r}"));
-        }
-        if let Some(w) = self.weight {
-            facts.push(format!("weight {w}"));
-        }
-        match (self.load, self.max_open) {
-            (Some(l), Some(c)) => facts.push(format!("{l} open of at most {c}")),
-            (Some(l), None) => facts.push(format!("{l} open")),
-            _ => {}
-        }
-        if !self.days.is_empty() {
-            facts.push(format!("works {}", self.days.join(", ")));
-        }
-        if !facts.is_empty() {
-            s.push_str(&format!(" ({})", facts.join(", ")));
-        }
-        if let Some(w) = &self.waits {
-            s = format!("the role's queue: {w}");
-        }
-        if !self.skipped.is_empty() {
-            let passed: Vec<String> = self.skipped.iter().map(|k| format!("{} ({})", label(&k.who), k.why)).collect();
-            s.push_str(&format!("; passed over: {}", passed.join(", ")));
-            if self.more_skipped > 0 {
-                s.push_str(&format!(" and {} more", self.more_skipped));
-            }
-        }
-        s
-    }
 }
 
 /// Who gets a task (`None`: the role's queue), when it is due for them, and why.
@@ -771,6 +724,5 @@ region = "East"
         assert_eq!(a.who, None);
         assert_eq!((a.why.skipped.len(), a.why.more_skipped), (LISTED_SKIPPED, 15));
         assert!(a.why.waits.as_deref().unwrap().contains("25 at their cap"), "{:?}", a.why.waits);
-        assert!(a.why.sentence(None, &|k| k.to_string()).ends_with("and 15 more"));
     }
 }
