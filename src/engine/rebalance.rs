@@ -42,7 +42,8 @@ impl Engine<'_> {
         let mut moved = 0;
         let mut holders = self.store.open_task_holders()?;
         holders.sort_by(|a, b| (&a.role, &a.assignee).cmp(&(&b.role, &b.assignee)));
-        // Open tasks per role and person, read once per role (moves below change them a little: a cap is a limit, not a count to keep exact here).
+        // Open tasks per role and person, read once per role for the caps (the
+        // moves below change them a little: each move re-reads its own).
         let mut loads: std::collections::HashMap<String, std::collections::HashMap<String, i64>> =
             std::collections::HashMap::new();
         for crate::store::backend::Holder { role, assignee } in holders {
@@ -221,7 +222,7 @@ impl Engine<'_> {
     /// other decision: the day's start, or the task's creation when that is
     /// later, so a task's story reads in order beside the events that made it.
     fn record_move(&self, task: &Task, reason: &str, detail: Value, today: NaiveDate) -> Result<()> {
-        let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
+        let start = crate::time::start_of_day(today);
         let at = crate::time::parse_time(&task.created_at).filter(|c| *c > start).unwrap_or(start);
         let d = Decision {
             kind: DecisionKind::TaskRerouted,
